@@ -1,0 +1,50 @@
+// Shared between the addon's translation units: how a libtorch tensor lives inside a JS value,
+// and how C++ exceptions become JS exceptions. Kept narrow on purpose: every .cpp that includes
+// heavy libtorch headers costs ~10-20 s of compile time on a 2-core machine.
+#pragma once
+
+#define NAPI_VERSION 8
+#include <napi.h>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <exception>
+#include <string>
+
+namespace distillery {
+
+// Wraps a tensor into a fresh JS handle (a type-tagged External). Every handle is counted in the
+// live-tensor statistics and its storage is reported to V8 as external memory until released.
+Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor);
+
+// The tensor behind a JS handle. Throws a JS TypeError naming `what` when the value is not a
+// tensor handle, or when the handle was already disposed.
+at::Tensor& unwrapTensor(const Napi::Value& value, const char* what);
+bool isTensorHandle(const Napi::Value& value);
+
+Napi::Value wrapGenerator(Napi::Env env, at::Generator generator);
+at::Generator& unwrapGenerator(const Napi::Value& value, const char* what);
+
+// Runs `body`, turning libtorch and standard exceptions into JS exceptions that carry libtorch's
+// own message (without its C++ backtrace), so no error from native code ever crashes the process.
+template <typename Body>
+Napi::Value guarded(Napi::Env env, Body&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// Registration hooks, one per translation unit.
+void registerRuntime(Napi::Env env, Napi::Object exports);
+void registerOps(Napi::Env env, Napi::Object exports);
+void registerOptim(Napi::Env env, Napi::Object exports);
+
+}  // namespace distillery

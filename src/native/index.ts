@@ -1,0 +1,94 @@
+// Loads the libtorch addon and declares its surface. Only the tensor and nn layers talk to it.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque libtorch tensor held by the addon. */
+export type NativeTensor = { readonly __nativeTensor: unique symbol };
+export type NativeGenerator = { readonly __nativeGenerator: unique symbol };
+export type NativeAdamW = { readonly __nativeAdamW: unique symbol };
+
+export interface OpSchema {
+  id: number;
+  schema: string;
+  arguments: { name: string; type: string; hasDefault: boolean; kwargOnly: boolean }[];
+  returns: number;
+}
+
+export interface AdamWGroupSpec {
+  params: NativeTensor[];
+  lr: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+export interface NativeAdamWState {
+  step: number;
+  expAvg: NativeTensor;
+  expAvgSq: NativeTensor;
+}
+
+export interface NativeAddon {
+  resolveOp(name: string, overload: string): OpSchema | null;
+  callOp(id: number, args: unknown[]): unknown;
+  dispose(t: NativeTensor): void;
+  isDisposed(t: NativeTensor): boolean;
+  fromBuffer(data: ArrayBufferView | ArrayBuffer, dtype: number, shape: number[], device?: string): NativeTensor;
+  toBuffer(t: NativeTensor): Buffer;
+  shape(t: NativeTensor): number[];
+  strides(t: NativeTensor): number[];
+  dtype(t: NativeTensor): number;
+  device(t: NativeTensor): string;
+  requiresGrad(t: NativeTensor): boolean;
+  isLeaf(t: NativeTensor): boolean;
+  setRequiresGrad(t: NativeTensor, flag: boolean): void;
+  grad(t: NativeTensor): NativeTensor | null;
+  setGrad(t: NativeTensor, g: NativeTensor | null): void;
+  backward(t: NativeTensor, grad?: NativeTensor, retainGraph?: boolean): void;
+  isGradEnabled(): boolean;
+  setGradEnabled(flag: boolean): void;
+  manualSeed(seed: number): void;
+  createGenerator(seed: number): NativeGenerator;
+  getRngState(gen?: NativeGenerator): NativeTensor;
+  setRngState(state: NativeTensor, gen?: NativeGenerator): void;
+  setNumThreads(n: number): void;
+  runtimeInfo(): {
+    torchVersion: string;
+    torchVersionMajor: number;
+    torchVersionMinor: number;
+    numThreads: number;
+    numInteropThreads: number;
+    cudaAvailable: boolean;
+    cudaDeviceCount: number;
+    buildConfig: string;
+    parallelInfo: string;
+  };
+  memoryStats(): { liveTensors: number; liveBytes: number; liveStorages: number };
+  createAdamW(groups: AdamWGroupSpec[]): NativeAdamW;
+  adamwStep(opt: NativeAdamW): void;
+  adamwZeroGrad(opt: NativeAdamW): void;
+  adamwSetLr(opt: NativeAdamW, group: number, lr: number): void;
+  adamwGetLr(opt: NativeAdamW, group: number): number;
+  adamwGetState(opt: NativeAdamW): (NativeAdamWState | null)[];
+  adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
+  clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): number;
+}
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const addonPath = join(projectRoot, 'build', 'native', 'distillery_native.node');
+
+function load(): NativeAddon {
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `The libtorch addon is not built (${addonPath} is missing). Run \`node scripts/setup.mjs\` ` +
+        '(or `./test.sh`, which runs it) to install libtorch and build it.',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  return require(addonPath) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

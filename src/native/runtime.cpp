@@ -1,0 +1,395 @@
+// Tensor handles and everything about a tensor that is not an ATen operator: creation from and
+// copy to JS memory, metadata, autograd entry points, grad mode, seeding, threads, devices, and the
+// live-tensor statistics that prove a training loop runs in flat memory.
+#include "handles.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/GradMode.h>
+#include <torch/version.h>
+
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+namespace distillery {
+namespace {
+
+constexpr napi_type_tag kTensorTag = {0x64697374696c6c65ULL, 0x7279746e736f7231ULL};
+constexpr napi_type_tag kGeneratorTag = {0x64697374696c6c65ULL, 0x727967656e657231ULL};
+
+// ---- live-tensor accounting -------------------------------------------------------------------
+// Views share storage, so bytes are counted once per storage, not once per handle.
+struct StorageUse {
+  int64_t handles = 0;
+  int64_t bytes = 0;
+};
+std::unordered_map<const void*, StorageUse> gStorages;
+int64_t gLiveHandles = 0;
+int64_t gLiveBytes = 0;
+
+struct TensorHolder {
+  at::Tensor tensor;
+  const void* storageKey = nullptr;
+  bool cpu = true;
+};
+
+void account(Napi::Env env, TensorHolder& holder) {
+  gLiveHandles++;
+  const at::Tensor& t = holder.tensor;
+  if (!t.defined() || !t.has_storage()) return;
+  holder.storageKey = t.storage().unsafeGetStorageImpl();
+  holder.cpu = t.device().is_cpu();
+  StorageUse& use = gStorages[holder.storageKey];
+  if (use.handles++ == 0) {
+    use.bytes = static_cast<int64_t>(t.storage().nbytes());
+    gLiveBytes += use.bytes;
+    if (holder.cpu) Napi::MemoryManagement::AdjustExternalMemory(env, use.bytes);
+  }
+}
+
+void unaccount(Napi::Env env, TensorHolder& holder) {
+  gLiveHandles--;
+  if (holder.storageKey == nullptr) return;
+  auto it = gStorages.find(holder.storageKey);
+  if (it != gStorages.end() && --it->second.handles == 0) {
+    gLiveBytes -= it->second.bytes;
+    if (holder.cpu) Napi::MemoryManagement::AdjustExternalMemory(env, -it->second.bytes);
+    gStorages.erase(it);
+  }
+  holder.storageKey = nullptr;
+}
+
+// Explicit disposal resets the tensor; the finalizer (a safety net for handles the JS side
+// forgot) only releases what is still held.
+void release(Napi::Env env, TensorHolder& holder) {
+  if (!holder.tensor.defined() && holder.storageKey == nullptr) return;
+  unaccount(env, holder);
+  holder.tensor.reset();
+}
+
+TensorHolder* holderOf(const Napi::Value& value) {
+  if (!value.IsExternal()) return nullptr;
+  auto ext = value.As<Napi::External<TensorHolder>>();
+  bool tagged = false;
+  if (napi_check_object_type_tag(value.Env(), ext, &kTensorTag, &tagged) != napi_ok || !tagged) return nullptr;
+  return ext.Data();
+}
+
+// ---- dtype / device helpers ---------------------------------------------------------------------
+at::ScalarType scalarTypeArg(const Napi::Value& v, const char* what) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a dtype code");
+  return static_cast<at::ScalarType>(v.As<Napi::Number>().Int32Value());
+}
+
+std::vector<int64_t> shapeArg(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an array of integers");
+  auto arr = v.As<Napi::Array>();
+  std::vector<int64_t> shape(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value d = arr.Get(i);
+    if (!d.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an array of integers");
+    shape[i] = d.As<Napi::Number>().Int64Value();
+  }
+  return shape;
+}
+
+Napi::Array shapeToJs(Napi::Env env, at::IntArrayRef sizes) {
+  auto out = Napi::Array::New(env, sizes.size());
+  for (size_t i = 0; i < sizes.size(); i++) out.Set(i, Napi::Number::New(env, static_cast<double>(sizes[i])));
+  return out;
+}
+
+// ---- exported functions -------------------------------------------------------------------------
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  TensorHolder* holder = holderOf(info[0]);
+  if (holder == nullptr) throw Napi::TypeError::New(info.Env(), "dispose: argument is not a tensor handle");
+  release(info.Env(), *holder);
+  return info.Env().Undefined();
+}
+
+Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
+  TensorHolder* holder = holderOf(info[0]);
+  return Napi::Boolean::New(info.Env(), holder == nullptr || !holder->tensor.defined());
+}
+
+// fromBuffer(bytes: ArrayBufferView, dtype, shape, device?) copies host bytes into a new tensor.
+Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray() && !info[0].IsDataView() && !info[0].IsArrayBuffer())
+      throw Napi::TypeError::New(env, "fromBuffer: data must be a TypedArray, Buffer or ArrayBuffer");
+    const uint8_t* data;
+    size_t length;
+    if (info[0].IsArrayBuffer()) {
+      auto ab = info[0].As<Napi::ArrayBuffer>();
+      data = static_cast<const uint8_t*>(ab.Data());
+      length = ab.ByteLength();
+    } else if (info[0].IsTypedArray()) {
+      auto ta = info[0].As<Napi::TypedArray>();
+      data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+      length = ta.ByteLength();
+    } else {
+      auto dv = info[0].As<Napi::DataView>();
+      data = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+      length = dv.ByteLength();
+    }
+    at::ScalarType dtype = scalarTypeArg(info[1], "fromBuffer: dtype");
+    std::vector<int64_t> shape = shapeArg(info[2], "fromBuffer: shape");
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
+    size_t expected = t.nbytes();
+    if (expected != length)
+      throw Napi::RangeError::New(env, "fromBuffer: " + std::to_string(length) + " bytes given but shape " +
+                                           c10::str(t.sizes()) + " of " + c10::toString(dtype) + " needs " +
+                                           std::to_string(expected));
+    if (length > 0) std::memcpy(t.data_ptr(), data, length);
+    if (info.Length() > 3 && info[3].IsString()) {
+      c10::Device device(info[3].As<Napi::String>().Utf8Value());
+      if (!device.is_cpu()) t = t.to(device);
+    }
+    return wrapTensor(env, std::move(t));
+  });
+}
+
+// toBuffer(tensor) copies the tensor's elements (row-major, host byte order) into a new Buffer.
+Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    at::Tensor t = unwrapTensor(info[0], "toBuffer: tensor").detach();
+    if (!t.device().is_cpu()) t = t.to(at::kCPU);
+    t = t.contiguous();
+    return Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(t.data_ptr()), t.nbytes());
+  });
+}
+
+Napi::Value Shape(const Napi::CallbackInfo& info) {
+  return shapeToJs(info.Env(), unwrapTensor(info[0], "shape: tensor").sizes());
+}
+Napi::Value Strides(const Napi::CallbackInfo& info) {
+  return shapeToJs(info.Env(), unwrapTensor(info[0], "strides: tensor").strides());
+}
+Napi::Value DType(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<int>(unwrapTensor(info[0], "dtype: tensor").scalar_type()));
+}
+Napi::Value Device(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), unwrapTensor(info[0], "device: tensor").device().str());
+}
+Napi::Value RequiresGrad(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), unwrapTensor(info[0], "requiresGrad: tensor").requires_grad());
+}
+Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), unwrapTensor(info[0], "isLeaf: tensor").is_leaf());
+}
+Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    unwrapTensor(info[0], "setRequiresGrad: tensor").requires_grad_(info[1].ToBoolean().Value());
+    return info.Env().Undefined();
+  });
+}
+
+// grad(tensor) returns a new handle on the accumulated gradient, or null when there is none.
+Napi::Value Grad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const at::Tensor& g = unwrapTensor(info[0], "grad: tensor").grad();
+    return g.defined() ? wrapTensor(env, g) : env.Null();
+  });
+}
+
+// setGrad(tensor, grad | null) replaces (or clears) the accumulated gradient.
+Napi::Value SetGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    at::Tensor& t = unwrapTensor(info[0], "setGrad: tensor");
+    t.mutable_grad() = (info[1].IsNull() || info[1].IsUndefined()) ? at::Tensor() : unwrapTensor(info[1], "setGrad: grad");
+    return env.Undefined();
+  });
+}
+
+// backward(tensor, grad?, retainGraph?) accumulates gradients into the graph's leaves.
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    at::Tensor& t = unwrapTensor(info[0], "backward: tensor");
+    at::Tensor grad;
+    if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) grad = unwrapTensor(info[1], "backward: gradient");
+    c10::optional<bool> retain;
+    if (info.Length() > 2 && info[2].IsBoolean()) retain = info[2].As<Napi::Boolean>().Value();
+    t.backward(grad, retain, false);
+    return env.Undefined();
+  });
+}
+
+Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled());
+}
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  c10::GradMode::set_enabled(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+bool cudaAvailable() { return at::globalContext().hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0; }
+
+// manualSeed(seed) seeds the default generators of every device, as torch.manual_seed does.
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    uint64_t seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    {
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_current_seed(seed);
+    }
+    if (cudaAvailable()) {
+      for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); i++) {
+        at::Generator gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(i);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_current_seed(seed);
+      }
+    }
+    return env.Undefined();
+  });
+}
+
+// createGenerator(seed) makes an independent CPU generator for reproducible sampling.
+Napi::Value CreateGenerator(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    uint64_t seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    return wrapGenerator(env, at::make_generator<at::CPUGeneratorImpl>(seed));
+  });
+}
+
+at::Generator generatorOrDefault(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return at::detail::getDefaultCPUGenerator();
+  return unwrapGenerator(v, "generator");
+}
+
+// getRngState(generator?) / setRngState(state, generator?): the byte state a checkpoint saves.
+Napi::Value GetRngState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    at::Generator gen = generatorOrDefault(info[0]);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return wrapTensor(env, gen.get_state());
+  });
+}
+Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const at::Tensor& state = unwrapTensor(info[0], "setRngState: state");
+    at::Generator gen = generatorOrDefault(info[1]);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+    return env.Undefined();
+  });
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("torchVersionMajor", TORCH_VERSION_MAJOR);
+  out.Set("torchVersionMinor", TORCH_VERSION_MINOR);
+  out.Set("numThreads", at::get_num_threads());
+  out.Set("numInteropThreads", at::get_num_interop_threads());
+  out.Set("cudaAvailable", cudaAvailable());
+  out.Set("cudaDeviceCount", cudaAvailable() ? at::detail::getCUDAHooks().getNumGPUs() : 0);
+  out.Set("buildConfig", at::show_config());
+  out.Set("parallelInfo", at::get_parallel_info());
+  return out;
+}
+
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("liveTensors", static_cast<double>(gLiveHandles));
+  out.Set("liveBytes", static_cast<double>(gLiveBytes));
+  out.Set("liveStorages", static_cast<double>(gStorages.size()));
+  return out;
+}
+
+}  // namespace
+
+Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor) {
+  auto* holder = new TensorHolder{std::move(tensor)};
+  account(env, *holder);
+  auto ext = Napi::External<TensorHolder>::New(env, holder, [](Napi::Env env, TensorHolder* h) {
+    release(env, *h);
+    delete h;
+  });
+  napi_type_tag_object(env, ext, &kTensorTag);
+  return ext;
+}
+
+bool isTensorHandle(const Napi::Value& value) { return holderOf(value) != nullptr; }
+
+at::Tensor& unwrapTensor(const Napi::Value& value, const char* what) {
+  TensorHolder* holder = holderOf(value);
+  if (holder == nullptr) throw Napi::TypeError::New(value.Env(), std::string(what) + " is not a tensor");
+  if (!holder->tensor.defined())
+    throw Napi::Error::New(value.Env(), std::string(what) + " was already disposed");
+  return holder->tensor;
+}
+
+Napi::Value wrapGenerator(Napi::Env env, at::Generator generator) {
+  auto ext = Napi::External<at::Generator>::New(env, new at::Generator(std::move(generator)),
+                                                [](Napi::Env, at::Generator* g) { delete g; });
+  napi_type_tag_object(env, ext, &kGeneratorTag);
+  return ext;
+}
+
+at::Generator& unwrapGenerator(const Napi::Value& value, const char* what) {
+  bool tagged = false;
+  if (!value.IsExternal() || napi_check_object_type_tag(value.Env(), value, &kGeneratorTag, &tagged) != napi_ok || !tagged)
+    throw Napi::TypeError::New(value.Env(), std::string(what) + " is not a generator");
+  return *value.As<Napi::External<at::Generator>>().Data();
+}
+
+void registerRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("dispose", Napi::Function::New(env, Dispose));
+  exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
+  exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
+  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
+  exports.Set("shape", Napi::Function::New(env, Shape));
+  exports.Set("strides", Napi::Function::New(env, Strides));
+  exports.Set("dtype", Napi::Function::New(env, DType));
+  exports.Set("device", Napi::Function::New(env, Device));
+  exports.Set("requiresGrad", Napi::Function::New(env, RequiresGrad));
+  exports.Set("isLeaf", Napi::Function::New(env, IsLeaf));
+  exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
+  exports.Set("grad", Napi::Function::New(env, Grad));
+  exports.Set("setGrad", Napi::Function::New(env, SetGrad));
+  exports.Set("backward", Napi::Function::New(env, Backward));
+  exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
+  exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("createGenerator", Napi::Function::New(env, CreateGenerator));
+  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
+  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats));
+}
+
+}  // namespace distillery
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  distillery::registerRuntime(env, exports);
+  distillery::registerOps(env, exports);
+  distillery::registerOptim(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(distillery_native, Init)

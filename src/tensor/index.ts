@@ -1,0 +1,14 @@
+// The tensor layer's public surface.
+import { configureThreadsFromEnvironment } from './runtime.js';
+
+configureThreadsFromEnvironment();
+
+export { Tensor, aten, atenMulti, type Scalar, type Device } from './tensor.js';
+export { DTYPES, type DType, BYTES_PER_ELEMENT, dtypeCode, dtypeFromCode, isDType, isFloatingPoint, type TypedArray } from './dtype.js';
+export * from './creation.js';
+export * from './functional.js';
+export * from './autograd.js';
+export * from './random.js';
+export * from './runtime.js';
+export { tidy, keep, scopeDepth } from './scope.js';
+export { hasOp } from './dispatch.js';

@@ -1,0 +1,86 @@
+// Process-wide facts and settings: threads, devices, libtorch version, BLAS, live-tensor statistics.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { native } from '../native/index.js';
+
+export function torchVersion(): string {
+  return native.runtimeInfo().torchVersion;
+}
+
+export function numThreads(): number {
+  return native.runtimeInfo().numThreads;
+}
+
+/** Intra-op threads used by libtorch's CPU kernels (at::set_num_threads). */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`thread count must be a positive integer, got ${n}`);
+  native.setNumThreads(n);
+}
+
+/**
+ * Applies DISTILLERY_NUM_THREADS, else OMP_NUM_THREADS, else one thread per core. Run once at
+ * start-up: libtorch's OpenMP pool may otherwise start with a single thread inside Node.
+ */
+export function configureThreadsFromEnvironment(): void {
+  const fromEnv = process.env.DISTILLERY_NUM_THREADS ?? process.env.OMP_NUM_THREADS;
+  const n = fromEnv === undefined ? availableParallelism() : Number(fromEnv);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`DISTILLERY_NUM_THREADS / OMP_NUM_THREADS must be a positive integer, got '${fromEnv}'`);
+  }
+  setNumThreads(n);
+}
+
+export function cudaAvailable(): boolean {
+  return native.runtimeInfo().cudaAvailable;
+}
+
+export function cudaDeviceCount(): number {
+  return native.runtimeInfo().cudaDeviceCount;
+}
+
+/** Tensors whose handles are alive in JS, and the bytes of the storages they hold (views count once). */
+export function memoryStats(): { liveTensors: number; liveBytes: number } {
+  const { liveTensors, liveBytes } = native.memoryStats();
+  return { liveTensors, liveBytes };
+}
+
+export interface BlasInfo {
+  /** The BLAS shared library mapped into this process, if one is. */
+  library: string | null;
+  /** True for the reference (netlib) BLAS, which is 20-40x slower than OpenBLAS for matmul. */
+  slow: boolean;
+}
+
+/** Which BLAS libtorch loaded, read from this process's memory map. */
+export function blasInfo(): BlasInfo {
+  let maps = '';
+  try {
+    maps = readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return { library: null, slow: false };
+  }
+  const libraries = new Set(
+    maps
+      .split('\n')
+      .map((line) => line.slice(line.indexOf('/')))
+      .filter((path) => /\/lib(open)?blas[^/]*\.so|\/libmkl_/.test(path)),
+  );
+  const list = [...libraries];
+  const fast = list.find((p) => /openblas|mkl|blis/.test(p));
+  if (fast) return { library: fast, slow: false };
+  const reference = list.find((p) => /\/blas\/libblas\.so/.test(p) || /libblas\.so/.test(p));
+  return { library: reference ?? null, slow: reference !== undefined };
+}
+
+export const SLOW_BLAS_FIX =
+  'libtorch is using the reference BLAS, which makes matrix products 20-40x slower. Install OpenBLAS: ' +
+  '`sudo apt-get install -y libopenblas0-pthread` (Debian/Ubuntu switches libblas.so.3 to it automatically), ' +
+  'or select it with `sudo update-alternatives --config libblas.so.3-$(gcc -dumpmachine)`.';
+
+let warned = false;
+/** Prints the slow-BLAS warning once per process when it applies. */
+export function warnIfSlowBlas(write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): void {
+  if (warned) return;
+  warned = true;
+  if (blasInfo().slow) write(`warning: ${SLOW_BLAS_FIX}`);
+}
