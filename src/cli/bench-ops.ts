@@ -1,0 +1,115 @@
+// `distillery bench ops`: matmul GFLOP/s, an MLP forward+backward throughput and the per-op call
+// overhead of the binding, with the thread settings in use and the machine's estimated fp32
+// ceiling beside them, so later work has a baseline to compare against.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Linear } from '../nn/index.js';
+import { blasInfo, type DType, manualSeed, numThreads, randn, type Tensor, tidy, torchVersion } from '../tensor/index.js';
+
+export interface BenchRecord {
+  bench: string;
+  [key: string]: string | number | null;
+}
+
+/** Repeats `fn` until at least `minSeconds` have passed (after warm-up); returns seconds per call. */
+function timeIt(fn: () => void, minSeconds = 0.5, warmup = 2): number {
+  for (let i = 0; i < warmup; i++) fn();
+  let calls = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  do {
+    fn();
+    calls++;
+    elapsed = (performance.now() - start) / 1000;
+  } while (elapsed < minSeconds);
+  return elapsed / calls;
+}
+
+/**
+ * A rough fp32 peak: cores × clock × FLOP/cycle, assuming two 256-bit FMA pipes (32 FLOP/cycle),
+ * true for recent x86 cores with AVX2 (and AMD Zen 4's AVX-512). An estimate, labelled as such.
+ */
+export function estimatedPeakGflops(): { gflops: number | null; basis: string } {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const mhz = Number(/cpu MHz\s*:\s*([\d.]+)/.exec(info)?.[1]);
+    const fma = /\bfma\b/.test(info) && /\bavx2\b/.test(info);
+    const flopsPerCycle = fma ? 32 : 8;
+    const cores = availableParallelism();
+    if (!Number.isFinite(mhz)) return { gflops: null, basis: 'no clock in /proc/cpuinfo' };
+    return { gflops: (cores * mhz * flopsPerCycle) / 1000, basis: `${cores} cores × ${mhz.toFixed(0)} MHz × ${flopsPerCycle} FLOP/cycle${fma ? ' (2×256-bit FMA)' : ''}` };
+  } catch {
+    return { gflops: null, basis: 'no /proc/cpuinfo' };
+  }
+}
+
+export function benchMatmul(n: number, dtype: DType, device: string): BenchRecord {
+  const [a, b] = [randn([n, n], { dtype, device }), randn([n, n], { dtype, device })];
+  const seconds = timeIt(() => tidy(() => void a.matmul(b).sum().item()));
+  a.dispose();
+  b.dispose();
+  return { bench: 'matmul', n, dtype, device, ms: +(seconds * 1000).toFixed(3), gflops: +((2 * n ** 3) / seconds / 1e9).toFixed(1) };
+}
+
+/** A transformer-style MLP block (d -> 4d -> d, SiLU) forward and backward over `tokens` rows. */
+export function benchMlp(tokens: number, dim: number, device: string): BenchRecord {
+  const up = new Linear(dim, 4 * dim, { device, bias: false });
+  const down = new Linear(4 * dim, dim, { device, bias: false });
+  const x = randn([tokens, dim], { device });
+  const seconds = timeIt(() =>
+    tidy(() => {
+      const loss = down.forward(up.forward(x).silu()).square().mean();
+      loss.backward();
+      up.zeroGrad();
+      down.zeroGrad();
+    }),
+  );
+  up.dispose();
+  down.dispose();
+  x.dispose();
+  const flops = 6 * tokens * (8 * dim * dim); // forward 2·params·tokens, backward twice that
+  return { bench: 'mlp_fwd_bwd', tokens, dim, device, ms: +(seconds * 1000).toFixed(2), tokens_per_s: Math.round(tokens / seconds), gflops: +(flops / seconds / 1e9).toFixed(1) };
+}
+
+/** Cost of one tiny op through the binding: the fixed overhead every tensor call pays. */
+export function benchOpOverhead(device: string): BenchRecord {
+  const a = randn([4], { device });
+  const calls = 2000;
+  const seconds = timeIt(() =>
+    tidy(() => {
+      for (let i = 0; i < calls; i++) a.add(a);
+    }),
+  );
+  a.dispose();
+  return { bench: 'op_overhead', op: 'add([4])', device, us_per_op: +((seconds / calls) * 1e6).toFixed(2) };
+}
+
+export function runBenchOps(options: { device: string; json: boolean; sizes: number[] }): BenchRecord[] {
+  manualSeed(0);
+  const peak = estimatedPeakGflops();
+  const records: BenchRecord[] = [
+    {
+      bench: 'environment',
+      torch: torchVersion(),
+      intra_op_threads: numThreads(),
+      openblas_threads: process.env.OPENBLAS_NUM_THREADS ?? 'default (one per core)',
+      blas: blasInfo().library,
+      peak_fp32_gflops_estimate: peak.gflops === null ? null : +peak.gflops.toFixed(0),
+      peak_basis: peak.basis,
+    },
+  ];
+  const emit = (record: BenchRecord): void => {
+    records.push(record);
+    if (options.json) console.log(JSON.stringify(record));
+    else console.log(Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
+  };
+  if (options.json) console.log(JSON.stringify(records[0]));
+  else console.log(Object.entries(records[0]!).map(([k, v]) => `${k}=${v}`).join('  '));
+  for (const n of options.sizes) emit(benchMatmul(n, 'float32', options.device));
+  emit(benchMatmul(1024, 'bfloat16', options.device));
+  emit(benchMlp(2048, 256, options.device));
+  emit(benchMlp(512, 1024, options.device));
+  emit(benchOpOverhead(options.device));
+  return records;
+}

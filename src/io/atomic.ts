@@ -1,0 +1,56 @@
+// Atomic file replacement: write to a temporary file in the same folder, fsync it, rename it over
+// the target, fsync the folder. A crash leaves either the old file or the new one, never half.
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export function temporaryPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+function fsyncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Creates `target` atomically: `write(fd)` fills an open temporary file, which is then fsynced
+ * and renamed into place. On any error the temporary file is removed and the target untouched.
+ */
+export function writeFileAtomic(target: string, write: (fd: number) => void): void {
+  const temporary = temporaryPathFor(target);
+  const fd = openSync(temporary, 'wx', 0o644);
+  try {
+    write(fd);
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+  try {
+    renameSync(temporary, target);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+  fsyncDirectory(dirname(target));
+}
+
+/** Writes all of `data` at the fd's current position (writeSync may write less than asked). */
+export function writeAll(fd: number, data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.byteLength) offset += writeSync(fd, data, offset, data.byteLength - offset);
+}
+
+export function writeTextAtomic(target: string, text: string): void {
+  writeFileAtomic(target, (fd) => writeAll(fd, Buffer.from(text, 'utf8')));
+}

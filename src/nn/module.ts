@@ -1,0 +1,118 @@
+// Module: a tree of named parameters whose dotted paths are the checkpoint's weight names
+// (as in torch.nn.Module), so loading and saving a Hugging Face state dict is a dictionary walk.
+import { keep, noGrad, type DType, type Tensor } from '../tensor/index.js';
+
+export abstract class Module {
+  training = true;
+  readonly #parameters = new Map<string, Tensor>();
+  readonly #children = new Map<string, Module>();
+
+  /** Registers a trainable parameter: kept out of tidy scopes, requiring grad. */
+  protected registerParameter(name: string, value: Tensor): Tensor {
+    if (this.#parameters.has(name) || this.#children.has(name)) throw new Error(`duplicate module member '${name}'`);
+    keep(value);
+    if (value.isFloatingPoint && !value.requiresGrad) value.requiresGrad_(true);
+    this.#parameters.set(name, value);
+    return value;
+  }
+
+  protected registerModule<M extends Module>(name: string, module: M): M {
+    if (this.#parameters.has(name) || this.#children.has(name)) throw new Error(`duplicate module member '${name}'`);
+    this.#children.set(name, module);
+    return module;
+  }
+
+  /** The parameter registered under `name` on this module. */
+  protected param(name: string): Tensor {
+    const value = this.#parameters.get(name);
+    if (value === undefined) throw new Error(`no parameter '${name}'`);
+    return value;
+  }
+
+  *namedParameters(prefix = ''): Generator<[string, Tensor]> {
+    for (const [name, value] of this.#parameters) yield [prefix + name, value];
+    for (const [name, child] of this.#children) yield* child.namedParameters(`${prefix}${name}.`);
+  }
+
+  parameters(): Tensor[] {
+    return [...this.namedParameters()].map(([, value]) => value);
+  }
+
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix.replace(/\.$/, ''), this];
+    for (const [name, child] of this.#children) yield* child.namedModules(`${prefix}${name}.`);
+  }
+
+  /** Parameter count, for logs and reports. */
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.numel, 0);
+  }
+
+  /** The live parameter tensors by dotted name (not copies). */
+  stateDict(): Map<string, Tensor> {
+    return new Map(this.namedParameters());
+  }
+
+  /**
+   * Copies values into the parameters (converting dtype and device). Every parameter must be
+   * given and every given tensor must be a parameter, with the same shape: otherwise nothing is
+   * copied and the error lists the offending names.
+   */
+  loadStateDict(values: Map<string, Tensor>, source = 'state dict'): void {
+    const own = this.stateDict();
+    const missing = [...own.keys()].filter((k) => !values.has(k));
+    const unexpected = [...values.keys()].filter((k) => !own.has(k));
+    const mismatched = [...own].flatMap(([k, p]) => {
+      const v = values.get(k);
+      return v && v.shape.join(',') !== p.shape.join(',') ? [`${k}: expected [${p.shape}] got [${v.shape}]`] : [];
+    });
+    const problems = [
+      missing.length ? `missing keys: ${missing.join(', ')}` : '',
+      unexpected.length ? `unexpected keys: ${unexpected.join(', ')}` : '',
+      mismatched.length ? `shape mismatches: ${mismatched.join('; ')}` : '',
+    ].filter(Boolean);
+    if (problems.length) throw new Error(`cannot load ${source}: ${problems.join('; ')}`);
+    noGrad(() => {
+      for (const [k, p] of own) p.copy_(values.get(k)!);
+    });
+  }
+
+  train(mode = true): this {
+    for (const [, module] of this.namedModules()) module.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Clears every parameter's gradient (sets it to none, freeing the memory). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /**
+   * Converts every parameter to a dtype and/or device in place of the old one (the old
+   * tensors are released). Returns this module.
+   */
+  to(target: { dtype?: DType; device?: string }): this {
+    for (const [, module] of this.namedModules()) module.#convertOwn(target);
+    return this;
+  }
+
+  #convertOwn(target: { dtype?: DType; device?: string }): void {
+    for (const [name, old] of this.#parameters) {
+      const trainable = old.requiresGrad;
+      const converted = noGrad(() => old.to(target, { copy: true }));
+      keep(converted);
+      if (trainable) converted.requiresGrad_(true);
+      old.dispose();
+      this.#parameters.set(name, converted);
+    }
+  }
+
+  /** Releases every parameter's native memory. */
+  dispose(): void {
+    for (const p of this.parameters()) p.dispose();
+  }
+}
