@@ -4,12 +4,15 @@ import { runBenchOps } from './bench-ops.js';
 import { checkDevice } from './device.js';
 import { intOption, reportFatal, UsageError } from './errors.js';
 import { runSelfCheck } from './selfcheck.js';
+import { warnIfSlowBlas } from '../tensor/index.js';
 
 const program = new Command()
   .name('distillery')
   .description('Distill large causal language models into small ones (TypeScript over libtorch).')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  // Every command computes through libtorch: say so up front when its BLAS is the slow one.
+  .hook('preAction', () => warnIfSlowBlas());
 
 program
   .command('selfcheck')

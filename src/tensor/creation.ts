@@ -119,3 +119,8 @@ export function randint(low: number, high: number, shape: number[], options: Ran
 export function multinomial(probs: Tensor, numSamples: number, options: { replacement?: boolean; generator?: Generator } = {}): Tensor {
   return aten('aten::multinomial', probs, numSamples, options.replacement ?? false, options.generator?.native);
 }
+
+/** A tensor shaped like `t` filled with `value` (in `dtype` when given, else t's dtype). */
+export function fullLike(t: Tensor, value: number | boolean, dtype?: DType): Tensor {
+  return aten('aten::full_like', t, value, dtype === undefined ? undefined : dtypeCode(dtype));
+}

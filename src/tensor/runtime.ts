@@ -53,22 +53,31 @@ export interface BlasInfo {
 
 /** Which BLAS libtorch loaded, read from this process's memory map. */
 export function blasInfo(): BlasInfo {
-  let maps = '';
   try {
-    maps = readFileSync('/proc/self/maps', 'utf8');
+    return classifyBlas(readFileSync('/proc/self/maps', 'utf8'));
   } catch {
     return { library: null, slow: false };
   }
-  const libraries = new Set(
-    maps
-      .split('\n')
-      .map((line) => line.slice(line.indexOf('/')))
-      .filter((path) => /\/lib(open)?blas[^/]*\.so|\/libmkl_/.test(path)),
-  );
-  const list = [...libraries];
-  const fast = list.find((p) => /openblas|mkl|blis/.test(p));
+}
+
+/**
+ * Classifies the BLAS libraries named in a /proc/PID/maps text. Debian's libtorch links the
+ * generic libblas.so.3; the alternatives system resolves it to OpenBLAS
+ * (…/openblas-pthread/libblas.so.3) or, without it, to the reference BLAS (…/blas/libblas.so.3).
+ */
+export function classifyBlas(maps: string): BlasInfo {
+  const libraries = [
+    ...new Set(
+      maps
+        .split('\n')
+        .filter((line) => line.includes('/'))
+        .map((line) => line.slice(line.indexOf('/')).trim())
+        .filter((path) => /\/lib(open)?blas[^/]*\.so|\/libmkl_|\/libblis/.test(path)),
+    ),
+  ];
+  const fast = libraries.find((p) => /openblas|mkl|blis/.test(p));
   if (fast) return { library: fast, slow: false };
-  const reference = list.find((p) => /\/blas\/libblas\.so/.test(p) || /libblas\.so/.test(p));
+  const reference = libraries.find((p) => /libblas\.so/.test(p));
   return { library: reference ?? null, slow: reference !== undefined };
 }
 
