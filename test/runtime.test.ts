@@ -40,3 +40,27 @@ describe('threads and devices', () => {
     assert.match(T.torchVersion(), /^\d+\.\d+/);
   });
 });
+
+describe('the native boundary', () => {
+  test('garbage arguments become JS exceptions, never a crash', async () => {
+    const { native } = await import('../src/native/index.js');
+    const add = native.resolveOp('aten::add', 'Tensor')!;
+    const junk: [string, () => unknown][] = [
+      ['shape of a plain object', () => native.shape({} as never)],
+      ['shape of a number', () => native.shape(3 as never)],
+      ['dispose of a string', () => native.dispose('x' as never)],
+      ['callOp with an unknown id', () => native.callOp(1e6, [])],
+      ['callOp with args not an array', () => native.callOp(add.id, 'x' as never)],
+      ['callOp with too many args', () => native.callOp(add.id, [1, 2, 3, 4, 5])],
+      ['callOp with a missing required arg', () => native.callOp(add.id, [])],
+      ['fromBuffer with a wrong byte count', () => native.fromBuffer(new Float32Array(3), 6, [2, 2])],
+      ['fromBuffer with a bad device', () => native.fromBuffer(new Float32Array(1), 6, [1], 'warp:9')],
+      ['fromBuffer with a non-buffer', () => native.fromBuffer([1, 2] as never, 6, [2])],
+      ['setGrad with a wrong-shaped gradient', () => native.setGrad(T.zeros([2]).native, T.zeros([3]).native)],
+      ['backward of a non-scalar without a gradient', () => native.backward(T.zeros([2]).requiresGrad_().mul(2).native)],
+      ['adamwStep on a non-optimizer', () => native.adamwStep({} as never)],
+      ['generator state from garbage bytes', () => native.setRngState(T.zeros([3], { dtype: 'uint8' }).native)],
+    ];
+    for (const [label, call] of junk) assert.throws(call, Error, label);
+  });
+});

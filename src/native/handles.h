@@ -42,6 +42,15 @@ Napi::Value guarded(Napi::Env env, Body&& body) {
   }
 }
 
+// Exposes `callback` to JS with every C++ exception (libtorch's included) converted to a JS
+// exception: node-addon-api itself only converts Napi::Error, and anything else would terminate.
+using Callback = Napi::Value (*)(const Napi::CallbackInfo&);
+inline Napi::Function guardedFunction(Napi::Env env, Callback callback) {
+  return Napi::Function::New(env, [callback](const Napi::CallbackInfo& info) -> Napi::Value {
+    return guarded(info.Env(), [&]() -> Napi::Value { return callback(info); });
+  });
+}
+
 // Registration hooks, one per translation unit.
 void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerOps(Napi::Env env, Napi::Object exports);

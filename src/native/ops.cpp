@@ -165,72 +165,68 @@ Napi::Value fromIValue(Napi::Env env, const c10::IValue& v) {
 // resolveOp(name, overload) -> { id, schema, arguments: [{ name, type, hasDefault, kwargOnly }] } or null.
 Napi::Value ResolveOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    std::string name = info[0].As<Napi::String>().Utf8Value();
-    std::string overload = info[1].As<Napi::String>().Utf8Value();
-    auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
-    if (!handle.has_value()) return env.Null();
-    gOps.push_back(*handle);
-    const c10::FunctionSchema& schema = handle->schema();
-    auto args = Napi::Array::New(env, schema.arguments().size());
-    for (size_t i = 0; i < schema.arguments().size(); i++) {
-      const auto& a = schema.arguments()[i];
-      auto o = Napi::Object::New(env);
-      o.Set("name", a.name());
-      o.Set("type", a.type()->str());
-      o.Set("hasDefault", a.default_value().has_value());
-      o.Set("kwargOnly", a.kwarg_only());
-      args.Set(i, o);
-    }
-    auto out = Napi::Object::New(env);
-    out.Set("id", static_cast<double>(gOps.size() - 1));
-    out.Set("schema", c10::toString(schema));
-    out.Set("arguments", args);
-    out.Set("returns", static_cast<double>(schema.returns().size()));
-    return out;
-  });
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  std::string overload = info[1].As<Napi::String>().Utf8Value();
+  auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
+  if (!handle.has_value()) return env.Null();
+  gOps.push_back(*handle);
+  const c10::FunctionSchema& schema = handle->schema();
+  auto args = Napi::Array::New(env, schema.arguments().size());
+  for (size_t i = 0; i < schema.arguments().size(); i++) {
+    const auto& a = schema.arguments()[i];
+    auto o = Napi::Object::New(env);
+    o.Set("name", a.name());
+    o.Set("type", a.type()->str());
+    o.Set("hasDefault", a.default_value().has_value());
+    o.Set("kwargOnly", a.kwarg_only());
+    args.Set(i, o);
+  }
+  auto out = Napi::Object::New(env);
+  out.Set("id", static_cast<double>(gOps.size() - 1));
+  out.Set("schema", c10::toString(schema));
+  out.Set("arguments", args);
+  out.Set("returns", static_cast<double>(schema.returns().size()));
+  return out;
 }
 
 // callOp(id, args[]) calls the operator; `undefined` (or a short array) takes the schema default.
 // Returns the single result, or an array when the operator returns several.
 Napi::Value CallOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-    if (id >= gOps.size()) throw Napi::RangeError::New(env, "callOp: unknown operator id");
-    const c10::OperatorHandle& op = gOps[id];
-    const c10::FunctionSchema& schema = op.schema();
-    auto jsArgs = info[1].As<Napi::Array>();
-    const auto& formals = schema.arguments();
-    if (jsArgs.Length() > formals.size())
-      throw Napi::TypeError::New(env, schema.name() + ": takes " + std::to_string(formals.size()) + " arguments, got " +
-                                          std::to_string(jsArgs.Length()));
-    torch::jit::Stack stack;
-    stack.reserve(formals.size());
-    for (size_t i = 0; i < formals.size(); i++) {
-      Napi::Value v = i < jsArgs.Length() ? jsArgs.Get(i) : env.Undefined();
-      if (v.IsUndefined()) {
-        if (formals[i].default_value().has_value()) {
-          stack.push_back(*formals[i].default_value());
-          continue;
-        }
-        if (formals[i].type()->kind() != c10::TypeKind::OptionalType) argError(env, schema, formals[i], "given");
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (id >= gOps.size()) throw Napi::RangeError::New(env, "callOp: unknown operator id");
+  const c10::OperatorHandle& op = gOps[id];
+  const c10::FunctionSchema& schema = op.schema();
+  auto jsArgs = info[1].As<Napi::Array>();
+  const auto& formals = schema.arguments();
+  if (jsArgs.Length() > formals.size())
+    throw Napi::TypeError::New(env, schema.name() + ": takes " + std::to_string(formals.size()) + " arguments, got " +
+                                        std::to_string(jsArgs.Length()));
+  torch::jit::Stack stack;
+  stack.reserve(formals.size());
+  for (size_t i = 0; i < formals.size(); i++) {
+    Napi::Value v = i < jsArgs.Length() ? jsArgs.Get(i) : env.Undefined();
+    if (v.IsUndefined()) {
+      if (formals[i].default_value().has_value()) {
+        stack.push_back(*formals[i].default_value());
+        continue;
       }
-      stack.push_back(toIValue(env, v, formals[i].type(), schema, formals[i]));
+      if (formals[i].type()->kind() != c10::TypeKind::OptionalType) argError(env, schema, formals[i], "given");
     }
-    op.callBoxed(&stack);
-    if (stack.size() == 1) return fromIValue(env, stack[0]);
-    auto out = Napi::Array::New(env, stack.size());
-    for (size_t i = 0; i < stack.size(); i++) out.Set(i, fromIValue(env, stack[i]));
-    return out;
-  });
+    stack.push_back(toIValue(env, v, formals[i].type(), schema, formals[i]));
+  }
+  op.callBoxed(&stack);
+  if (stack.size() == 1) return fromIValue(env, stack[0]);
+  auto out = Napi::Array::New(env, stack.size());
+  for (size_t i = 0; i < stack.size(); i++) out.Set(i, fromIValue(env, stack[i]));
+  return out;
 }
 
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("resolveOp", Napi::Function::New(env, ResolveOp));
-  exports.Set("callOp", Napi::Function::New(env, CallOp));
+  exports.Set("resolveOp", guardedFunction(env, ResolveOp));
+  exports.Set("callOp", guardedFunction(env, CallOp));
 }
 
 }  // namespace distillery

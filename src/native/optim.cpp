@@ -52,143 +52,127 @@ double numberField(const Napi::Object& o, const char* key, double fallback) {
 // createAdamW(groups: [{ params, lr, weightDecay, beta1, beta2, eps }]) -> handle
 Napi::Value CreateAdamW(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    auto groupsJs = info[0].As<Napi::Array>();
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    for (uint32_t g = 0; g < groupsJs.Length(); g++) {
-      auto o = groupsJs.Get(g).As<Napi::Object>();
-      auto options = std::make_unique<torch::optim::AdamWOptions>(numberField(o, "lr", 1e-3));
-      options->betas(std::make_tuple(numberField(o, "beta1", 0.9), numberField(o, "beta2", 0.999)))
-          .eps(numberField(o, "eps", 1e-8))
-          .weight_decay(numberField(o, "weightDecay", 0.01));
-      groups.emplace_back(tensorList(o.Get("params"), "AdamW params"), std::move(options));
-    }
-    auto* opt = new torch::optim::AdamW(std::move(groups));
-    auto ext = Napi::External<torch::optim::AdamW>::New(env, opt, [](Napi::Env, torch::optim::AdamW* p) { delete p; });
-    napi_type_tag_object(env, ext, &kAdamWTag);
-    return ext;
-  });
+  auto groupsJs = info[0].As<Napi::Array>();
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (uint32_t g = 0; g < groupsJs.Length(); g++) {
+    auto o = groupsJs.Get(g).As<Napi::Object>();
+    auto options = std::make_unique<torch::optim::AdamWOptions>(numberField(o, "lr", 1e-3));
+    options->betas(std::make_tuple(numberField(o, "beta1", 0.9), numberField(o, "beta2", 0.999)))
+        .eps(numberField(o, "eps", 1e-8))
+        .weight_decay(numberField(o, "weightDecay", 0.01));
+    groups.emplace_back(tensorList(o.Get("params"), "AdamW params"), std::move(options));
+  }
+  auto* opt = new torch::optim::AdamW(std::move(groups));
+  auto ext = Napi::External<torch::optim::AdamW>::New(env, opt, [](Napi::Env, torch::optim::AdamW* p) { delete p; });
+  napi_type_tag_object(env, ext, &kAdamWTag);
+  return ext;
 }
 
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    unwrapAdamW(info[0]).step();
-    return info.Env().Undefined();
-  });
+  unwrapAdamW(info[0]).step();
+  return info.Env().Undefined();
 }
 
 Napi::Value AdamWZeroGrad(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    for (auto& group : unwrapAdamW(info[0]).param_groups())
-      for (auto& p : group.params()) p.mutable_grad() = at::Tensor();  // set to none: frees the memory
-    return info.Env().Undefined();
-  });
+  for (auto& group : unwrapAdamW(info[0]).param_groups())
+    for (auto& p : group.params()) p.mutable_grad() = at::Tensor();  // set to none: frees the memory
+  return info.Env().Undefined();
 }
 
 // setLr(opt, groupIndex, lr) / getLr(opt, groupIndex)
 Napi::Value AdamWSetLr(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    auto& groups = unwrapAdamW(info[0]).param_groups();
-    uint32_t g = info[1].As<Napi::Number>().Uint32Value();
-    if (g >= groups.size()) throw Napi::RangeError::New(info.Env(), "setLr: no parameter group " + std::to_string(g));
-    static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(info[2].As<Napi::Number>().DoubleValue());
-    return info.Env().Undefined();
-  });
+  auto& groups = unwrapAdamW(info[0]).param_groups();
+  uint32_t g = info[1].As<Napi::Number>().Uint32Value();
+  if (g >= groups.size()) throw Napi::RangeError::New(info.Env(), "setLr: no parameter group " + std::to_string(g));
+  static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(info[2].As<Napi::Number>().DoubleValue());
+  return info.Env().Undefined();
 }
 
 Napi::Value AdamWGetLr(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    auto& groups = unwrapAdamW(info[0]).param_groups();
-    uint32_t g = info[1].As<Napi::Number>().Uint32Value();
-    if (g >= groups.size()) throw Napi::RangeError::New(info.Env(), "getLr: no parameter group " + std::to_string(g));
-    return Napi::Number::New(info.Env(), static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr());
-  });
+  auto& groups = unwrapAdamW(info[0]).param_groups();
+  uint32_t g = info[1].As<Napi::Number>().Uint32Value();
+  if (g >= groups.size()) throw Napi::RangeError::New(info.Env(), "getLr: no parameter group " + std::to_string(g));
+  return Napi::Number::New(info.Env(), static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr());
 }
 
 // getState(opt) -> per parameter in group order: { step, expAvg, expAvgSq } or null before the first step.
 Napi::Value AdamWGetState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    auto& opt = unwrapAdamW(info[0]);
-    auto& state = opt.state();
-    auto out = Napi::Array::New(env);
-    uint32_t i = 0;
-    for (auto& group : opt.param_groups()) {
-      for (auto& p : group.params()) {
-        auto it = state.find(stateKey<std::remove_reference_t<decltype(state)>>(p));
-        if (it == state.end()) {
-          out.Set(i++, env.Null());
-          continue;
-        }
-        auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
-        auto o = Napi::Object::New(env);
-        o.Set("step", static_cast<double>(s.step()));
-        o.Set("expAvg", wrapTensor(env, s.exp_avg()));
-        o.Set("expAvgSq", wrapTensor(env, s.exp_avg_sq()));
-        out.Set(i++, o);
+  auto& opt = unwrapAdamW(info[0]);
+  auto& state = opt.state();
+  auto out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (auto& group : opt.param_groups()) {
+    for (auto& p : group.params()) {
+      auto it = state.find(stateKey<std::remove_reference_t<decltype(state)>>(p));
+      if (it == state.end()) {
+        out.Set(i++, env.Null());
+        continue;
       }
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      auto o = Napi::Object::New(env);
+      o.Set("step", static_cast<double>(s.step()));
+      o.Set("expAvg", wrapTensor(env, s.exp_avg()));
+      o.Set("expAvgSq", wrapTensor(env, s.exp_avg_sq()));
+      out.Set(i++, o);
     }
-    return out;
-  });
+  }
+  return out;
 }
 
 // setState(opt, states) restores what getState returned (copies the tensors).
 Napi::Value AdamWSetState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    auto& opt = unwrapAdamW(info[0]);
-    auto& state = opt.state();
-    auto states = info[1].As<Napi::Array>();
-    uint32_t i = 0;
-    for (auto& group : opt.param_groups()) {
-      for (auto& p : group.params()) {
-        if (i >= states.Length()) throw Napi::RangeError::New(env, "setState: fewer states than parameters");
-        Napi::Value v = states.Get(i++);
-        auto key = stateKey<std::remove_reference_t<decltype(state)>>(p);
-        if (v.IsNull() || v.IsUndefined()) {
-          state.erase(key);
-          continue;
-        }
-        auto o = v.As<Napi::Object>();
-        auto s = std::make_unique<torch::optim::AdamWParamState>();
-        s->step(static_cast<int64_t>(o.Get("step").As<Napi::Number>().Int64Value()));
-        at::Tensor m = unwrapTensor(o.Get("expAvg"), "setState: expAvg");
-        at::Tensor v2 = unwrapTensor(o.Get("expAvgSq"), "setState: expAvgSq");
-        if (!m.sizes().equals(p.sizes()) || !v2.sizes().equals(p.sizes()))
-          throw Napi::RangeError::New(env, "setState: state " + std::to_string(i - 1) + " has shape " +
-                                               c10::str(m.sizes()) + " but the parameter has " + c10::str(p.sizes()));
-        s->exp_avg(m.detach().to(p.options()).clone());
-        s->exp_avg_sq(v2.detach().to(p.options()).clone());
-        state[key] = std::move(s);
+  auto& opt = unwrapAdamW(info[0]);
+  auto& state = opt.state();
+  auto states = info[1].As<Napi::Array>();
+  uint32_t i = 0;
+  for (auto& group : opt.param_groups()) {
+    for (auto& p : group.params()) {
+      if (i >= states.Length()) throw Napi::RangeError::New(env, "setState: fewer states than parameters");
+      Napi::Value v = states.Get(i++);
+      auto key = stateKey<std::remove_reference_t<decltype(state)>>(p);
+      if (v.IsNull() || v.IsUndefined()) {
+        state.erase(key);
+        continue;
       }
+      auto o = v.As<Napi::Object>();
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->step(static_cast<int64_t>(o.Get("step").As<Napi::Number>().Int64Value()));
+      at::Tensor m = unwrapTensor(o.Get("expAvg"), "setState: expAvg");
+      at::Tensor v2 = unwrapTensor(o.Get("expAvgSq"), "setState: expAvgSq");
+      if (!m.sizes().equals(p.sizes()) || !v2.sizes().equals(p.sizes()))
+        throw Napi::RangeError::New(env, "setState: state " + std::to_string(i - 1) + " has shape " +
+                                             c10::str(m.sizes()) + " but the parameter has " + c10::str(p.sizes()));
+      s->exp_avg(m.detach().to(p.options()).clone());
+      s->exp_avg_sq(v2.detach().to(p.options()).clone());
+      state[key] = std::move(s);
     }
-    if (i != states.Length()) throw Napi::RangeError::New(env, "setState: more states than parameters");
-    return env.Undefined();
-  });
+  }
+  if (i != states.Length()) throw Napi::RangeError::New(env, "setState: more states than parameters");
+  return env.Undefined();
 }
 
 // clipGradNorm(params, maxNorm, normType=2) -> total norm before clipping, as torch.nn.utils does.
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    std::vector<at::Tensor> params = tensorList(info[0], "clipGradNorm params");
-    double maxNorm = info[1].As<Napi::Number>().DoubleValue();
-    double normType = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 2.0;
-    return Napi::Number::New(env, torch::nn::utils::clip_grad_norm_(params, maxNorm, normType));
-  });
+  std::vector<at::Tensor> params = tensorList(info[0], "clipGradNorm params");
+  double maxNorm = info[1].As<Napi::Number>().DoubleValue();
+  double normType = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 2.0;
+  return Napi::Number::New(env, torch::nn::utils::clip_grad_norm_(params, maxNorm, normType));
 }
 
 }  // namespace
 
 void registerOptim(Napi::Env env, Napi::Object exports) {
-  exports.Set("createAdamW", Napi::Function::New(env, CreateAdamW));
-  exports.Set("adamwStep", Napi::Function::New(env, AdamWStep));
-  exports.Set("adamwZeroGrad", Napi::Function::New(env, AdamWZeroGrad));
-  exports.Set("adamwSetLr", Napi::Function::New(env, AdamWSetLr));
-  exports.Set("adamwGetLr", Napi::Function::New(env, AdamWGetLr));
-  exports.Set("adamwGetState", Napi::Function::New(env, AdamWGetState));
-  exports.Set("adamwSetState", Napi::Function::New(env, AdamWSetState));
-  exports.Set("clipGradNorm", Napi::Function::New(env, ClipGradNorm));
+  exports.Set("createAdamW", guardedFunction(env, CreateAdamW));
+  exports.Set("adamwStep", guardedFunction(env, AdamWStep));
+  exports.Set("adamwZeroGrad", guardedFunction(env, AdamWZeroGrad));
+  exports.Set("adamwSetLr", guardedFunction(env, AdamWSetLr));
+  exports.Set("adamwGetLr", guardedFunction(env, AdamWGetLr));
+  exports.Set("adamwGetState", guardedFunction(env, AdamWGetState));
+  exports.Set("adamwSetState", guardedFunction(env, AdamWSetState));
+  exports.Set("clipGradNorm", guardedFunction(env, ClipGradNorm));
 }
 
 }  // namespace distillery

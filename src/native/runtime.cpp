@@ -120,50 +120,46 @@ Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
 // fromBuffer(bytes: ArrayBufferView, dtype, shape, device?) copies host bytes into a new tensor.
 Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    if (!info[0].IsTypedArray() && !info[0].IsDataView() && !info[0].IsArrayBuffer())
-      throw Napi::TypeError::New(env, "fromBuffer: data must be a TypedArray, Buffer or ArrayBuffer");
-    const uint8_t* data;
-    size_t length;
-    if (info[0].IsArrayBuffer()) {
-      auto ab = info[0].As<Napi::ArrayBuffer>();
-      data = static_cast<const uint8_t*>(ab.Data());
-      length = ab.ByteLength();
-    } else if (info[0].IsTypedArray()) {
-      auto ta = info[0].As<Napi::TypedArray>();
-      data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-      length = ta.ByteLength();
-    } else {
-      auto dv = info[0].As<Napi::DataView>();
-      data = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
-      length = dv.ByteLength();
-    }
-    at::ScalarType dtype = scalarTypeArg(info[1], "fromBuffer: dtype");
-    std::vector<int64_t> shape = shapeArg(info[2], "fromBuffer: shape");
-    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
-    size_t expected = t.nbytes();
-    if (expected != length)
-      throw Napi::RangeError::New(env, "fromBuffer: " + std::to_string(length) + " bytes given but shape " +
-                                           c10::str(t.sizes()) + " of " + c10::toString(dtype) + " needs " +
-                                           std::to_string(expected));
-    if (length > 0) std::memcpy(t.data_ptr(), data, length);
-    if (info.Length() > 3 && info[3].IsString()) {
-      c10::Device device(info[3].As<Napi::String>().Utf8Value());
-      if (!device.is_cpu()) t = t.to(device);
-    }
-    return wrapTensor(env, std::move(t));
-  });
+  if (!info[0].IsTypedArray() && !info[0].IsDataView() && !info[0].IsArrayBuffer())
+    throw Napi::TypeError::New(env, "fromBuffer: data must be a TypedArray, Buffer or ArrayBuffer");
+  const uint8_t* data;
+  size_t length;
+  if (info[0].IsArrayBuffer()) {
+    auto ab = info[0].As<Napi::ArrayBuffer>();
+    data = static_cast<const uint8_t*>(ab.Data());
+    length = ab.ByteLength();
+  } else if (info[0].IsTypedArray()) {
+    auto ta = info[0].As<Napi::TypedArray>();
+    data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    length = ta.ByteLength();
+  } else {
+    auto dv = info[0].As<Napi::DataView>();
+    data = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    length = dv.ByteLength();
+  }
+  at::ScalarType dtype = scalarTypeArg(info[1], "fromBuffer: dtype");
+  std::vector<int64_t> shape = shapeArg(info[2], "fromBuffer: shape");
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
+  size_t expected = t.nbytes();
+  if (expected != length)
+    throw Napi::RangeError::New(env, "fromBuffer: " + std::to_string(length) + " bytes given but shape " +
+                                         c10::str(t.sizes()) + " of " + c10::toString(dtype) + " needs " +
+                                         std::to_string(expected));
+  if (length > 0) std::memcpy(t.data_ptr(), data, length);
+  if (info.Length() > 3 && info[3].IsString()) {
+    c10::Device device(info[3].As<Napi::String>().Utf8Value());
+    if (!device.is_cpu()) t = t.to(device);
+  }
+  return wrapTensor(env, std::move(t));
 }
 
 // toBuffer(tensor) copies the tensor's elements (row-major, host byte order) into a new Buffer.
 Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    at::Tensor t = unwrapTensor(info[0], "toBuffer: tensor").detach();
-    if (!t.device().is_cpu()) t = t.to(at::kCPU);
-    t = t.contiguous();
-    return Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(t.data_ptr()), t.nbytes());
-  });
+  at::Tensor t = unwrapTensor(info[0], "toBuffer: tensor").detach();
+  if (!t.device().is_cpu()) t = t.to(at::kCPU);
+  t = t.contiguous();
+  return Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(t.data_ptr()), t.nbytes());
 }
 
 Napi::Value Shape(const Napi::CallbackInfo& info) {
@@ -185,43 +181,45 @@ Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), unwrapTensor(info[0], "isLeaf: tensor").is_leaf());
 }
 Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    unwrapTensor(info[0], "setRequiresGrad: tensor").requires_grad_(info[1].ToBoolean().Value());
-    return info.Env().Undefined();
-  });
+  unwrapTensor(info[0], "setRequiresGrad: tensor").requires_grad_(info[1].ToBoolean().Value());
+  return info.Env().Undefined();
 }
 
 // grad(tensor) returns a new handle on the accumulated gradient, or null when there is none.
 Napi::Value Grad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    const at::Tensor& g = unwrapTensor(info[0], "grad: tensor").grad();
-    return g.defined() ? wrapTensor(env, g) : env.Null();
-  });
+  const at::Tensor& g = unwrapTensor(info[0], "grad: tensor").grad();
+  return g.defined() ? wrapTensor(env, g) : env.Null();
 }
 
 // setGrad(tensor, grad | null) replaces (or clears) the accumulated gradient.
 Napi::Value SetGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    at::Tensor& t = unwrapTensor(info[0], "setGrad: tensor");
-    t.mutable_grad() = (info[1].IsNull() || info[1].IsUndefined()) ? at::Tensor() : unwrapTensor(info[1], "setGrad: grad");
+  at::Tensor& t = unwrapTensor(info[0], "setGrad: tensor");
+  if (info[1].IsNull() || info[1].IsUndefined()) {
+    t.mutable_grad() = at::Tensor();
     return env.Undefined();
-  });
+  }
+  const at::Tensor& grad = unwrapTensor(info[1], "setGrad: grad");
+  // The same checks as PyTorch's `tensor.grad = ...`: libtorch's C++ setter makes none.
+  if (!grad.sizes().equals(t.sizes()) || grad.scalar_type() != t.scalar_type() || grad.device() != t.device())
+    throw Napi::Error::New(env, "setGrad: assigned grad of shape " + c10::str(grad.sizes()) + ", " + c10::toString(grad.scalar_type()) +
+                                    " on " + grad.device().str() + " does not match the tensor's shape " + c10::str(t.sizes()) +
+                                    ", " + c10::toString(t.scalar_type()) + " on " + t.device().str());
+  t.mutable_grad() = grad;
+  return env.Undefined();
 }
 
 // backward(tensor, grad?, retainGraph?) accumulates gradients into the graph's leaves.
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    at::Tensor& t = unwrapTensor(info[0], "backward: tensor");
-    at::Tensor grad;
-    if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) grad = unwrapTensor(info[1], "backward: gradient");
-    c10::optional<bool> retain;
-    if (info.Length() > 2 && info[2].IsBoolean()) retain = info[2].As<Napi::Boolean>().Value();
-    t.backward(grad, retain, false);
-    return env.Undefined();
-  });
+  at::Tensor& t = unwrapTensor(info[0], "backward: tensor");
+  at::Tensor grad;
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) grad = unwrapTensor(info[1], "backward: gradient");
+  c10::optional<bool> retain;
+  if (info.Length() > 2 && info[2].IsBoolean()) retain = info[2].As<Napi::Boolean>().Value();
+  t.backward(grad, retain, false);
+  return env.Undefined();
 }
 
 Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
@@ -237,31 +235,27 @@ bool cudaAvailable() { return at::globalContext().hasCUDA() && at::detail::getCU
 // manualSeed(seed) seeds the default generators of every device, as torch.manual_seed does.
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    uint64_t seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    {
-      at::Generator gen = at::detail::getDefaultCPUGenerator();
+  uint64_t seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+  if (cudaAvailable()) {
+    for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); i++) {
+      at::Generator gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(i);
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_current_seed(seed);
     }
-    if (cudaAvailable()) {
-      for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); i++) {
-        at::Generator gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(i);
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        gen.set_current_seed(seed);
-      }
-    }
-    return env.Undefined();
-  });
+  }
+  return env.Undefined();
 }
 
 // createGenerator(seed) makes an independent CPU generator for reproducible sampling.
 Napi::Value CreateGenerator(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    uint64_t seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    return wrapGenerator(env, at::make_generator<at::CPUGeneratorImpl>(seed));
-  });
+  uint64_t seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  return wrapGenerator(env, at::make_generator<at::CPUGeneratorImpl>(seed));
 }
 
 at::Generator generatorOrDefault(const Napi::Value& v) {
@@ -272,28 +266,22 @@ at::Generator generatorOrDefault(const Napi::Value& v) {
 // getRngState(generator?) / setRngState(state, generator?): the byte state a checkpoint saves.
 Napi::Value GetRngState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    at::Generator gen = generatorOrDefault(info[0]);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    return wrapTensor(env, gen.get_state());
-  });
+  at::Generator gen = generatorOrDefault(info[0]);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return wrapTensor(env, gen.get_state());
 }
 Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    const at::Tensor& state = unwrapTensor(info[0], "setRngState: state");
-    at::Generator gen = generatorOrDefault(info[1]);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(state);
-    return env.Undefined();
-  });
+  const at::Tensor& state = unwrapTensor(info[0], "setRngState: state");
+  at::Generator gen = generatorOrDefault(info[1]);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+  return env.Undefined();
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
-    return info.Env().Undefined();
-  });
+  at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
 }
 
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
@@ -358,29 +346,29 @@ at::Generator& unwrapGenerator(const Napi::Value& value, const char* what) {
 }
 
 void registerRuntime(Napi::Env env, Napi::Object exports) {
-  exports.Set("dispose", Napi::Function::New(env, Dispose));
-  exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
-  exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
-  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
-  exports.Set("shape", Napi::Function::New(env, Shape));
-  exports.Set("strides", Napi::Function::New(env, Strides));
-  exports.Set("dtype", Napi::Function::New(env, DType));
-  exports.Set("device", Napi::Function::New(env, Device));
-  exports.Set("requiresGrad", Napi::Function::New(env, RequiresGrad));
-  exports.Set("isLeaf", Napi::Function::New(env, IsLeaf));
-  exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
-  exports.Set("grad", Napi::Function::New(env, Grad));
-  exports.Set("setGrad", Napi::Function::New(env, SetGrad));
-  exports.Set("backward", Napi::Function::New(env, Backward));
-  exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
-  exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
-  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
-  exports.Set("createGenerator", Napi::Function::New(env, CreateGenerator));
-  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
-  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
-  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
-  exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
-  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats));
+  exports.Set("dispose", guardedFunction(env, Dispose));
+  exports.Set("isDisposed", guardedFunction(env, IsDisposed));
+  exports.Set("fromBuffer", guardedFunction(env, FromBuffer));
+  exports.Set("toBuffer", guardedFunction(env, ToBuffer));
+  exports.Set("shape", guardedFunction(env, Shape));
+  exports.Set("strides", guardedFunction(env, Strides));
+  exports.Set("dtype", guardedFunction(env, DType));
+  exports.Set("device", guardedFunction(env, Device));
+  exports.Set("requiresGrad", guardedFunction(env, RequiresGrad));
+  exports.Set("isLeaf", guardedFunction(env, IsLeaf));
+  exports.Set("setRequiresGrad", guardedFunction(env, SetRequiresGrad));
+  exports.Set("grad", guardedFunction(env, Grad));
+  exports.Set("setGrad", guardedFunction(env, SetGrad));
+  exports.Set("backward", guardedFunction(env, Backward));
+  exports.Set("isGradEnabled", guardedFunction(env, IsGradEnabled));
+  exports.Set("setGradEnabled", guardedFunction(env, SetGradEnabled));
+  exports.Set("manualSeed", guardedFunction(env, ManualSeed));
+  exports.Set("createGenerator", guardedFunction(env, CreateGenerator));
+  exports.Set("getRngState", guardedFunction(env, GetRngState));
+  exports.Set("setRngState", guardedFunction(env, SetRngState));
+  exports.Set("setNumThreads", guardedFunction(env, SetNumThreads));
+  exports.Set("runtimeInfo", guardedFunction(env, RuntimeInfo));
+  exports.Set("memoryStats", guardedFunction(env, MemoryStats));
 }
 
 }  // namespace distillery
