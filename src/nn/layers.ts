@@ -7,6 +7,12 @@ export interface ParamOptions {
   dtype?: DType;
   device?: string;
   generator?: Generator;
+  /** false: leave parameters uninitialised (they are about to be loaded from a checkpoint). */
+  init?: boolean;
+}
+
+function initialised(t: Tensor, options: ParamOptions, init: (t: Tensor) => Tensor): Tensor {
+  return options.init === false ? t : init(t);
 }
 
 /** y = x Wᵀ + b. Weight [out, in]; PyTorch's default init (uniform ±1/√in). */
@@ -22,8 +28,9 @@ export class Linear extends Module {
     this.hasBias = options.bias ?? true;
     const bound = 1 / Math.sqrt(inFeatures);
     const tensorOptions = { dtype: options.dtype, device: options.device };
-    this.registerParameter('weight', uniform_(empty([outFeatures, inFeatures], tensorOptions), -bound, bound, options.generator));
-    if (this.hasBias) this.registerParameter('bias', uniform_(empty([outFeatures], tensorOptions), -bound, bound, options.generator));
+    const init = (t: Tensor) => uniform_(t, -bound, bound, options.generator);
+    this.registerParameter('weight', initialised(empty([outFeatures, inFeatures], tensorOptions), options, init));
+    if (this.hasBias) this.registerParameter('bias', initialised(empty([outFeatures], tensorOptions), options, init));
   }
 
   get weight(): Tensor {
@@ -42,7 +49,8 @@ export class Linear extends Module {
 export class Embedding extends Module {
   constructor(num: number, dim: number, options: ParamOptions = {}) {
     super();
-    this.registerParameter('weight', normal_(empty([num, dim], { dtype: options.dtype, device: options.device }), 0, 1, options.generator));
+    const weight = empty([num, dim], { dtype: options.dtype, device: options.device });
+    this.registerParameter('weight', initialised(weight, options, (t) => normal_(t, 0, 1, options.generator)));
   }
 
   get weight(): Tensor {

@@ -116,3 +116,21 @@ export abstract class Module {
     for (const p of this.parameters()) p.dispose();
   }
 }
+
+/** An indexed list of modules whose parameter names are `0.…`, `1.…` (torch.nn.ModuleList). */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[];
+  constructor(items: M[]) {
+    super();
+    this.items = items;
+    items.forEach((m, i) => this.registerModule(String(i), m));
+  }
+  get length(): number {
+    return this.items.length;
+  }
+  at(index: number): M {
+    const m = this.items[index];
+    if (m === undefined) throw new RangeError(`ModuleList index ${index} out of range (length ${this.items.length})`);
+    return m;
+  }
+}

@@ -1,0 +1,227 @@
+// Qwen3ForCausalLM, following Hugging Face's modeling_qwen3.py line for line: pre-norm decoder
+// layers, per-head RMSNorm on q and k before rotary embeddings, grouped-query attention with
+// eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
+// paths are the checkpoint's weight names, so loading and saving are dictionary walks.
+import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
+import { arange, dropout, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy } from '../../tensor/index.js';
+import type { Qwen3Config } from './config.js';
+import type { KVCache } from './kv-cache.js';
+import { allowedAttention, dtypeMin } from './mask.js';
+import { applyRotary, ropeCosSin, ropeFrequencies } from './rope.js';
+
+interface LayerInputs {
+  cos: Tensor;
+  sin: Tensor;
+  /** Boolean [B|1, 1, T, S] per attention type; null means plain causal with no padding. */
+  fullMask: Tensor | null;
+  slidingMask: Tensor | null;
+  cache?: KVCache;
+}
+
+/** k, v [B, kvH, S, D] → [B, kvH·n, S, D]: each key/value head serves n query heads. */
+function repeatKv(x: Tensor, n: number): Tensor {
+  if (n === 1) return x;
+  const [b, h, s, d] = x.shape as [number, number, number, number];
+  return x.unsqueeze(2).expand(b, h, n, s, d).reshape(b, h * n, s, d);
+}
+
+export class Qwen3Attention extends Module {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+  readonly q_norm: RMSNorm;
+  readonly k_norm: RMSNorm;
+  readonly sliding: boolean;
+
+  constructor(readonly config: Qwen3Config, readonly layerIndex: number, options: ParamOptions) {
+    super();
+    const { hiddenSize, numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim, attentionBias: bias } = config;
+    this.q_proj = this.registerModule('q_proj', new Linear(hiddenSize, heads * headDim, { ...options, bias }));
+    this.k_proj = this.registerModule('k_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias }));
+    this.v_proj = this.registerModule('v_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias }));
+    this.o_proj = this.registerModule('o_proj', new Linear(heads * headDim, hiddenSize, { ...options, bias }));
+    this.q_norm = this.registerModule('q_norm', new RMSNorm(headDim, { ...options, eps: config.rmsNormEps }));
+    this.k_norm = this.registerModule('k_norm', new RMSNorm(headDim, { ...options, eps: config.rmsNormEps }));
+    this.sliding = config.layerTypes[layerIndex] === 'sliding_attention';
+  }
+
+  forward(x: Tensor, inputs: LayerInputs): Tensor {
+    const [batch, length] = x.shape as [number, number, number];
+    const { headDim, numAttentionHeads, numKeyValueHeads } = this.config;
+    const heads = (t: Tensor) => t.view(batch, length, -1, headDim);
+    let q = this.q_norm.forward(heads(this.q_proj.forward(x))).transpose(1, 2);
+    let k = this.k_norm.forward(heads(this.k_proj.forward(x))).transpose(1, 2);
+    let v = heads(this.v_proj.forward(x)).transpose(1, 2);
+    q = applyRotary(q, inputs.cos, inputs.sin);
+    k = applyRotary(k, inputs.cos, inputs.sin);
+    if (inputs.cache) ({ k, v } = inputs.cache.update(this.layerIndex, k, v));
+    const groups = numAttentionHeads / numKeyValueHeads;
+    const mask = this.sliding ? inputs.slidingMask : inputs.fullMask;
+    const out = this.#attend(q, repeatKv(k, groups), repeatKv(v, groups), mask);
+    return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
+  }
+
+  /** softmax(q kᵀ / √d + mask) v, the softmax in float32 as transformers' eager attention does. */
+  #attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
+    const [queryLength, keyLength] = [q.size(2), k.size(2)];
+    const dropoutP = this.training ? this.config.attentionDropout : 0;
+    // No mask means the model chose libtorch 2.x's fused kernel (flash attention on CUDA).
+    if (mask === null && dropoutP === 0) return scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
+    const allowed = mask ?? allowedAttention({ queryLength, pastLength: keyLength - queryLength, device: q.device });
+    const scale = 1 / Math.sqrt(this.config.headDim);
+    let scores = q.matmul(k.transpose(2, 3)).mul(scale);
+    scores = scores.maskedFill(allowed.logicalNot(), dtypeMin(scores.dtype));
+    let probs = scores.softmax(-1, { dtype: 'float32' }).to(q.dtype);
+    if (dropoutP > 0) probs = dropout(probs, dropoutP, true);
+    return probs.matmul(v);
+  }
+}
+
+export class Qwen3MLP extends Module {
+  readonly gate_proj: Linear;
+  readonly up_proj: Linear;
+  readonly down_proj: Linear;
+
+  constructor(config: Qwen3Config, options: ParamOptions) {
+    super();
+    const o = { ...options, bias: false };
+    this.gate_proj = this.registerModule('gate_proj', new Linear(config.hiddenSize, config.intermediateSize, o));
+    this.up_proj = this.registerModule('up_proj', new Linear(config.hiddenSize, config.intermediateSize, o));
+    this.down_proj = this.registerModule('down_proj', new Linear(config.intermediateSize, config.hiddenSize, o));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(this.gate_proj.forward(x).silu().mul(this.up_proj.forward(x)));
+  }
+}
+
+export class Qwen3DecoderLayer extends Module {
+  readonly self_attn: Qwen3Attention;
+  readonly mlp: Qwen3MLP;
+  readonly input_layernorm: RMSNorm;
+  readonly post_attention_layernorm: RMSNorm;
+
+  constructor(config: Qwen3Config, layerIndex: number, options: ParamOptions) {
+    super();
+    this.self_attn = this.registerModule('self_attn', new Qwen3Attention(config, layerIndex, options));
+    this.mlp = this.registerModule('mlp', new Qwen3MLP(config, options));
+    this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
+    this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
+  }
+
+  forward(x: Tensor, inputs: LayerInputs): Tensor {
+    const h = x.add(this.self_attn.forward(this.input_layernorm.forward(x), inputs));
+    return h.add(this.mlp.forward(this.post_attention_layernorm.forward(h)));
+  }
+}
+
+export interface ForwardOptions {
+  /** [B, past + T]: 1 for real tokens, 0 for padding. */
+  attentionMask?: Tensor;
+  /** [B, T] absolute positions; by default the running index (or derived from the mask). */
+  positionIds?: Tensor;
+  cache?: KVCache;
+}
+
+export class Qwen3Model extends Module {
+  readonly embed_tokens: Embedding;
+  readonly layers: ModuleList<Qwen3DecoderLayer>;
+  readonly norm: RMSNorm;
+  readonly #rope = new Map<string, { invFreq: Tensor; attentionScaling: number }>();
+
+  constructor(readonly config: Qwen3Config, options: ParamOptions) {
+    super();
+    this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize, options));
+    const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => new Qwen3DecoderLayer(config, i, options));
+    this.layers = this.registerModule('layers', new ModuleList(layers));
+    this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
+  }
+
+  /** Inverse rotary frequencies, computed once per device (a non-persistent buffer, as in transformers). */
+  #frequencies(device: string): { invFreq: Tensor; attentionScaling: number } {
+    let rope = this.#rope.get(device);
+    if (!rope) {
+      rope = ropeFrequencies(this.config, device);
+      keep(rope.invFreq); // lives with the model, not with the forward pass that first needed it
+      this.#rope.set(device, rope);
+    }
+    return rope;
+  }
+
+  /** Final-norm hidden states [B, T, hidden] for token ids [B, T]. */
+  forward(inputIds: Tensor, options: ForwardOptions = {}): Tensor {
+    const [batch, length] = inputIds.shape as [number, number];
+    const device = inputIds.device;
+    const past = options.cache?.length ?? 0;
+    return tidy(() => {
+      const positions = options.positionIds ?? defaultPositions(batch, length, past, device, options.attentionMask);
+      let h = this.embed_tokens.forward(inputIds);
+      const { invFreq, attentionScaling } = this.#frequencies(device);
+      const { cos, sin } = ropeCosSin(invFreq, attentionScaling, positions, h.dtype);
+      const needsSliding = this.config.layerTypes.includes('sliding_attention');
+      const common = { queryLength: length, pastLength: past, attentionMask: options.attentionMask, device };
+      // Without padding, and with queries either the whole sequence or one new token, the mask is
+      // plain causal and the fused attention kernel can apply it itself.
+      const plainCausal = !options.attentionMask && (past === 0 || length === 1);
+      const inputs: LayerInputs = {
+        cos,
+        sin,
+        fullMask: plainCausal && hasOp('aten::scaled_dot_product_attention') ? null : allowedAttention(common),
+        slidingMask: needsSliding ? allowedAttention({ ...common, slidingWindow: this.config.slidingWindow }) : null,
+        cache: options.cache,
+      };
+      for (const layer of this.layers.items) h = tidy(() => layer.forward(h, inputs));
+      return this.norm.forward(h);
+    });
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const { invFreq } of this.#rope.values()) invFreq.dispose();
+    this.#rope.clear();
+  }
+}
+
+/** Running positions; with a padding mask, each row counts only its real tokens (left padding). */
+function defaultPositions(batch: number, length: number, past: number, device: string, attentionMask?: Tensor): Tensor {
+  return tidy(() => {
+    if (!attentionMask) return arange(past, past + length, 1, { device }).unsqueeze(0).expand(batch, length);
+    return attentionMask.long().cumsum(-1).sub(1).clamp(0).slice(1, past);
+  });
+}
+
+export class Qwen3ForCausalLM extends Module {
+  readonly model: Qwen3Model;
+  readonly lm_head: Linear | null;
+
+  constructor(readonly config: Qwen3Config, options: ParamOptions = {}) {
+    super();
+    this.model = this.registerModule('model', new Qwen3Model(config, options));
+    // Tied: the head reuses embed_tokens.weight and checkpoints carry no lm_head.weight.
+    this.lm_head = config.tieWordEmbeddings ? null : this.registerModule('lm_head', new Linear(config.hiddenSize, config.vocabSize, { ...options, bias: false }));
+  }
+
+  /** The [vocab, hidden] matrix that maps hidden states to logits. */
+  get lmHeadWeight(): Tensor {
+    return this.lm_head ? this.lm_head.weight : this.model.embed_tokens.weight;
+  }
+
+  /** Final hidden states [B, T, hidden] (the LM head not applied: for chunked losses). */
+  hiddenStates(inputIds: Tensor, options: ForwardOptions = {}): Tensor {
+    return this.model.forward(inputIds, options);
+  }
+
+  /** Logits [B, T, vocab]: position t scores the token at t + 1. */
+  forward(inputIds: Tensor, options: ForwardOptions = {}): Tensor {
+    return tidy(() => linear(this.hiddenStates(inputIds, options), this.lmHeadWeight));
+  }
+
+  get device(): string {
+    return this.model.embed_tokens.weight.device;
+  }
+
+  get dtype(): Tensor['dtype'] {
+    return this.model.embed_tokens.weight.dtype;
+  }
+}

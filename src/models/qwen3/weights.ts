@@ -1,0 +1,145 @@
+// Hugging Face Qwen3 model folders in and out: config.json + safetensors (single or sharded)
+// + generation_config.json + tokenizer files. Loading converts each tensor to the requested
+// dtype as it is read, one at a time, so a 4B model never needs twice its size in memory.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeTextAtomic } from '../../io/atomic.js';
+import { INDEX_FILE, SafetensorsCheckpoint, SINGLE_FILE, writeSafetensors } from '../../io/safetensors/index.js';
+import { BYTES_PER_ELEMENT, type DType, noGrad, type Tensor, tidy } from '../../tensor/index.js';
+import { type Qwen3Config, qwen3ConfigToJson, readQwen3Config } from './config.js';
+import { Qwen3ForCausalLM } from './model.js';
+
+/** Files a model folder carries besides config and weights (copied on save). */
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'chat_template.jinja',
+];
+
+/** Checkpoint keys that carry no parameter (older exports saved the rotary buffer). */
+const IGNORED_KEYS = /(^|\.)rotary_emb\.inv_freq$/;
+
+export interface LoadOptions {
+  dtype?: DType;
+  device?: string;
+}
+
+export function loadQwen3(folder: string, options: LoadOptions = {}): Qwen3ForCausalLM {
+  const config = readQwen3Config(join(folder, 'config.json'));
+  const dtype = options.dtype ?? 'float32';
+  const device = options.device ?? 'cpu';
+  const checkpoint = SafetensorsCheckpoint.open(folder);
+  const model = new Qwen3ForCausalLM(config, { dtype, device, init: false });
+  try {
+    const params = model.stateDict();
+    const stored = checkpoint.names().filter((name) => !IGNORED_KEYS.test(name) && !(config.tieWordEmbeddings && name === 'lm_head.weight'));
+    const missing = [...params.keys()].filter((name) => !checkpoint.has(name));
+    const unexpected = stored.filter((name) => !params.has(name));
+    const mismatched = [...params].flatMap(([name, p]) => {
+      if (!checkpoint.has(name)) return [];
+      const shape = checkpoint.info(name).shape;
+      return shape.join(',') === p.shape.join(',') ? [] : [`${name}: checkpoint [${shape}] vs config [${p.shape}]`];
+    });
+    const problems = [
+      missing.length ? `missing: ${missing.join(', ')}` : '',
+      unexpected.length ? `unexpected: ${unexpected.join(', ')}` : '',
+      mismatched.length ? `shape mismatch: ${mismatched.join('; ')}` : '',
+    ].filter(Boolean);
+    if (problems.length) throw new Error(`${folder}: weights do not match config.json (${problems.join('; ')})`);
+    noGrad(() => {
+      for (const [name, p] of params) {
+        tidy(() => void p.copy_(checkpoint.tensor(name, { dtype, device })));
+      }
+    });
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    checkpoint.close();
+  }
+  return model;
+}
+
+export interface SaveOptions {
+  /** Weights dtype on disk (default: the model's). */
+  dtype?: DType;
+  /** A model folder whose tokenizer files and generation_config.json are carried over. */
+  copyFrom?: string | null;
+  /** Shard above this many bytes (default 5 GB, as transformers' save_pretrained). */
+  maxShardBytes?: number;
+}
+
+/** Writes a folder `transformers` loads with Qwen3ForCausalLM.from_pretrained. Each file is written atomically. */
+export function saveQwen3(model: Qwen3ForCausalLM, dir: string, options: SaveOptions = {}): void {
+  const dtype = options.dtype ?? model.dtype;
+  const maxShardBytes = options.maxShardBytes ?? 5 * 1024 ** 3;
+  mkdirSync(dir, { recursive: true });
+  const named = [...model.stateDict()];
+  const bytesOf = (t: Tensor) => t.numel * BYTES_PER_ELEMENT[dtype];
+
+  // Greedy packing in state-dict order, as transformers shards.
+  const shards: [string, Tensor][][] = [[]];
+  let current = 0;
+  for (const entry of named) {
+    const size = bytesOf(entry[1]);
+    if (current > 0 && current + size > maxShardBytes) {
+      shards.push([]);
+      current = 0;
+    }
+    shards[shards.length - 1]!.push(entry);
+    current += size;
+  }
+  const write = (path: string, entries: [string, Tensor][]) =>
+    tidy(() => writeSafetensors(path, entries.map(([name, t]) => [name, t.dtype === dtype ? t.detach() : t.detach().to(dtype)]), { format: 'pt' }));
+
+  const written = new Set<string>();
+  if (shards.length === 1) {
+    write(join(dir, SINGLE_FILE), shards[0]!);
+    written.add(SINGLE_FILE);
+    rmSync(join(dir, INDEX_FILE), { force: true });
+  } else {
+    const weightMap: Record<string, string> = {};
+    shards.forEach((entries, i) => {
+      const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+      write(join(dir, file), entries);
+      written.add(file);
+      for (const [name] of entries) weightMap[name] = file;
+    });
+    const totalSize = named.reduce((n, [, t]) => n + bytesOf(t), 0);
+    writeTextAtomic(join(dir, INDEX_FILE), `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2)}\n`);
+    rmSync(join(dir, SINGLE_FILE), { force: true });
+  }
+  // Shards of an earlier, differently sharded save would confuse loaders: remove them.
+  for (const file of readdirSync(dir)) {
+    if (/^model-\d{5}-of-\d{5}\.safetensors$/.test(file) && !written.has(file)) rmSync(join(dir, file));
+  }
+
+  writeTextAtomic(join(dir, 'config.json'), `${JSON.stringify(qwen3ConfigToJson(model.config, dtype), null, 2)}\n`);
+  writeTextAtomic(join(dir, 'generation_config.json'), `${JSON.stringify(generationConfigFor(model.config, options.copyFrom), null, 2)}\n`);
+  if (options.copyFrom) {
+    for (const file of TOKENIZER_FILES) {
+      const source = join(options.copyFrom, file);
+      if (existsSync(source) && source !== join(dir, file)) copyFileSync(source, join(dir, file));
+    }
+  }
+}
+
+function generationConfigFor(config: Qwen3Config, copyFrom?: string | null): Record<string, unknown> {
+  const source = copyFrom ? join(copyFrom, 'generation_config.json') : null;
+  if (source && existsSync(source)) {
+    try {
+      return JSON.parse(readFileSync(source, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new Error(`${source}: not valid JSON (${(error as Error).message})`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  if (config.bosTokenId !== null) out.bos_token_id = config.bosTokenId;
+  if (config.eosTokenId !== null) out.eos_token_id = config.eosTokenId;
+  if (config.padTokenId !== null) out.pad_token_id = config.padTokenId;
+  return out;
+}

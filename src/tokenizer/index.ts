@@ -1,0 +1,12 @@
+export {
+  TextTokenizer,
+  StreamingDecoder,
+  TokenizerError,
+  TOKENIZER_FILE,
+  TOKENIZER_CONFIG_FILE,
+  CHAT_TEMPLATE_FILE,
+  type TokenizerConfig,
+  type NamedChatTemplate,
+  type SpecialTokenValue,
+} from './tokenizer.js';
+export { applyChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat.js';

@@ -1,0 +1,232 @@
+// Qwen3ForCausalLM against an independent float64 reference written from modeling_qwen3.py, plus
+// RoPE by hand, KV-cache decoding, padding, save/load round trips and bad-input errors.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { parseQwen3Config, type Qwen3Config } from '../src/models/qwen3/config.js';
+import { randomQwen3 } from '../src/models/qwen3/init.js';
+import { KVCache } from '../src/models/qwen3/kv-cache.js';
+import type { Qwen3ForCausalLM } from '../src/models/qwen3/model.js';
+import { applyRotary, ropeCosSin, ropeFrequencies } from '../src/models/qwen3/rope.js';
+import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
+import { normal_ } from '../src/nn/index.js';
+import * as T from '../src/tensor/index.js';
+import { assertClose } from './helpers.js';
+import { referenceLogits, type RefWeights } from './reference/qwen3-reference.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'distillery-qwen3-'));
+
+function config(overrides: Record<string, unknown> = {}): Qwen3Config {
+  return parseQwen3Config({
+    model_type: 'qwen3', vocab_size: 97, hidden_size: 48, intermediate_size: 80, num_hidden_layers: 2,
+    num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, rms_norm_eps: 1e-6, rope_theta: 10000,
+    tie_word_embeddings: true, max_position_embeddings: 128, torch_dtype: 'float32', ...overrides,
+  });
+}
+
+/** A random model whose norms and biases are not at their init values, so every weight matters. */
+function randomModel(cfg: Qwen3Config, seed: number): Qwen3ForCausalLM {
+  const g = new T.Generator(seed);
+  const model = randomQwen3(cfg, { generator: g });
+  for (const [name, p] of model.namedParameters()) {
+    if (/norm\.weight$/.test(name)) T.noGrad(() => T.tidy(() => void p.copy_(T.randn(p.shape, { generator: g }).mul(0.2).add(1))));
+    else normal_(p, 0, name.endsWith('.bias') ? 0.1 : 0.15, g);
+  }
+  return model;
+}
+
+function referenceWeights(model: Qwen3ForCausalLM): RefWeights {
+  return new Map([...model.stateDict()].map(([name, p]) => [name, { shape: p.shape, data: Float64Array.from(p.toArray()) }]));
+}
+
+function compareWithReference(cfg: Qwen3Config, seed: number): number {
+  const model = randomModel(cfg, seed);
+  const ids = [3, 17, 42, 5, 96, 0, 61, 8];
+  const ours = T.tidy(() => model.forward(T.tensor([ids], { dtype: 'int64' })).toArray());
+  const ref = referenceLogits(
+    {
+      hiddenSize: cfg.hiddenSize, numLayers: cfg.numHiddenLayers, heads: cfg.numAttentionHeads, kvHeads: cfg.numKeyValueHeads,
+      headDim: cfg.headDim, eps: cfg.rmsNormEps, ropeTheta: cfg.ropeTheta, tied: cfg.tieWordEmbeddings, bias: cfg.attentionBias,
+      windows: cfg.layerTypes.map((t) => (t === 'sliding_attention' ? cfg.slidingWindow : null)),
+    },
+    referenceWeights(model),
+    ids,
+  );
+  model.dispose();
+  const flat = ref.flatMap((row) => [...row]);
+  let maxDiff = 0;
+  flat.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - ours[i]!))));
+  return maxDiff;
+}
+
+describe('Qwen3 forward matches the float64 reference (max |Δlogit| ≤ 1e-4)', () => {
+  test('GQA (4 query heads, 2 KV heads), head_dim 16 ≠ hidden 48 / 4, tied head', () => {
+    assert.ok(compareWithReference(config(), 1) <= 1e-4);
+  });
+  test('untied head with attention biases', () => {
+    assert.ok(compareWithReference(config({ tie_word_embeddings: false, attention_bias: true }), 2) <= 1e-4);
+  });
+  test('multi-head attention (KV heads = heads), three layers', () => {
+    assert.ok(compareWithReference(config({ num_key_value_heads: 4, num_hidden_layers: 3 }), 3) <= 1e-4);
+  });
+  test('sliding-window attention on the later layers', () => {
+    const cfg = config({ use_sliding_window: true, sliding_window: 3, max_window_layers: 1 });
+    assert.deepEqual(cfg.layerTypes, ['full_attention', 'sliding_attention']);
+    assert.ok(compareWithReference(cfg, 4) <= 1e-4);
+  });
+  test('the comparison can fail: a different model does not match', () => {
+    const cfg = config();
+    const model = randomModel(cfg, 5);
+    const other = randomModel(cfg, 6);
+    const ids = T.tensor([[1, 2, 3]], { dtype: 'int64' });
+    const ref = referenceLogits({ hiddenSize: 48, numLayers: 2, heads: 4, kvHeads: 2, headDim: 16, eps: 1e-6, ropeTheta: 10000, tied: true, bias: false, windows: [null, null] }, referenceWeights(other), [1, 2, 3]);
+    const ours = model.forward(ids).toArray();
+    assert.ok(ref.flatMap((r) => [...r]).some((v, i) => Math.abs(v - ours[i]!) > 1e-2));
+  });
+});
+
+describe('rotary embeddings by hand', () => {
+  test('inverse frequencies, cos/sin and rotate-half application', () => {
+    const cfg = config({ head_dim: 4, rope_theta: 100 });
+    const { invFreq, attentionScaling } = ropeFrequencies(cfg, 'cpu');
+    assertClose(invFreq.toArray(), [1, 1 / 10], 1e-7); // 1/100^(0/4), 1/100^(2/4)
+    assert.equal(attentionScaling, 1);
+    const positions = T.tensor([[0, 3]], { dtype: 'int64' });
+    const { cos, sin } = ropeCosSin(invFreq, 1, positions, 'float64');
+    assertClose(cos.toArray(), [1, 1, 1, 1, Math.cos(3), Math.cos(0.3), Math.cos(3), Math.cos(0.3)], 1e-7);
+    // x = [1, 2, 3, 4] at position 3: [x1 c0 − x3 s0, x2 c1 − x4 s1, x3 c0 + x1 s0, x4 c1 + x2 s1]
+    const x = T.tensor([[[[0, 0, 0, 0], [1, 2, 3, 4]]]], { dtype: 'float64' });
+    const [c0, c1, s0, s1] = [Math.cos(3), Math.cos(0.3), Math.sin(3), Math.sin(0.3)];
+    assertClose(applyRotary(x, cos, sin).toArray().slice(4), [1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 4 * c1 + 2 * s1], 1e-7);
+  });
+
+  test('linear scaling divides the frequencies; YaRN sets the attention scaling 0.1·ln(factor) + 1', () => {
+    const plain = ropeFrequencies(config(), 'cpu').invFreq.toArray();
+    const linear = ropeFrequencies(config({ rope_scaling: { rope_type: 'linear', factor: 4 } }), 'cpu').invFreq.toArray();
+    assertClose(linear, plain.map((v) => v / 4), 1e-7);
+    const yarn = ropeFrequencies(config({ rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32 } }), 'cpu');
+    assertClose([yarn.attentionScaling], [0.1 * Math.log(4) + 1], 1e-12);
+    const f = yarn.invFreq.toArray();
+    // Highest frequencies are extrapolated (unchanged), lowest interpolated (divided by the factor).
+    assertClose([f[0]!, f[f.length - 1]!], [plain[0]!, plain[plain.length - 1]! / 4], 1e-6);
+  });
+});
+
+describe('decoding, padding and precision', () => {
+  const cfg = config();
+  const model = randomModel(cfg, 7);
+  const ids = [5, 9, 14, 2, 77, 31];
+
+  test('KV-cache decoding equals full recomputation', () => {
+    const full = model.forward(T.tensor([ids], { dtype: 'int64' }));
+    const cache = new KVCache(cfg.numHiddenLayers);
+    const parts = [model.forward(T.tensor([ids.slice(0, 3)], { dtype: 'int64' }), { cache })];
+    for (const id of ids.slice(3)) parts.push(model.forward(T.tensor([[id]], { dtype: 'int64' }), { cache }));
+    assert.equal(cache.length, ids.length);
+    assertClose(T.cat(parts, 1).toArray(), full.toArray(), 1e-5);
+    cache.dispose();
+  });
+
+  test('right and left padding with an attention mask leave the real tokens’ logits unchanged', () => {
+    const alone = model.forward(T.tensor([ids.slice(0, 4)], { dtype: 'int64' })).toArray();
+    const right = model.forward(T.tensor([ids, [...ids.slice(0, 4), 0, 0]], { dtype: 'int64' }), {
+      attentionMask: T.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], { dtype: 'int64' }),
+    });
+    assertClose(right.select(0, 1).slice(0, 0, 4).toArray(), alone, 1e-5);
+    const left = model.forward(T.tensor([[0, 0, ...ids.slice(0, 4)]], { dtype: 'int64' }), {
+      attentionMask: T.tensor([[0, 0, 1, 1, 1, 1]], { dtype: 'int64' }),
+    });
+    assertClose(left.select(0, 0).slice(0, 2).toArray(), alone, 1e-5);
+  });
+
+  test('bfloat16 weights stay close to float32 and agree on the argmax', () => {
+    const path = join(dir, 'bf16-source');
+    saveQwen3(model, path);
+    const bf16 = loadQwen3(path, { dtype: 'bfloat16' });
+    const input = T.tensor([ids], { dtype: 'int64' });
+    const a = model.forward(input);
+    const b = bf16.forward(input).float();
+    const scale = a.abs().max().item();
+    assert.ok(b.sub(a).abs().max().item() < 0.05 * scale, 'bf16 logits within 5% of the logit range');
+    const agree = a.argmax(-1).eq(b.argmax(-1)).float().mean().item();
+    assert.ok(agree >= 5 / 6, `top-1 agreement ${agree}`);
+    bf16.dispose();
+  });
+});
+
+describe('Hugging Face folders', () => {
+  test('save → load gives identical logits; tied models store no lm_head.weight; config.json is transformers-shaped', () => {
+    const cfg = config();
+    const model = randomModel(cfg, 8);
+    const path = join(dir, 'roundtrip');
+    saveQwen3(model, path);
+    const files = readdirSync(path).sort();
+    assert.deepEqual(files, ['config.json', 'generation_config.json', 'model.safetensors']);
+    const json = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
+    assert.equal(json.model_type, 'qwen3');
+    assert.deepEqual(json.architectures, ['Qwen3ForCausalLM']);
+    assert.equal(json.head_dim, 16);
+    assert.equal(json.torch_dtype, 'float32');
+    const header = readFileSync(join(path, 'model.safetensors'));
+    assert.ok(!header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString().includes('lm_head'));
+    const loaded = loadQwen3(path);
+    const input = T.tensor([[1, 2, 3, 4]], { dtype: 'int64' });
+    assert.deepEqual(loaded.forward(input).toArray(), model.forward(input).toArray());
+  });
+
+  test('a sharded save loads to the same weights as a single-file save', () => {
+    const cfg = config({ tie_word_embeddings: false });
+    const model = randomModel(cfg, 9);
+    const single = join(dir, 'single');
+    const sharded = join(dir, 'sharded');
+    saveQwen3(model, single);
+    saveQwen3(model, sharded, { maxShardBytes: 20_000 });
+    const shards = readdirSync(sharded).filter((f) => f.endsWith('.safetensors'));
+    assert.ok(shards.length > 2, `${shards.length} shards`);
+    const index = JSON.parse(readFileSync(join(sharded, 'model.safetensors.index.json'), 'utf8'));
+    assert.equal(Object.keys(index.weight_map).length, model.stateDict().size);
+    const input = T.tensor([[7, 8, 9]], { dtype: 'int64' });
+    assert.deepEqual(loadQwen3(sharded).forward(input).toArray(), loadQwen3(single).forward(input).toArray());
+    // Saving again unsharded removes the stale shards.
+    saveQwen3(model, sharded);
+    assert.deepEqual(readdirSync(sharded).filter((f) => f.endsWith('.safetensors')), ['model.safetensors']);
+  });
+
+  test('missing, unexpected and mis-shaped weights are listed', () => {
+    const path = join(dir, 'mismatch');
+    saveQwen3(randomModel(config(), 10), path);
+    const json = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, num_hidden_layers: 3, layer_types: undefined, max_window_layers: 3 }));
+    assert.throws(() => loadQwen3(path), /weights do not match config\.json \(missing: model\.layers\.2\.self_attn\.q_proj\.weight/);
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, intermediate_size: 64 }));
+    assert.throws(() => loadQwen3(path), /shape mismatch: model\.layers\.0\.mlp\.gate_proj\.weight: checkpoint \[80,48\] vs config \[64,48\]/);
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, tie_word_embeddings: false }));
+    assert.throws(() => loadQwen3(path), /missing: lm_head\.weight/);
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, num_hidden_layers: 1, layer_types: undefined, max_window_layers: 1 }));
+    assert.throws(() => loadQwen3(path), /unexpected: model\.layers\.1\./);
+    const empty = mkdtempSync(join(dir, 'empty-'));
+    writeFileSync(join(empty, 'config.json'), JSON.stringify(json));
+    assert.throws(() => loadQwen3(empty), /no model\.safetensors\.index\.json or model\.safetensors/);
+  });
+
+  test('bad config.json fields are named', () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ model_type: 'llama' }, /model_type is "llama"; Distillery supports 'qwen3'/],
+      [{ hidden_size: undefined }, /required field 'hidden_size' is missing/],
+      [{ num_key_value_heads: 3 }, /num_attention_heads 4 must be a multiple of num_key_value_heads 3/],
+      [{ head_dim: 15 }, /head_dim 15 must be even/],
+      [{ vocab_size: -5 }, /field 'vocab_size' must be an integer >= 1, got -5/],
+      [{ rope_scaling: { rope_type: 'longrope', factor: 2 } }, /rope_type 'longrope' is not supported; supported: default, linear, yarn/],
+      [{ rope_scaling: { rope_type: 'linear' } }, /rope_scaling\): field 'factor' must be a positive number/],
+      [{ layer_types: ['full_attention'] }, /layer_types' must be an array of 2 entries/],
+      [{ hidden_act: 'gelu' }, /hidden_act 'gelu' is not supported/],
+      [{ torch_dtype: 'int8' }, /torch_dtype 'int8' must be float32, bfloat16 or float16/],
+      [{ layer_types: ['full_attention', 'sliding_attention'] }, /sliding_attention layers but use_sliding_window is false/],
+    ];
+    for (const [override, pattern] of cases) assert.throws(() => config(override), pattern);
+    // The newer rope_parameters form is read too.
+    assert.equal(config({ rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } }).ropeTheta, 1e6);
+  });
+});
