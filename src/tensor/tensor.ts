@@ -385,6 +385,9 @@ export class Tensor {
     const [values, indices] = atenMulti('aten::topk', this, k, dim, largest, sorted);
     return { values: values!, indices: indices! };
   }
+  argsort(dim = -1, descending = false): Tensor {
+    return aten('aten::argsort', this, dim, descending);
+  }
   sort(dim = -1, descending = false): { values: Tensor; indices: Tensor } {
     const [values, indices] = atenMulti('aten::sort', this, dim, descending);
     return { values: values!, indices: indices! };
