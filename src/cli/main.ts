@@ -4,6 +4,10 @@ import { runBenchOps } from './bench-ops.js';
 import { checkDevice } from './device.js';
 import { intOption, reportFatal, UsageError } from './errors.js';
 import { runSelfCheck } from './selfcheck.js';
+import { registerBenchModel } from './commands/bench-model.js';
+import { registerEval } from './commands/eval.js';
+import { registerGenerate } from './commands/generate.js';
+import { registerInit } from './commands/init.js';
 import { warnIfSlowBlas } from '../tensor/index.js';
 
 const program = new Command()
@@ -25,7 +29,12 @@ program
     if (!result.passed) process.exitCode = 1;
   });
 
+registerEval(program);
+registerGenerate(program);
+registerInit(program);
+
 const bench = program.command('bench').description('benchmarks that print figures');
+registerBenchModel(bench);
 bench
   .command('ops')
   .description('matmul GFLOP/s, MLP forward+backward throughput and binding overhead, with thread settings')

