@@ -1,0 +1,59 @@
+// The distillation loss of DESIGN.md, for one micro-batch. For every target position t (label not
+// -100 after the shift, so padding and masked prompt tokens never count):
+//   kd_t = τ²·D(softmax(z_T/τ), softmax(z_S/τ)),  ce_t = −log softmax(z_S)[y_{t+1}]
+// Logits at position t predict the label at t+1. This returns the sums and the count; the trainer
+// divides by the target count of the whole accumulated batch, so the loss is a per-token mean.
+import { aten, crossEntropy, type Tensor, tidy } from '../tensor/index.js';
+import { type Divergence, divergencePerToken } from './divergences.js';
+
+export interface LossSettings {
+  alpha: number;
+  temperature: number;
+  divergence: Divergence;
+  /** Only the first `sharedVocab` logits are compared (teacher and student embeddings may be padded differently). */
+  sharedVocab?: number;
+}
+
+export interface LossSums {
+  kdSum: Tensor;
+  ceSum: Tensor;
+  /** Target positions counted. */
+  count: number;
+}
+
+/** Loss math runs in float32 at least (bf16/fp16 logits are upcast; float64 stays float64). */
+function lossPrecision(logits: Tensor): Tensor {
+  return logits.dtype === 'float64' ? logits : logits.to('float32');
+}
+
+/** Rows of [B, T, V] logits at the positions that predict a target, with those targets. */
+export function targetRows(logits: Tensor, labels: Tensor): { rows: Tensor; targets: Tensor; index: Tensor } {
+  return tidy(() => {
+    const vocab = logits.size(-1);
+    const predictors = logits.slice(1, 0, -1).reshape(-1, vocab);
+    const next = labels.slice(1, 1).reshape(-1);
+    const index = aten('aten::nonzero', next.ne(-100)).flatten();
+    return { rows: predictors.indexSelect(0, index), targets: next.indexSelect(0, index), index };
+  });
+}
+
+/** Σ kd_t and Σ ce_t over the micro-batch's target positions (float32 math whatever the model dtype). */
+export function distillationSums(studentLogits: Tensor, teacherLogits: Tensor, labels: Tensor, settings: LossSettings): LossSums {
+  return tidy(() => {
+    const { rows: student, targets, index } = targetRows(studentLogits, labels);
+    const vocabT = teacherLogits.size(-1);
+    const teacher = teacherLogits.slice(1, 0, -1).reshape(-1, vocabT).indexSelect(0, index);
+    const shared = settings.sharedVocab ?? Math.min(student.size(-1), vocabT);
+    const s = lossPrecision(student.slice(-1, 0, shared));
+    const t = lossPrecision(teacher.slice(-1, 0, shared));
+    const kdSum = divergencePerToken(t.detach(), s, settings.temperature, settings.divergence).sum();
+    // CE uses the student's full vocabulary: its own padded rows are still part of its softmax.
+    const ceSum = crossEntropy(lossPrecision(student), targets, { reduction: 'sum' });
+    return { kdSum, ceSum, count: targets.numel };
+  });
+}
+
+/** α·Σkd/N + (1−α)·Σce/N for a step whose accumulated batch has N target positions. */
+export function combineLoss(sums: LossSums, alpha: number, totalTargets: number): Tensor {
+  return tidy(() => sums.kdSum.mul(alpha / totalTargets).add(sums.ceSum.mul((1 - alpha) / totalTargets)));
+}
