@@ -3,7 +3,8 @@
 //   kd_t = τ²·D(softmax(z_T/τ), softmax(z_S/τ)),  ce_t = −log softmax(z_S)[y_{t+1}]
 // Logits at position t predict the label at t+1. This returns the sums and the count; the trainer
 // divides by the target count of the whole accumulated batch, so the loss is a per-token mean.
-import { aten, crossEntropy, type Tensor, tidy } from '../tensor/index.js';
+import { rowsAt, targetRows } from '../eval/targets.js';
+import { crossEntropy, type Tensor, tidy } from '../tensor/index.js';
 import { type Divergence, divergencePerToken } from './divergences.js';
 
 export interface LossSettings {
@@ -26,24 +27,12 @@ function lossPrecision(logits: Tensor): Tensor {
   return logits.dtype === 'float64' ? logits : logits.to('float32');
 }
 
-/** Rows of [B, T, V] logits at the positions that predict a target, with those targets. */
-export function targetRows(logits: Tensor, labels: Tensor): { rows: Tensor; targets: Tensor; index: Tensor } {
-  return tidy(() => {
-    const vocab = logits.size(-1);
-    const predictors = logits.slice(1, 0, -1).reshape(-1, vocab);
-    const next = labels.slice(1, 1).reshape(-1);
-    const index = aten('aten::nonzero', next.ne(-100)).flatten();
-    return { rows: predictors.indexSelect(0, index), targets: next.indexSelect(0, index), index };
-  });
-}
-
 /** Σ kd_t and Σ ce_t over the micro-batch's target positions (float32 math whatever the model dtype). */
 export function distillationSums(studentLogits: Tensor, teacherLogits: Tensor, labels: Tensor, settings: LossSettings): LossSums {
   return tidy(() => {
     const { rows: student, targets, index } = targetRows(studentLogits, labels);
-    const vocabT = teacherLogits.size(-1);
-    const teacher = teacherLogits.slice(1, 0, -1).reshape(-1, vocabT).indexSelect(0, index);
-    const shared = settings.sharedVocab ?? Math.min(student.size(-1), vocabT);
+    const teacher = rowsAt(teacherLogits, index);
+    const shared = settings.sharedVocab ?? Math.min(student.size(-1), teacher.size(-1));
     const s = lossPrecision(student.slice(-1, 0, shared));
     const t = lossPrecision(teacher.slice(-1, 0, shared));
     const kdSum = divergencePerToken(t.detach(), s, settings.temperature, settings.divergence).sum();

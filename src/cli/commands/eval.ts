@@ -1,6 +1,6 @@
 // `distillery eval`: perplexity of a model on token ids, a text, or a dataset file.
 import type { Command } from 'commander';
-import { readTextRecords } from '../../data/text-records.js';
+import { readTextRecords } from '../../data/index.js';
 import { perplexity } from '../../eval/perplexity.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
@@ -16,7 +16,13 @@ interface EvalFlags {
   maxLength?: number;
   device: string;
   dtype: 'float32' | 'bfloat16' | 'float16';
+  split: 'train' | 'validation' | 'test';
   json?: boolean;
+}
+
+function splitOption(value: string): EvalFlags['split'] {
+  if (value !== 'train' && value !== 'validation' && value !== 'test') throw new UsageError(`--split must be train, validation or test, got '${value}'`);
+  return value;
 }
 
 export function registerEval(program: Command): void {
@@ -26,7 +32,8 @@ export function registerEval(program: Command): void {
     .requiredOption('--model <path|ORG/NAME>', 'model folder or Hugging Face repo id')
     .option('--input-ids <ids>', 'comma-separated token ids of one sequence')
     .option('--text <text>', 'a text (needs the model folder’s tokenizer)')
-    .option('--data <file>', 'a .txt, .jsonl or .json file of records with input_ids or text')
+    .option('--data <path|ORG/NAME>', 'records with input_ids or text: a .jsonl, .json, .parquet or .txt file, a folder, or a cached Hugging Face dataset (held-out split)')
+    .option('--split <split>', 'which files of a --data folder or hub dataset: train, validation or test', splitOption, 'test')
     .option('--batch-size <n>', 'sequences per forward pass', intOption('--batch-size', 1, 4096), 8)
     .option('--max-length <n>', 'cut longer sequences into windows of this many tokens', intOption('--max-length', 2))
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
@@ -36,7 +43,8 @@ export function registerEval(program: Command): void {
       const sources = [flags.inputIds, flags.text, flags.data].filter((s) => s !== undefined);
       if (sources.length !== 1) throw new UsageError('give exactly one of --input-ids, --text or --data');
       const ids = flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : null;
-      const records = flags.data !== undefined ? readTextRecords(flags.data) : null;
+      // Perplexity is a held-out measure, so a folder or hub dataset defaults to its test/eval/validation files.
+      const records = flags.data !== undefined ? (await readTextRecords(flags.data, { split: flags.split })).records : null;
       const needsTokenizer = flags.text !== undefined || (records?.some((r) => 'text' in r) ?? false);
       const { folder, model, tokenizer } = await openModel(flags.model, {
         dtype: flags.dtype,

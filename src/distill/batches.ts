@@ -1,0 +1,33 @@
+// The data position of a run: which examples each micro-batch takes, epoch after epoch, in a
+// seeded order that depends only on (seed, epoch), so a resumed run continues exactly.
+import { type EncodedExample, epochOrder } from '../data/index.js';
+
+export interface DataPosition {
+  epoch: number;
+  /** Examples of this epoch already consumed. */
+  offset: number;
+}
+
+export class BatchCursor {
+  #order: number[];
+
+  constructor(
+    private readonly examples: readonly EncodedExample[],
+    private readonly seed: number,
+    public position: DataPosition,
+  ) {
+    this.#order = epochOrder(examples.length, seed, position.epoch);
+  }
+
+  /** The next micro-batch (smaller at the end of an epoch), with the example indices it holds. */
+  next(batchSize: number): { examples: EncodedExample[]; indices: number[]; epoch: number } {
+    if (this.position.offset >= this.examples.length) {
+      this.position = { epoch: this.position.epoch + 1, offset: 0 };
+      this.#order = epochOrder(this.examples.length, this.seed, this.position.epoch);
+    }
+    const epoch = this.position.epoch;
+    const indices = this.#order.slice(this.position.offset, this.position.offset + batchSize);
+    this.position = { epoch, offset: this.position.offset + indices.length };
+    return { examples: indices.map((i) => this.examples[i]!), indices, epoch };
+  }
+}

@@ -1,0 +1,106 @@
+// Resumable checkpoints: OUT/checkpoints/step-00000120/ holds the student (a Hugging Face folder),
+// optimizer.safetensors (AdamW moments and step counts) and trainer_state.json (step, data
+// position, RNG state, configuration). A checkpoint is written into a temporary folder and renamed
+// into place, so a crash never leaves a half checkpoint; only the newest `keep` are kept.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { temporaryPathFor, writeTextAtomic } from '../io/atomic.js';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors/index.js';
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { saveQwen3 } from '../models/qwen3/weights.js';
+import type { AdamW, AdamWStateDict } from '../nn/index.js';
+import { fromBytes, getRngState, type Tensor } from '../tensor/index.js';
+
+export interface TrainerState {
+  /** Optimizer steps completed. */
+  step: number;
+  totalSteps: number;
+  /** Data position: the epoch in progress and how many of its examples were consumed. */
+  epoch: number;
+  offset: number;
+  /** Training examples per epoch (a resumed run must see the same data). */
+  examples: number;
+  /** The configuration the run was started with (resume checks the settings that shape the result). */
+  config: Record<string, unknown>;
+  /** Global RNG state, base64. */
+  rng: string;
+}
+
+const STEP_DIR = /^step-(\d{8})$/;
+
+export function checkpointDir(runDir: string, step: number): string {
+  return join(runDir, 'checkpoints', `step-${String(step).padStart(8, '0')}`);
+}
+
+export function saveCheckpoint(
+  runDir: string,
+  parts: { student: Qwen3ForCausalLM; optimizer: AdamW; state: Omit<TrainerState, 'rng'>; tokenizerFrom: string | null },
+  keep: number,
+): string {
+  const target = checkpointDir(runDir, parts.state.step);
+  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+  const temporary = temporaryPathFor(target);
+  try {
+    saveQwen3(parts.student, join(temporary, 'student'), { dtype: 'float32', copyFrom: parts.tokenizerFrom });
+    const optimizer = parts.optimizer.stateDict();
+    writeSafetensors(join(temporary, 'optimizer.safetensors'), optimizer.tensors, { steps: JSON.stringify(optimizer.steps), lrs: JSON.stringify(optimizer.lrs) });
+    for (const t of optimizer.tensors.values()) t.dispose();
+    const rng = getRngState();
+    const state: TrainerState = { ...parts.state, rng: rng.toBytes().toString('base64') };
+    rng.dispose();
+    writeTextAtomic(join(temporary, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    // Replacing a checkpoint of the same step (saved again on Ctrl-C): move the old one aside, put
+    // the new one in place, then delete the old, so a complete checkpoint exists at every moment.
+    const previous = existsSync(target) ? temporaryPathFor(target) : null;
+    if (previous) renameSync(target, previous);
+    renameSync(temporary, target);
+    if (previous) rmSync(previous, { recursive: true, force: true });
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
+  pruneCheckpoints(runDir, keep);
+  return target;
+}
+
+export function listCheckpoints(runDir: string): string[] {
+  const dir = join(runDir, 'checkpoints');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => STEP_DIR.test(name) && existsSync(join(dir, name, 'trainer_state.json')))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+function pruneCheckpoints(runDir: string, keep: number): void {
+  const all = listCheckpoints(runDir);
+  for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(old, { recursive: true, force: true });
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  studentFolder: string;
+  state: TrainerState;
+  optimizer: AdamWStateDict;
+  rngState: Tensor;
+}
+
+/** `path` is a checkpoint folder or a run folder (its newest checkpoint is used). */
+export function loadCheckpoint(path: string): LoadedCheckpoint {
+  const dir = STEP_DIR.test(basename(path)) ? path : listCheckpoints(path).at(-1);
+  if (!dir || !existsSync(join(dir, 'trainer_state.json'))) {
+    throw new Error(`--resume ${path}: no checkpoint there (expected a run folder with checkpoints/step-NNNNNNNN/ or such a folder itself)`);
+  }
+  let state: TrainerState;
+  try {
+    state = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as TrainerState;
+  } catch (error) {
+    throw new Error(`${join(dir, 'trainer_state.json')}: not valid JSON (${(error as Error).message})`);
+  }
+  const file = SafetensorsFile.open(join(dir, 'optimizer.safetensors'));
+  const tensors = new Map(file.names().map((name) => [name, file.tensor(name)] as [string, Tensor]));
+  const optimizer: AdamWStateDict = { tensors, steps: JSON.parse(file.metadata.steps ?? '[]'), lrs: JSON.parse(file.metadata.lrs ?? '[]') };
+  file.close();
+  const bytes = Buffer.from(state.rng, 'base64');
+  return { dir, studentFolder: join(dir, 'student'), state, optimizer, rngState: fromBytes(bytes, 'uint8', [bytes.length]) };
+}

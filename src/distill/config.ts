@@ -1,0 +1,191 @@
+// Every `distillery distill` option: one table gives its flag, its YAML key, its type, its default
+// (the reference setup) and its validation, so flags and --config files resolve the same way and
+// every error names the flag or key at fault.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { DIVERGENCE_NAMES } from './divergences.js';
+import { SCHEDULE_NAMES } from './schedule.js';
+
+type Kind = 'string' | 'number' | 'int' | 'bool' | 'enum';
+
+interface OptionSpec {
+  key: keyof DistillConfig;
+  kind: Kind;
+  help: string;
+  default: unknown;
+  choices?: readonly string[];
+  min?: number;
+  max?: number;
+  /** Exclusive lower bound for numbers (e.g. temperature > 0). */
+  above?: number;
+}
+
+export interface DistillConfig {
+  teacher: string;
+  student: string;
+  data: string;
+  out: string;
+  evalData: string | null;
+  evalRatio: number;
+  maxEvalExamples: number;
+  maxExamples: number | null;
+  format: string;
+  template: string;
+  responseOnly: boolean;
+  maxLength: number;
+  alpha: number;
+  temperature: number;
+  loss: (typeof DIVERGENCE_NAMES)[number];
+  jsdBeta: number;
+  skewLambda: number;
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  warmupRatio: number;
+  schedule: (typeof SCHEDULE_NAMES)[number];
+  epochs: number;
+  maxSteps: number | null;
+  batchSize: number;
+  gradAccum: number;
+  maxGradNorm: number;
+  seed: number;
+  dtype: 'float32' | 'bfloat16';
+  teacherDtype: 'float32' | 'bfloat16' | 'float16';
+  device: string;
+  teacherDevice: string | null;
+  evalEvery: number;
+  saveEvery: number;
+  keepCheckpoints: number;
+  logEvery: number;
+  evalBatchSize: number;
+  metrics: string | null;
+  resume: string | null;
+}
+
+const N = Number.MAX_SAFE_INTEGER;
+
+/** Defaults reproduce the reference setup: α 0.7, τ 5, AdamW lr 5e-5 constant, 3 epochs, batch 4. */
+export const OPTIONS: OptionSpec[] = [
+  { key: 'teacher', kind: 'string', default: undefined, help: 'teacher model folder or Hugging Face repo id (e.g. Qwen/Qwen3-4B)' },
+  { key: 'student', kind: 'string', default: undefined, help: 'student model folder or repo id to start from (e.g. Qwen/Qwen3-0.6B)' },
+  { key: 'data', kind: 'string', default: undefined, help: 'training data: .jsonl/.json/.parquet/.txt file, folder, or dataset repo id' },
+  { key: 'out', kind: 'string', default: undefined, help: 'run folder: student/, metrics.jsonl, config.yaml, summary.json, checkpoints/' },
+  { key: 'evalData', kind: 'string', default: null, help: 'held-out data (default: the dataset’s eval/test split, else --eval-ratio of --data)' },
+  { key: 'evalRatio', kind: 'number', default: 0.1, min: 0, max: 0.9, help: 'fraction of --data held out when there is no eval split' },
+  { key: 'maxEvalExamples', kind: 'int', default: 100, min: 1, max: N, help: 'held-out examples used for evaluation' },
+  { key: 'maxExamples', kind: 'int', default: null, min: 1, max: N, help: 'use only the first N training examples (the reference used 500)' },
+  { key: 'format', kind: 'enum', default: 'auto', choices: ['auto', 'guanaco', 'instruction', 'chat', 'text', 'tokens'], help: 'data format (auto: detected from the fields)' },
+  { key: 'template', kind: 'string', default: 'Instruction: {instruction}\nResponse: {response}', help: 'prompt template of the instruction format' },
+  { key: 'responseOnly', kind: 'bool', default: true, help: 'train only on response tokens (guanaco, instruction, chat formats)' },
+  { key: 'maxLength', kind: 'int', default: 512, min: 2, max: N, help: 'truncate examples to this many tokens' },
+  { key: 'alpha', kind: 'number', default: 0.7, min: 0, max: 1, help: 'weight of the distillation term: loss = α·KD + (1−α)·CE' },
+  { key: 'temperature', kind: 'number', default: 5.0, above: 0, max: 1000, help: 'softmax temperature τ of the KD term (τ = 1–2 often suits language models better)' },
+  { key: 'loss', kind: 'enum', default: 'forward-kl', choices: DIVERGENCE_NAMES, help: 'divergence of the KD term' },
+  { key: 'jsdBeta', kind: 'number', default: 0.5, min: 0, max: 1, help: 'β of --loss jsd' },
+  { key: 'skewLambda', kind: 'number', default: 0.1, min: 0, max: 0.999, help: 'λ of --loss skew-kl' },
+  { key: 'lr', kind: 'number', default: 5e-5, min: 0, max: 10, help: 'AdamW learning rate (0 allowed)' },
+  { key: 'weightDecay', kind: 'number', default: 0.01, min: 0, max: 10, help: 'AdamW decoupled weight decay (not applied to norms and biases)' },
+  { key: 'warmupSteps', kind: 'int', default: 0, min: 0, max: N, help: 'linear warm-up steps' },
+  { key: 'warmupRatio', kind: 'number', default: 0, min: 0, max: 1, help: 'warm-up as a fraction of all steps (used when --warmup-steps is 0)' },
+  { key: 'schedule', kind: 'enum', default: 'constant', choices: SCHEDULE_NAMES, help: 'learning-rate schedule after warm-up' },
+  { key: 'epochs', kind: 'number', default: 3, above: 0, max: N, help: 'passes over the training data (fractions allowed)' },
+  { key: 'maxSteps', kind: 'int', default: null, min: 1, max: N, help: 'optimizer steps (overrides --epochs)' },
+  { key: 'batchSize', kind: 'int', default: 4, min: 1, max: N, help: 'sequences per micro-batch' },
+  { key: 'gradAccum', kind: 'int', default: 1, min: 1, max: N, help: 'micro-batches per optimizer step' },
+  { key: 'maxGradNorm', kind: 'number', default: 1.0, min: 0, max: N, help: 'clip the global gradient norm (0: off)' },
+  { key: 'seed', kind: 'int', default: 42, min: 0, max: 2 ** 31 - 1, help: 'seed of data order and random state' },
+  { key: 'dtype', kind: 'enum', default: 'float32', choices: ['float32', 'bfloat16'], help: 'student compute dtype (bfloat16 keeps float32 master weights and loss math)' },
+  { key: 'teacherDtype', kind: 'enum', default: 'float32', choices: ['float32', 'bfloat16', 'float16'], help: 'teacher dtype' },
+  { key: 'device', kind: 'string', default: 'cpu', help: "student device: 'cpu' or 'cuda[:N]'" },
+  { key: 'teacherDevice', kind: 'string', default: null, help: 'teacher device (default: --device)' },
+  { key: 'evalEvery', kind: 'int', default: 0, min: 0, max: N, help: 'evaluate every N steps (0: at each epoch end)' },
+  { key: 'saveEvery', kind: 'int', default: 0, min: 0, max: N, help: 'checkpoint every N steps (0: only at the end)' },
+  { key: 'keepCheckpoints', kind: 'int', default: 2, min: 1, max: N, help: 'checkpoints kept (oldest deleted)' },
+  { key: 'logEvery', kind: 'int', default: 10, min: 1, max: N, help: 'print a progress line every N steps when not on a terminal' },
+  { key: 'evalBatchSize', kind: 'int', default: 8, min: 1, max: N, help: 'sequences per evaluation batch' },
+  { key: 'metrics', kind: 'string', default: null, help: 'metrics file (default: OUT/metrics.jsonl)' },
+  { key: 'resume', kind: 'string', default: null, help: 'continue from a checkpoint folder, or the latest checkpoint of a run folder' },
+];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+export const yamlKeyOf = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const REQUIRED: (keyof DistillConfig)[] = ['teacher', 'student', 'data', 'out'];
+
+function coerce(spec: OptionSpec, raw: unknown, where: string): unknown {
+  if (raw === null) {
+    if (spec.default === null) return null;
+    throw new ConfigError(`${where} cannot be null`);
+  }
+  const fail = (expected: string): never => {
+    throw new ConfigError(`${where} must be ${expected}, got ${JSON.stringify(raw)}`);
+  };
+  switch (spec.kind) {
+    case 'string':
+      return typeof raw === 'string' && raw !== '' ? raw : fail('a non-empty string');
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === 'false') return raw === 'true';
+      return fail('true or false');
+    case 'enum':
+      return typeof raw === 'string' && spec.choices!.includes(raw) ? raw : fail(`one of ${spec.choices!.join(', ')}`);
+    case 'int':
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      const range = `${spec.above !== undefined ? `> ${spec.above}` : `>= ${spec.min}`}${spec.max !== undefined && spec.max < N ? ` and <= ${spec.max}` : ''}`;
+      if (!Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n))) fail(`${spec.kind === 'int' ? 'an integer' : 'a number'} ${range}`);
+      if ((spec.min !== undefined && n < spec.min) || (spec.above !== undefined && n <= spec.above) || (spec.max !== undefined && n > spec.max)) fail(`${range}`);
+      return n;
+    }
+  }
+}
+
+/** Reads a --config YAML file into raw option values keyed by option key. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`--config ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`--config ${path}: not valid YAML (${(error as Error).message.split('\n')[0]})`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: must be a mapping of option: value`);
+  const out: Record<string, unknown> = {};
+  const byYaml = new Map(OPTIONS.map((o) => [yamlKeyOf(o.key), o]));
+  for (const [rawKey, value] of Object.entries(doc)) {
+    const spec = byYaml.get(rawKey.replace(/-/g, '_'));
+    if (!spec) throw new ConfigError(`--config ${path}: unknown key '${rawKey}'; valid keys: ${[...byYaml.keys()].join(', ')}`);
+    out[spec.key] = coerce(spec, value, `--config ${path}: '${rawKey}'`);
+  }
+  return out;
+}
+
+/**
+ * Defaults, then the YAML file, then flags (flags win). `flags` holds only options given on the
+ * command line, as strings or booleans.
+ */
+export function resolveConfig(flags: Record<string, unknown>, fileValues: Record<string, unknown> = {}): DistillConfig {
+  const config: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    config[spec.key] = spec.default;
+    if (fileValues[spec.key] !== undefined) config[spec.key] = fileValues[spec.key];
+    if (flags[spec.key] !== undefined) config[spec.key] = coerce(spec, flags[spec.key], flagOf(spec.key));
+  }
+  const missing = REQUIRED.filter((k) => config[k] === undefined);
+  if (missing.length) throw new ConfigError(`missing ${missing.map(flagOf).join(', ')} (give them as flags or in --config)`);
+  return config as unknown as DistillConfig;
+}
+
+/** The resolved configuration as YAML (what DIR/config.yaml holds and the run prints). */
+export function configToYaml(config: DistillConfig): string {
+  return stringifyYaml(Object.fromEntries(OPTIONS.map((o) => [yamlKeyOf(o.key), config[o.key]])));
+}

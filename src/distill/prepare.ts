@@ -1,0 +1,85 @@
+// Everything a distillation run needs before its first step: both model folders resolved and
+// their tokenizers checked against each other, the data read, its format detected, encoded with
+// loss masks and split into training and held-out examples.
+import { join } from 'node:path';
+import {
+  type DataFormat,
+  detectFormat,
+  type EncodedExample,
+  encodeExamples,
+  MissingSplitError,
+  readRecords,
+  splitHeldOut,
+} from '../data/index.js';
+import { resolveModelPath } from '../io/hub/index.js';
+import { readQwen3Config } from '../models/qwen3/config.js';
+import { TextTokenizer } from '../tokenizer/index.js';
+import type { DistillConfig } from './config.js';
+import { checkVocabularies } from './vocabulary.js';
+
+export interface PreparedRun {
+  teacherFolder: string;
+  studentFolder: string;
+  tokenizer: TextTokenizer | null;
+  sharedVocab?: number;
+  format: DataFormat;
+  train: EncodedExample[];
+  heldOut: EncodedExample[];
+  padId: number;
+}
+
+function openTokenizer(folder: string): TextTokenizer | null {
+  return TextTokenizer.hasTokenizer(folder) ? TextTokenizer.fromFolder(folder) : null;
+}
+
+export async function prepareRun(config: DistillConfig, log: (line: string) => void): Promise<PreparedRun> {
+  const teacherFolder = await resolveModelPath(config.teacher, { log });
+  const studentFolder = await resolveModelPath(config.student, { log });
+  const teacherTokenizer = openTokenizer(teacherFolder);
+  const tokenizer = openTokenizer(studentFolder) ?? teacherTokenizer;
+  const vocab = checkVocabularies(
+    { folder: teacherFolder, vocabSize: readQwen3Config(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer },
+    { folder: studentFolder, vocabSize: readQwen3Config(join(studentFolder, 'config.json')).vocabSize, tokenizer: openTokenizer(studentFolder) },
+  );
+  log(vocab.note);
+
+  const trainSet = await readRecords(config.data, { split: 'train' });
+  const records = config.maxExamples === null ? trainSet.records : trainSet.records.slice(0, config.maxExamples);
+  const detected = config.format === 'auto' ? detectFormat(records, trainSet.source) : { format: config.format as DataFormat, reason: 'set by --format' };
+  log(`data: ${records.length} records from ${trainSet.source}; format ${detected.format} (${detected.reason})`);
+  const template = detected.format === 'instruction' ? config.template : undefined;
+  const encodeOptions = { format: detected.format, template, responseOnly: config.responseOnly, maxLength: config.maxLength, addEos: true };
+  const encoded = encodeExamples(records, tokenizer, encodeOptions);
+  for (const [reason, count] of Object.entries(encoded.reasons)) log(`data: ${count} × ${reason}`);
+
+  let train = encoded.examples;
+  let heldOut: EncodedExample[] = [];
+  // Held-out data: --eval-data, else the dataset's own eval/test split when it is a folder or
+  // dataset id that has one, else a slice of the training examples.
+  const evalSource = config.evalData ?? (isSingleFile(config.data) ? null : config.data);
+  if (evalSource !== null) {
+    try {
+      const evalSet = await readRecords(evalSource, { split: 'test' });
+      heldOut = encodeExamples(evalSet.records, tokenizer, encodeOptions).examples;
+      log(`data: held-out set ${evalSet.source}`);
+    } catch (error) {
+      if (!(error instanceof MissingSplitError) || config.evalData !== null) throw error;
+    }
+  }
+  if (heldOut.length === 0 && config.evalRatio > 0) {
+    const split = splitHeldOut(train, config.evalRatio, config.seed);
+    train = split.train;
+    heldOut = split.heldOut;
+    log(`data: held out ${heldOut.length} of the training examples (--eval-ratio ${config.evalRatio})`);
+  }
+  heldOut = heldOut.slice(0, config.maxEvalExamples);
+  if (train.length === 0) throw new Error(`--data ${config.data}: no usable training examples (${records.length} records read)`);
+  const targets = train.reduce((n, e) => n + e.labels.filter((l, i) => i > 0 && l !== -100).length, 0);
+  log(`data: ${train.length} training examples (${targets} target tokens), ${heldOut.length} held-out`);
+  const padId = tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0;
+  return { teacherFolder, studentFolder, tokenizer, sharedVocab: vocab.sharedVocab, format: detected.format, train, heldOut, padId };
+}
+
+function isSingleFile(spec: string): boolean {
+  return /\.(jsonl|json|parquet|txt)$/i.test(spec);
+}

@@ -1,0 +1,64 @@
+// The end-of-run comparison: teacher perplexity, student perplexity before and after, the share
+// of the gap closed, top-1 agreement and held-out KL(teacher ‖ student).
+import { type Comparison, gapClosed } from '../eval/compare.js';
+
+export interface RunSummary {
+  heldOutTokens: number;
+  teacherPerplexity: number | null;
+  studentPerplexityBefore: number | null;
+  studentPerplexityAfter: number;
+  gapClosed: number | null;
+  top1AgreementBefore: number | null;
+  top1Agreement: number | null;
+  klTeacherStudentBefore: number | null;
+  klTeacherStudent: number | null;
+  steps: number;
+  trainSeconds: number;
+}
+
+export function summarize(before: Comparison | null, after: Comparison, steps: number, trainSeconds: number): RunSummary {
+  const teacher = after.teacher?.perplexity ?? null;
+  const pplBefore = before?.student.perplexity ?? null;
+  return {
+    heldOutTokens: after.tokens,
+    teacherPerplexity: teacher,
+    studentPerplexityBefore: pplBefore,
+    studentPerplexityAfter: after.student.perplexity,
+    gapClosed: teacher !== null && pplBefore !== null ? gapClosed(pplBefore, after.student.perplexity, teacher) : null,
+    top1AgreementBefore: before?.top1Agreement ?? null,
+    top1Agreement: after.top1Agreement,
+    klTeacherStudentBefore: before?.klTeacherStudent ?? null,
+    klTeacherStudent: after.klTeacherStudent,
+    steps,
+    trainSeconds,
+  };
+}
+
+const fmt = (v: number | null, digits = 3) => (v === null ? '—' : v.toFixed(digits));
+const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(1)} %`);
+
+export function formatSummary(s: RunSummary): string {
+  return [
+    `held-out comparison (${s.heldOutTokens} scored tokens)`,
+    `  teacher perplexity            ${fmt(s.teacherPerplexity)}`,
+    `  student perplexity before     ${fmt(s.studentPerplexityBefore)}`,
+    `  student perplexity after      ${fmt(s.studentPerplexityAfter)}`,
+    `  gap closed                    ${pct(s.gapClosed)}`,
+    `  top-1 agreement               ${pct(s.top1AgreementBefore)} -> ${pct(s.top1Agreement)}`,
+    `  KL(teacher || student)        ${fmt(s.klTeacherStudentBefore, 4)} -> ${fmt(s.klTeacherStudent, 4)} nats/token`,
+  ].join('\n');
+}
+
+/** The eval record that metrics.jsonl stores for a comparison. */
+export function evalRecord(step: number, c: Comparison): Record<string, number | null> {
+  return {
+    student_nll: c.student.nll,
+    student_perplexity: c.student.perplexity,
+    teacher_nll: c.teacher?.nll ?? null,
+    teacher_perplexity: c.teacher?.perplexity ?? null,
+    top1_agreement: c.top1Agreement,
+    kl_teacher_student: c.klTeacherStudent,
+    eval_tokens: c.tokens,
+    step,
+  };
+}

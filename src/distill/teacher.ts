@@ -1,0 +1,41 @@
+// Where the teacher's logits come from. The online teacher is a frozen model in eval mode, run
+// without autograd in its own dtype and on its own device; its logits are handed to the student's
+// device. (An offline top-k cache is the other source the design allows.)
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { noGrad, type Tensor, tensor } from '../tensor/index.js';
+
+export interface TeacherSource {
+  /** Teacher logits [B, T, V] for a padded batch, on `device`. */
+  logits(inputIds: number[][], attentionMask: number[][], device: string): Tensor;
+  readonly vocabSize: number;
+  dispose(): void;
+}
+
+export class OnlineTeacher implements TeacherSource {
+  constructor(readonly model: Qwen3ForCausalLM) {
+    model.eval();
+    for (const p of model.parameters()) p.requiresGrad_(false);
+  }
+
+  get vocabSize(): number {
+    return this.model.config.vocabSize;
+  }
+
+  logits(inputIds: number[][], attentionMask: number[][], device: string): Tensor {
+    return noGrad(() => {
+      const own = this.model.device;
+      const padded = attentionMask.some((row) => row.includes(0));
+      const logits = this.model.forward(tensor(inputIds, { dtype: 'int64', device: own }), {
+        attentionMask: padded ? tensor(attentionMask, { dtype: 'int64', device: own }) : undefined,
+      });
+      if (own === device) return logits;
+      const moved = logits.to({ device });
+      logits.dispose();
+      return moved;
+    });
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

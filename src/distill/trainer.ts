@@ -1,0 +1,265 @@
+// The distillation run, top to bottom (as a torchtune recipe): prepare data and models, resume if
+// asked, evaluate the student before training, then optimizer steps of
+//   loss = α·mean_t(kd_t) + (1−α)·mean_t(ce_t)
+// over the valid tokens of each accumulated batch, with periodic evaluation and checkpoints; at
+// the end the student folder, metrics and the teacher/student comparison.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { padBatch } from '../data/index.js';
+import { compareModels, type Comparison, type ScoredBatch } from '../eval/compare.js';
+import { writeTextAtomic } from '../io/atomic.js';
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
+import { AdamW, clipGradNorm, decayParamGroups } from '../nn/index.js';
+import { MetricsWriter, readMetrics } from '../report/metrics.js';
+import { manualSeed, setRngState, tensor, tidy } from '../tensor/index.js';
+import { BatchCursor } from './batches.js';
+import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
+import type { Divergence } from './divergences.js';
+import { combineLoss, distillationSums, type LossSettings } from './loss.js';
+import { StudentPrecision } from './precision.js';
+import { type PreparedRun, prepareRun } from './prepare.js';
+import { learningRateAt } from './schedule.js';
+import { evalRecord, formatSummary, type RunSummary, summarize } from './summary.js';
+import { OnlineTeacher } from './teacher.js';
+
+export interface StepReport {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  kdLoss: number;
+  ceLoss: number;
+  lr: number;
+  tokensPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface DistillHooks {
+  /** Diagnostics and plain progress lines. */
+  log(line: string): void;
+  /** After every optimizer step (a progress bar). */
+  onStep?(report: StepReport): void;
+  /** Polled between steps: true after Ctrl-C, to checkpoint and stop. */
+  stopRequested?(): boolean;
+}
+
+export interface DistillResult {
+  outDir: string;
+  studentDir: string | null;
+  summary: RunSummary | null;
+  interruptedAt: number | null;
+  checkpoint: string | null;
+}
+
+/** A loss that is NaN or infinite: the run stops before any checkpoint could record it. */
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+/** Settings that shape the result: a resumed run must use the same ones. */
+const OPERATIONAL = new Set(['out', 'resume', 'metrics', 'evalEvery', 'saveEvery', 'keepCheckpoints', 'logEvery', 'evalBatchSize', 'device', 'teacherDevice']);
+
+function divergenceOf(config: DistillConfig): Divergence {
+  if (config.loss === 'jsd') return { kind: 'jsd', beta: config.jsdBeta };
+  if (config.loss === 'skew-kl') return { kind: 'skew-kl', lambda: config.skewLambda };
+  return { kind: config.loss };
+}
+
+function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] {
+  const out: ScoredBatch[] = [];
+  for (let i = 0; i < prepared.heldOut.length; i += batchSize) out.push(padBatch(prepared.heldOut.slice(i, i + batchSize), prepared.padId));
+  return out;
+}
+
+function checkResumable(saved: Record<string, unknown>, config: DistillConfig): void {
+  const changed = OPTIONS.filter((o) => !OPERATIONAL.has(o.key) && JSON.stringify(saved[o.key]) !== JSON.stringify(config[o.key]));
+  if (changed.length > 0) {
+    throw new Error(
+      `--resume: the checkpoint was made with different settings (${changed.map((o) => `${yamlKeyOf(o.key)}: ${JSON.stringify(saved[o.key])} then, ${JSON.stringify(config[o.key])} now`).join('; ')}); ` +
+        'resume with the original settings to continue the same run',
+    );
+  }
+}
+
+export async function distill(config: DistillConfig, hooks: DistillHooks): Promise<DistillResult> {
+  const log = hooks.log;
+  mkdirSync(config.out, { recursive: true });
+  log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
+  writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
+  manualSeed(config.seed);
+
+  const prepared = await prepareRun(config, log);
+  const resumed = config.resume === null ? null : loadCheckpoint(config.resume);
+  if (resumed) {
+    checkResumable(resumed.state.config, config);
+    if (resumed.state.examples !== prepared.train.length) {
+      throw new Error(`--resume: the checkpoint saw ${resumed.state.examples} training examples per epoch, this data gives ${prepared.train.length}`);
+    }
+    log(`resuming from ${resumed.dir} at step ${resumed.state.step}`);
+  }
+
+  const device = config.device;
+  const teacherDevice = config.teacherDevice ?? device;
+  log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
+  const teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
+  const studentSource = resumed?.studentFolder ?? prepared.studentFolder;
+  log(`loading student ${studentSource} (float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}, ${device})`);
+  const master: Qwen3ForCausalLM = loadQwen3(studentSource, { dtype: 'float32', device });
+  master.train();
+  const precision = new StudentPrecision(master, config.dtype);
+  const optimizer = new AdamW(decayParamGroups(master.namedParameters(), config.weightDecay), { lr: config.lr });
+
+  const examplesPerStep = config.batchSize * config.gradAccum;
+  const stepsPerEpoch = Math.ceil(prepared.train.length / examplesPerStep);
+  const totalSteps = config.maxSteps ?? Math.max(1, Math.ceil(config.epochs * stepsPerEpoch));
+  const warmupSteps = config.warmupSteps > 0 ? config.warmupSteps : Math.round(config.warmupRatio * totalSteps);
+  const schedule = { lr: config.lr, schedule: config.schedule, warmupSteps, totalSteps };
+  const loss: LossSettings = { alpha: config.alpha, temperature: config.temperature, divergence: divergenceOf(config), sharedVocab: prepared.sharedVocab };
+  log(`training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${examplesPerStep} examples per step)`);
+
+  let step = 0;
+  const cursor = new BatchCursor(prepared.train, config.seed, { epoch: 0, offset: 0 });
+  if (resumed) {
+    optimizer.loadStateDict(resumed.optimizer);
+    setRngState(resumed.rngState);
+    step = resumed.state.step;
+    cursor.position = { epoch: resumed.state.epoch, offset: resumed.state.offset };
+  }
+
+  const metrics = new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'));
+  metrics.start(resumed ? step : null);
+  const evalBatches = scoredBatches(prepared, config.evalBatchSize);
+  const evaluate = (): Comparison | null => {
+    if (evalBatches.length === 0) return null;
+    precision.compute.eval();
+    const result = compareModels(precision.compute, null, evalBatches, {
+      sharedVocab: prepared.sharedVocab,
+      teacherLogits: (b) => teacher.logits(b.inputIds, b.attentionMask, device),
+    });
+    precision.compute.train();
+    metrics.append({ type: 'eval', ...evalRecord(step, result), step });
+    log(`eval @ step ${step}: student ppl ${result.student.perplexity.toFixed(3)}, teacher ppl ${result.teacher!.perplexity.toFixed(3)}, top-1 agreement ${(100 * result.top1Agreement!).toFixed(1)} %, KL ${result.klTeacherStudent!.toFixed(4)}`);
+    return result;
+  };
+
+  let before: Comparison | null = null;
+  if (resumed) {
+    const first = readMetrics(metrics.path).find((r) => r.type === 'eval' && r.step === 0);
+    if (first) {
+      before = {
+        tokens: first.eval_tokens as number,
+        student: { nll: first.student_nll as number, perplexity: first.student_perplexity as number },
+        teacher: { nll: first.teacher_nll as number, perplexity: first.teacher_perplexity as number },
+        top1Agreement: first.top1_agreement as number,
+        klTeacherStudent: first.kl_teacher_student as number,
+      };
+    }
+  } else {
+    before = evaluate();
+  }
+
+  const checkpointNow = () =>
+    saveCheckpoint(
+      config.out,
+      {
+        student: master,
+        optimizer,
+        state: { step, totalSteps, epoch: cursor.position.epoch, offset: cursor.position.offset, examples: prepared.train.length, config: { ...config } },
+        tokenizerFrom: prepared.studentFolder,
+      },
+      config.keepCheckpoints,
+    );
+
+  const started = Date.now();
+  const firstStep = step;
+  let interruptedAt: number | null = null;
+  let checkpoint: string | null = null;
+  let lastEpoch = Math.floor(step / stepsPerEpoch);
+  try {
+    while (step < totalSteps) {
+      if (hooks.stopRequested?.()) {
+        checkpoint = checkpointNow();
+        interruptedAt = step;
+        log(`interrupted: saved ${checkpoint}; continue with --resume ${config.out}`);
+        break;
+      }
+      const stepStart = Date.now();
+      const micro = Array.from({ length: config.gradAccum }, () => cursor.next(config.batchSize));
+      const padded = micro.map((m) => padBatch(m.examples, prepared.padId));
+      const targets = padded.reduce((n, b) => n + b.targetTokens, 0);
+      let kdSum = 0;
+      let ceSum = 0;
+      let inputTokens = 0;
+      for (const batch of padded) {
+        inputTokens += batch.attentionMask.flat().reduce((a, b) => a + b, 0);
+        tidy(() => {
+          const teacherLogits = teacher.logits(batch.inputIds, batch.attentionMask, device);
+          const padding = batch.attentionMask.some((row) => row.includes(0));
+          const studentLogits = precision.compute.forward(tensor(batch.inputIds, { dtype: 'int64', device }), {
+            attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device }) : undefined,
+          });
+          const sums = distillationSums(studentLogits, teacherLogits, tensor(batch.labels, { dtype: 'int64', device }), loss);
+          if (targets > 0) combineLoss(sums, config.alpha, targets).backward();
+          kdSum += sums.kdSum.item();
+          ceSum += sums.ceSum.item();
+        });
+      }
+      const kdLoss = kdSum / Math.max(1, targets);
+      const ceLoss = ceSum / Math.max(1, targets);
+      const stepLoss = config.alpha * kdLoss + (1 - config.alpha) * ceLoss;
+      if (!Number.isFinite(stepLoss)) {
+        const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
+        throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step + 1}, batch ${where}; no checkpoint was written for it`);
+      }
+      precision.gradientsToMaster();
+      const gradNorm = config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null;
+      const lr = learningRateAt(step, schedule);
+      optimizer.setLr(lr);
+      optimizer.step();
+      optimizer.zeroGrad();
+      precision.syncCompute();
+      step++;
+
+      const seconds = (Date.now() - stepStart) / 1000;
+      const tokensPerSecond = inputTokens / Math.max(seconds, 1e-6);
+      metrics.append({
+        type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
+        tokens: targets, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
+      });
+      const elapsed = (Date.now() - started) / 1000;
+      hooks.onStep?.({
+        step, totalSteps, epoch: step / stepsPerEpoch, loss: stepLoss, kdLoss, ceLoss, lr, tokensPerSecond,
+        etaSeconds: (elapsed / (step - firstStep)) * (totalSteps - step),
+      });
+      const epochNow = Math.floor(step / stepsPerEpoch);
+      const evalDue = config.evalEvery > 0 ? step % config.evalEvery === 0 : epochNow !== lastEpoch;
+      lastEpoch = epochNow;
+      if (evalDue && step < totalSteps) evaluate();
+      if (config.saveEvery > 0 && step % config.saveEvery === 0 && step < totalSteps) checkpoint = checkpointNow();
+      // Let signal handlers (Ctrl-C) run between steps.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+
+    if (interruptedAt !== null) return { outDir: config.out, studentDir: null, summary: null, interruptedAt, checkpoint };
+    checkpoint = checkpointNow();
+    const after = evaluate();
+    const studentDir = join(config.out, 'student');
+    saveQwen3(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
+    log(`student written to ${studentDir}`);
+    let summary: RunSummary | null = null;
+    if (after) {
+      summary = summarize(before, after, step, (Date.now() - started) / 1000);
+      writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      log(formatSummary(summary));
+    }
+    return { outDir: config.out, studentDir, summary, interruptedAt: null, checkpoint };
+  } finally {
+    precision.dispose();
+    master.dispose();
+    teacher.dispose();
+  }
+}
+
+export type { TrainerState };
