@@ -1,0 +1,194 @@
+// `distillery distill` end to end on tiny models: the metrics contract, learning, resume
+// exactness, interruption, non-finite losses and bad inputs.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { resolveConfig } from '../src/distill/config.js';
+import { distill } from '../src/distill/trainer.js';
+import { parseQwen3Config } from '../src/models/qwen3/config.js';
+import { randomQwen3 } from '../src/models/qwen3/init.js';
+import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
+import { normal_ } from '../src/nn/index.js';
+import * as T from '../src/tensor/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'distillery-distill-'));
+const quiet = { log: () => {} };
+
+const microConfig = (overrides: Record<string, unknown> = {}) =>
+  parseQwen3Config({
+    model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
+    num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, tie_word_embeddings: true, torch_dtype: 'float32', ...overrides,
+  });
+
+/** A model folder; `std` sets how peaked its predictions are (a teacher with opinions). */
+function makeModel(name: string, seed: number, std: number, overrides: Record<string, unknown> = {}): string {
+  const g = new T.Generator(seed);
+  const model = randomQwen3(microConfig(overrides), { generator: g });
+  for (const [n, p] of model.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, std, g);
+  const path = join(dir, name);
+  saveQwen3(model, path);
+  model.dispose();
+  return path;
+}
+
+function tokenData(name: string, count: number, seed: number, vocab = 40): string {
+  let s = seed;
+  const next = () => (s = (s * 16807) % 2147483647);
+  const lines = Array.from({ length: count }, () => JSON.stringify({ input_ids: Array.from({ length: 6 + (next() % 10) }, () => next() % vocab) }));
+  const path = join(dir, name);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+const teacher = makeModel('teacher', 1, 0.5);
+const student = makeModel('student', 2, 0.05);
+const data = tokenData('data.jsonl', 48, 7);
+
+const readJsonl = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+const softmax = (row: number[], tau: number) => {
+  const m = Math.max(...row) / tau;
+  const e = row.map((v) => Math.exp(v / tau - m));
+  const z = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / z);
+};
+
+describe('distillery distill', () => {
+  test('the first metrics record equals the DESIGN.md formulas on that sequence (batch 1, no accumulation)', async () => {
+    const ids = [3, 14, 15, 9, 26, 5, 35, 8];
+    const one = join(dir, 'one.jsonl');
+    writeFileSync(one, `${JSON.stringify({ input_ids: ids })}\n`);
+    const out = join(dir, 'run-formula');
+    const [alpha, tau] = [0.3, 2.5];
+    await distill(resolveConfig({ teacher, student, data: one, out, batchSize: 1, maxSteps: 1, alpha, temperature: tau, evalRatio: 0, lr: 0 }), quiet);
+    const first = readJsonl(join(out, 'metrics.jsonl')).find((r) => r.type === 'train');
+    // By hand from each model's logits: positions 0..n-2 predict tokens 1..n-1.
+    const logitsOf = (folder: string) => {
+      const m = loadQwen3(folder);
+      const rows = T.tidy(() => m.forward(T.tensor([ids], { dtype: 'int64' })).select(0, 0).tolist()) as number[][];
+      m.dispose();
+      return rows;
+    };
+    const [zT, zS] = [logitsOf(teacher), logitsOf(student)];
+    let kd = 0;
+    let ce = 0;
+    for (let t = 0; t + 1 < ids.length; t++) {
+      const p = softmax(zT[t]!, tau);
+      const q = softmax(zS[t]!, tau);
+      kd += tau * tau * p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]!), 0);
+      ce -= Math.log(softmax(zS[t]!, 1)[ids[t + 1]!]!);
+    }
+    const n = ids.length - 1;
+    assert.equal(first.tokens, n);
+    assert.ok(Math.abs(first.kd_loss - kd / n) < 1e-5, `kd ${first.kd_loss} vs ${kd / n}`);
+    assert.ok(Math.abs(first.ce_loss - ce / n) < 1e-5, `ce ${first.ce_loss} vs ${ce / n}`);
+    assert.ok(Math.abs(first.loss - (alpha * kd + (1 - alpha) * ce) / n) < 1e-5);
+    assert.equal(first.lr, 0);
+  });
+
+  test('a short run lowers held-out KL(teacher‖student) and writes every output', async () => {
+    const out = join(dir, 'run-learn');
+    const result = await distill(
+      resolveConfig({ teacher, student, data, out, batchSize: 4, maxSteps: 40, alpha: 1, temperature: 1, lr: 1e-2, evalEvery: 20 }),
+      quiet,
+    );
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    assert.ok(summary.klTeacherStudent < 0.95 * summary.klTeacherStudentBefore, `KL ${summary.klTeacherStudentBefore} -> ${summary.klTeacherStudent}`);
+    assert.ok(summary.top1Agreement > summary.top1AgreementBefore);
+    assert.equal(result.summary?.steps, 40);
+    for (const file of ['config.yaml', 'metrics.jsonl', 'summary.json', 'student/config.json', 'student/model.safetensors']) assert.ok(existsSync(join(out, file)), file);
+    const records = readJsonl(join(out, 'metrics.jsonl'));
+    assert.deepEqual(records.filter((r) => r.type === 'eval').map((r) => r.step), [0, 20, 40]);
+    const train = records.filter((r) => r.type === 'train');
+    assert.equal(train.length, 40);
+    for (const key of ['step', 'loss', 'kd_loss', 'ce_loss', 'lr', 'tokens', 'tokens_per_s']) assert.ok(key in train[0], key);
+    assert.match(readFileSync(join(out, 'config.yaml'), 'utf8'), /alpha: 1\n/);
+  });
+
+  test('resume from a checkpoint ends with weights bitwise equal to an uninterrupted run', async () => {
+    const settings = { teacher, student, data, batchSize: 3, gradAccum: 2, maxSteps: 8, lr: 5e-3, temperature: 2, schedule: 'cosine', warmupSteps: 2 };
+    const full = join(dir, 'run-full');
+    await distill(resolveConfig({ ...settings, out: full }), quiet);
+    const split = join(dir, 'run-split');
+    let steps = 0;
+    const first = await distill(resolveConfig({ ...settings, out: split }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 3 });
+    assert.equal(first.interruptedAt, 3);
+    assert.ok(existsSync(join(split, 'checkpoints', 'step-00000003', 'optimizer.safetensors')));
+    await distill(resolveConfig({ ...settings, out: split, resume: split }), quiet);
+    const bytes = (run: string) => readFileSync(join(run, 'student', 'model.safetensors'));
+    assert.ok(bytes(full).equals(bytes(split)), 'student weights differ after resume');
+    const steps2 = readJsonl(join(split, 'metrics.jsonl')).filter((r) => r.type === 'train').map((r) => r.step);
+    assert.deepEqual(steps2, [1, 2, 3, 4, 5, 6, 7, 8]);
+    // Resuming with other settings is refused with the differences named.
+    await assert.rejects(distill(resolveConfig({ ...settings, out: split, resume: split, alpha: 0.5 }), quiet), /different settings \(alpha: 0\.7 then, 0\.5 now\)/);
+  });
+
+  test('a NaN loss stops the run naming the step and batch, writing no checkpoint', async () => {
+    const broken = makeModel('broken', 3, 0.05);
+    const model = loadQwen3(broken);
+    T.noGrad(() => model.model.embed_tokens.weight.fill_(Number.NaN));
+    saveQwen3(model, broken);
+    model.dispose();
+    const out = join(dir, 'run-nan');
+    await assert.rejects(
+      distill(resolveConfig({ teacher, student: broken, data, out, maxSteps: 3, evalRatio: 0 }), quiet),
+      /loss is NaN .* at step 1, batch epoch 0 examples \[\d+(, \d+)*\]; no checkpoint was written/,
+    );
+    assert.equal(existsSync(join(out, 'checkpoints')), false);
+  });
+
+  test('Ctrl-C saves a resumable checkpoint and exits cleanly', async () => {
+    const out = join(dir, 'run-sigint');
+    const child = spawn(process.execPath, ['bin/distillery.mjs', 'distill', '--teacher', teacher, '--student', student, '--data', data, '--out', out, '--max-steps', '100000', '--log-every', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const code = await new Promise<number | null>((resolve) => {
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        if (/step 2\//.test(stderr) && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted: saved .*step-\d{8}; continue with --resume/);
+    assert.equal(readdirSync(join(out, 'checkpoints')).length, 1);
+    assert.doesNotMatch(stderr, /\n\s+at /);
+  });
+
+  test('bad inputs give one clear line naming the flag, key, file or field', () => {
+    const run = (args: string[]) => spawnSync(process.execPath, ['bin/distillery.mjs', 'distill', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const badYaml = join(dir, 'bad.yaml');
+    writeFileSync(badYaml, 'alpha: [1\n');
+    const unknownKey = join(dir, 'unknown.yaml');
+    writeFileSync(unknownKey, 'alpah: 0.5\n');
+    const empty = join(dir, 'empty.jsonl');
+    writeFileSync(empty, '\n');
+    const noIds = join(dir, 'noids.jsonl');
+    writeFileSync(noIds, '{"prompt": "x"}\n');
+    const base = ['--teacher', teacher, '--student', student, '--out', join(dir, 'bad-run')];
+    const cases: [string[], RegExp][] = [
+      [['--student', student, '--data', data, '--out', join(dir, 'x')], /missing --teacher/],
+      [[...base, '--data', data, '--alpha', '2'], /--alpha must be >= 0 and <= 1, got "2"/],
+      [[...base, '--data', data, '--loss', 'kl'], /--loss must be one of forward-kl, reverse-kl, jsd, skew-kl, tvd/],
+      [[...base, '--data', data, '--config', badYaml], /bad\.yaml: not valid YAML/],
+      [[...base, '--data', data, '--config', unknownKey], /unknown key 'alpah'; valid keys: teacher, student/],
+      [[...base, '--data', join(dir, 'nope.jsonl')], /nope\.jsonl/],
+      [[...base, '--data', empty], /empty\.jsonl/],
+      [[...base, '--data', noIds], /noids\.jsonl.*(fields|prompt)/],
+      [['--teacher', join(dir, 'nothing'), '--student', student, '--data', data, '--out', join(dir, 'y')], /nothing/],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = run(args);
+      assert.equal(result.status, 1, `${args.join(' ')}\n${result.stderr}`);
+      assert.match(result.stderr, pattern, args.join(' '));
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
+  test('teacher and student with different vocabulary sizes and no tokenizers are refused', async () => {
+    const wide = makeModel('wide-teacher', 4, 0.5, { vocab_size: 48 });
+    await assert.rejects(distill(resolveConfig({ teacher: wide, student, data, out: join(dir, 'run-vocab') }), quiet), /teacher vocab_size 48 ≠ student vocab_size 40/);
+  });
+});
