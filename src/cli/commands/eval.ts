@@ -1,7 +1,9 @@
 // `distillery eval`: perplexity of a model on token ids, a text, or a dataset file.
 import type { Command } from 'commander';
 import { readTextRecords } from '../../data/index.js';
-import { perplexity } from '../../eval/perplexity.js';
+import { compareModels, type ScoredBatch } from '../../eval/compare.js';
+import { perplexity, windows } from '../../eval/perplexity.js';
+import { checkVocabularies } from '../../distill/vocabulary.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
 import { openModel } from '../model-source.js';
@@ -18,6 +20,7 @@ interface EvalFlags {
   dtype: 'float32' | 'bfloat16' | 'float16';
   split: 'train' | 'validation' | 'test';
   json?: boolean;
+  teacher?: string;
 }
 
 function splitOption(value: string): EvalFlags['split'] {
@@ -34,6 +37,7 @@ export function registerEval(program: Command): void {
     .option('--text <text>', 'a text (needs the model folder’s tokenizer)')
     .option('--data <path|ORG/NAME>', 'records with input_ids or text: a .jsonl, .json, .parquet or .txt file, a folder, or a cached Hugging Face dataset (held-out split)')
     .option('--split <split>', 'which files of a --data folder or hub dataset: train, validation or test', splitOption, 'test')
+    .option('--teacher <path|ORG/NAME>', 'also score a teacher on the same tokens: perplexities, top-1 agreement, KL(teacher‖student)')
     .option('--batch-size <n>', 'sequences per forward pass', intOption('--batch-size', 1, 4096), 8)
     .option('--max-length <n>', 'cut longer sequences into windows of this many tokens', intOption('--max-length', 2))
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
@@ -53,6 +57,33 @@ export function registerEval(program: Command): void {
       });
       const encode = (text: string) => tokenizer!.encode(text);
       const sequences = ids ? [ids] : flags.text !== undefined ? [encode(flags.text)] : records!.map((r) => ('ids' in r ? r.ids : encode(r.text)));
+      if (flags.teacher !== undefined) {
+        const opened = await openModel(flags.teacher, { dtype: flags.dtype, device: model.device });
+        try {
+          const vocab = checkVocabularies(
+            { folder: opened.folder, vocabSize: opened.model.config.vocabSize, tokenizer: opened.tokenizer },
+            { folder, vocabSize: model.config.vocabSize, tokenizer },
+          );
+          const batches = scoreEveryToken(windows(sequences, flags.maxLength ?? model.config.maxPositionEmbeddings), flags.batchSize);
+          const c = compareModels(model, opened.model, batches, { sharedVocab: vocab.sharedVocab });
+          const record = {
+            model: folder, teacher: opened.folder, tokens: c.tokens, nll: c.student.nll, perplexity: c.student.perplexity,
+            teacher_nll: c.teacher!.nll, teacher_perplexity: c.teacher!.perplexity, top1_agreement: c.top1Agreement, kl_teacher_student: c.klTeacherStudent,
+          };
+          if (flags.json) console.log(JSON.stringify(record));
+          else {
+            console.log(`${c.tokens} scored tokens`);
+            console.log(`  teacher perplexity        ${c.teacher!.perplexity.toFixed(4)}`);
+            console.log(`  student perplexity        ${c.student.perplexity.toFixed(4)}`);
+            console.log(`  top-1 agreement           ${(100 * c.top1Agreement!).toFixed(1)} %`);
+            console.log(`  KL(teacher || student)    ${c.klTeacherStudent!.toFixed(4)} nats/token`);
+          }
+        } finally {
+          opened.model.dispose();
+        }
+        model.dispose();
+        return;
+      }
       const result = perplexity(model, sequences, {
         batchSize: flags.batchSize,
         maxLength: flags.maxLength,
@@ -62,4 +93,16 @@ export function registerEval(program: Command): void {
       else console.log(`perplexity ${result.perplexity.toFixed(4)}  (nll ${result.nll.toFixed(4)} nats/token over ${result.tokens} tokens, ${result.sequences} sequences)`);
       model.dispose();
     });
+}
+
+/** Right-padded batches in which every next token is scored. */
+function scoreEveryToken(sequences: number[][], batchSize: number): ScoredBatch[] {
+  const out: ScoredBatch[] = [];
+  for (let i = 0; i < sequences.length; i += batchSize) {
+    const group = sequences.slice(i, i + batchSize);
+    const width = Math.max(...group.map((s) => s.length));
+    const pad = (s: number[], v: number) => [...s, ...new Array(width - s.length).fill(v)];
+    out.push({ inputIds: group.map((s) => pad(s, 0)), attentionMask: group.map((s) => pad(s.map(() => 1), 0)), labels: group.map((s) => pad(s, -100)) });
+  }
+  return out;
 }
