@@ -1,0 +1,43 @@
+// Text formats become a list of segments, each either prompt or response. Tokenizing each segment on
+// its own and concatenating makes the mask boundary fall exactly between tokens: tokenizing the
+// whole text and mapping character offsets back would leave a token straddling the boundary.
+import type { TextTokenizer } from '../tokenizer/index.js';
+
+export const IGNORE_INDEX = -100;
+
+export interface Segment {
+  text: string;
+  /** Response text is a training target under response-only masking; prompt text never is. */
+  role: 'prompt' | 'response';
+}
+
+export interface EncodedExample {
+  inputIds: number[];
+  /** inputIds[t] where token t is a training target, else -100; unshifted (the loss shifts). */
+  labels: number[];
+}
+
+/**
+ * Token ids and labels of `segments`. Adjacent segments of one role are joined first, so the
+ * tokens, and the boundaries, are the same whether or not the prompt is masked: turning
+ * response-only masking on changes the labels and nothing else.
+ */
+export function tokenizeSegments(tokenizer: TextTokenizer, segments: readonly Segment[], responseOnly: boolean): EncodedExample {
+  const merged: Segment[] = [];
+  for (const segment of segments) {
+    if (segment.text === '') continue;
+    const last = merged[merged.length - 1];
+    if (last !== undefined && last.role === segment.role) last.text += segment.text;
+    else merged.push({ ...segment });
+  }
+  const inputIds: number[] = [];
+  const labels: number[] = [];
+  for (const segment of merged) {
+    const target = !responseOnly || segment.role === 'response';
+    for (const id of tokenizer.encode(segment.text)) {
+      inputIds.push(id);
+      labels.push(target ? id : IGNORE_INDEX);
+    }
+  }
+  return { inputIds, labels };
+}
