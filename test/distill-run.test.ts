@@ -126,6 +126,21 @@ describe('distillery distill', () => {
     await assert.rejects(distill(resolveConfig({ ...settings, out: split, resume: split, alpha: 0.5 }), quiet), /different settings \(alpha: 0\.7 then, 0\.5 now\)/);
   });
 
+  test('bfloat16 compute with float32 master weights tracks the float32 run', async () => {
+    const run = async (dtype: 'float32' | 'bfloat16') => {
+      const out = join(dir, `run-${dtype}`);
+      await distill(resolveConfig({ teacher, student, data, out, maxSteps: 3, lr: 1e-3, dtype, evalRatio: 0 }), quiet);
+      const config = JSON.parse(readFileSync(join(out, 'student', 'config.json'), 'utf8'));
+      assert.equal(config.torch_dtype, 'float32'); // the master weights are what is saved
+      return readJsonl(join(out, 'metrics.jsonl')).filter((r) => r.type === 'train');
+    };
+    const [fp32, bf16] = [await run('float32'), await run('bfloat16')];
+    for (let i = 0; i < 3; i++) {
+      assert.ok(Number.isFinite(bf16[i].loss));
+      assert.ok(Math.abs(bf16[i].loss - fp32[i].loss) < 0.02 * fp32[i].loss, `step ${i + 1}: bf16 ${bf16[i].loss} vs fp32 ${fp32[i].loss}`);
+    }
+  });
+
   test('a NaN loss stops the run naming the step and batch, writing no checkpoint', async () => {
     const broken = makeModel('broken', 3, 0.05);
     const model = loadQwen3(broken);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Linear } from '../nn/index.js';
-import { blasInfo, type DType, manualSeed, numThreads, randn, type Tensor, tidy, torchVersion } from '../tensor/index.js';
+import { allocatorCachingEnabled, blasInfo, type DType, full, manualSeed, numThreads, randn, setAllocatorCaching, tidy, torchVersion } from '../tensor/index.js';
 
 export interface BenchRecord {
   bench: string;
@@ -85,6 +85,21 @@ export function benchOpOverhead(device: string): BenchRecord {
   return { bench: 'op_overhead', op: 'add([4])', device, us_per_op: +((seconds / calls) * 1e6).toFixed(2) };
 }
 
+/**
+ * A fresh 48 MB tensor written once (a 80 × 151,936 logits block), with glibc's default
+ * allocator behaviour and with allocator caching, side by side in this process.
+ */
+export function benchAllocation(device: string): BenchRecord[] {
+  const wasOn = allocatorCachingEnabled();
+  const records = [false, true].map((caching) => {
+    setAllocatorCaching(caching);
+    const seconds = timeIt(() => tidy(() => void full([80, 151936], 1, { device }).add_(1)), 0.5, 3);
+    return { bench: 'alloc_fill', bytes: 80 * 151936 * 4, device, allocator_caching: String(caching), ms: +(seconds * 1000).toFixed(2), gb_per_s: +((80 * 151936 * 4 * 2) / seconds / 1e9).toFixed(2) };
+  });
+  setAllocatorCaching(wasOn);
+  return records;
+}
+
 export function runBenchOps(options: { device: string; json: boolean; sizes: number[] }): BenchRecord[] {
   manualSeed(0);
   const peak = estimatedPeakGflops();
@@ -111,5 +126,6 @@ export function runBenchOps(options: { device: string; json: boolean; sizes: num
   emit(benchMlp(2048, 256, options.device));
   emit(benchMlp(512, 1024, options.device));
   emit(benchOpOverhead(options.device));
+  for (const record of benchAllocation(options.device)) emit(record);
   return records;
 }

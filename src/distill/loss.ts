@@ -27,11 +27,9 @@ function lossPrecision(logits: Tensor): Tensor {
   return logits.dtype === 'float64' ? logits : logits.to('float32');
 }
 
-/** Σ kd_t and Σ ce_t over the micro-batch's target positions (float32 math whatever the model dtype). */
-export function distillationSums(studentLogits: Tensor, teacherLogits: Tensor, labels: Tensor, settings: LossSettings): LossSums {
+/** Σ kd_t and Σ ce_t over target rows: student and teacher logits [K, V] and targets [K]. */
+export function rowLossSums(student: Tensor, teacher: Tensor, targets: Tensor, settings: LossSettings): LossSums {
   return tidy(() => {
-    const { rows: student, targets, index } = targetRows(studentLogits, labels);
-    const teacher = rowsAt(teacherLogits, index);
     const shared = settings.sharedVocab ?? Math.min(student.size(-1), teacher.size(-1));
     const s = lossPrecision(student.slice(-1, 0, shared));
     const t = lossPrecision(teacher.slice(-1, 0, shared));
@@ -39,6 +37,14 @@ export function distillationSums(studentLogits: Tensor, teacherLogits: Tensor, l
     // CE uses the student's full vocabulary: its own padded rows are still part of its softmax.
     const ceSum = crossEntropy(lossPrecision(student), targets, { reduction: 'sum' });
     return { kdSum, ceSum, count: targets.numel };
+  });
+}
+
+/** The same sums from full [B, T, V] logits and unshifted labels [B, T]. */
+export function distillationSums(studentLogits: Tensor, teacherLogits: Tensor, labels: Tensor, settings: LossSettings): LossSums {
+  return tidy(() => {
+    const { rows, targets, index } = targetRows(studentLogits, labels);
+    return rowLossSums(rows, rowsAt(teacherLogits, index), targets, settings);
   });
 }
 

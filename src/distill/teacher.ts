@@ -2,11 +2,14 @@
 // without autograd in its own dtype and on its own device; its logits are handed to the student's
 // device. (An offline top-k cache is the other source the design allows.)
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { noGrad, type Tensor, tensor } from '../tensor/index.js';
+import { rowsAt } from '../eval/targets.js';
+import { linear, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
 
 export interface TeacherSource {
   /** Teacher logits [B, T, V] for a padded batch, on `device`. */
   logits(inputIds: number[][], attentionMask: number[][], device: string): Tensor;
+  /** Teacher logits [K, V] at the predictor positions `index` (see eval/targets.ts), on `device`. */
+  rows(inputIds: number[][], attentionMask: number[][], index: Tensor, device: string): Tensor;
   readonly vocabSize: number;
   dispose(): void;
 }
@@ -33,6 +36,20 @@ export class OnlineTeacher implements TeacherSource {
       logits.dispose();
       return moved;
     });
+  }
+
+  rows(inputIds: number[][], attentionMask: number[][], index: Tensor, device: string): Tensor {
+    return noGrad(() =>
+      tidy(() => {
+        const own = this.model.device;
+        const padded = attentionMask.some((row) => row.includes(0));
+        const hidden = this.model.hiddenStates(tensor(inputIds, { dtype: 'int64', device: own }), {
+          attentionMask: padded ? tensor(attentionMask, { dtype: 'int64', device: own }) : undefined,
+        });
+        const logits = linear(rowsAt(hidden, index.to({ device: own })), this.model.lmHeadWeight);
+        return own === device ? logits : logits.to({ device });
+      }),
+    );
   }
 
   dispose(): void {

@@ -7,17 +7,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { padBatch } from '../data/index.js';
 import { compareModels, type Comparison, type ScoredBatch } from '../eval/compare.js';
+import { rowsAt, targetIndex } from '../eval/targets.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
 import { AdamW, clipGradNorm, decayParamGroups } from '../nn/index.js';
 import { MetricsWriter, readMetrics } from '../report/metrics.js';
-import { manualSeed, setRngState, tensor, tidy } from '../tensor/index.js';
+import { linear, manualSeed, setRngState, tensor, tidy } from '../tensor/index.js';
 import { BatchCursor } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
 import type { Divergence } from './divergences.js';
-import { combineLoss, distillationSums, type LossSettings } from './loss.js';
+import { combineLoss, type LossSettings, rowLossSums } from './loss.js';
 import { StudentPrecision } from './precision.js';
 import { type PreparedRun, prepareRun } from './prepare.js';
 import { learningRateAt } from './schedule.js';
@@ -195,12 +196,15 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
       for (const batch of padded) {
         inputTokens += batch.attentionMask.flat().reduce((a, b) => a + b, 0);
         tidy(() => {
-          const teacherLogits = teacher.logits(batch.inputIds, batch.attentionMask, device);
+          // Only positions that predict a target go through either LM head.
+          const { index, targets: next } = targetIndex(tensor(batch.labels, { dtype: 'int64', device }));
+          const teacherRows = teacher.rows(batch.inputIds, batch.attentionMask, index, device);
           const padding = batch.attentionMask.some((row) => row.includes(0));
-          const studentLogits = precision.compute.forward(tensor(batch.inputIds, { dtype: 'int64', device }), {
+          const hidden = precision.compute.hiddenStates(tensor(batch.inputIds, { dtype: 'int64', device }), {
             attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device }) : undefined,
           });
-          const sums = distillationSums(studentLogits, teacherLogits, tensor(batch.labels, { dtype: 'int64', device }), loss);
+          const studentRows = linear(rowsAt(hidden, index), precision.compute.lmHeadWeight);
+          const sums = rowLossSums(studentRows, teacherRows, next, loss);
           if (targets > 0) combineLoss(sums, config.alpha, targets).backward();
           kdSum += sums.kdSum.item();
           ceSum += sums.ceSum.item();

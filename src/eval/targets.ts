@@ -1,21 +1,28 @@
-// The positions a causal LM is scored on: logits at t predict the label at t+1; labels of -100
-// (padding, masked prompt tokens) are never scored.
+// The positions a causal LM is scored on: the hidden state (or logits) at t predicts the label at
+// t+1; labels of -100 (padding, masked prompt tokens) are never scored. Selecting those rows before
+// the LM head means no logits are ever computed for positions that do not count.
 import { aten, type Tensor, tidy } from '../tensor/index.js';
 
 export const IGNORE_INDEX = -100;
 
-/** The [K, V] logits rows that predict a target, the K targets, and their flat row indices. */
-export function targetRows(logits: Tensor, labels: Tensor): { rows: Tensor; targets: Tensor; index: Tensor } {
+/** Flat row indices (into the [B·(T−1)] predictor positions) that predict a target, and those targets. */
+export function targetIndex(labels: Tensor): { index: Tensor; targets: Tensor } {
   return tidy(() => {
-    const vocab = logits.size(-1);
-    const predictors = logits.slice(1, 0, -1).reshape(-1, vocab);
     const next = labels.slice(1, 1).reshape(-1);
     const index = aten('aten::nonzero', next.ne(IGNORE_INDEX)).flatten();
-    return { rows: predictors.indexSelect(0, index), targets: next.indexSelect(0, index), index };
+    return { index, targets: next.indexSelect(0, index) };
   });
 }
 
-/** The same rows of another model's logits for the same batch (e.g. the teacher's). */
-export function rowsAt(logits: Tensor, index: Tensor): Tensor {
-  return tidy(() => logits.slice(1, 0, -1).reshape(-1, logits.size(-1)).indexSelect(0, index));
+/** Rows of a [B, T, D] tensor (hidden states or logits) at predictor positions `index`: [K, D]. */
+export function rowsAt(x: Tensor, index: Tensor): Tensor {
+  return tidy(() => x.slice(1, 0, -1).reshape(-1, x.size(-1)).indexSelect(0, index));
+}
+
+/** The [K, V] logits rows that predict a target, the K targets, and their flat row indices. */
+export function targetRows(logits: Tensor, labels: Tensor): { rows: Tensor; targets: Tensor; index: Tensor } {
+  return tidy(() => {
+    const { index, targets } = targetIndex(labels);
+    return { rows: rowsAt(logits, index), targets, index };
+  });
 }

@@ -67,6 +67,7 @@ export interface NativeAddon {
     parallelInfo: string;
   };
   memoryStats(): { liveTensors: number; liveBytes: number; liveStorages: number };
+  setAllocatorCaching(on: boolean): boolean;
   createAdamW(groups: AdamWGroupSpec[]): NativeAdamW;
   adamwStep(opt: NativeAdamW): void;
   adamwZeroGrad(opt: NativeAdamW): void;

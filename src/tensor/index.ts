@@ -1,7 +1,8 @@
 // The tensor layer's public surface.
-import { configureThreadsFromEnvironment } from './runtime.js';
+import { configureAllocatorFromEnvironment, configureThreadsFromEnvironment } from './runtime.js';
 
 configureThreadsFromEnvironment();
+configureAllocatorFromEnvironment();
 
 export { Tensor, aten, atenMulti, type Scalar, type Device } from './tensor.js';
 export { DTYPES, type DType, BYTES_PER_ELEMENT, dtypeCode, dtypeFromCode, isDType, isFloatingPoint, type TypedArray } from './dtype.js';

@@ -30,6 +30,26 @@ export function configureThreadsFromEnvironment(): void {
   setNumThreads(n);
 }
 
+let allocatorCaching = false;
+
+/**
+ * Keeps freed CPU memory for reuse instead of returning it to the OS after every large tensor
+ * (glibc only; a no-op elsewhere). On by default: DISTILLERY_ALLOCATOR_CACHING=0 turns it off.
+ * Peak resident memory then stays at the high-water mark, as with PyTorch's CUDA caching allocator.
+ */
+export function setAllocatorCaching(on: boolean): boolean {
+  allocatorCaching = native.setAllocatorCaching(on) && on;
+  return allocatorCaching;
+}
+
+export function allocatorCachingEnabled(): boolean {
+  return allocatorCaching;
+}
+
+export function configureAllocatorFromEnvironment(): void {
+  setAllocatorCaching(process.env.DISTILLERY_ALLOCATOR_CACHING !== '0');
+}
+
 export function cudaAvailable(): boolean {
   return native.runtimeInfo().cudaAvailable;
 }
