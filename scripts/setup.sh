@@ -15,6 +15,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
   fi
   # Debian's libtorch calls the generic libblas.so.3; without OpenBLAS that is the 20-40x slower reference BLAS.
   have_pkg libopenblas0-pthread || missing+=(libopenblas0-pthread)
+  # Report plots render text with DejaVu Sans (resvg reads font files; a bare machine may have none).
+  have_pkg fonts-dejavu-core || missing+=(fonts-dejavu-core)
 fi
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)

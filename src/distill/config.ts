@@ -21,7 +21,8 @@ interface OptionSpec {
 }
 
 export interface DistillConfig {
-  teacher: string;
+  /** null only through the API (plain language-model training with α = 0, e.g. a demo's teacher). */
+  teacher: string | null;
   student: string;
   data: string;
   out: string;
@@ -173,15 +174,17 @@ export function readConfigFile(path: string): Record<string, unknown> {
  * Defaults, then the YAML file, then flags (flags win). `flags` holds only options given on the
  * command line, as strings or booleans.
  */
-export function resolveConfig(flags: Record<string, unknown>, fileValues: Record<string, unknown> = {}): DistillConfig {
+export function resolveConfig(flags: Record<string, unknown>, fileValues: Record<string, unknown> = {}, options: { withoutTeacher?: boolean } = {}): DistillConfig {
   const config: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
     config[spec.key] = spec.default;
     if (fileValues[spec.key] !== undefined) config[spec.key] = fileValues[spec.key];
     if (flags[spec.key] !== undefined) config[spec.key] = coerce(spec, flags[spec.key], flagOf(spec.key));
   }
-  const missing = REQUIRED.filter((k) => config[k] === undefined);
+  if (options.withoutTeacher) config.teacher = null;
+  const missing = REQUIRED.filter((k) => config[k] === undefined && !(k === 'teacher' && options.withoutTeacher));
   if (missing.length) throw new ConfigError(`missing ${missing.map(flagOf).join(', ')} (give them as flags or in --config)`);
+  if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError('training without a teacher needs --alpha 0 (cross-entropy only)');
   return config as unknown as DistillConfig;
 }
 

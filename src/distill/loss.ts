@@ -4,7 +4,7 @@
 // Logits at position t predict the label at t+1. This returns the sums and the count; the trainer
 // divides by the target count of the whole accumulated batch, so the loss is a per-token mean.
 import { rowsAt, targetRows } from '../eval/targets.js';
-import { crossEntropy, type Tensor, tidy } from '../tensor/index.js';
+import { crossEntropy, type Tensor, tidy, zerosLike } from '../tensor/index.js';
 import { type Divergence, divergencePerToken } from './divergences.js';
 
 export interface LossSettings {
@@ -27,9 +27,16 @@ function lossPrecision(logits: Tensor): Tensor {
   return logits.dtype === 'float64' ? logits : logits.to('float32');
 }
 
-/** Σ kd_t and Σ ce_t over target rows: student and teacher logits [K, V] and targets [K]. */
-export function rowLossSums(student: Tensor, teacher: Tensor, targets: Tensor, settings: LossSettings): LossSums {
+/**
+ * Σ kd_t and Σ ce_t over target rows: student and teacher logits [K, V] and targets [K]. Without a
+ * teacher (plain language-model training, α = 0) the KD sum is 0.
+ */
+export function rowLossSums(student: Tensor, teacher: Tensor | null, targets: Tensor, settings: LossSettings): LossSums {
   return tidy(() => {
+    if (teacher === null) {
+      const ceSum = crossEntropy(lossPrecision(student), targets, { reduction: 'sum' });
+      return { kdSum: zerosLike(ceSum), ceSum, count: targets.numel };
+    }
     const shared = settings.sharedVocab ?? Math.min(student.size(-1), teacher.size(-1));
     const s = lossPrecision(student.slice(-1, 0, shared));
     const t = lossPrecision(teacher.slice(-1, 0, shared));

@@ -18,7 +18,7 @@ import type { DistillConfig } from './config.js';
 import { checkVocabularies } from './vocabulary.js';
 
 export interface PreparedRun {
-  teacherFolder: string;
+  teacherFolder: string | null;
   studentFolder: string;
   tokenizer: TextTokenizer | null;
   sharedVocab?: number;
@@ -33,14 +33,15 @@ function openTokenizer(folder: string): TextTokenizer | null {
 }
 
 export async function prepareRun(config: DistillConfig, log: (line: string) => void): Promise<PreparedRun> {
-  const teacherFolder = await resolveModelPath(config.teacher, { log });
+  const teacherFolder = config.teacher === null ? null : await resolveModelPath(config.teacher, { log });
   const studentFolder = await resolveModelPath(config.student, { log });
-  const teacherTokenizer = openTokenizer(teacherFolder);
+  const teacherTokenizer = teacherFolder === null ? null : openTokenizer(teacherFolder);
   const tokenizer = openTokenizer(studentFolder) ?? teacherTokenizer;
-  const vocab = checkVocabularies(
-    { folder: teacherFolder, vocabSize: readQwen3Config(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer },
-    { folder: studentFolder, vocabSize: readQwen3Config(join(studentFolder, 'config.json')).vocabSize, tokenizer: openTokenizer(studentFolder) },
-  );
+  const student = { folder: studentFolder, vocabSize: readQwen3Config(join(studentFolder, 'config.json')).vocabSize, tokenizer: openTokenizer(studentFolder) };
+  const vocab =
+    teacherFolder === null
+      ? { note: `vocabulary: ${student.vocabSize} logits (no teacher)` }
+      : checkVocabularies({ folder: teacherFolder, vocabSize: readQwen3Config(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer }, student);
   log(vocab.note);
 
   const trainSet = await readRecords(config.data, { split: 'train' });
@@ -77,7 +78,7 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   const targets = train.reduce((n, e) => n + e.labels.filter((l, i) => i > 0 && l !== -100).length, 0);
   log(`data: ${train.length} training examples (${targets} target tokens), ${heldOut.length} held-out`);
   const padId = tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0;
-  return { teacherFolder, studentFolder, tokenizer, sharedVocab: vocab.sharedVocab, format: detected.format, train, heldOut, padId };
+  return { teacherFolder, studentFolder, tokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, format: detected.format, train, heldOut, padId };
 }
 
 function isSingleFile(spec: string): boolean {

@@ -103,8 +103,11 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
 
   const device = config.device;
   const teacherDevice = config.teacherDevice ?? device;
-  log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
-  const teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
+  let teacher: OnlineTeacher | null = null;
+  if (prepared.teacherFolder !== null) {
+    log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
+    teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
+  }
   const studentSource = resumed?.studentFolder ?? prepared.studentFolder;
   log(`loading student ${studentSource} (float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}, ${device})`);
   const master: Qwen3ForCausalLM = loadQwen3(studentSource, { dtype: 'float32', device });
@@ -137,11 +140,14 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
     precision.compute.eval();
     const result = compareModels(precision.compute, null, evalBatches, {
       sharedVocab: prepared.sharedVocab,
-      teacherLogits: (b) => teacher.logits(b.inputIds, b.attentionMask, device),
+      teacherLogits: teacher ? (b) => teacher!.logits(b.inputIds, b.attentionMask, device) : undefined,
     });
     precision.compute.train();
     metrics.append({ type: 'eval', ...evalRecord(step, result), step });
-    log(`eval @ step ${step}: student ppl ${result.student.perplexity.toFixed(3)}, teacher ppl ${result.teacher!.perplexity.toFixed(3)}, top-1 agreement ${(100 * result.top1Agreement!).toFixed(1)} %, KL ${result.klTeacherStudent!.toFixed(4)}`);
+    const vsTeacher = result.teacher
+      ? `, teacher ppl ${result.teacher.perplexity.toFixed(3)}, top-1 agreement ${(100 * result.top1Agreement!).toFixed(1)} %, KL ${result.klTeacherStudent!.toFixed(4)}`
+      : '';
+    log(`eval @ step ${step}: student ppl ${result.student.perplexity.toFixed(3)}${vsTeacher}`);
     return result;
   };
 
@@ -152,9 +158,9 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
       before = {
         tokens: first.eval_tokens as number,
         student: { nll: first.student_nll as number, perplexity: first.student_perplexity as number },
-        teacher: { nll: first.teacher_nll as number, perplexity: first.teacher_perplexity as number },
-        top1Agreement: first.top1_agreement as number,
-        klTeacherStudent: first.kl_teacher_student as number,
+        teacher: first.teacher_nll === null ? null : { nll: first.teacher_nll as number, perplexity: first.teacher_perplexity as number },
+        top1Agreement: (first.top1_agreement as number | null) ?? null,
+        klTeacherStudent: (first.kl_teacher_student as number | null) ?? null,
       };
     }
   } else {
@@ -198,7 +204,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
         tidy(() => {
           // Only positions that predict a target go through either LM head.
           const { index, targets: next } = targetIndex(tensor(batch.labels, { dtype: 'int64', device }));
-          const teacherRows = teacher.rows(batch.inputIds, batch.attentionMask, index, device);
+          const teacherRows = teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, device) : null;
           const padding = batch.attentionMask.some((row) => row.includes(0));
           const hidden = precision.compute.hiddenStates(tensor(batch.inputIds, { dtype: 'int64', device }), {
             attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device }) : undefined,
@@ -262,7 +268,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
   } finally {
     precision.dispose();
     master.dispose();
-    teacher.dispose();
+    teacher?.dispose();
   }
 }
 

@@ -10,3 +10,5 @@ export {
   type SpecialTokenValue,
 } from './tokenizer.js';
 export { applyChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat.js';
+export { trainByteLevelBpe, BYTE_LEVEL_PATTERN, BYTE_SYMBOLS, type TrainBpeOptions, type TrainedBpe } from './train-bpe.js';
+export { writeTokenizerFolder, type WriteTokenizerOptions } from './train-bpe-folder.js';

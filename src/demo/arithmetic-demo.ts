@@ -1,0 +1,141 @@
+// `distillery demo --task arithmetic`: synthetic instruction data in the reference format
+// ("Instruction: What is 48 + 25?\nResponse: 73"), a teacher trained on many problems, a student on
+// few, CE-only versus distillation, scored by exact-match accuracy of greedy answers.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { mulberry32 } from '../data/index.js';
+import { resolveConfig } from '../distill/config.js';
+import { distill } from '../distill/trainer.js';
+import { writeTextAtomic } from '../io/atomic.js';
+import { generate } from '../models/qwen3/generate.js';
+import { randomQwen3 } from '../models/qwen3/init.js';
+import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
+import { Generator } from '../tensor/index.js';
+import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
+import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
+import { demoModelConfig, type ModelShape, type TrainingBudget } from './settings.js';
+
+export interface ArithmeticSettings {
+  seed: number;
+  digits: number;
+  teacherProblems: number;
+  studentProblems: number;
+  testProblems: number;
+  teacher: ModelShape & TrainingBudget;
+  student: ModelShape & TrainingBudget;
+  alpha: number;
+  temperature: number;
+}
+
+export const DEFAULT_ARITHMETIC: ArithmeticSettings = {
+  seed: 11,
+  digits: 2,
+  teacherProblems: 20_000,
+  studentProblems: 1_500,
+  testProblems: 300,
+  teacher: { layers: 4, hidden: 128, heads: 4, kvHeads: 2, headDim: 32, intermediate: 384, steps: 1200, batchSize: 64, lr: 2e-3 },
+  student: { layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, intermediate: 192, steps: 600, batchSize: 32, lr: 2e-3 },
+  alpha: 0.7,
+  temperature: 1,
+};
+
+export const QUICK_ARITHMETIC: ArithmeticSettings = {
+  ...DEFAULT_ARITHMETIC,
+  digits: 1,
+  teacherProblems: 100,
+  studentProblems: 40,
+  testProblems: 10,
+  teacher: { layers: 1, hidden: 32, heads: 2, kvHeads: 1, headDim: 16, intermediate: 64, steps: 10, batchSize: 16, lr: 3e-3 },
+  student: { layers: 1, hidden: 16, heads: 2, kvHeads: 1, headDim: 8, intermediate: 32, steps: 6, batchSize: 8, lr: 3e-3 },
+};
+
+interface Problem {
+  a: number;
+  b: number;
+}
+
+function problems(count: number, digits: number, seed: number): Problem[] {
+  const random = mulberry32(seed);
+  const limit = 10 ** digits;
+  return Array.from({ length: count }, () => ({ a: Math.floor(random() * limit), b: Math.floor(random() * limit) }));
+}
+
+const record = (p: Problem) => ({ instruction: `What is ${p.a} + ${p.b}?`, response: String(p.a + p.b) });
+const prompt = (p: Problem) => `Instruction: What is ${p.a} + ${p.b}?\nResponse: `;
+
+function writeProblems(path: string, list: Problem[]): void {
+  writeTextAtomic(path, list.map((p) => `${JSON.stringify(record(p))}\n`).join(''));
+}
+
+export interface ArithmeticResult {
+  accuracy: Record<string, number>;
+  examples: { problem: string; expected: string; answers: Record<string, string> }[];
+  runs: { ceOnly: string; kd: string };
+}
+
+export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, hooks: { log(line: string): void; stage(name: string): void }, cacheRoot = distilleryCacheDir()): Promise<ArithmeticResult> {
+  mkdirSync(outDir, { recursive: true });
+  const test = problems(s.testProblems, s.digits, s.seed + 2);
+  const quiet = { log: (line: string) => (/^(eval|training)/.test(line) ? hooks.log(`    ${line}`) : undefined) };
+  const key = cacheKey({ v: 'arithmetic-demo-v1', digits: s.digits, n: s.teacherProblems, teacher: s.teacher, seed: s.seed });
+  hooks.stage('teacher');
+  const { dir: teacherDir, reused } = await cachedFolder(join(cacheRoot, 'demo-teachers'), key, async (dir) => {
+    // Characters as tokens (no merges): digits stay digits, which is what column addition needs.
+    const tokenizerDir = join(dir, 'tokenizer');
+    const sample = problems(200, s.digits, s.seed).map((p) => `Instruction: ${record(p).instruction}\nResponse: ${record(p).response}`);
+    writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(sample, { vocabSize: 256 }), { modelMaxLength: 64 });
+    const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
+    writeProblems(join(dir, 'teacher-train.jsonl'), problems(s.teacherProblems, s.digits, s.seed));
+    const init = join(dir, 'teacher-init');
+    const model = randomQwen3(demoModelConfig(s.teacher, tokenizer.vocabSize, 64, tokenizer.eosTokenId ?? 0), { generator: new Generator(s.seed) });
+    saveQwen3(model, init, { copyFrom: tokenizerDir });
+    model.dispose();
+    hooks.log(`  training the teacher on ${s.teacherProblems} problems for ${s.teacher.steps} steps`);
+    await distill(
+      resolveConfig(
+        { student: init, data: join(dir, 'teacher-train.jsonl'), out: join(dir, 'teacher-run'), alpha: 0, lr: s.teacher.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.teacher.steps, batchSize: s.teacher.batchSize, evalRatio: 0.01, maxEvalExamples: 64, seed: s.seed, weightDecay: 0.1, logEvery: 100 },
+        {},
+        { withoutTeacher: true },
+      ),
+      quiet,
+    );
+  });
+  hooks.log(reused ? `  reusing the cached teacher ${teacherDir}` : `  teacher cached in ${teacherDir}`);
+  const teacherModel = join(teacherDir, 'teacher-run', 'student');
+  const tokenizer = TextTokenizer.fromFolder(teacherModel);
+
+  writeProblems(join(outDir, 'student-train.jsonl'), problems(s.studentProblems, s.digits, s.seed + 1));
+  writeProblems(join(outDir, 'test.jsonl'), test);
+  const studentInit = join(outDir, 'student-init');
+  const init = randomQwen3(demoModelConfig(s.student, tokenizer.vocabSize, 64, tokenizer.eosTokenId ?? 0), { generator: new Generator(s.seed + 3) });
+  saveQwen3(init, studentInit, { copyFrom: teacherModel });
+  init.dispose();
+  const common = {
+    teacher: teacherModel, student: studentInit, data: join(outDir, 'student-train.jsonl'), evalData: join(outDir, 'test.jsonl'),
+    lr: s.student.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.student.steps, batchSize: s.student.batchSize, seed: s.seed,
+    maxEvalExamples: 128, weightDecay: 0.1, logEvery: 100,
+  };
+  const runs = { ceOnly: join(outDir, 'ce-only'), kd: join(outDir, 'kd') };
+  hooks.stage('student, cross-entropy only');
+  await distill(resolveConfig({ ...common, out: runs.ceOnly, alpha: 0, temperature: 1 }), quiet);
+  hooks.stage(`student, distillation (α ${s.alpha}, τ ${s.temperature})`);
+  await distill(resolveConfig({ ...common, out: runs.kd, alpha: s.alpha, temperature: s.temperature }), quiet);
+
+  hooks.stage('exact-match accuracy');
+  const models = { teacher: teacherModel, 'student, CE only': join(runs.ceOnly, 'student'), 'student, KD': join(runs.kd, 'student') };
+  const accuracy: Record<string, number> = {};
+  const answers: Record<string, string[]> = {};
+  for (const [name, folder] of Object.entries(models)) {
+    const model = loadQwen3(folder);
+    const eos = tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId];
+    answers[name] = test.map((p) => tokenizer.decode(generate(model, tokenizer.encode(prompt(p)), { maxNewTokens: s.digits + 3, greedy: true, eosTokenIds: eos }).ids, { skipSpecialTokens: true }).trim());
+    accuracy[name] = answers[name]!.filter((a, i) => a === String(test[i]!.a + test[i]!.b)).length / test.length;
+    model.dispose();
+  }
+  const examples = test.slice(0, 6).map((p, i) => ({
+    problem: `${p.a} + ${p.b}`,
+    expected: String(p.a + p.b),
+    answers: Object.fromEntries(Object.keys(models).map((name) => [name, answers[name]![i]!])),
+  }));
+  return { accuracy, examples, runs };
+}

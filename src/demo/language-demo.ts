@@ -1,0 +1,150 @@
+// `distillery demo`: the whole idea on a laptop, offline. A Qwen3-architecture teacher learns
+// Moby-Dick; a smaller Qwen3 student is trained on a much smaller transfer set twice with the same
+// steps, data order and seed — cross-entropy only, and distillation through `distillery distill`'s
+// own trainer — and both are compared with the teacher on held-out chapters.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveConfig } from '../distill/config.js';
+import { distill } from '../distill/trainer.js';
+import { compareModels, gapClosed, type ScoredBatch } from '../eval/compare.js';
+import { generate } from '../models/qwen3/generate.js';
+import { randomQwen3 } from '../models/qwen3/init.js';
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
+import { Generator } from '../tensor/index.js';
+import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
+import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
+import { mobyDickChapters, splitCorpus } from './corpus.js';
+import { demoModelConfig, type LanguageDemoSettings } from './settings.js';
+import { tokenWindows, writeWindows } from './windows.js';
+
+const PIPELINE_VERSION = 'language-demo-v1';
+
+export interface DemoRow {
+  model: string;
+  parameters: number;
+  perplexity: number;
+  gapClosed: number | null;
+  top1Agreement: number | null;
+  klTeacherStudent: number | null;
+}
+
+export interface LanguageDemoResult {
+  rows: DemoRow[];
+  samples: { prompt: string; outputs: Record<string, string> }[];
+  runs: { ceOnly: string; kd: string };
+  teacherReused: boolean;
+  heldOutTokens: number;
+}
+
+interface Hooks {
+  log(line: string): void;
+  stage(name: string): void;
+}
+
+function scoredBatches(windows: number[][], batchSize: number): ScoredBatch[] {
+  const out: ScoredBatch[] = [];
+  for (let i = 0; i < windows.length; i += batchSize) {
+    const group = windows.slice(i, i + batchSize);
+    out.push({ inputIds: group, attentionMask: group.map((w) => w.map(() => 1)), labels: group });
+  }
+  return out;
+}
+
+export async function runLanguageDemo(outDir: string, settings: LanguageDemoSettings, hooks: Hooks, cacheRoot = distilleryCacheDir()): Promise<LanguageDemoResult> {
+  mkdirSync(outDir, { recursive: true });
+  const chapters = mobyDickChapters();
+  const split = splitCorpus(chapters, settings.transferBytes);
+  const quiet = { log: (line: string) => (/^(eval|training|data: \d+ training)/.test(line) ? hooks.log(`    ${line}`) : undefined) };
+
+  // Stage 1 (cached): the tokenizer and the teacher.
+  const key = cacheKey({ PIPELINE_VERSION, vocab: settings.vocabSize, context: settings.context, teacher: settings.teacher, seed: settings.seed, chapters: chapters.length });
+  hooks.stage('teacher');
+  const { dir: teacherDir, reused } = await cachedFolder(join(cacheRoot, 'demo-teachers'), key, async (dir) => {
+    hooks.log(`  training a byte-level BPE tokenizer (${settings.vocabSize} tokens) on the teacher's text`);
+    const tokenizerDir = join(dir, 'tokenizer');
+    writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(split.teacherText, { vocabSize: settings.vocabSize }), { modelMaxLength: settings.context });
+    const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
+    const data = join(dir, 'teacher-train.jsonl');
+    const windows = tokenWindows(split.teacherText, tokenizer, settings.context);
+    writeWindows(data, windows);
+    const init = join(dir, 'teacher-init');
+    const config = demoModelConfig(settings.teacher, tokenizer.vocabSize, settings.context, tokenizer.eosTokenId ?? 0);
+    const model = randomQwen3(config, { generator: new Generator(settings.seed) });
+    hooks.log(`  training the teacher: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${settings.teacher.steps} steps on ${windows.length} windows of ${settings.context} tokens`);
+    saveQwen3(model, init, { copyFrom: tokenizerDir });
+    model.dispose();
+    const t = settings.teacher;
+    await distill(
+      resolveConfig(
+        { student: init, data, out: join(dir, 'teacher-run'), alpha: 0, lr: t.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: t.steps, batchSize: t.batchSize, evalRatio: 0.02, maxEvalExamples: 32, evalEvery: 0, seed: settings.seed, weightDecay: 0.1, logEvery: 50 },
+        {},
+        { withoutTeacher: true },
+      ),
+      quiet,
+    );
+  });
+  hooks.log(reused ? `  reusing the cached teacher ${teacherDir}` : `  teacher cached in ${teacherDir}`);
+  const teacherModel = join(teacherDir, 'teacher-run', 'student');
+  const tokenizer = TextTokenizer.fromFolder(teacherModel);
+
+  // Stage 2: the student's transfer set and the held-out chapters, as token windows.
+  const transfer = tokenWindows(split.transferText, tokenizer, settings.context);
+  const heldOut = tokenWindows(split.heldOutText, tokenizer, settings.context).slice(0, settings.maxEvalWindows);
+  writeWindows(join(outDir, 'transfer.jsonl'), transfer);
+  writeWindows(join(outDir, 'heldout.jsonl'), heldOut);
+  const studentInit = join(outDir, 'student-init');
+  const studentConfig = demoModelConfig(settings.student, tokenizer.vocabSize, settings.context, tokenizer.eosTokenId ?? 0);
+  const init = randomQwen3(studentConfig, { generator: new Generator(settings.seed + 1) });
+  saveQwen3(init, studentInit, { copyFrom: teacherModel });
+  init.dispose();
+  hooks.log(`  transfer set: ${transfer.length} windows (${settings.transferBytes / 1000} KB of text); held-out: ${heldOut.length} windows from ${split.heldOutText.length} unseen chapters`);
+
+  // Stage 3: the same student, the same steps and data order, with and without the teacher's signal.
+  const s = settings.student;
+  const common = {
+    teacher: teacherModel, student: studentInit, data: join(outDir, 'transfer.jsonl'), evalData: join(outDir, 'heldout.jsonl'),
+    lr: s.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.steps, batchSize: s.batchSize, seed: settings.seed,
+    evalEvery: settings.evalEvery, maxEvalExamples: settings.maxEvalWindows, weightDecay: 0.1, logEvery: 50,
+  };
+  const runs = { ceOnly: join(outDir, 'ce-only'), kd: join(outDir, 'kd') };
+  hooks.stage('student, cross-entropy only');
+  await distill(resolveConfig({ ...common, out: runs.ceOnly, alpha: 0, temperature: 1 }), quiet);
+  hooks.stage(`student, distillation (α ${settings.alpha}, τ ${settings.temperature})`);
+  await distill(resolveConfig({ ...common, out: runs.kd, alpha: settings.alpha, temperature: settings.temperature }), quiet);
+
+  // Stage 4: everyone on the held-out chapters, and samples side by side.
+  hooks.stage('evaluation');
+  const teacher = loadQwen3(teacherModel);
+  const models: [string, Qwen3ForCausalLM][] = [
+    ['student at init', loadQwen3(studentInit)],
+    ['student, CE only', loadQwen3(join(runs.ceOnly, 'student'))],
+    ['student, KD', loadQwen3(join(runs.kd, 'student'))],
+  ];
+  const batches = scoredBatches(heldOut, 16);
+  const comparisons = models.map(([name, model]) => [name, model, compareModels(model, teacher, batches)] as const);
+  const teacherPpl = comparisons[0]![2].teacher!.perplexity;
+  const initPpl = comparisons[0]![2].student.perplexity;
+  const rows: DemoRow[] = [
+    { model: 'teacher', parameters: teacher.numParameters(), perplexity: teacherPpl, gapClosed: null, top1Agreement: 1, klTeacherStudent: 0 },
+    ...comparisons.map(([name, model, c]) => ({
+      model: name,
+      parameters: model.numParameters(),
+      perplexity: c.student.perplexity,
+      gapClosed: name === 'student at init' ? 0 : gapClosed(initPpl, c.student.perplexity, teacherPpl),
+      top1Agreement: c.top1Agreement,
+      klTeacherStudent: c.klTeacherStudent,
+    })),
+  ];
+  const samples = heldOut.slice(0, 3).map((window) => {
+    const prompt = window.slice(0, 12);
+    const outputs: Record<string, string> = {};
+    for (const [name, model] of [['teacher', teacher] as const, ...models.slice(1)]) {
+      outputs[name] = tokenizer.decode(generate(model, prompt, { maxNewTokens: 32, greedy: true }).ids);
+    }
+    return { prompt: tokenizer.decode(prompt), outputs };
+  });
+  teacher.dispose();
+  for (const [, model] of models) model.dispose();
+  return { rows, samples, runs, teacherReused: reused, heldOutTokens: comparisons[0]![2].tokens };
+}
