@@ -9,6 +9,7 @@ import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInit } from './commands/init.js';
+import { registerReport } from './commands/report.js';
 import { warnIfSlowBlas } from '../tensor/index.js';
 
 const program = new Command()
@@ -34,6 +35,7 @@ registerDistill(program);
 registerEval(program);
 registerGenerate(program);
 registerInit(program);
+registerReport(program);
 
 const bench = program.command('bench').description('benchmarks that print figures');
 registerBenchModel(bench);
