@@ -5,6 +5,7 @@ import { checkDevice } from './device.js';
 import { intOption, reportFatal, UsageError } from './errors.js';
 import { runSelfCheck } from './selfcheck.js';
 import { registerBenchModel } from './commands/bench-model.js';
+import { registerDemo } from './commands/demo.js';
 import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
@@ -31,6 +32,7 @@ program
     if (!result.passed) process.exitCode = 1;
   });
 
+registerDemo(program);
 registerDistill(program);
 registerEval(program);
 registerGenerate(program);

@@ -13,6 +13,7 @@ import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
 import { Generator } from '../tensor/index.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
+import type { DemoHooks } from './language-demo.js';
 import { demoModelConfig, type ModelShape, type TrainingBudget } from './settings.js';
 
 export interface ArithmeticSettings {
@@ -73,17 +74,17 @@ export interface ArithmeticResult {
   runs: { ceOnly: string; kd: string };
 }
 
-export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, hooks: { log(line: string): void; stage(name: string): void }, cacheRoot = distilleryCacheDir()): Promise<ArithmeticResult> {
+export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<ArithmeticResult> {
   mkdirSync(outDir, { recursive: true });
   const test = problems(s.testProblems, s.digits, s.seed + 2);
-  const quiet = { log: (line: string) => (/^(eval|training)/.test(line) ? hooks.log(`    ${line}`) : undefined) };
+  const quiet = { log: (line: string) => (/^(eval|training)/.test(line) ? hooks.log(`    ${line}`) : undefined), onStep: hooks.onStep };
   const key = cacheKey({ v: 'arithmetic-demo-v1', digits: s.digits, n: s.teacherProblems, teacher: s.teacher, seed: s.seed });
   hooks.stage('teacher');
   const { dir: teacherDir, reused } = await cachedFolder(join(cacheRoot, 'demo-teachers'), key, async (dir) => {
     // Characters as tokens (no merges): digits stay digits, which is what column addition needs.
     const tokenizerDir = join(dir, 'tokenizer');
     const sample = problems(200, s.digits, s.seed).map((p) => `Instruction: ${record(p).instruction}\nResponse: ${record(p).response}`);
-    writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(sample, { vocabSize: 256 }), { modelMaxLength: 64 });
+    writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(sample, { vocabSize: 257 }), { modelMaxLength: 64 });
     const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
     writeProblems(join(dir, 'teacher-train.jsonl'), problems(s.teacherProblems, s.digits, s.seed));
     const init = join(dir, 'teacher-init');

@@ -5,12 +5,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
-import { distill } from '../distill/trainer.js';
+import { distill, type StepReport } from '../distill/trainer.js';
 import { compareModels, gapClosed, type ScoredBatch } from '../eval/compare.js';
 import { generate } from '../models/qwen3/generate.js';
 import { randomQwen3 } from '../models/qwen3/init.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
+import { type MetricsRecord, readMetrics } from '../report/metrics.js';
 import { Generator } from '../tensor/index.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
@@ -35,11 +36,15 @@ export interface LanguageDemoResult {
   runs: { ceOnly: string; kd: string };
   teacherReused: boolean;
   heldOutTokens: number;
+  /** The CE-only student's best held-out perplexity during training (before it overfit), and when. */
+  ceOnlyBest: { perplexity: number; step: number } | null;
 }
 
-interface Hooks {
+export interface DemoHooks {
   log(line: string): void;
   stage(name: string): void;
+  /** Each optimizer step of each training run (a progress bar). */
+  onStep?(report: StepReport): void;
 }
 
 function scoredBatches(windows: number[][], batchSize: number): ScoredBatch[] {
@@ -51,11 +56,11 @@ function scoredBatches(windows: number[][], batchSize: number): ScoredBatch[] {
   return out;
 }
 
-export async function runLanguageDemo(outDir: string, settings: LanguageDemoSettings, hooks: Hooks, cacheRoot = distilleryCacheDir()): Promise<LanguageDemoResult> {
+export async function runLanguageDemo(outDir: string, settings: LanguageDemoSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<LanguageDemoResult> {
   mkdirSync(outDir, { recursive: true });
   const chapters = mobyDickChapters();
   const split = splitCorpus(chapters, settings.transferBytes);
-  const quiet = { log: (line: string) => (/^(eval|training|data: \d+ training)/.test(line) ? hooks.log(`    ${line}`) : undefined) };
+  const quiet = { log: (line: string) => (/^(eval|training|data: \d+ training)/.test(line) ? hooks.log(`    ${line}`) : undefined), onStep: hooks.onStep };
 
   // Stage 1 (cached): the tokenizer and the teacher.
   const key = cacheKey({ PIPELINE_VERSION, vocab: settings.vocabSize, context: settings.context, teacher: settings.teacher, seed: settings.seed, chapters: chapters.length });
@@ -146,5 +151,8 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
   });
   teacher.dispose();
   for (const [, model] of models) model.dispose();
-  return { rows, samples, runs, teacherReused: reused, heldOutTokens: comparisons[0]![2].tokens };
+  const ceEvals = readMetrics(join(runs.ceOnly, 'metrics.jsonl')).filter((r) => r.type === 'eval' && r.step > 0);
+  const best = ceEvals.reduce<MetricsRecord | null>((b, r) => (b === null || (r.student_perplexity as number) < (b.student_perplexity as number) ? r : b), null);
+  const ceOnlyBest = best ? { perplexity: best.student_perplexity as number, step: best.step } : null;
+  return { rows, samples, runs, teacherReused: reused, heldOutTokens: comparisons[0]![2].tokens, ceOnlyBest };
 }

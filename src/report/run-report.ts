@@ -12,6 +12,8 @@ import { summaryMarkdown } from './summary-section.js';
 
 export interface RunReportOptions {
   title?: string;
+  /** Where report.md, report.html and the PNGs go (default: the run folder). */
+  outDir?: string;
   /** The main run's name in charts that compare runs (default: the folder's name). */
   label?: string;
   /** Other runs drawn next to this one in the perplexity chart (e.g. a CE-only baseline). */
@@ -53,6 +55,7 @@ function chartMarkdown(plan: ChartPlan): string {
 
 export async function writeRunReport(runDir: string, options: RunReportOptions = {}): Promise<RunReport> {
   const run = readRunFolder(runDir);
+  const outDir = options.outDir ?? runDir;
   const label = options.label ?? basename(resolve(runDir));
   const runs: LabelledRun[] = [
     { label, records: run.records, teacherPerplexity: run.summary?.teacherPerplexity ?? null },
@@ -68,7 +71,7 @@ export async function writeRunReport(runDir: string, options: RunReportOptions =
   for (const plan of plans) {
     if ('missing' in plan) continue;
     const png = await lineChartPng(plan.spec);
-    writeFileAtomic(join(runDir, plan.file), (fd) => writeAll(fd, png));
+    writeFileAtomic(join(outDir, plan.file), (fd) => writeAll(fd, png));
     images.set(plan.file, png);
   }
 
@@ -94,9 +97,9 @@ export async function writeRunReport(runDir: string, options: RunReportOptions =
       return png ? `data:image/png;base64,${png.toString('base64')}` : path;
     },
   });
-  const markdownPath = join(runDir, 'report.md');
-  const htmlPath = join(runDir, 'report.html');
+  const markdownPath = join(outDir, 'report.md');
+  const htmlPath = join(outDir, 'report.html');
   writeTextAtomic(markdownPath, markdown);
   writeTextAtomic(htmlPath, html);
-  return { markdown, html, pngs: [...images.keys()].map((f) => join(runDir, f)), markdownPath, htmlPath };
+  return { markdown, html, pngs: [...images.keys()].map((f) => join(outDir, f)), markdownPath, htmlPath };
 }

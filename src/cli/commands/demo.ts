@@ -1,0 +1,69 @@
+// `distillery demo`: the offline end-to-end demonstration (see src/demo/).
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { DEFAULT_ARITHMETIC, QUICK_ARITHMETIC, runArithmeticDemo } from '../../demo/arithmetic-demo.js';
+import { languageTable, reportPaths, writeArithmeticReport, writeLanguageReport } from '../../demo/demo-report.js';
+import { runLanguageDemo } from '../../demo/language-demo.js';
+import { DEFAULT_LANGUAGE_DEMO, QUICK_LANGUAGE_DEMO } from '../../demo/settings.js';
+import { writeTextAtomic } from '../../io/atomic.js';
+import { UsageError } from '../errors.js';
+import { createProgress } from '../progress.js';
+
+const MARKER = '.distillery-demo';
+
+interface DemoFlags {
+  out: string;
+  task: string;
+  quick?: boolean;
+}
+
+/** The demo folder is replaced on each run — but only if it is a demo folder, never the user's files. */
+function prepareOutDir(out: string): void {
+  if (existsSync(out) && readdirSync(out).length > 0) {
+    if (!existsSync(join(out, MARKER))) throw new UsageError(`--out ${out} has files that are not from a demo; choose another folder`);
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('offline end-to-end demo: a teacher, a smaller student trained with and without distillation, a report')
+    .option('--out <dir>', 'demo folder (replaced on each run)', './distillery-demo')
+    .option('--task <task>', "'text' (Moby-Dick perplexity) or 'arithmetic' (exact-match accuracy)", 'text')
+    .option('--quick', 'a seconds-long smoke run with tiny models (the numbers mean nothing)')
+    .action(async (flags: DemoFlags) => {
+      if (flags.task !== 'text' && flags.task !== 'arithmetic') throw new UsageError(`--task must be 'text' or 'arithmetic', got '${flags.task}'`);
+      prepareOutDir(flags.out);
+      const started = Date.now();
+      const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
+      const progress = createProgress(50);
+      const hooks = {
+        log: progress.log,
+        stage: (name: string) => {
+          progress.stop();
+          progress.log(`[${elapsed()}] ${name}`);
+        },
+        onStep: progress.update,
+      };
+      // Mark the folder first, so a later run may replace it even if this one is interrupted.
+      mkdirSync(flags.out, { recursive: true });
+      writeTextAtomic(join(flags.out, MARKER), 'created by distillery demo\n');
+      let html: string;
+      if (flags.task === 'text') {
+        const settings = flags.quick ? QUICK_LANGUAGE_DEMO : DEFAULT_LANGUAGE_DEMO;
+        const result = await runLanguageDemo(flags.out, settings, hooks);
+        progress.stop();
+        html = await writeLanguageReport(flags.out, result, settings);
+        const table = languageTable(result);
+        console.log(`\n${table.headers.join(' | ')}\n${table.rows.map((r) => r.join(' | ')).join('\n')}`);
+      } else {
+        const result = await runArithmeticDemo(flags.out, flags.quick ? QUICK_ARITHMETIC : DEFAULT_ARITHMETIC, hooks);
+        progress.stop();
+        html = await writeArithmeticReport(flags.out, result);
+        console.log(`\nexact-match accuracy: ${Object.entries(result.accuracy).map(([m, a]) => `${m} ${(100 * a).toFixed(1)} %`).join(', ')}`);
+      }
+      console.log(`\nreport: ${html} (also ${reportPaths(flags.out).markdown}); total ${elapsed()}`);
+    });
+}
