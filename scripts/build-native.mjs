@@ -43,7 +43,7 @@ function torchCmakeDir() {
 function fingerprint(torch) {
   const hash = createHash('sha256');
   hash.update(torch.dir);
-  for (const name of readdirSync(sourceDir).sort()) {
+  for (const name of readdirSync(sourceDir).filter((n) => /\.(cpp|h|txt)$/.test(n)).sort()) {
     hash.update(name);
     hash.update(readFileSync(join(sourceDir, name)));
   }
