@@ -172,6 +172,14 @@ describe('distillery distill', () => {
     assert.doesNotMatch(stderr, /\n\s+at /);
   });
 
+  test('the command writes the run report at the end', () => {
+    const out = join(dir, 'run-cli');
+    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'distill', '--teacher', teacher, '--student', student, '--data', data, '--out', out, '--max-steps', '2'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /report in .*report\.html/);
+    for (const file of ['report.md', 'report.html', 'loss.png', 'perplexity.png', 'lr.png']) assert.ok(existsSync(join(out, file)), file);
+  });
+
   test('bad inputs give one clear line naming the flag, key, file or field', () => {
     const run = (args: string[]) => spawnSync(process.execPath, ['bin/distillery.mjs', 'distill', ...args], { encoding: 'utf8', timeout: 60_000 });
     const badYaml = join(dir, 'bad.yaml');

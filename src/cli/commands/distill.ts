@@ -3,6 +3,7 @@
 import { type Command, Option } from 'commander';
 import { flagOf, OPTIONS, readConfigFile, resolveConfig } from '../../distill/config.js';
 import { distill } from '../../distill/trainer.js';
+import { writeRunReport } from '../../report/run-report.js';
 import { checkDevice } from '../device.js';
 import { createProgress } from '../progress.js';
 
@@ -43,7 +44,10 @@ export function registerDistill(program: Command): void {
       const result = await distill(config, { log: progress.log, onStep: progress.update, stopRequested: () => stops > 0 });
       progress.stop();
       if (result.interruptedAt !== null) process.exitCode = 130;
-      else console.log(`done: student in ${result.studentDir}, metrics in ${config.metrics ?? `${config.out}/metrics.jsonl`}`);
+      else {
+        const report = await writeRunReport(config.out);
+        console.log(`done: student in ${result.studentDir}, metrics in ${config.metrics ?? `${config.out}/metrics.jsonl`}, report in ${report.htmlPath}`);
+      }
     } finally {
       progress.stop();
       process.off('SIGINT', onSignal);
