@@ -10,6 +10,10 @@ export interface TeacherSource {
   logits(inputIds: number[][], attentionMask: number[][], device: string): Tensor;
   /** Teacher logits [K, V] at the predictor positions `index` (see eval/targets.ts), on `device`. */
   rows(inputIds: number[][], attentionMask: number[][], index: Tensor, device: string): Tensor;
+  /** The teacher's final hidden states [K, H] at those positions (on the teacher's device)... */
+  hiddenRows(inputIds: number[][], attentionMask: number[][], index: Tensor): Tensor;
+  /** ...and its LM head applied to some of them: logits [c, V] on `device`. */
+  headLogits(hiddenRows: Tensor, device: string): Tensor;
   readonly vocabSize: number;
   dispose(): void;
 }
@@ -39,6 +43,10 @@ export class OnlineTeacher implements TeacherSource {
   }
 
   rows(inputIds: number[][], attentionMask: number[][], index: Tensor, device: string): Tensor {
+    return tidy(() => this.headLogits(this.hiddenRows(inputIds, attentionMask, index), device));
+  }
+
+  hiddenRows(inputIds: number[][], attentionMask: number[][], index: Tensor): Tensor {
     return noGrad(() =>
       tidy(() => {
         const own = this.model.device;
@@ -46,8 +54,16 @@ export class OnlineTeacher implements TeacherSource {
         const hidden = this.model.hiddenStates(tensor(inputIds, { dtype: 'int64', device: own }), {
           attentionMask: padded ? tensor(attentionMask, { dtype: 'int64', device: own }) : undefined,
         });
-        const logits = linear(rowsAt(hidden, index.to({ device: own })), this.model.lmHeadWeight);
-        return own === device ? logits : logits.to({ device });
+        return rowsAt(hidden, index.to({ device: own }));
+      }),
+    );
+  }
+
+  headLogits(hiddenRows: Tensor, device: string): Tensor {
+    return noGrad(() =>
+      tidy(() => {
+        const logits = linear(hiddenRows, this.model.lmHeadWeight);
+        return logits.device === device ? logits : logits.to({ device });
       }),
     );
   }

@@ -18,6 +18,7 @@ import { BatchCursor } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
 import type { Divergence } from './divergences.js';
+import { chunkedLossBackward } from './chunked-loss.js';
 import { combineLoss, type LossSettings, rowLossSums } from './loss.js';
 import { StudentPrecision } from './precision.js';
 import { type PreparedRun, prepareRun } from './prepare.js';
@@ -204,11 +205,26 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
         tidy(() => {
           // Only positions that predict a target go through either LM head.
           const { index, targets: next } = targetIndex(tensor(batch.labels, { dtype: 'int64', device }));
-          const teacherRows = teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, device) : null;
           const padding = batch.attentionMask.some((row) => row.includes(0));
           const hidden = precision.compute.hiddenStates(tensor(batch.inputIds, { dtype: 'int64', device }), {
             attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device }) : undefined,
           });
+          if (config.lossImpl === 'chunked') {
+            const teacherHidden = teacher ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
+            const sums = chunkedLossBackward({
+              hiddenRows: rowsAt(hidden, index),
+              headWeight: precision.compute.lmHeadWeight,
+              teacherLogits: teacher && teacherHidden ? (start, count) => teacher!.headLogits(teacherHidden.narrow(0, start, count), device) : null,
+              targets: next,
+              settings: loss,
+              totalTargets: targets,
+              chunkSize: config.lossChunkSize,
+            });
+            kdSum += sums.kdSum;
+            ceSum += sums.ceSum;
+            return;
+          }
+          const teacherRows = teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, device) : null;
           const studentRows = linear(rowsAt(hidden, index), precision.compute.lmHeadWeight);
           const sums = rowLossSums(studentRows, teacherRows, next, loss);
           if (targets > 0) combineLoss(sums, config.alpha, targets).backward();
