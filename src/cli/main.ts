@@ -4,6 +4,7 @@ import { runBenchOps } from './bench-ops.js';
 import { checkDevice } from './device.js';
 import { intOption, reportFatal, UsageError } from './errors.js';
 import { runSelfCheck } from './selfcheck.js';
+import { registerBenchKd } from './commands/bench-kd.js';
 import { registerBenchModel } from './commands/bench-model.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDistill } from './commands/distill.js';
@@ -41,6 +42,7 @@ registerReport(program);
 
 const bench = program.command('bench').description('benchmarks that print figures');
 registerBenchModel(bench);
+registerBenchKd(bench);
 bench
   .command('ops')
   .description('matmul GFLOP/s, MLP forward+backward throughput and binding overhead, with thread settings')

@@ -7,19 +7,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { padBatch } from '../data/index.js';
 import { compareModels, type Comparison, type ScoredBatch } from '../eval/compare.js';
-import { rowsAt, targetIndex } from '../eval/targets.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
 import { AdamW, clipGradNorm, decayParamGroups } from '../nn/index.js';
 import { MetricsWriter, readMetrics } from '../report/metrics.js';
-import { linear, manualSeed, setRngState, tensor, tidy } from '../tensor/index.js';
+import { manualSeed, setRngState } from '../tensor/index.js';
 import { BatchCursor } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
 import type { Divergence } from './divergences.js';
-import { chunkedLossBackward } from './chunked-loss.js';
-import { combineLoss, type LossSettings, rowLossSums } from './loss.js';
+import type { LossSettings } from './loss.js';
+import { microBatchBackward } from './micro-batch.js';
 import { StudentPrecision } from './precision.js';
 import { type PreparedRun, prepareRun } from './prepare.js';
 import { learningRateAt } from './schedule.js';
@@ -200,37 +199,12 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
       let kdSum = 0;
       let ceSum = 0;
       let inputTokens = 0;
+      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device };
       for (const batch of padded) {
         inputTokens += batch.attentionMask.flat().reduce((a, b) => a + b, 0);
-        tidy(() => {
-          // Only positions that predict a target go through either LM head.
-          const { index, targets: next } = targetIndex(tensor(batch.labels, { dtype: 'int64', device }));
-          const padding = batch.attentionMask.some((row) => row.includes(0));
-          const hidden = precision.compute.hiddenStates(tensor(batch.inputIds, { dtype: 'int64', device }), {
-            attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device }) : undefined,
-          });
-          if (config.lossImpl === 'chunked') {
-            const teacherHidden = teacher ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
-            const sums = chunkedLossBackward({
-              hiddenRows: rowsAt(hidden, index),
-              headWeight: precision.compute.lmHeadWeight,
-              teacherLogits: teacher && teacherHidden ? (start, count) => teacher!.headLogits(teacherHidden.narrow(0, start, count), device) : null,
-              targets: next,
-              settings: loss,
-              totalTargets: targets,
-              chunkSize: config.lossChunkSize,
-            });
-            kdSum += sums.kdSum;
-            ceSum += sums.ceSum;
-            return;
-          }
-          const teacherRows = teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, device) : null;
-          const studentRows = linear(rowsAt(hidden, index), precision.compute.lmHeadWeight);
-          const sums = rowLossSums(studentRows, teacherRows, next, loss);
-          if (targets > 0) combineLoss(sums, config.alpha, targets).backward();
-          kdSum += sums.kdSum.item();
-          ceSum += sums.ceSum.item();
-        });
+        const sums = microBatchBackward(batch, targets, setup);
+        kdSum += sums.kdSum;
+        ceSum += sums.ceSum;
       }
       const kdLoss = kdSum / Math.max(1, targets);
       const ceLoss = ceSum / Math.max(1, targets);

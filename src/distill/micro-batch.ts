@@ -1,0 +1,48 @@
+// One micro-batch of a distillation step: teacher and student forward passes, the loss, and its
+// backward pass (the gradients accumulate; the optimizer step is the caller's). Shared by the
+// trainer and `distillery bench kd`, so the benchmark measures exactly what training runs.
+import type { PaddedBatch } from '../data/pad-batch.js';
+import { rowsAt, targetIndex } from '../eval/targets.js';
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { linear, tensor, tidy } from '../tensor/index.js';
+import { chunkedLossBackward } from './chunked-loss.js';
+import { combineLoss, type LossSettings, rowLossSums } from './loss.js';
+import type { TeacherSource } from './teacher.js';
+
+export interface MicroBatchSetup {
+  student: Qwen3ForCausalLM;
+  teacher: TeacherSource | null;
+  loss: LossSettings;
+  impl: 'chunked' | 'naive';
+  chunkSize: number;
+  device: string;
+}
+
+/** Backpropagates α·Σkd/N + (1−α)·Σce/N for this micro-batch (N: targets of the whole step). */
+export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: MicroBatchSetup): { kdSum: number; ceSum: number } {
+  return tidy(() => {
+    // Only positions that predict a target go through either LM head.
+    const { index, targets } = targetIndex(tensor(batch.labels, { dtype: 'int64', device: s.device }));
+    const padding = batch.attentionMask.some((row) => row.includes(0));
+    const hidden = s.student.hiddenStates(tensor(batch.inputIds, { dtype: 'int64', device: s.device }), {
+      attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device: s.device }) : undefined,
+    });
+    const teacher = s.teacher;
+    if (s.impl === 'chunked') {
+      const teacherHidden = teacher ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
+      return chunkedLossBackward({
+        hiddenRows: rowsAt(hidden, index),
+        headWeight: s.student.lmHeadWeight,
+        teacherLogits: teacher && teacherHidden ? (start, count) => teacher.headLogits(teacherHidden.narrow(0, start, count), s.device) : null,
+        targets,
+        settings: s.loss,
+        totalTargets,
+        chunkSize: s.chunkSize,
+      });
+    }
+    const teacherRows = teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, s.device) : null;
+    const sums = rowLossSums(linear(rowsAt(hidden, index), s.student.lmHeadWeight), teacherRows, targets, s.loss);
+    if (totalTargets > 0) combineLoss(sums, s.loss.alpha, totalTargets).backward();
+    return { kdSum: sums.kdSum.item(), ceSum: sums.ceSum.item() };
+  });
+}
