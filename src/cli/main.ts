@@ -6,6 +6,7 @@ import { intOption, reportFatal, UsageError } from './errors.js';
 import { runSelfCheck } from './selfcheck.js';
 import { registerBenchKd } from './commands/bench-kd.js';
 import { registerBenchModel } from './commands/bench-model.js';
+import { registerCacheTeacher } from './commands/cache-teacher.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
@@ -33,6 +34,7 @@ program
     if (!result.passed) process.exitCode = 1;
   });
 
+registerCacheTeacher(program);
 registerDemo(program);
 registerDistill(program);
 registerEval(program);

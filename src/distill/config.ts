@@ -56,6 +56,7 @@ export interface DistillConfig {
   teacherDtype: 'float32' | 'bfloat16' | 'float16';
   device: string;
   teacherDevice: string | null;
+  teacherCache: string | null;
   evalEvery: number;
   saveEvery: number;
   keepCheckpoints: number;
@@ -103,6 +104,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'teacherDtype', kind: 'enum', default: 'float32', choices: ['float32', 'bfloat16', 'float16'], help: 'teacher dtype' },
   { key: 'device', kind: 'string', default: 'cpu', help: "student device: 'cpu' or 'cuda[:N]'" },
   { key: 'teacherDevice', kind: 'string', default: null, help: 'teacher device (default: --device)' },
+  { key: 'teacherCache', kind: 'string', default: null, help: 'train from an offline teacher cache (distillery cache-teacher) instead of running the teacher' },
   { key: 'evalEvery', kind: 'int', default: 0, min: 0, max: N, help: 'evaluate every N steps (0: at each epoch end)' },
   { key: 'saveEvery', kind: 'int', default: 0, min: 0, max: N, help: 'checkpoint every N steps (0: only at the end)' },
   { key: 'keepCheckpoints', kind: 'int', default: 2, min: 1, max: N, help: 'checkpoints kept (oldest deleted)' },
@@ -186,6 +188,8 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
     if (flags[spec.key] !== undefined) config[spec.key] = coerce(spec, flags[spec.key], flagOf(spec.key));
   }
   if (options.withoutTeacher) config.teacher = null;
+  // With a teacher cache the teacher's weights are never loaded, so --teacher is optional.
+  if (config.teacher === undefined && config.teacherCache !== null && config.teacherCache !== undefined) config.teacher = null;
   const missing = REQUIRED.filter((k) => config[k] === undefined && !(k === 'teacher' && options.withoutTeacher));
   if (missing.length) throw new ConfigError(`missing ${missing.map(flagOf).join(', ')} (give them as flags or in --config)`);
   if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError('training without a teacher needs --alpha 0 (cross-entropy only)');

@@ -4,7 +4,8 @@
 // Logits at position t predict the label at t+1. This returns the sums and the count; the trainer
 // divides by the target count of the whole accumulated batch, so the loss is a per-token mean.
 import { rowsAt, targetRows } from '../eval/targets.js';
-import { crossEntropy, type Tensor, tidy, zerosLike } from '../tensor/index.js';
+import { aten, cat, crossEntropy, type Tensor, tidy, zerosLike } from '../tensor/index.js';
+import type { CachedRows } from './teacher-cache/reader.js';
 import { type Divergence, divergencePerToken } from './divergences.js';
 
 export interface LossSettings {
@@ -58,4 +59,32 @@ export function distillationSums(studentLogits: Tensor, teacherLogits: Tensor, l
 /** α·Σkd/N + (1−α)·Σce/N for a step whose accumulated batch has N target positions. */
 export function combineLoss(sums: LossSums, alpha: number, totalTargets: number): Tensor {
   return tidy(() => sums.kdSum.mul(alpha / totalTargets).add(sums.ceSum.mul((1 - alpha) / totalTargets)));
+}
+
+/**
+ * Σ kd_t and Σ ce_t against an offline teacher cache: the teacher is known only through its top-k
+ * log-probabilities and its tail log-mass. Both distributions are compared over the same k + 1
+ * buckets (the k cached tokens, and "everything else"): the student's bucket probabilities are
+ * exact (its top-k-id probabilities and one minus their sum). Temperature: the cached tokens are
+ * tempered exactly (log p / τ, renormalised); the tail's tempered mass assumes its probability is
+ * spread evenly over the V − k tokens it holds — exact at τ = 1, an approximation otherwise.
+ */
+export function cachedRowLossSums(student: Tensor, cached: CachedRows, targets: Tensor, settings: LossSettings): LossSums {
+  return tidy(() => {
+    const tau = settings.temperature;
+    const s = lossPrecision(student);
+    // The tail's mass m is tempered as if spread evenly over its n = V − k tokens: n·(m/n)^(1/τ).
+    const n = Math.max(1, cached.tailTokens);
+    const tailTempered = cached.tailLogMass.div(tau).add((1 - 1 / tau) * Math.log(n));
+    const teacherBuckets = cat([cached.logProbs.div(tau), tailTempered.unsqueeze(-1)], -1);
+    const logS = s.div(tau).logSoftmax(-1);
+    const top = logS.gather(-1, cached.ids);
+    const tail = aten('aten::expm1', top.logsumexp(-1, true)).neg().clamp(1e-12).log();
+    const studentBuckets = cat([top, tail], -1);
+    // Both bucket vectors are (unnormalised) log-probabilities: at temperature 1 the divergence
+    // renormalises them; the τ² factor of the KD term is applied here.
+    const kdSum = divergencePerToken(teacherBuckets.detach(), studentBuckets, 1, settings.divergence).sum().mul(tau * tau);
+    const ceSum = crossEntropy(s, targets, { reduction: 'sum' });
+    return { kdSum, ceSum, count: targets.numel };
+  });
 }

@@ -6,7 +6,8 @@ import { rowsAt, targetIndex } from '../eval/targets.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { linear, tensor, tidy } from '../tensor/index.js';
 import { chunkedLossBackward } from './chunked-loss.js';
-import { combineLoss, type LossSettings, rowLossSums } from './loss.js';
+import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
+import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
 
 export interface MicroBatchSetup {
@@ -16,10 +17,12 @@ export interface MicroBatchSetup {
   impl: 'chunked' | 'naive';
   chunkSize: number;
   device: string;
+  /** An offline teacher cache replaces the teacher; rows are looked up by example index. */
+  cache?: TeacherCache | null;
 }
 
 /** Backpropagates α·Σkd/N + (1−α)·Σce/N for this micro-batch (N: targets of the whole step). */
-export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: MicroBatchSetup): { kdSum: number; ceSum: number } {
+export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: MicroBatchSetup, sourceIndices: readonly number[] = []): { kdSum: number; ceSum: number } {
   return tidy(() => {
     // Only positions that predict a target go through either LM head.
     const { index, targets } = targetIndex(tensor(batch.labels, { dtype: 'int64', device: s.device }));
@@ -28,6 +31,11 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
       attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device: s.device }) : undefined,
     });
     const teacher = s.teacher;
+    if (s.cache) {
+      const sums = cachedRowLossSums(linear(rowsAt(hidden, index), s.student.lmHeadWeight), s.cache.rows(sourceIndices, s.device), targets, s.loss);
+      if (totalTargets > 0) combineLoss(sums, s.loss.alpha, totalTargets).backward();
+      return { kdSum: sums.kdSum.item(), ceSum: sums.ceSum.item() };
+    }
     if (s.impl === 'chunked') {
       const teacherHidden = teacher ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
       return chunkedLossBackward({

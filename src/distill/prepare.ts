@@ -16,6 +16,8 @@ import { readQwen3Config } from '../models/qwen3/config.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import type { DistillConfig } from './config.js';
 import { checkVocabularies } from './vocabulary.js';
+import { dataDigest, tokenizerDigest } from './teacher-cache/fingerprint.js';
+import type { CacheFingerprint } from './teacher-cache/format.js';
 
 export interface PreparedRun {
   teacherFolder: string | null;
@@ -23,10 +25,16 @@ export interface PreparedRun {
   tokenizer: TextTokenizer | null;
   sharedVocab?: number;
   format: DataFormat;
-  train: EncodedExample[];
-  heldOut: EncodedExample[];
+  /** Training examples; `sourceIndex` is each one's position in the encoded data (teacher-cache rows). */
+  train: IndexedExample[];
+  heldOut: IndexedExample[];
+  /** Every encoded example of --data, before the held-out split (what a teacher cache covers). */
+  all: EncodedExample[];
+  fingerprint: CacheFingerprint;
   padId: number;
 }
+
+export type IndexedExample = EncodedExample & { sourceIndex: number };
 
 function openTokenizer(folder: string): TextTokenizer | null {
   return TextTokenizer.hasTokenizer(folder) ? TextTokenizer.fromFolder(folder) : null;
@@ -53,15 +61,15 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   const encoded = encodeExamples(records, tokenizer, encodeOptions);
   for (const [reason, count] of Object.entries(encoded.reasons)) log(`data: ${count} × ${reason}`);
 
-  let train = encoded.examples;
-  let heldOut: EncodedExample[] = [];
+  let train: IndexedExample[] = encoded.examples.map((e, sourceIndex) => ({ ...e, sourceIndex }));
+  let heldOut: IndexedExample[] = [];
   // Held-out data: --eval-data, else the dataset's own eval/test split when it is a folder or
   // dataset id that has one, else a slice of the training examples.
   const evalSource = config.evalData ?? (isSingleFile(config.data) ? null : config.data);
   if (evalSource !== null) {
     try {
       const evalSet = await readRecords(evalSource, { split: 'test' });
-      heldOut = encodeExamples(evalSet.records, tokenizer, encodeOptions).examples;
+      heldOut = encodeExamples(evalSet.records, tokenizer, encodeOptions).examples.map((e) => ({ ...e, sourceIndex: -1 }));
       log(`data: held-out set ${evalSet.source}`);
     } catch (error) {
       if (!(error instanceof MissingSplitError) || config.evalData !== null) throw error;
@@ -78,7 +86,11 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   const targets = train.reduce((n, e) => n + e.labels.filter((l, i) => i > 0 && l !== -100).length, 0);
   log(`data: ${train.length} training examples (${targets} target tokens), ${heldOut.length} held-out`);
   const padId = tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0;
-  return { teacherFolder, studentFolder, tokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, format: detected.format, train, heldOut, padId };
+  const fingerprint: CacheFingerprint = {
+    data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
+    template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
+  };
+  return { teacherFolder, studentFolder, tokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, format: detected.format, train, heldOut, all: encoded.examples, fingerprint, padId };
 }
 
 function isSingleFile(spec: string): boolean {

@@ -20,7 +20,8 @@ import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
 import { microBatchBackward } from './micro-batch.js';
 import { StudentPrecision } from './precision.js';
-import { type PreparedRun, prepareRun } from './prepare.js';
+import { type IndexedExample, type PreparedRun, prepareRun } from './prepare.js';
+import { TeacherCache } from './teacher-cache/reader.js';
 import { learningRateAt } from './schedule.js';
 import { evalRecord, formatSummary, type RunSummary, summarize } from './summary.js';
 import { OnlineTeacher } from './teacher.js';
@@ -104,7 +105,9 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
   const device = config.device;
   const teacherDevice = config.teacherDevice ?? device;
   let teacher: OnlineTeacher | null = null;
-  if (prepared.teacherFolder !== null) {
+  const cache = config.teacherCache === null ? null : TeacherCache.open(config.teacherCache, prepared.fingerprint);
+  if (cache) log(`teacher cache ${config.teacherCache}: top-${cache.manifest.topK} of ${cache.manifest.teacher}, ${cache.manifest.bytesPerToken.toFixed(0)} bytes/token (no teacher loaded)`);
+  if (prepared.teacherFolder !== null && !cache) {
     log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
     teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
   }
@@ -199,10 +202,10 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
       let kdSum = 0;
       let ceSum = 0;
       let inputTokens = 0;
-      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device };
-      for (const batch of padded) {
+      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache };
+      for (const [i, batch] of padded.entries()) {
         inputTokens += batch.attentionMask.flat().reduce((a, b) => a + b, 0);
-        const sums = microBatchBackward(batch, targets, setup);
+        const sums = microBatchBackward(batch, targets, setup, micro[i]!.examples.map((e) => (e as IndexedExample).sourceIndex));
         kdSum += sums.kdSum;
         ceSum += sums.ceSum;
       }
@@ -259,6 +262,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
     precision.dispose();
     master.dispose();
     teacher?.dispose();
+    cache?.close();
   }
 }
 

@@ -1,0 +1,127 @@
+// The offline teacher cache: round trip against the teacher itself, the top-k + tail loss against
+// hand arithmetic, and refusal of mismatched or damaged caches.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { resolveConfig } from '../src/distill/config.js';
+import { cachedRowLossSums } from '../src/distill/loss.js';
+import { prepareRun } from '../src/distill/prepare.js';
+import { TeacherCache } from '../src/distill/teacher-cache/reader.js';
+import { writeTeacherCache } from '../src/distill/teacher-cache/writer.js';
+import { OnlineTeacher } from '../src/distill/teacher.js';
+import { distill } from '../src/distill/trainer.js';
+import { parseQwen3Config } from '../src/models/qwen3/config.js';
+import { randomQwen3 } from '../src/models/qwen3/init.js';
+import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
+import { normal_ } from '../src/nn/index.js';
+import * as T from '../src/tensor/index.js';
+import { assertClose } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'distillery-cache-'));
+const quiet = () => {};
+
+function model(name: string, seed: number): string {
+  const g = new T.Generator(seed);
+  const m = randomQwen3(parseQwen3Config({ model_type: 'qwen3', vocab_size: 30, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, tie_word_embeddings: true, torch_dtype: 'float32' }), { generator: g });
+  for (const [n, p] of m.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, 0.5, g);
+  const path = join(dir, name);
+  saveQwen3(m, path);
+  m.dispose();
+  return path;
+}
+const teacherPath = model('teacher', 1);
+const studentPath = model('student', 2);
+const data = join(dir, 'data.jsonl');
+writeFileSync(data, [[1, 2, 3, 4, 5, 6], [7, 8, 9], [10, 11, 12, 13, 14]].map((ids) => JSON.stringify({ input_ids: ids })).join('\n'));
+
+async function buildCache(out: string, topK: number) {
+  const config = resolveConfig({ teacher: teacherPath, student: teacherPath, data, out: join(dir, 'unused'), evalRatio: 0 });
+  const prepared = await prepareRun(config, quiet);
+  const teacher = new OnlineTeacher(loadQwen3(teacherPath));
+  const manifest = writeTeacherCache(out, teacher, prepared.all, { topK, fingerprint: prepared.fingerprint, teacherName: teacherPath, batchSize: 2, examplesPerShard: 2, padId: 0, log: quiet });
+  return { prepared, teacher, manifest };
+}
+
+describe('teacher cache', () => {
+  test('round trip: cached top-k ids, log-probabilities and tail mass equal the teacher’s own', async () => {
+    const out = join(dir, 'cache-rt');
+    const { prepared, teacher, manifest } = await buildCache(out, 4);
+    assert.equal(manifest.shards.length, 2);
+    assert.equal(manifest.tokens, 5 + 2 + 4);
+    assert.equal(manifest.bytesPerToken > 5 * 4 + 4, true); // 24 B/token of records plus the per-example counts
+    const cache = TeacherCache.open(out, prepared.fingerprint);
+    const rows = cache.rows([2, 0], 'cpu');
+    // By hand: the teacher's log-softmax at every position of example 2, then example 0.
+    const expectedIds: number[] = [];
+    const expectedLogp: number[] = [];
+    const expectedTail: number[] = [];
+    for (const ids of [[10, 11, 12, 13, 14], [1, 2, 3, 4, 5, 6]]) {
+      const logits = T.tidy(() => teacher.model.forward(T.tensor([ids], { dtype: 'int64' })).select(0, 0).tolist()) as number[][];
+      for (const row of logits.slice(0, -1)) {
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+        const order = row.map((v, i) => [v - lse, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 4);
+        expectedIds.push(...order.map(([, i]) => i));
+        expectedLogp.push(...order.map(([v]) => v));
+        expectedTail.push(Math.log(1 - order.reduce((s, [v]) => s + Math.exp(v), 0)));
+      }
+    }
+    assert.deepEqual(rows.ids.toArray(), expectedIds);
+    assertClose(rows.logProbs.toArray(), expectedLogp, 2e-3); // float16 storage
+    assertClose(rows.tailLogMass.toArray(), expectedTail, 1e-4);
+    assert.equal(rows.tailTokens, 30 - 4);
+    cache.close();
+    teacher.dispose();
+  });
+
+  test('top-k + tail divergence equals the bucketed KL computed by hand (τ = 2)', () => {
+    // Teacher over V = 5: cached top-2 ids 3 and 0 with p 0.5 and 0.3; the tail (3 tokens) holds 0.2.
+    const tau = 2;
+    const z = [0.2, -1, 0.7, 1.5, 0];
+    const sums = cachedRowLossSums(T.tensor([z]), {
+      ids: T.tensor([[3, 0]], { dtype: 'int64' }), logProbs: T.tensor([[Math.log(0.5), Math.log(0.3)]]), tailLogMass: T.tensor([Math.log(0.2)]), tailTokens: 3,
+    }, T.tensor([3], { dtype: 'int64' }), { alpha: 0.5, temperature: tau, divergence: { kind: 'forward-kl' } });
+    const tempered = [0.5 ** (1 / tau), 0.3 ** (1 / tau), 3 * (0.2 / 3) ** (1 / tau)];
+    const zt = tempered.reduce((a, b) => a + b, 0);
+    const p = tempered.map((v) => v / zt);
+    const e = z.map((v) => Math.exp(v / tau));
+    const ze = e.reduce((a, b) => a + b, 0);
+    const q = [e[3]! / ze, e[0]! / ze, (e[1]! + e[2]! + e[4]!) / ze];
+    const kl = p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]!), 0);
+    assertClose([sums.kdSum.item()], [tau * tau * kl], 1e-5);
+  });
+
+  test('training from the cache loads no teacher', async () => {
+    const out = join(dir, 'cache-train');
+    const { teacher } = await buildCache(out, 8);
+    teacher.dispose();
+    const lines: string[] = [];
+    const result = await distill(resolveConfig({ student: studentPath, teacherCache: out, data, out: join(dir, 'run'), maxSteps: 2, batchSize: 2, evalRatio: 0 }), { log: (l) => lines.push(l) });
+    assert.equal(result.interruptedAt, null);
+    assert.ok(lines.some((l) => /no teacher loaded/.test(l)));
+    assert.ok(!lines.some((l) => /loading teacher/.test(l)));
+  });
+
+  test('a cache for other data or settings is refused, naming what differs', async () => {
+    const out = join(dir, 'cache-mismatch');
+    const { prepared, teacher } = await buildCache(out, 4);
+    teacher.dispose();
+    assert.throws(() => TeacherCache.open(out, { ...prepared.fingerprint, maxLength: 64 }), /made for other data or settings: max length \(cache: 512, now: 64\)/);
+    assert.throws(() => TeacherCache.open(out, { ...prepared.fingerprint, data: 'f'.repeat(64) }), /tokenized data/);
+  });
+
+  test('truncated shards and missing manifests are detected and never read', async () => {
+    const out = join(dir, 'cache-damaged');
+    const { prepared, teacher, manifest } = await buildCache(out, 4);
+    teacher.dispose();
+    const shard = join(out, manifest.shards[1]!.file);
+    const bytes = readFileSync(shard);
+    truncateSync(shard, bytes.length - 1);
+    assert.throws(() => TeacherCache.open(out, prepared.fingerprint), /shard-00001\.bin: \d+ bytes, the manifest records \d+ \(truncated or modified shard\)/);
+    writeFileSync(shard, bytes);
+    rmSync(join(out, 'manifest.json'));
+    assert.throws(() => TeacherCache.open(out, prepared.fingerprint), /no manifest\.json; the cache is incomplete/);
+  });
+});
