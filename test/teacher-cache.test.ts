@@ -112,6 +112,16 @@ describe('teacher cache', () => {
     assert.throws(() => TeacherCache.open(out, { ...prepared.fingerprint, data: 'f'.repeat(64) }), /tokenized data/);
   });
 
+  test('bench kd prints one JSON line per mode (naive, chunked, cached) with tokens/s and peak RSS', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--batch-size', '2', '--seq-len', '16', '--steps', '1', '--top-k', '4', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(result.status, 0, result.stderr);
+    const records = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(records.map((r) => r.mode), ['naive', 'chunked', 'cached']);
+    for (const r of records) assert.ok(r.tokens_per_s > 0 && r.peak_rss_mb > 0, JSON.stringify(r));
+    assert.equal(records[2].teacher_parameters, null); // the cached mode loads no teacher
+  });
+
   test('truncated shards and missing manifests are detected and never read', async () => {
     const out = join(dir, 'cache-damaged');
     const { prepared, teacher, manifest } = await buildCache(out, 4);

@@ -2,19 +2,25 @@
 // AdamW — in each loss mode, side by side in one invocation. Each mode runs in its own child
 // process, so its peak resident memory is its own.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Command, Option } from 'commander';
 import type { PaddedBatch } from '../../data/pad-batch.js';
 import { microBatchBackward } from '../../distill/micro-batch.js';
 import { OnlineTeacher } from '../../distill/teacher.js';
+import { TeacherCache } from '../../distill/teacher-cache/reader.js';
+import { mulberry32 } from '../../data/index.js';
+import { readQwen3Config } from '../../models/qwen3/config.js';
 import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
-import { allocatorCachingEnabled, numThreads, randint, tidy, torchVersion } from '../../tensor/index.js';
+import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/index.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
 
-const MODES = ['naive', 'chunked'] as const;
+const MODES = ['naive', 'chunked', 'cached'] as const;
 type Mode = (typeof MODES)[number];
 
 interface BenchKdFlags {
@@ -26,21 +32,26 @@ interface BenchKdFlags {
   modes: string;
   chunkSize: number;
   device: string;
+  topK: number;
   json?: boolean;
   worker?: Mode;
+  batchFile?: string;
+  cacheDir?: string;
 }
 
 async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string, unknown>> {
   const device = checkDevice(flags.device);
-  const teacher = new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device }));
+  // The cached mode never loads the teacher: its predictions come from the cache.
+  const teacher = mode === 'cached' ? null : new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device }));
   const student = loadQwen3(await resolveModelPath(flags.student), { device });
   const optimizer = new AdamW(student.parameters(), { lr: 1e-5 });
-  const vocab = Math.min(student.config.vocabSize, teacher.vocabSize);
-  const ids = tidy(() => randint(0, vocab, [flags.batchSize, flags.seqLen]).tolist()) as number[][];
-  const batch: PaddedBatch = { inputIds: ids, attentionMask: ids.map((r) => r.map(() => 1)), labels: ids, targetTokens: flags.batchSize * (flags.seqLen - 1) };
-  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode, chunkSize: flags.chunkSize, device };
+  const ids = readFileSync(flags.batchFile!, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { input_ids: number[] }).input_ids);
+  const batch: PaddedBatch = { inputIds: ids, attentionMask: ids.map((r) => r.map(() => 1)), labels: ids, targetTokens: ids.length * (flags.seqLen - 1) };
+  const cache = mode === 'cached' ? TeacherCache.open(flags.cacheDir!, JSON.parse(readFileSync(join(flags.cacheDir!, 'manifest.json'), 'utf8')).fingerprint) : null;
+  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize: flags.chunkSize, device, cache };
+  const sourceIndices = ids.map((_, i) => i);
   const step = () => {
-    microBatchBackward(batch, batch.targetTokens, setup);
+    microBatchBackward(batch, batch.targetTokens, setup, sourceIndices);
     optimizer.step();
     optimizer.zeroGrad();
   };
@@ -56,9 +67,11 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     batch_size: flags.batchSize,
     seq_len: flags.seqLen,
     vocab: student.config.vocabSize,
-    teacher_parameters: teacher.model.numParameters(),
+    teacher_parameters: teacher?.model.numParameters() ?? null,
+    cache_bytes_per_token: cache ? +cache.manifest.bytesPerToken.toFixed(1) : null,
     student_parameters: student.numParameters(),
     chunk_size: mode === 'chunked' ? flags.chunkSize : null,
+    top_k: cache ? cache.manifest.topK : null,
     threads: numThreads(),
     allocator_caching: allocatorCachingEnabled(),
     torch: torchVersion(),
@@ -68,7 +81,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
 export function registerBenchKd(bench: Command): void {
   bench
     .command('kd')
-    .description('tokens/s and peak memory of a KD training step per loss mode (naive, chunked), each in its own process')
+    .description('tokens/s and peak memory of a KD training step per mode (naive, chunked, cached), each in its own process')
     .requiredOption('--teacher <path|ORG/NAME>', 'teacher model')
     .requiredOption('--student <path|ORG/NAME>', 'student model')
     .option('--batch-size <n>', 'sequences per step', intOption('--batch-size', 1, 4096), 2)
@@ -77,7 +90,10 @@ export function registerBenchKd(bench: Command): void {
     .option('--modes <list>', `comma-separated: ${MODES.join(', ')}`, MODES.join(','))
     .option('--chunk-size <n>', 'rows per chunk of the chunked loss', intOption('--chunk-size', 1), 256)
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
+    .option('--top-k <k>', 'top-k of the teacher cache of the cached mode', intOption('--top-k', 1, 65536), 128)
     .option('--json', 'one JSON object per mode')
+    .addOption(new Option('--batch-file <file>', 'internal: the shared batch').hideHelp())
+    .addOption(new Option('--cache-dir <dir>', 'internal: the cached mode\'s cache').hideHelp())
     .addOption(new Option('--worker <mode>', 'internal: run one mode in this process').hideHelp())
     .action(async (flags: BenchKdFlags) => {
       if (flags.worker) {
@@ -87,12 +103,29 @@ export function registerBenchKd(bench: Command): void {
       const modes = flags.modes.split(',').map((m) => m.trim());
       const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
       if (unknown.length) throw new UsageError(`--modes: unknown ${unknown.join(', ')}; valid: ${MODES.join(', ')}`);
-      const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--chunk-size', String(flags.chunkSize), '--device', flags.device];
-      for (const mode of modes) {
-        const child = spawnSync(process.execPath, [process.argv[1]!, 'bench', 'kd', ...passThrough, '--worker', mode], { encoding: 'utf8', maxBuffer: 1 << 24 });
-        if (child.status !== 0) throw new Error(`bench kd: mode ${mode} failed: ${child.stderr.trim().split('\n').at(-1)}`);
-        const record = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-        console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
+      // Every mode trains on the same batch; the cached mode on a cache of it written beforehand (not timed).
+      const work = mkdtempSync(join(tmpdir(), 'distillery-bench-kd-'));
+      try {
+        const batchFile = join(work, 'batch.jsonl');
+        const vocab = readQwen3Config(join(await resolveModelPath(flags.student), 'config.json')).vocabSize;
+        const random = mulberry32(1234);
+        const rows = Array.from({ length: flags.batchSize }, () => Array.from({ length: flags.seqLen }, () => Math.floor(random() * vocab)));
+        writeFileSync(batchFile, rows.map((r) => `${JSON.stringify({ input_ids: r })}\n`).join(''));
+        const cli = (args: string[]) => spawnSync(process.execPath, [process.argv[1]!, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        const cacheDir = join(work, 'cache');
+        if (modes.includes('cached')) {
+          const built = cli(['cache-teacher', '--teacher', flags.teacher, '--data', batchFile, '--out', cacheDir, '--top-k', String(flags.topK), '--max-length', String(flags.seqLen), '--device', flags.device]);
+          if (built.status !== 0) throw new Error(`bench kd: building the teacher cache failed: ${built.stderr.trim().split('\n').at(-1)}`);
+        }
+        const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--batch-file', batchFile, '--cache-dir', cacheDir];
+        for (const mode of modes) {
+          const child = cli(['bench', 'kd', ...passThrough, '--worker', mode]);
+          if (child.status !== 0) throw new Error(`bench kd: mode ${mode} failed: ${child.stderr.trim().split('\n').at(-1)}`);
+          const record = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+          console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
+        }
+      } finally {
+        rmSync(work, { recursive: true, force: true });
       }
     });
 }
