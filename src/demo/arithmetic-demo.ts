@@ -8,13 +8,12 @@ import { resolveConfig } from '../distill/config.js';
 import { distill } from '../distill/trainer.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { generate } from '../models/qwen3/generate.js';
-import { randomQwen3 } from '../models/qwen3/init.js';
-import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
-import { Generator } from '../tensor/index.js';
+import { loadQwen3 } from '../models/qwen3/weights.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
 import type { DemoHooks } from './language-demo.js';
-import { demoModelConfig, type ModelShape, type TrainingBudget } from './settings.js';
+import type { ModelShape, TrainingBudget } from './settings.js';
+import { trainStudentPair, writeRandomModel } from './training.js';
 
 export interface ArithmeticSettings {
   seed: number;
@@ -88,9 +87,7 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
     const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
     writeProblems(join(dir, 'teacher-train.jsonl'), problems(s.teacherProblems, s.digits, s.seed));
     const init = join(dir, 'teacher-init');
-    const model = randomQwen3(demoModelConfig(s.teacher, tokenizer.vocabSize, 64, tokenizer.eosTokenId ?? 0), { generator: new Generator(s.seed) });
-    saveQwen3(model, init, { copyFrom: tokenizerDir });
-    model.dispose();
+    writeRandomModel(init, s.teacher, tokenizer, 64, s.seed, tokenizerDir);
     hooks.log(`  training the teacher on ${s.teacherProblems} problems for ${s.teacher.steps} steps`);
     await distill(
       resolveConfig(
@@ -108,19 +105,13 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
   writeProblems(join(outDir, 'student-train.jsonl'), problems(s.studentProblems, s.digits, s.seed + 1));
   writeProblems(join(outDir, 'test.jsonl'), test);
   const studentInit = join(outDir, 'student-init');
-  const init = randomQwen3(demoModelConfig(s.student, tokenizer.vocabSize, 64, tokenizer.eosTokenId ?? 0), { generator: new Generator(s.seed + 3) });
-  saveQwen3(init, studentInit, { copyFrom: teacherModel });
-  init.dispose();
+  writeRandomModel(studentInit, s.student, tokenizer, 64, s.seed + 3, teacherModel);
   const common = {
     teacher: teacherModel, student: studentInit, data: join(outDir, 'student-train.jsonl'), evalData: join(outDir, 'test.jsonl'),
     lr: s.student.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.student.steps, batchSize: s.student.batchSize, seed: s.seed,
     maxEvalExamples: 128, weightDecay: 0.1, logEvery: 100,
   };
-  const runs = { ceOnly: join(outDir, 'ce-only'), kd: join(outDir, 'kd') };
-  hooks.stage('student, cross-entropy only');
-  await distill(resolveConfig({ ...common, out: runs.ceOnly, alpha: 0, temperature: 1 }), quiet);
-  hooks.stage(`student, distillation (α ${s.alpha}, τ ${s.temperature})`);
-  await distill(resolveConfig({ ...common, out: runs.kd, alpha: s.alpha, temperature: s.temperature }), quiet);
+  const runs = await trainStudentPair(outDir, common, s, hooks, quiet);
 
   hooks.stage('exact-match accuracy');
   const models = { teacher: teacherModel, 'student, CE only': join(runs.ceOnly, 'student'), 'student, KD': join(runs.kd, 'student') };

@@ -8,15 +8,14 @@ import { resolveConfig } from '../distill/config.js';
 import { distill, type StepReport } from '../distill/trainer.js';
 import { compareModels, gapClosed, type ScoredBatch } from '../eval/compare.js';
 import { generate } from '../models/qwen3/generate.js';
-import { randomQwen3 } from '../models/qwen3/init.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
+import { loadQwen3 } from '../models/qwen3/weights.js';
 import { type MetricsRecord, readMetrics } from '../report/metrics.js';
-import { Generator } from '../tensor/index.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
 import { mobyDickChapters, splitCorpus } from './corpus.js';
-import { demoModelConfig, type LanguageDemoSettings } from './settings.js';
+import type { LanguageDemoSettings } from './settings.js';
+import { trainStudentPair, writeRandomModel } from './training.js';
 import { tokenWindows, writeWindows } from './windows.js';
 
 const PIPELINE_VERSION = 'language-demo-v1';
@@ -74,11 +73,8 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
     const windows = tokenWindows(split.teacherText, tokenizer, settings.context);
     writeWindows(data, windows);
     const init = join(dir, 'teacher-init');
-    const config = demoModelConfig(settings.teacher, tokenizer.vocabSize, settings.context, tokenizer.eosTokenId ?? 0);
-    const model = randomQwen3(config, { generator: new Generator(settings.seed) });
-    hooks.log(`  training the teacher: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${settings.teacher.steps} steps on ${windows.length} windows of ${settings.context} tokens`);
-    saveQwen3(model, init, { copyFrom: tokenizerDir });
-    model.dispose();
+    const parameters = writeRandomModel(init, settings.teacher, tokenizer, settings.context, settings.seed, tokenizerDir);
+    hooks.log(`  training the teacher: ${(parameters / 1e6).toFixed(2)}M parameters, ${settings.teacher.steps} steps on ${windows.length} windows of ${settings.context} tokens`);
     const t = settings.teacher;
     await distill(
       resolveConfig(
@@ -99,10 +95,7 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
   writeWindows(join(outDir, 'transfer.jsonl'), transfer);
   writeWindows(join(outDir, 'heldout.jsonl'), heldOut);
   const studentInit = join(outDir, 'student-init');
-  const studentConfig = demoModelConfig(settings.student, tokenizer.vocabSize, settings.context, tokenizer.eosTokenId ?? 0);
-  const init = randomQwen3(studentConfig, { generator: new Generator(settings.seed + 1) });
-  saveQwen3(init, studentInit, { copyFrom: teacherModel });
-  init.dispose();
+  writeRandomModel(studentInit, settings.student, tokenizer, settings.context, settings.seed + 1, teacherModel);
   hooks.log(`  transfer set: ${transfer.length} windows (${settings.transferBytes / 1000} KB of text); held-out: ${heldOut.length} windows from ${split.heldOutText.length} unseen chapters`);
 
   // Stage 3: the same student, the same steps and data order, with and without the teacher's signal.
@@ -112,11 +105,7 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
     lr: s.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.steps, batchSize: s.batchSize, seed: settings.seed,
     evalEvery: settings.evalEvery, maxEvalExamples: settings.maxEvalWindows, weightDecay: 0.1, logEvery: 50,
   };
-  const runs = { ceOnly: join(outDir, 'ce-only'), kd: join(outDir, 'kd') };
-  hooks.stage('student, cross-entropy only');
-  await distill(resolveConfig({ ...common, out: runs.ceOnly, alpha: 0, temperature: 1 }), quiet);
-  hooks.stage(`student, distillation (α ${settings.alpha}, τ ${settings.temperature})`);
-  await distill(resolveConfig({ ...common, out: runs.kd, alpha: settings.alpha, temperature: settings.temperature }), quiet);
+  const runs = await trainStudentPair(outDir, common, settings, hooks, quiet);
 
   // Stage 4: everyone on the held-out chapters, and samples side by side.
   hooks.stage('evaluation');
