@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { runBenchOps } from './bench-ops.js';
 import { checkDevice } from './device.js';
-import { intOption, reportFatal, UsageError } from './errors.js';
+import { intOption, reportFatal } from './errors.js';
 import { runSelfCheck } from './selfcheck.js';
 import { registerBenchKd } from './commands/bench-kd.js';
 import { registerBenchModel } from './commands/bench-model.js';
@@ -63,6 +63,5 @@ try {
   const code = (error as { code?: string }).code;
   if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') process.exit(0);
   if (code?.startsWith('commander.')) process.exit((error as { exitCode?: number }).exitCode ?? 1);
-  if (error instanceof UsageError || error instanceof Error) reportFatal(error);
   reportFatal(error);
 }

@@ -1,6 +1,6 @@
 // Opens what a --model flag names (a folder or ORG/NAME): the weights, the tokenizer when the
 // folder has one, and the generation defaults of generation_config.json.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveModelPath } from '../io/hub/index.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
@@ -8,6 +8,7 @@ import { loadQwen3 } from '../models/qwen3/weights.js';
 import type { DType } from '../tensor/index.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import { note } from './options.js';
+import { readJsonFile } from '../io/json-file.js';
 
 export interface GenerationDefaults {
   eosTokenIds: number[];
@@ -31,14 +32,7 @@ function idList(value: unknown): number[] {
 
 export function readGenerationDefaults(folder: string, model: Qwen3ForCausalLM): GenerationDefaults {
   const path = join(folder, 'generation_config.json');
-  let json: Record<string, unknown> = {};
-  if (existsSync(path)) {
-    try {
-      json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      throw new Error(`${path}: not valid JSON (${(error as Error).message})`);
-    }
-  }
+  const json = existsSync(path) ? (readJsonFile(path) as Record<string, unknown>) : {};
   const eos = json.eos_token_id !== undefined ? idList(json.eos_token_id) : idList(model.config.eosTokenId);
   const num = (key: string) => (typeof json[key] === 'number' ? (json[key] as number) : undefined);
   return { eosTokenIds: eos, doSample: json.do_sample === true, temperature: num('temperature'), topK: num('top_k'), topP: num('top_p') };

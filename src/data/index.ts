@@ -1,7 +1,7 @@
 // The data layer: datasets to records, records to token ids with loss masks, examples to batches.
 export { DataError, MissingSplitError } from './errors.js';
 export { readRecords, type ReadOptions, type ReadResult } from './read-records.js';
-export { readDataFile, DATA_EXTENSIONS } from './read-file.js';
+export { readDataFile, DATA_EXTENSIONS, isDataFileName } from './read-file.js';
 export type { DataRecord } from './read-json.js';
 export { listDataFiles, selectSplitFiles, type Split } from './split-files.js';
 export { cachedDatasetSnapshot, datasetCacheDir } from './hub-dataset.js';

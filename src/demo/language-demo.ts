@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
 import { distill, type StepReport } from '../distill/trainer.js';
-import { compareModels, gapClosed, type ScoredBatch } from '../eval/compare.js';
+import { compareModels, gapClosed, scoreEveryToken } from '../eval/compare.js';
 import { generate } from '../models/qwen3/generate.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3 } from '../models/qwen3/weights.js';
@@ -44,15 +44,6 @@ export interface DemoHooks {
   stage(name: string): void;
   /** Each optimizer step of each training run (a progress bar). */
   onStep?(report: StepReport): void;
-}
-
-function scoredBatches(windows: number[][], batchSize: number): ScoredBatch[] {
-  const out: ScoredBatch[] = [];
-  for (let i = 0; i < windows.length; i += batchSize) {
-    const group = windows.slice(i, i + batchSize);
-    out.push({ inputIds: group, attentionMask: group.map((w) => w.map(() => 1)), labels: group });
-  }
-  return out;
 }
 
 export async function runLanguageDemo(outDir: string, settings: LanguageDemoSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<LanguageDemoResult> {
@@ -115,7 +106,7 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
     ['student, CE only', loadQwen3(join(runs.ceOnly, 'student'))],
     ['student, KD', loadQwen3(join(runs.kd, 'student'))],
   ];
-  const batches = scoredBatches(heldOut, 16);
+  const batches = scoreEveryToken(heldOut, 16);
   const comparisons = models.map(([name, model]) => [name, model, compareModels(model, teacher, batches)] as const);
   const teacherPpl = comparisons[0]![2].teacher!.perplexity;
   const initPpl = comparisons[0]![2].student.perplexity;

@@ -2,7 +2,7 @@
 // optimizer.safetensors (AdamW moments and step counts) and trainer_state.json (step, data
 // position, RNG state, configuration). A checkpoint is written into a temporary folder and renamed
 // into place, so a crash never leaves a half checkpoint; only the newest `keep` are kept.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { temporaryPathFor, writeTextAtomic } from '../io/atomic.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors/index.js';
@@ -10,6 +10,7 @@ import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
 import type { AdamW, AdamWStateDict } from '../nn/index.js';
 import { fromBytes, getRngState, type Tensor } from '../tensor/index.js';
+import { readJsonFile } from '../io/json-file.js';
 
 export interface TrainerState {
   /** Optimizer steps completed. */
@@ -91,12 +92,7 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   if (!dir || !existsSync(join(dir, 'trainer_state.json'))) {
     throw new Error(`--resume ${path}: no checkpoint there (expected a run folder with checkpoints/step-NNNNNNNN/ or such a folder itself)`);
   }
-  let state: TrainerState;
-  try {
-    state = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as TrainerState;
-  } catch (error) {
-    throw new Error(`${join(dir, 'trainer_state.json')}: not valid JSON (${(error as Error).message})`);
-  }
+  const state = readJsonFile(join(dir, 'trainer_state.json')) as TrainerState;
   const file = SafetensorsFile.open(join(dir, 'optimizer.safetensors'));
   const tensors = new Map(file.names().map((name) => [name, file.tensor(name)] as [string, Tensor]));
   const optimizer: AdamWStateDict = { tensors, steps: JSON.parse(file.metadata.steps ?? '[]'), lrs: JSON.parse(file.metadata.lrs ?? '[]') };

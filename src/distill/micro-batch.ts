@@ -9,6 +9,7 @@ import { chunkedLossBackward } from './chunked-loss.js';
 import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
 import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
+import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface MicroBatchSetup {
   student: Qwen3ForCausalLM;
@@ -26,10 +27,8 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
   return tidy(() => {
     // Only positions that predict a target go through either LM head.
     const { index, targets } = targetIndex(tensor(batch.labels, { dtype: 'int64', device: s.device }));
-    const padding = batch.attentionMask.some((row) => row.includes(0));
-    const hidden = s.student.hiddenStates(tensor(batch.inputIds, { dtype: 'int64', device: s.device }), {
-      attentionMask: padding ? tensor(batch.attentionMask, { dtype: 'int64', device: s.device }) : undefined,
-    });
+    const input = batchInput(batch.inputIds, batch.attentionMask, s.device);
+    const hidden = s.student.hiddenStates(input.ids, input.options);
     const teacher = s.teacher;
     if (s.cache) {
       const sums = cachedRowLossSums(linear(rowsAt(hidden, index), s.student.lmHeadWeight), s.cache.rows(sourceIndices, s.device), targets, s.loss);

@@ -7,6 +7,7 @@ import {
   detectFormat,
   type EncodedExample,
   encodeExamples,
+  isDataFileName,
   MissingSplitError,
   readRecords,
   splitHeldOut,
@@ -65,7 +66,7 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   let heldOut: IndexedExample[] = [];
   // Held-out data: --eval-data, else the dataset's own eval/test split when it is a folder or
   // dataset id that has one, else a slice of the training examples.
-  const evalSource = config.evalData ?? (isSingleFile(config.data) ? null : config.data);
+  const evalSource = config.evalData ?? (isDataFileName(config.data) ? null : config.data);
   if (evalSource !== null) {
     try {
       const evalSet = await readRecords(evalSource, { split: 'test' });
@@ -91,8 +92,4 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
   return { teacherFolder, studentFolder, tokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, format: detected.format, train, heldOut, all: encoded.examples, fingerprint, padId };
-}
-
-function isSingleFile(spec: string): boolean {
-  return /\.(jsonl|json|parquet|txt)$/i.test(spec);
 }

@@ -3,7 +3,8 @@
 // device. (An offline top-k cache is the other source the design allows.)
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { rowsAt } from '../eval/targets.js';
-import { linear, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
+import { linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
+import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface TeacherSource {
   /** Teacher logits [B, T, V] for a padded batch, on `device`. */
@@ -31,10 +32,8 @@ export class OnlineTeacher implements TeacherSource {
   logits(inputIds: number[][], attentionMask: number[][], device: string): Tensor {
     return noGrad(() => {
       const own = this.model.device;
-      const padded = attentionMask.some((row) => row.includes(0));
-      const logits = this.model.forward(tensor(inputIds, { dtype: 'int64', device: own }), {
-        attentionMask: padded ? tensor(attentionMask, { dtype: 'int64', device: own }) : undefined,
-      });
+      const input = batchInput(inputIds, attentionMask, own);
+      const logits = this.model.forward(input.ids, input.options);
       if (own === device) return logits;
       const moved = logits.to({ device });
       logits.dispose();
@@ -50,10 +49,8 @@ export class OnlineTeacher implements TeacherSource {
     return noGrad(() =>
       tidy(() => {
         const own = this.model.device;
-        const padded = attentionMask.some((row) => row.includes(0));
-        const hidden = this.model.hiddenStates(tensor(inputIds, { dtype: 'int64', device: own }), {
-          attentionMask: padded ? tensor(attentionMask, { dtype: 'int64', device: own }) : undefined,
-        });
+        const input = batchInput(inputIds, attentionMask, own);
+        const hidden = this.model.hiddenStates(input.ids, input.options);
         return rowsAt(hidden, index.to({ device: own }));
       }),
     );

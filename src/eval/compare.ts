@@ -4,6 +4,7 @@
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { crossEntropy, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
 import { rowsAt, targetRows } from './targets.js';
+import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface ScoredBatch {
   inputIds: number[][];
@@ -34,11 +35,8 @@ export interface CompareOptions {
 }
 
 function logitsOf(model: Qwen3ForCausalLM, batch: ScoredBatch): Tensor {
-  const device = model.device;
-  const padded = batch.attentionMask.some((row) => row.includes(0));
-  return model.forward(tensor(batch.inputIds, { dtype: 'int64', device }), {
-    attentionMask: padded ? tensor(batch.attentionMask, { dtype: 'int64', device }) : undefined,
-  });
+  const input = batchInput(batch.inputIds, batch.attentionMask, model.device);
+  return model.forward(input.ids, input.options);
 }
 
 export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): Comparison {
@@ -52,16 +50,17 @@ export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausal
     for (const batch of batches) {
       tidy(() => {
         const labels = tensor(batch.labels, { dtype: 'int64', device: student.device });
-        const { rows: s, targets, index } = targetRows(logitsOf(student, batch), labels);
+        const { rows, targets, index } = targetRows(logitsOf(student, batch), labels);
+        const s = rows.float();
         if (targets.numel === 0) return;
         tokens += targets.numel;
-        studentNll += crossEntropy(s.float(), targets, { reduction: 'sum' }).item();
+        studentNll += crossEntropy(s, targets, { reduction: 'sum' }).item();
         if (!withTeacher) return;
         const teacherLogits = options.teacherLogits ? options.teacherLogits(batch) : logitsOf(teacher!, batch);
         const t = rowsAt(teacherLogits.to({ device: student.device }), index).float();
         teacherNll += crossEntropy(t, targets, { reduction: 'sum' }).item();
         const shared = options.sharedVocab ?? Math.min(s.size(-1), t.size(-1));
-        const logS = s.float().slice(-1, 0, shared).logSoftmax(-1);
+        const logS = s.slice(-1, 0, shared).logSoftmax(-1);
         const logT = t.slice(-1, 0, shared).logSoftmax(-1);
         agree += logS.argmax(-1).eq(logT.argmax(-1)).sum().item();
         kl += logT.exp().mul(logT.sub(logS)).sum().item();
@@ -77,6 +76,18 @@ export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausal
     top1Agreement: withTeacher ? agree / tokens : null,
     klTeacherStudent: withTeacher ? kl / tokens : null,
   };
+}
+
+/** Right-padded batches of token sequences in which every next token is scored. */
+export function scoreEveryToken(sequences: number[][], batchSize: number): ScoredBatch[] {
+  const out: ScoredBatch[] = [];
+  for (let i = 0; i < sequences.length; i += batchSize) {
+    const group = sequences.slice(i, i + batchSize);
+    const width = Math.max(...group.map((s) => s.length));
+    const pad = (s: number[], v: number) => [...s, ...new Array(width - s.length).fill(v)];
+    out.push({ inputIds: group.map((s) => pad(s, 0)), attentionMask: group.map((s) => pad(s.map(() => 1), 0)), labels: group.map((s) => pad(s, -100)) });
+  }
+  return out;
 }
 
 /** (ppl_before − ppl_after) / (ppl_before − ppl_teacher): 1 means the student reached the teacher. */

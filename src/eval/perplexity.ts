@@ -1,7 +1,10 @@
 // Perplexity: the token-weighted mean negative log-likelihood of each token given its prefix,
 // over many sequences, batched with right padding that never counts.
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { batchInput, checkTokenIds } from '../models/qwen3/batch-input.js';
 import { crossEntropy, noGrad, tensor, tidy } from '../tensor/index.js';
+import { scoreEveryToken } from './compare.js';
+import { targetRows } from './targets.js';
 
 export interface PerplexityResult {
   /** Mean NLL in nats per predicted token. */
@@ -32,33 +35,23 @@ export function perplexity(model: Qwen3ForCausalLM, sequences: number[][], optio
   const batchSize = options.batchSize ?? 8;
   const pieces = windows(sequences, options.maxLength ?? model.config.maxPositionEmbeddings);
   const vocab = model.config.vocabSize;
-  for (const ids of pieces) {
-    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
-    if (bad !== undefined) throw new RangeError(`token id ${bad} is outside the model's vocabulary [0, ${vocab})`);
-  }
-  // Similar lengths together: less padding per batch.
-  const order = pieces.map((_, i) => i).sort((a, b) => pieces[b]!.length - pieces[a]!.length);
+  for (const ids of pieces) checkTokenIds(ids, vocab);
+  // Similar lengths together: less padding per batch. Padding is never scored (see targets.ts).
+  const sorted = [...pieces].sort((a, b) => b.length - a.length);
+  const batches = scoreEveryToken(sorted, batchSize);
   let totalNll = 0;
   let totalTokens = 0;
   noGrad(() => {
-    for (let start = 0; start < order.length; start += batchSize) {
-      const batch = order.slice(start, start + batchSize).map((i) => pieces[i]!);
-      const width = Math.max(...batch.map((s) => s.length));
-      const padded = batch.map((s) => [...s, ...new Array(width - s.length).fill(0)]);
-      const mask = batch.map((s) => [...new Array(s.length).fill(1), ...new Array(width - s.length).fill(0)]);
-      // Targets are the next tokens; padding targets are ignored (-100), so they never count.
-      const targets = batch.map((s) => [...s.slice(1), ...new Array(width - s.length + 1).fill(-100)]);
-      totalNll += tidy(() => {
-        const device = model.device;
-        const logits = model.forward(tensor(padded, { dtype: 'int64', device }), {
-          attentionMask: batch.every((s) => s.length === width) ? undefined : tensor(mask, { dtype: 'int64', device }),
-        });
-        const target = tensor(targets, { dtype: 'int64', device });
-        return crossEntropy(logits.reshape(-1, vocab).float(), target.reshape(-1), { reduction: 'sum' }).item();
+    batches.forEach((batch, b) => {
+      tidy(() => {
+        const input = batchInput(batch.inputIds, batch.attentionMask, model.device);
+        const labels = tensor(batch.labels, { dtype: 'int64', device: model.device });
+        const { rows, targets } = targetRows(model.forward(input.ids, input.options), labels);
+        totalNll += crossEntropy(rows.float(), targets, { reduction: 'sum' }).item();
+        totalTokens += targets.numel;
       });
-      totalTokens += batch.reduce((n, s) => n + s.length - 1, 0);
-      options.onBatch?.(Math.min(start + batchSize, order.length), order.length);
-    }
+      options.onBatch?.(b + 1, batches.length);
+    });
   });
   if (totalTokens === 0) throw new RangeError('perplexity needs at least one sequence of two or more tokens');
   const nll = totalNll / totalTokens;

@@ -3,7 +3,7 @@
 // (trailing underscore) return `this`.
 import { native, type NativeTensor } from '../native/index.js';
 import { callNative, isNativeTensor } from './dispatch.js';
-import { type DType, dtypeCode, dtypeFromCode, isFloatingPoint, type TypedArray, typedArrayFromBytes } from './dtype.js';
+import { type DType, dtypeCode, dtypeFromCode, isDType, isFloatingPoint, type TypedArray, typedArrayFromBytes } from './dtype.js';
 import { setScopedPredicate, track } from './scope.js';
 
 export type Scalar = number | boolean;
@@ -134,7 +134,7 @@ export class Tensor {
   // ---- conversion -------------------------------------------------------------------------------
   /** Converts dtype and/or device: `t.to('float32')`, `t.to('cuda:0')`, `t.to({ dtype, device })`. */
   to(target: DType | Device | { dtype?: DType; device?: Device }, options: { copy?: boolean } = {}): Tensor {
-    const spec = typeof target === 'string' ? (isDtypeName(target) ? { dtype: target } : { device: target }) : target;
+    const spec = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
     return aten(
       'aten::to.dtype_layout',
       this,
@@ -418,16 +418,6 @@ export class Tensor {
 
 setScopedPredicate((value: object): value is Tensor => value instanceof Tensor);
 
-function isDtypeName(value: string): value is DType {
-  return dtypeCodeOrNull(value) !== null;
-}
-function dtypeCodeOrNull(value: string): number | null {
-  try {
-    return dtypeCode(value as DType);
-  } catch {
-    return null;
-  }
-}
 
 function unwrap(arg: unknown): unknown {
   if (arg instanceof Tensor) return arg.native;

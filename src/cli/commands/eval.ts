@@ -1,7 +1,7 @@
 // `distillery eval`: perplexity of a model on token ids, a text, or a dataset file.
 import type { Command } from 'commander';
 import { readTextRecords } from '../../data/index.js';
-import { compareModels, type ScoredBatch } from '../../eval/compare.js';
+import { compareModels, scoreEveryToken } from '../../eval/compare.js';
 import { perplexity, windows } from '../../eval/perplexity.js';
 import { checkVocabularies } from '../../distill/vocabulary.js';
 import { checkDevice } from '../device.js';
@@ -95,14 +95,3 @@ export function registerEval(program: Command): void {
     });
 }
 
-/** Right-padded batches in which every next token is scored. */
-function scoreEveryToken(sequences: number[][], batchSize: number): ScoredBatch[] {
-  const out: ScoredBatch[] = [];
-  for (let i = 0; i < sequences.length; i += batchSize) {
-    const group = sequences.slice(i, i + batchSize);
-    const width = Math.max(...group.map((s) => s.length));
-    const pad = (s: number[], v: number) => [...s, ...new Array(width - s.length).fill(v)];
-    out.push({ inputIds: group.map((s) => pad(s, 0)), attentionMask: group.map((s) => pad(s.map(() => 1), 0)), labels: group.map((s) => pad(s, -100)) });
-  }
-  return out;
-}

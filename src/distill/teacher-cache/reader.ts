@@ -1,11 +1,12 @@
 // Reads a teacher cache for training: checks the manifest against the run's own data, checks that
 // every shard is complete (its size and its records' structure), then serves the cached top-k
 // predictions of any examples' target rows in the order the loss visits them.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBytes, fromTypedArray, type Tensor, tidy } from '../../tensor/index.js';
 import { CACHE_VERSION, type CacheFingerprint, type CacheManifest, MANIFEST, recordBytes } from './format.js';
 import { fingerprintDifferences } from './fingerprint.js';
+import { readJsonFile } from '../../io/json-file.js';
 
 export interface CachedRows {
   ids: Tensor; // [K, k] int64
@@ -28,12 +29,7 @@ export class TeacherCache {
   static open(dir: string, expected: CacheFingerprint): TeacherCache {
     const manifestPath = join(dir, MANIFEST);
     if (!existsSync(manifestPath)) throw new Error(`--teacher-cache ${dir}: no ${MANIFEST}; the cache is incomplete (interrupted?) — write it again with distillery cache-teacher`);
-    let manifest: CacheManifest;
-    try {
-      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as CacheManifest;
-    } catch (error) {
-      throw new Error(`${manifestPath}: not valid JSON (${(error as Error).message})`);
-    }
+    const manifest = readJsonFile(manifestPath) as CacheManifest;
     if (manifest.version !== CACHE_VERSION) throw new Error(`${manifestPath}: cache version ${manifest.version}, this Distillery reads version ${CACHE_VERSION}`);
     const differences = fingerprintDifferences(manifest.fingerprint, expected);
     if (differences.length > 0) {

@@ -1,6 +1,7 @@
 // Autoregressive generation with a KV cache: the prompt is encoded once, then each new token
 // costs one single-position forward pass. Stops at any of the eos ids or after maxNewTokens.
 import { noGrad, tensor, tidy } from '../../tensor/index.js';
+import { checkTokenIds } from './batch-input.js';
 import { KVCache } from './kv-cache.js';
 import type { Qwen3ForCausalLM } from './model.js';
 import { sampleToken, type SamplingOptions, validateSampling } from './sampling.js';
@@ -26,8 +27,7 @@ export function generate(model: Qwen3ForCausalLM, promptIds: number[], options: 
     throw new RangeError(`max new tokens must be a non-negative integer, got ${options.maxNewTokens}`);
   }
   const vocab = model.config.vocabSize;
-  const bad = promptIds.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
-  if (bad !== undefined) throw new RangeError(`prompt token id ${bad} is outside the model's vocabulary [0, ${vocab})`);
+  checkTokenIds(promptIds, vocab, 'prompt token id');
   validateSampling(options);
   const eos = new Set(options.eosTokenIds ?? []);
   const device = model.device;

@@ -1,13 +1,14 @@
 // Hugging Face Qwen3 model folders in and out: config.json + safetensors (single or sharded)
 // + generation_config.json + tokenizer files. Loading converts each tensor to the requested
 // dtype as it is read, one at a time, so a 4B model never needs twice its size in memory.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTextAtomic } from '../../io/atomic.js';
 import { INDEX_FILE, SafetensorsCheckpoint, SINGLE_FILE, writeSafetensors } from '../../io/safetensors/index.js';
 import { BYTES_PER_ELEMENT, type DType, noGrad, type Tensor, tidy } from '../../tensor/index.js';
 import { type Qwen3Config, qwen3ConfigToJson, readQwen3Config } from './config.js';
 import { Qwen3ForCausalLM } from './model.js';
+import { readJsonFile } from '../../io/json-file.js';
 
 /** Files a model folder carries besides config and weights (copied on save). */
 export const TOKENIZER_FILES = [
@@ -131,11 +132,7 @@ export function saveQwen3(model: Qwen3ForCausalLM, dir: string, options: SaveOpt
 function generationConfigFor(config: Qwen3Config, copyFrom?: string | null): Record<string, unknown> {
   const source = copyFrom ? join(copyFrom, 'generation_config.json') : null;
   if (source && existsSync(source)) {
-    try {
-      return JSON.parse(readFileSync(source, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      throw new Error(`${source}: not valid JSON (${(error as Error).message})`);
-    }
+    return readJsonFile(source) as Record<string, unknown>;
   }
   const out: Record<string, unknown> = {};
   if (config.bosTokenId !== null) out.bos_token_id = config.bosTokenId;
