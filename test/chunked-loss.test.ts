@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chunkedLossBackward } from '../src/distill/chunked-loss.js';
 import type { Divergence } from '../src/distill/divergences.js';
-import { combineLoss, rowLossSums } from '../src/distill/loss.js';
+import { cachedRowLossSums, combineLoss, rowLossSums } from '../src/distill/loss.js';
+import type { CachedRows } from '../src/distill/teacher-cache/reader.js';
 import { rowsAt, targetIndex } from '../src/eval/targets.js';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
@@ -24,7 +25,18 @@ const ids = T.tensor([[3, 9, 27, 4, 33, 12, 7, 41], [8, 1, 19, 22, 5, 0, 0, 0]],
 const mask = T.tensor([[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0, 0]], { dtype: 'int64' });
 const labels = T.tensor([[3, -100, 27, 4, 33, 12, 7, 41], [8, 1, 19, 22, 5, -100, -100, -100]], { dtype: 'int64' });
 
-function gradients(impl: 'naive' | 'chunked', divergence: Divergence): { loss: number; grads: number[][] } {
+/** The teacher's rows as an offline cache would hold them: top-5 log-probabilities and the tail. */
+function cachedTeacherRows(): CachedRows {
+  return T.tidy(() => {
+    const { index } = targetIndex(labels);
+    const logp = T.noGrad(() => T.linear(rowsAt(teacher.hiddenStates(ids, { attentionMask: mask }), index), teacher.lmHeadWeight).logSoftmax(-1));
+    const { values, indices } = logp.topk(5);
+    const tail = T.aten('aten::expm1', values.logsumexp(-1)).neg().log();
+    return { ids: indices, logProbs: values, tailLogMass: tail, tailTokens: 45 };
+  });
+}
+
+function gradients(impl: 'naive' | 'chunked', divergence: Divergence, cached?: CachedRows): { loss: number; grads: number[][] } {
   student.zeroGrad();
   const settings = { alpha: 0.6, temperature: 2, divergence };
   const loss = T.tidy(() => {
@@ -36,11 +48,12 @@ function gradients(impl: 'naive' | 'chunked', divergence: Divergence): { loss: n
       const r = chunkedLossBackward({
         hiddenRows: rowsAt(hidden, index), headWeight: student.lmHeadWeight,
         teacherLogits: (s, c) => T.noGrad(() => T.linear(teacherHidden.narrow(0, s, c), teacher.lmHeadWeight)),
-        targets, settings, totalTargets: total, chunkSize: 3,
+        targets, settings, totalTargets: total, chunkSize: 3, cached,
       });
       return (0.6 * r.kdSum + 0.4 * r.ceSum) / total;
     }
-    const sums = rowLossSums(T.linear(rowsAt(hidden, index), student.lmHeadWeight), T.linear(teacherHidden, teacher.lmHeadWeight), targets, settings);
+    const studentRows = T.linear(rowsAt(hidden, index), student.lmHeadWeight);
+    const sums = cached ? cachedRowLossSums(studentRows, cached, targets, settings) : rowLossSums(studentRows, T.linear(teacherHidden, teacher.lmHeadWeight), targets, settings);
     const l = combineLoss(sums, 0.6, total);
     l.backward();
     return l.item();
@@ -63,4 +76,16 @@ describe('chunked loss = naive loss', () => {
       });
     });
   }
+
+  test('from an offline teacher cache (top-5 + tail): same loss, same gradients', () => {
+    const cached = cachedTeacherRows();
+    const naive = gradients('naive', { kind: 'forward-kl' }, cached);
+    const chunked = gradients('chunked', { kind: 'forward-kl' }, cached);
+    assert.ok(Math.abs(naive.loss - chunked.loss) <= 1e-5 * Math.abs(naive.loss), `loss ${naive.loss} vs ${chunked.loss}`);
+    naive.grads.forEach((expected, i) => {
+      const scale = Math.max(...expected.map(Math.abs));
+      const worst = Math.max(...expected.map((e, j) => Math.abs(e - chunked.grads[i]![j]!)));
+      assert.ok(worst <= 1e-5 * scale, `parameter ${i}: max |Δgrad| ${worst} vs scale ${scale}`);
+    });
+  });
 });

@@ -5,7 +5,17 @@
 // that chunk's hidden states is kept — then one backward pass carries the collected hidden-state
 // gradients through the rest of the student. The same idea as Liger-Kernel's fused linear losses.
 import { cat, keep, linear, type Tensor, tidy } from '../tensor/index.js';
-import { combineLoss, type LossSettings, rowLossSums } from './loss.js';
+import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
+import type { CachedRows } from './teacher-cache/reader.js';
+
+function sliceCachedRows(rows: CachedRows, start: number, count: number): CachedRows {
+  return {
+    ids: rows.ids.narrow(0, start, count),
+    logProbs: rows.logProbs.narrow(0, start, count),
+    tailLogMass: rows.tailLogMass.narrow(0, start, count),
+    tailTokens: rows.tailTokens,
+  };
+}
 
 export interface ChunkedLossInput {
   /** Student final hidden states at the target positions [K, H], part of the autograd graph. */
@@ -14,6 +24,8 @@ export interface ChunkedLossInput {
   headWeight: Tensor;
   /** Teacher logits [c, V] for target rows [start, start + c), or null without a teacher. */
   teacherLogits: ((start: number, count: number) => Tensor) | null;
+  /** Instead of teacher logits: the offline teacher cache's rows for these targets. */
+  cached?: CachedRows;
   targets: Tensor;
   settings: LossSettings;
   /** Target tokens of the whole accumulated batch (the loss is a mean over them). */
@@ -34,8 +46,10 @@ export function chunkedLossBackward(input: ChunkedLossInput): { kdSum: number; c
       tidy(() => {
         const h = detached.narrow(0, start, count).clone().requiresGrad_();
         const logits = linear(h, input.headWeight);
-        const teacher = input.teacherLogits ? input.teacherLogits(start, count) : null;
-        const sums = rowLossSums(logits, teacher, input.targets.narrow(0, start, count), input.settings);
+        const targets = input.targets.narrow(0, start, count);
+        const sums = input.cached
+          ? cachedRowLossSums(logits, sliceCachedRows(input.cached, start, count), targets, input.settings)
+          : rowLossSums(logits, input.teacherLogits ? input.teacherLogits(start, count) : null, targets, input.settings);
         combineLoss(sums, input.settings.alpha, input.totalTargets).backward();
         hiddenGrads.push(keep(h.grad!));
         kdSum += sums.kdSum.item();

@@ -30,25 +30,24 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
     const input = batchInput(batch.inputIds, batch.attentionMask, s.device);
     const hidden = s.student.hiddenStates(input.ids, input.options);
     const teacher = s.teacher;
-    if (s.cache) {
-      const sums = cachedRowLossSums(linear(rowsAt(hidden, index), s.student.lmHeadWeight), s.cache.rows(sourceIndices, s.device), targets, s.loss);
-      if (totalTargets > 0) combineLoss(sums, s.loss.alpha, totalTargets).backward();
-      return { kdSum: sums.kdSum.item(), ceSum: sums.ceSum.item() };
-    }
+    const cached = s.cache ? s.cache.rows(sourceIndices, s.device) : undefined;
     if (s.impl === 'chunked') {
-      const teacherHidden = teacher ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
+      const teacherHidden = teacher && !cached ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
       return chunkedLossBackward({
         hiddenRows: rowsAt(hidden, index),
         headWeight: s.student.lmHeadWeight,
         teacherLogits: teacher && teacherHidden ? (start, count) => teacher.headLogits(teacherHidden.narrow(0, start, count), s.device) : null,
+        cached,
         targets,
         settings: s.loss,
         totalTargets,
         chunkSize: s.chunkSize,
       });
     }
-    const teacherRows = teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, s.device) : null;
-    const sums = rowLossSums(linear(rowsAt(hidden, index), s.student.lmHeadWeight), teacherRows, targets, s.loss);
+    const studentRows = linear(rowsAt(hidden, index), s.student.lmHeadWeight);
+    const sums = cached
+      ? cachedRowLossSums(studentRows, cached, targets, s.loss)
+      : rowLossSums(studentRows, teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, s.device) : null, targets, s.loss);
     if (totalTargets > 0) combineLoss(sums, s.loss.alpha, totalTargets).backward();
     return { kdSum: sums.kdSum.item(), ceSum: sums.ceSum.item() };
   });
