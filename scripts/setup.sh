@@ -12,6 +12,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 if command -v dpkg-query >/dev/null 2>&1; then
   if [[ -z "${LIBTORCH:-}" && -z "${Torch_DIR:-}" ]] && ! python3 -c 'import torch' >/dev/null 2>&1; then
     have_pkg libtorch-dev || missing+=(libtorch-dev)
+    # Gloo's headers, for the c10d process groups of multi-process training (--nproc-per-node).
+    have_pkg libgloo-dev || missing+=(libgloo-dev)
   fi
   # Debian's libtorch calls the generic libblas.so.3; without OpenBLAS that is the 20-40x slower reference BLAS.
   have_pkg libopenblas0-pthread || missing+=(libopenblas0-pthread)

@@ -21,6 +21,8 @@ export interface TrainerState {
   offset: number;
   /** Training examples per epoch (a resumed run must see the same data). */
   examples: number;
+  /** Processes of a data-parallel run (absent in checkpoints from before data parallelism: 1). */
+  worldSize?: number;
   /** The configuration the run was started with (resume checks the settings that shape the result). */
   config: Record<string, unknown>;
   /** Global RNG state, base64. */

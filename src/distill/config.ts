@@ -64,6 +64,11 @@ export interface DistillConfig {
   evalBatchSize: number;
   metrics: string | null;
   resume: string | null;
+  nprocPerNode: number;
+  nnodes: number;
+  nodeRank: number;
+  distBackend: 'auto' | 'gloo' | 'nccl';
+  distTimeout: number;
 }
 
 const N = Number.MAX_SAFE_INTEGER;
@@ -112,6 +117,11 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'evalBatchSize', kind: 'int', default: 8, min: 1, max: N, help: 'sequences per evaluation batch' },
   { key: 'metrics', kind: 'string', default: null, help: 'metrics file (default: OUT/metrics.jsonl)' },
   { key: 'resume', kind: 'string', default: null, help: 'continue from a checkpoint folder, or the latest checkpoint of a run folder' },
+  { key: 'nprocPerNode', kind: 'int', default: 1, min: 1, max: 1024, help: 'data-parallel worker processes to start on this machine (--batch-size is per process)' },
+  { key: 'nnodes', kind: 'int', default: 1, min: 1, max: 65536, help: 'machines in a multi-node run started with --nproc-per-node (each needs MASTER_ADDR/MASTER_PORT of node 0)' },
+  { key: 'nodeRank', kind: 'int', default: 0, min: 0, max: 65535, help: 'this machine’s index in a multi-node run, 0 … nnodes−1' },
+  { key: 'distBackend', kind: 'enum', default: 'auto', choices: ['auto', 'gloo', 'nccl'], help: 'c10d backend (auto: NCCL on CUDA devices, Gloo on CPU)' },
+  { key: 'distTimeout', kind: 'number', default: 600, above: 0, max: 86400, help: 'seconds a rank waits for the others (rendezvous, collectives) before naming the one that is missing' },
 ];
 
 export class ConfigError extends Error {
@@ -193,6 +203,9 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
   const missing = REQUIRED.filter((k) => config[k] === undefined && !(k === 'teacher' && options.withoutTeacher));
   if (missing.length) throw new ConfigError(`missing ${missing.map(flagOf).join(', ')} (give them as flags or in --config)`);
   if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError('training without a teacher needs --alpha 0 (cross-entropy only)');
+  if ((config.nodeRank as number) >= (config.nnodes as number)) {
+    throw new ConfigError(`--node-rank ${config.nodeRank} must be below --nnodes ${config.nnodes} (nodes are numbered from 0)`);
+  }
   return config as unknown as DistillConfig;
 }
 

@@ -6,7 +6,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { padBatch } from '../data/index.js';
-import { compareModels, type Comparison, type ScoredBatch } from '../eval/compare.js';
+import { type Comparison, comparisonFromSums, comparisonSums, type ScoredBatch } from '../eval/compare.js';
+import type { ProcessGroup } from '../distributed/process-group.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
@@ -15,6 +16,7 @@ import { MetricsWriter, readMetrics } from '../report/metrics.js';
 import { manualSeed, setRngState } from '../tensor/index.js';
 import { BatchCursor } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { DataParallel } from './data-parallel.js';
 import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
 import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
@@ -47,6 +49,11 @@ export interface DistillHooks {
   stopRequested?(): boolean;
 }
 
+export interface DistillOptions {
+  /** Data-parallel training over this c10d group (one per rank; see src/distributed). */
+  processGroup?: ProcessGroup | null;
+}
+
 export interface DistillResult {
   outDir: string;
   studentDir: string | null;
@@ -61,7 +68,8 @@ export class NonFiniteLossError extends Error {
 }
 
 /** Settings that shape the result: a resumed run must use the same ones. */
-const OPERATIONAL = new Set(['out', 'resume', 'metrics', 'evalEvery', 'saveEvery', 'keepCheckpoints', 'logEvery', 'evalBatchSize', 'device', 'teacherDevice']);
+const OPERATIONAL = new Set(['out', 'resume', 'metrics', 'evalEvery', 'saveEvery', 'keepCheckpoints', 'logEvery', 'evalBatchSize', 'device', 'teacherDevice',
+  'nprocPerNode', 'nnodes', 'nodeRank', 'distBackend', 'distTimeout']);
 
 function divergenceOf(config: DistillConfig): Divergence {
   if (config.loss === 'jsd') return { kind: 'jsd', beta: config.jsdBeta };
@@ -85,17 +93,27 @@ function checkResumable(saved: Record<string, unknown>, config: DistillConfig): 
   }
 }
 
-export async function distill(config: DistillConfig, hooks: DistillHooks): Promise<DistillResult> {
-  const log = hooks.log;
-  mkdirSync(config.out, { recursive: true });
-  log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
-  writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
+export async function distill(config: DistillConfig, hooks: DistillHooks, options: DistillOptions = {}): Promise<DistillResult> {
+  const parallel = new DataParallel(options.processGroup ?? null);
+  // Rank 0 speaks for the run and writes its files; the other ranks train silently beside it.
+  const main = parallel.isMain;
+  const log = main ? hooks.log : () => {};
+  if (main) {
+    mkdirSync(config.out, { recursive: true });
+    log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
+    writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
+  }
+  if (parallel.worldSize > 1) log(`data parallel: ${parallel.worldSize} processes (${options.processGroup!.backend}), ${config.batchSize} × ${config.gradAccum} examples per rank per step`);
   manualSeed(config.seed);
 
   const prepared = await prepareRun(config, log);
   const resumed = config.resume === null ? null : loadCheckpoint(config.resume);
   if (resumed) {
     checkResumable(resumed.state.config, config);
+    const savedWorld = resumed.state.worldSize ?? 1;
+    if (savedWorld !== parallel.worldSize) {
+      throw new Error(`--resume: the checkpoint was made by ${savedWorld} process(es), this run has ${parallel.worldSize}; resume with the same world size (--nproc-per-node / WORLD_SIZE) to continue the same run`);
+    }
     if (resumed.state.examples !== prepared.train.length) {
       throw new Error(`--resume: the checkpoint saw ${resumed.state.examples} training examples per epoch, this data gives ${prepared.train.length}`);
     }
@@ -115,10 +133,13 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
   log(`loading student ${studentSource} (float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}, ${device})`);
   const master: Qwen3ForCausalLM = loadQwen3(studentSource, { dtype: 'float32', device });
   master.train();
+  parallel.phase = 'the initial parameter broadcast';
+  parallel.syncParameters(master.parameters());
   const precision = new StudentPrecision(master, config.dtype);
   const optimizer = new AdamW(decayParamGroups(master.namedParameters(), config.weightDecay), { lr: config.lr });
 
-  const examplesPerStep = config.batchSize * config.gradAccum;
+  const microBatchesPerStep = config.gradAccum * parallel.worldSize;
+  const examplesPerStep = config.batchSize * microBatchesPerStep;
   const stepsPerEpoch = Math.ceil(prepared.train.length / examplesPerStep);
   const totalSteps = config.maxSteps ?? Math.max(1, Math.ceil(config.epochs * stepsPerEpoch));
   const warmupSteps = config.warmupSteps > 0 ? config.warmupSteps : Math.round(config.warmupRatio * totalSteps);
@@ -135,18 +156,22 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
     cursor.position = { epoch: resumed.state.epoch, offset: resumed.state.offset };
   }
 
-  const metrics = new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'));
-  metrics.start(resumed ? step : null);
+  const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl')) : null;
+  metrics?.start(resumed ? step : null);
   const evalBatches = scoredBatches(prepared, config.evalBatchSize);
   const evaluate = (): Comparison | null => {
     if (evalBatches.length === 0) return null;
+    parallel.phase = `evaluation at step ${step}`;
     precision.compute.eval();
-    const result = compareModels(precision.compute, null, evalBatches, {
+    // Each rank scores its share of the held-out batches; the token sums add up across ranks.
+    const local = comparisonSums(precision.compute, null, parallel.evalShareOf(evalBatches), {
       sharedVocab: prepared.sharedVocab,
       teacherLogits: teacher ? (b) => teacher!.logits(b.inputIds, b.attentionMask, device) : undefined,
     });
+    const [tokens, studentNll, teacherNll, agree, kl] = parallel.sum([local.tokens, local.studentNll, local.teacherNll, local.agree, local.kl]);
+    const result = comparisonFromSums({ tokens: tokens!, studentNll: studentNll!, teacherNll: teacherNll!, agree: agree!, kl: kl! }, teacher !== null);
     precision.compute.train();
-    metrics.append({ type: 'eval', ...evalRecord(step, result), step });
+    metrics?.append({ type: 'eval', ...evalRecord(step, result), step });
     const vsTeacher = result.teacher
       ? `, teacher ppl ${result.teacher.perplexity.toFixed(3)}, top-1 agreement ${(100 * result.top1Agreement!).toFixed(1)} %, KL ${result.klTeacherStudent!.toFixed(4)}`
       : '';
@@ -156,7 +181,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
 
   let before: Comparison | null = null;
   if (resumed) {
-    const first = readMetrics(metrics.path).find((r) => r.type === 'eval' && r.step === 0);
+    const first = metrics && readMetrics(metrics.path).find((r) => r.type === 'eval' && r.step === 0);
     if (first) {
       before = {
         tokens: first.eval_tokens as number,
@@ -171,16 +196,21 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
   }
 
   const checkpointNow = () =>
-    saveCheckpoint(
-      config.out,
-      {
-        student: master,
-        optimizer,
-        state: { step, totalSteps, epoch: cursor.position.epoch, offset: cursor.position.offset, examples: prepared.train.length, config: { ...config } },
-        tokenizerFrom: prepared.studentFolder,
-      },
-      config.keepCheckpoints,
-    );
+    main
+      ? saveCheckpoint(
+          config.out,
+          {
+            student: master,
+            optimizer,
+            state: {
+              step, totalSteps, epoch: cursor.position.epoch, offset: cursor.position.offset, examples: prepared.train.length,
+              worldSize: parallel.worldSize, config: { ...config },
+            },
+            tokenizerFrom: prepared.studentFolder,
+          },
+          config.keepCheckpoints,
+        )
+      : null;
 
   const started = Date.now();
   const firstStep = step;
@@ -189,26 +219,29 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
   let lastEpoch = Math.floor(step / stepsPerEpoch);
   try {
     while (step < totalSteps) {
-      if (hooks.stopRequested?.()) {
+      parallel.phase = `step ${step + 1}`;
+      if (parallel.anyRank(hooks.stopRequested?.() ?? false)) {
         checkpoint = checkpointNow();
         interruptedAt = step;
         log(`interrupted: saved ${checkpoint}; continue with --resume ${config.out}`);
         break;
       }
       const stepStart = Date.now();
-      const micro = Array.from({ length: config.gradAccum }, () => cursor.next(config.batchSize));
+      // The whole global step is built on every rank (indices only); each trains on its share.
+      const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(config.batchSize));
       const padded = micro.map((m) => padBatch(m.examples, prepared.padId));
       const targets = padded.reduce((n, b) => n + b.targetTokens, 0);
-      let kdSum = 0;
-      let ceSum = 0;
-      let inputTokens = 0;
+      const inputTokens = padded.reduce((n, b) => n + b.attentionMask.flat().reduce((a, x) => a + x, 0), 0);
+      let localKd = 0;
+      let localCe = 0;
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache };
-      for (const [i, batch] of padded.entries()) {
-        inputTokens += batch.attentionMask.flat().reduce((a, b) => a + b, 0);
-        const sums = microBatchBackward(batch, targets, setup, micro[i]!.examples.map((e) => (e as IndexedExample).sourceIndex));
-        kdSum += sums.kdSum;
-        ceSum += sums.ceSum;
+      const mine = parallel.shareOf(micro.map((m, i) => ({ examples: m.examples, batch: padded[i]! })));
+      for (const { examples, batch } of mine) {
+        const sums = microBatchBackward(batch, targets, setup, examples.map((e) => (e as IndexedExample).sourceIndex));
+        localKd += sums.kdSum;
+        localCe += sums.ceSum;
       }
+      const [kdSum, ceSum] = parallel.sum([localKd, localCe]) as [number, number];
       const kdLoss = kdSum / Math.max(1, targets);
       const ceLoss = ceSum / Math.max(1, targets);
       const stepLoss = config.alpha * kdLoss + (1 - config.alpha) * ceLoss;
@@ -217,6 +250,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
         throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step + 1}, batch ${where}; no checkpoint was written for it`);
       }
       precision.gradientsToMaster();
+      parallel.sumGradients(master.parameters());
       const gradNorm = config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null;
       const lr = learningRateAt(step, schedule);
       optimizer.setLr(lr);
@@ -227,12 +261,12 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
 
       const seconds = (Date.now() - stepStart) / 1000;
       const tokensPerSecond = inputTokens / Math.max(seconds, 1e-6);
-      metrics.append({
+      metrics?.append({
         type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
         tokens: targets, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
       });
       const elapsed = (Date.now() - started) / 1000;
-      hooks.onStep?.({
+      if (main) hooks.onStep?.({
         step, totalSteps, epoch: step / stepsPerEpoch, loss: stepLoss, kdLoss, ceLoss, lr, tokensPerSecond,
         etaSeconds: (elapsed / (step - firstStep)) * (totalSteps - step),
       });
@@ -249,15 +283,20 @@ export async function distill(config: DistillConfig, hooks: DistillHooks): Promi
     checkpoint = checkpointNow();
     const after = evaluate();
     const studentDir = join(config.out, 'student');
-    saveQwen3(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
-    log(`student written to ${studentDir}`);
+    if (main) {
+      saveQwen3(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
+      log(`student written to ${studentDir}`);
+    }
     let summary: RunSummary | null = null;
-    if (after) {
+    if (after && main) {
       summary = summarize(before, after, step, (Date.now() - started) / 1000);
       writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       log(formatSummary(summary));
     }
-    return { outDir: config.out, studentDir, summary, interruptedAt: null, checkpoint };
+    // Every rank leaves together, after rank 0's files are complete (as destroy_process_group).
+    parallel.phase = 'the final barrier';
+    parallel.barrier();
+    return { outDir: config.out, studentDir: main ? studentDir : null, summary, interruptedAt: null, checkpoint };
   } finally {
     precision.dispose();
     master.dispose();

@@ -39,12 +39,22 @@ function logitsOf(model: Qwen3ForCausalLM, batch: ScoredBatch): Tensor {
   return model.forward(input.ids, input.options);
 }
 
+/** Token-summed scores of some batches; sums of disjoint batch sets add (data-parallel evaluation). */
+export interface ComparisonSums {
+  tokens: number;
+  studentNll: number;
+  teacherNll: number;
+  agree: number;
+  kl: number;
+}
+
 export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): Comparison {
-  let tokens = 0;
-  let studentNll = 0;
-  let teacherNll = 0;
-  let agree = 0;
-  let kl = 0;
+  const withTeacher = teacher !== null || options.teacherLogits !== undefined;
+  return comparisonFromSums(comparisonSums(student, teacher, batches, options), withTeacher);
+}
+
+export function comparisonSums(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): ComparisonSums {
+  const sums: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0 };
   const withTeacher = teacher !== null || options.teacherLogits !== undefined;
   noGrad(() => {
     for (const batch of batches) {
@@ -53,28 +63,34 @@ export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausal
         const { rows, targets, index } = targetRows(logitsOf(student, batch), labels);
         const s = rows.float();
         if (targets.numel === 0) return;
-        tokens += targets.numel;
-        studentNll += crossEntropy(s, targets, { reduction: 'sum' }).item();
+        sums.tokens += targets.numel;
+        sums.studentNll += crossEntropy(s, targets, { reduction: 'sum' }).item();
         if (!withTeacher) return;
         const teacherLogits = options.teacherLogits ? options.teacherLogits(batch) : logitsOf(teacher!, batch);
         const t = rowsAt(teacherLogits.to({ device: student.device }), index).float();
-        teacherNll += crossEntropy(t, targets, { reduction: 'sum' }).item();
+        sums.teacherNll += crossEntropy(t, targets, { reduction: 'sum' }).item();
         const shared = options.sharedVocab ?? Math.min(s.size(-1), t.size(-1));
         const logS = s.slice(-1, 0, shared).logSoftmax(-1);
         const logT = t.slice(-1, 0, shared).logSoftmax(-1);
-        agree += logS.argmax(-1).eq(logT.argmax(-1)).sum().item();
-        kl += logT.exp().mul(logT.sub(logS)).sum().item();
+        sums.agree += logS.argmax(-1).eq(logT.argmax(-1)).sum().item();
+        sums.kl += logT.exp().mul(logT.sub(logS)).sum().item();
       });
     }
   });
+  return sums;
+}
+
+/** Token-weighted means from sums. */
+export function comparisonFromSums(sums: ComparisonSums, withTeacher: boolean): Comparison {
+  const { tokens } = sums;
   if (tokens === 0) throw new RangeError('no scored tokens in the evaluation data');
   const score = (nll: number): ModelScore => ({ nll: nll / tokens, perplexity: Math.exp(nll / tokens) });
   return {
     tokens,
-    student: score(studentNll),
-    teacher: withTeacher ? score(teacherNll) : null,
-    top1Agreement: withTeacher ? agree / tokens : null,
-    klTeacherStudent: withTeacher ? kl / tokens : null,
+    student: score(sums.studentNll),
+    teacher: withTeacher ? score(sums.teacherNll) : null,
+    top1Agreement: withTeacher ? sums.agree / tokens : null,
+    klTeacherStudent: withTeacher ? sums.kl / tokens : null,
   };
 }
 

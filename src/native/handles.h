@@ -12,6 +12,7 @@
 
 #include <exception>
 #include <string>
+#include <vector>
 
 namespace distillery {
 
@@ -23,6 +24,8 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor);
 // tensor handle, or when the handle was already disposed.
 at::Tensor& unwrapTensor(const Napi::Value& value, const char* what);
 bool isTensorHandle(const Napi::Value& value);
+// The tensors of a JS array of handles; errors name `what`.
+std::vector<at::Tensor> tensorList(const Napi::Value& value, const char* what);
 
 Napi::Value wrapGenerator(Napi::Env env, at::Generator generator);
 at::Generator& unwrapGenerator(const Napi::Value& value, const char* what);
@@ -55,5 +58,6 @@ inline Napi::Function guardedFunction(Napi::Env env, Callback callback) {
 void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerOptim(Napi::Env env, Napi::Object exports);
+void registerDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace distillery

@@ -8,6 +8,18 @@ import { fileURLToPath } from 'node:url';
 export type NativeTensor = { readonly __nativeTensor: unique symbol };
 export type NativeGenerator = { readonly __nativeGenerator: unique symbol };
 export type NativeAdamW = { readonly __nativeAdamW: unique symbol };
+export type NativeProcessGroup = { readonly __nativeProcessGroup: unique symbol };
+
+export interface DistInitOptions {
+  backend: 'gloo' | 'nccl';
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  timeoutMs: number;
+  /** GLOO_SOCKET_IFNAME: the network interface Gloo binds to. */
+  interface?: string;
+}
 
 export interface OpSchema {
   id: number;
@@ -76,6 +88,14 @@ export interface NativeAddon {
   adamwGetState(opt: NativeAdamW): (NativeAdamWState | null)[];
   adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): number;
+  distAvailable(): { gloo: boolean; nccl: boolean };
+  distInit(options: DistInitOptions): NativeProcessGroup;
+  distAllReduce(group: NativeProcessGroup, tensors: NativeTensor[], op: 'sum' | 'max' | 'min', bucketBytes: number): void;
+  distBroadcast(group: NativeProcessGroup, tensors: NativeTensor[], root: number, bucketBytes: number): void;
+  distBarrier(group: NativeProcessGroup): void;
+  distStoreSet(group: NativeProcessGroup, key: string, value: string): void;
+  distStoreGet(group: NativeProcessGroup, key: string): string | null;
+  distClose(group: NativeProcessGroup): void;
 }
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

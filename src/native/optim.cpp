@@ -35,15 +35,6 @@ typename Map::key_type stateKey(const at::Tensor& param) {
   }
 }
 
-std::vector<at::Tensor> tensorList(const Napi::Value& value, const char* what) {
-  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + " must be an array of tensors");
-  auto arr = value.As<Napi::Array>();
-  std::vector<at::Tensor> out;
-  out.reserve(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); i++) out.push_back(unwrapTensor(arr.Get(i), what));
-  return out;
-}
-
 double numberField(const Napi::Object& o, const char* key, double fallback) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;

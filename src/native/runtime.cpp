@@ -370,6 +370,15 @@ at::Generator& unwrapGenerator(const Napi::Value& value, const char* what) {
   return *value.As<Napi::External<at::Generator>>().Data();
 }
 
+std::vector<at::Tensor> tensorList(const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + " must be an array of tensors");
+  auto arr = value.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) out.push_back(unwrapTensor(arr.Get(i), what));
+  return out;
+}
+
 void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", guardedFunction(env, Dispose));
   exports.Set("isDisposed", guardedFunction(env, IsDisposed));
@@ -403,6 +412,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   distillery::registerRuntime(env, exports);
   distillery::registerOps(env, exports);
   distillery::registerOptim(env, exports);
+  distillery::registerDistributed(env, exports);
   return exports;
 }
 

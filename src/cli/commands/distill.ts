@@ -6,6 +6,22 @@ import { distill } from '../../distill/trainer.js';
 import { writeRunReport } from '../../report/run-report.js';
 import { checkDevice } from '../device.js';
 import { createProgress } from '../progress.js';
+import { launchWorkers } from '../launch.js';
+import { worldFromEnvironment, type WorldEnvironment } from '../../distributed/environment.js';
+import { ProcessGroup } from '../../distributed/process-group.js';
+import type { DistillConfig } from '../../distill/config.js';
+import { UsageError } from '../errors.js';
+
+/** A worker's device: plain 'cuda' means this node's GPU of the worker's local rank. */
+function workerDevice(device: string, world: WorldEnvironment | null): string {
+  return world && device === 'cuda' ? `cuda:${world.localRank}` : device;
+}
+
+function joinProcessGroup(config: DistillConfig, world: WorldEnvironment): ProcessGroup {
+  const backend = config.distBackend === 'auto' ? (config.device.startsWith('cuda') ? 'nccl' : 'gloo') : config.distBackend;
+  if (backend === 'nccl' && !config.device.startsWith('cuda')) throw new UsageError(`--dist-backend nccl needs CUDA devices; --device is ${config.device} (use gloo on CPU)`);
+  return ProcessGroup.init({ ...world, backend, device: backend === 'nccl' ? config.device : 'cpu', timeoutMs: config.distTimeout * 1000 });
+}
 
 
 export function registerDistill(program: Command): void {
@@ -28,10 +44,20 @@ export function registerDistill(program: Command): void {
     const given: Record<string, unknown> = {};
     for (const spec of OPTIONS) if (command.getOptionValueSource(spec.key) === 'cli') given[spec.key] = flags[spec.key];
     const config = resolveConfig(given, typeof flags.config === 'string' ? readConfigFile(flags.config) : {});
-    checkDevice(config.device);
-    if (config.teacherDevice) checkDevice(config.teacherDevice);
+    const world = worldFromEnvironment();
+    if (!world && config.nprocPerNode * config.nnodes > 1) {
+      process.exitCode = await launchWorkers(
+        { nprocPerNode: config.nprocPerNode, nnodes: config.nnodes, nodeRank: config.nodeRank, timeoutSeconds: config.distTimeout },
+        (line) => console.error(`distillery launch: ${line}`),
+      );
+      return;
+    }
+    config.device = checkDevice(workerDevice(config.device, world));
+    if (config.teacherDevice) config.teacherDevice = checkDevice(workerDevice(config.teacherDevice, world));
+    const processGroup = world ? joinProcessGroup(config, world) : null;
+    const main = (world?.rank ?? 0) === 0;
 
-    const progress = createProgress(config.logEvery);
+    const progress = main ? createProgress(config.logEvery) : { log: () => {}, update: () => {}, stop: () => {} };
     let stops = 0;
     const onSignal = () => {
       stops++;
@@ -41,15 +67,16 @@ export function registerDistill(program: Command): void {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      const result = await distill(config, { log: progress.log, onStep: progress.update, stopRequested: () => stops > 0 });
+      const result = await distill(config, { log: progress.log, onStep: progress.update, stopRequested: () => stops > 0 }, { processGroup });
       progress.stop();
       if (result.interruptedAt !== null) process.exitCode = 130;
-      else {
+      else if (main) {
         const report = await writeRunReport(config.out);
         console.log(`done: student in ${result.studentDir}, metrics in ${config.metrics ?? `${config.out}/metrics.jsonl`}, report in ${report.htmlPath}`);
       }
     } finally {
       progress.stop();
+      processGroup?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
