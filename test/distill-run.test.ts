@@ -8,44 +8,16 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
 import { distill } from '../src/distill/trainer.js';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
-import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
+import { makeModel, tokenData } from './tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-distill-'));
 const quiet = { log: () => {} };
 
-const microConfig = (overrides: Record<string, unknown> = {}) =>
-  parseQwen3Config({
-    model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
-    num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, tie_word_embeddings: true, torch_dtype: 'float32', ...overrides,
-  });
-
-/** A model folder; `std` sets how peaked its predictions are (a teacher with opinions). */
-function makeModel(name: string, seed: number, std: number, overrides: Record<string, unknown> = {}): string {
-  const g = new T.Generator(seed);
-  const model = randomQwen3(microConfig(overrides), { generator: g });
-  for (const [n, p] of model.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, std, g);
-  const path = join(dir, name);
-  saveQwen3(model, path);
-  model.dispose();
-  return path;
-}
-
-function tokenData(name: string, count: number, seed: number, vocab = 40): string {
-  let s = seed;
-  const next = () => (s = (s * 16807) % 2147483647);
-  const lines = Array.from({ length: count }, () => JSON.stringify({ input_ids: Array.from({ length: 6 + (next() % 10) }, () => next() % vocab) }));
-  const path = join(dir, name);
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
-}
-
-const teacher = makeModel('teacher', 1, 0.5);
-const student = makeModel('student', 2, 0.05);
-const data = tokenData('data.jsonl', 48, 7);
+const teacher = makeModel(dir, 'teacher', 1, 0.5);
+const student = makeModel(dir, 'student', 2, 0.05);
+const data = tokenData(dir, 'data.jsonl', 48, 7);
 
 const readJsonl = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
@@ -142,7 +114,7 @@ describe('distillery distill', () => {
   });
 
   test('a NaN loss stops the run naming the step and batch, writing no checkpoint', async () => {
-    const broken = makeModel('broken', 3, 0.05);
+    const broken = makeModel(dir, 'broken', 3, 0.05);
     const model = loadQwen3(broken);
     T.noGrad(() => model.model.embed_tokens.weight.fill_(Number.NaN));
     saveQwen3(model, broken);
@@ -211,7 +183,7 @@ describe('distillery distill', () => {
   });
 
   test('teacher and student with different vocabulary sizes and no tokenizers are refused', async () => {
-    const wide = makeModel('wide-teacher', 4, 0.5, { vocab_size: 48 });
+    const wide = makeModel(dir, 'wide-teacher', 4, 0.5, { vocab_size: 48 });
     await assert.rejects(distill(resolveConfig({ teacher: wide, student, data, out: join(dir, 'run-vocab') }), quiet), /teacher vocab_size 48 ≠ student vocab_size 40/);
   });
 });

@@ -5,6 +5,7 @@ import { checkDevice } from './device.js';
 import { intOption, reportFatal } from './errors.js';
 import { runSelfCheck } from './selfcheck.js';
 import { registerBenchKd } from './commands/bench-kd.js';
+import { registerBenchDdp } from './commands/bench-ddp.js';
 import { registerBenchModel } from './commands/bench-model.js';
 import { registerCacheTeacher } from './commands/cache-teacher.js';
 import { registerDemo } from './commands/demo.js';
@@ -45,6 +46,7 @@ registerReport(program);
 const bench = program.command('bench').description('benchmarks that print figures');
 registerBenchModel(bench);
 registerBenchKd(bench);
+registerBenchDdp(bench);
 bench
   .command('ops')
   .description('matmul GFLOP/s, MLP forward+backward throughput and binding overhead, with thread settings')

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { padBatch } from '../data/index.js';
 import { type Comparison, comparisonFromSums, comparisonSums, type ScoredBatch } from '../eval/compare.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
+import { RankFailureError } from '../distributed/failure.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
@@ -297,6 +298,11 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     parallel.phase = 'the final barrier';
     parallel.barrier();
     return { outDir: config.out, studentDir: main ? studentDir : null, summary, interruptedAt: null, checkpoint };
+  } catch (error) {
+    if (error instanceof RankFailureError && main) {
+      error.message += checkpoint ? `; the last checkpoint, ${checkpoint}, is intact: continue with --resume ${config.out}` : '; no checkpoint had been written yet';
+    }
+    throw error;
   } finally {
     precision.dispose();
     master.dispose();

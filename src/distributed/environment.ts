@@ -10,6 +10,8 @@ export interface WorldEnvironment {
   masterPort: number;
   /** GLOO_SOCKET_IFNAME: the network interface Gloo binds to (multi-node). */
   interface: string | null;
+  /** torchrun's agent already serves the store at MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE). */
+  agentStore: boolean;
 }
 
 /** A malformed distributed environment variable. */
@@ -41,5 +43,6 @@ export function worldFromEnvironment(env: NodeJS.ProcessEnv = process.env): Worl
   if (!masterAddr) throw new DistributedEnvironmentError('MASTER_ADDR is not set: the host name or address of rank 0, which hosts the rendezvous');
   const masterPort = integer(env, 'MASTER_PORT', 1, 65535);
   const iface = env.GLOO_SOCKET_IFNAME?.trim();
-  return { rank, worldSize, localRank, masterAddr, masterPort, interface: iface ? iface : null };
+  const agentStore = env.TORCHELASTIC_USE_AGENT_STORE?.trim().toLowerCase() === 'true';
+  return { rank, worldSize, localRank, masterAddr, masterPort, interface: iface ? iface : null, agentStore };
 }

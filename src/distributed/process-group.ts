@@ -58,6 +58,7 @@ export class ProcessGroup {
         masterAddr: options.masterAddr,
         masterPort: options.masterPort,
         timeoutMs: options.timeoutMs,
+        hostStore: options.rank === 0 && !options.agentStore,
         ...(options.interface ? { interface: options.interface } : {}),
       });
       return new ProcessGroup(handle, options);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -74,8 +75,10 @@ std::shared_ptr<::gloo::transport::Device> glooDevice(const std::string& masterA
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
-// distInit({ backend, rank, worldSize, masterAddr, masterPort, timeoutMs, interface }) -> handle.
-// Rank 0 hosts the TCPStore; every rank connects to it, then the group connects all pairs.
+// distInit({ backend, rank, worldSize, masterAddr, masterPort, timeoutMs, interface, hostStore })
+// -> handle. The store's host (rank 0, or torchrun's agent) serves the TCPStore; every rank
+// connects to it, then the group connects all pairs. Keys live under "distillery/", apart from
+// whatever else shares the store (torchrun's agent keeps its rendezvous there).
 Napi::Value DistInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "distInit: expected an options object");
@@ -92,12 +95,12 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
 
   c10d::TCPStoreOptions storeOptions;
   storeOptions.port = static_cast<std::uint16_t>(port);
-  storeOptions.isServer = rank == 0;
+  storeOptions.isServer = o.Get("hostStore").ToBoolean();
   storeOptions.numWorkers = static_cast<std::size_t>(size);
   storeOptions.waitWorkers = false;  // the group's own rendezvous below waits for every rank
   storeOptions.timeout = timeout;
   auto holder = std::make_unique<Group>();
-  holder->store = c10::make_intrusive<c10d::TCPStore>(masterAddr, storeOptions);
+  holder->store = c10::make_intrusive<c10d::PrefixStore>("distillery/", c10::make_intrusive<c10d::TCPStore>(masterAddr, storeOptions));
 
   if (backend == "gloo") {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);

@@ -19,6 +19,8 @@ export interface DistInitOptions {
   timeoutMs: number;
   /** GLOO_SOCKET_IFNAME: the network interface Gloo binds to. */
   interface?: string;
+  /** Serve the TCPStore from this process (rank 0, unless torchrun's agent already serves it). */
+  hostStore: boolean;
 }
 
 export interface OpSchema {
@@ -107,6 +109,9 @@ export const addonPath = join(projectRoot, 'build', 'native', 'distillery_native
 // avoids it. libgomp reads this once, when libtorch is loaded, so it is set before the addon loads
 // (an explicit user setting wins).
 process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+// A data-parallel worker (WORLD_SIZE > 1): c10d logs its socket failures through glog as raw
+// lines that repeat what the RankFailureError then says in words; keep the terminal to the latter.
+if (Number(process.env.WORLD_SIZE) > 1) process.env.GLOG_minloglevel ??= '3';
 
 function load(): NativeAddon {
   if (!existsSync(addonPath)) {
