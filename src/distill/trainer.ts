@@ -251,7 +251,9 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
         throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step + 1}, batch ${where}; no checkpoint was written for it`);
       }
       precision.gradientsToMaster();
+      const reduceStart = Date.now();
       parallel.sumGradients(master.parameters());
+      const reduceSeconds = (Date.now() - reduceStart) / 1000;
       const gradNorm = config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null;
       const lr = learningRateAt(step, schedule);
       optimizer.setLr(lr);
@@ -265,6 +267,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       metrics?.append({
         type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
         tokens: targets, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
+        ...(parallel.worldSize > 1 ? { allreduce_seconds: +reduceSeconds.toFixed(3) } : {}),
       });
       const elapsed = (Date.now() - started) / 1000;
       if (main) hooks.onStep?.({

@@ -66,6 +66,8 @@ export function registerBenchDdp(bench: Command): void {
             nproc,
             tokens_per_s: +median(timed.map((r) => r.tokens_per_s as number)).toFixed(1),
             step_ms: +(1000 * median(timed.map((r) => r.step_seconds as number))).toFixed(1),
+            // Time in the gradient all-reduce: what overlapping it with the backward pass could hide at most.
+            allreduce_ms: nproc > 1 ? +(1000 * median(timed.map((r) => r.allreduce_seconds as number))).toFixed(1) : 0,
             global_batch: flags.batchSize,
             batch_per_process: flags.batchSize / nproc,
             seq_len: flags.seqLen,
