@@ -80,20 +80,21 @@ describe('distillery distill', () => {
     assert.match(readFileSync(join(out, 'config.yaml'), 'utf8'), /alpha: 1\n/);
   });
 
-  test('resume from a checkpoint ends with weights bitwise equal to an uninterrupted run', async () => {
-    const settings = { teacher, student, data, batchSize: 3, gradAccum: 2, maxSteps: 8, lr: 5e-3, temperature: 2, schedule: 'cosine', warmupSteps: 2 };
+  test('resume from a checkpoint ends with weights bitwise equal to an uninterrupted run (resumed in the second epoch)', async () => {
+    // 43 training examples, 6 per step: epoch 1 starts in step 8; the run stops after step 9.
+    const settings = { teacher, student, data, batchSize: 3, gradAccum: 2, maxSteps: 12, lr: 5e-3, temperature: 2, schedule: 'cosine', warmupSteps: 2 };
     const full = join(dir, 'run-full');
     await distill(resolveConfig({ ...settings, out: full }), quiet);
     const split = join(dir, 'run-split');
     let steps = 0;
-    const first = await distill(resolveConfig({ ...settings, out: split }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 3 });
-    assert.equal(first.interruptedAt, 3);
-    assert.ok(existsSync(join(split, 'checkpoints', 'step-00000003', 'optimizer.safetensors')));
+    const first = await distill(resolveConfig({ ...settings, out: split }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 9 });
+    assert.equal(first.interruptedAt, 9);
+    assert.ok(existsSync(join(split, 'checkpoints', 'step-00000009', 'optimizer.safetensors')));
     await distill(resolveConfig({ ...settings, out: split, resume: split }), quiet);
     const bytes = (run: string) => readFileSync(join(run, 'student', 'model.safetensors'));
     assert.ok(bytes(full).equals(bytes(split)), 'student weights differ after resume');
     const steps2 = readJsonl(join(split, 'metrics.jsonl')).filter((r) => r.type === 'train').map((r) => r.step);
-    assert.deepEqual(steps2, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(steps2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     // Resuming with other settings is refused with the differences named.
     await assert.rejects(distill(resolveConfig({ ...settings, out: split, resume: split, alpha: 0.5 }), quiet), /different settings \(alpha: 0\.7 then, 0\.5 now\)/);
   });

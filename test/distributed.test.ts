@@ -138,7 +138,7 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
     const one = runCli([...baseArgs(single), '--batch-size', '2', '--grad-accum', '2', '--max-steps', '13']);
     assert.equal(one.status, 0, one.stderr);
     const ddp = join(dir, 'ddp');
-    const two = runCli([...baseArgs(ddp), '--batch-size', '2', '--nproc-per-node', '2', '--max-steps', '13']);
+    const two = runCli([...baseArgs(ddp), '--batch-size', '2', '--nproc-per-node', '2', '--max-steps', '13', '--save-every', '6']);
     assert.equal(two.status, 0, two.stderr);
     assert.match(two.stderr, /data parallel: 2 processes \(gloo\)/);
 
@@ -155,8 +155,14 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
     assert.ok(Math.abs(evalOf(ddp).studentPerplexityAfter - evalOf(single).studentPerplexityAfter) < 1e-4);
     assert.ok(Math.abs(evalOf(ddp).klTeacherStudent - evalOf(single).klTeacherStudent) < 1e-5);
 
+    // Resuming from step 12 with the same world size ends bitwise where the uninterrupted run did.
+    const again = join(dir, 'ddp-resumed');
+    const continued = runCli([...baseArgs(again), '--batch-size', '2', '--nproc-per-node', '2', '--max-steps', '13', '--save-every', '6', '--resume', join(ddp, 'checkpoints', 'step-00000012')]);
+    assert.equal(continued.status, 0, continued.stderr);
+    assert.deepEqual(readFileSync(join(again, 'student', 'model.safetensors')), readFileSync(join(ddp, 'student', 'model.safetensors')));
+
     // Resuming with another world size is refused with the reason.
-    const resumed = runCli([...baseArgs(ddp), '--batch-size', '2', '--max-steps', '13', '--resume', ddp]);
+    const resumed = runCli([...baseArgs(ddp), '--batch-size', '2', '--max-steps', '13', '--save-every', '6', '--resume', ddp]);
     assert.equal(resumed.status, 1);
     assert.match(resumed.stderr, /--resume: the checkpoint was made by 2 process\(es\), this run has 1/);
   });

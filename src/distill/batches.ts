@@ -10,24 +10,31 @@ export interface DataPosition {
 
 export class BatchCursor {
   #order: number[];
+  #position: DataPosition;
 
+  /** Starts at `position` (a resumed run's), in that epoch's order. */
   constructor(
     private readonly examples: readonly EncodedExample[],
     private readonly seed: number,
-    public position: DataPosition,
+    position: DataPosition,
   ) {
+    this.#position = position;
     this.#order = epochOrder(examples.length, seed, position.epoch);
+  }
+
+  get position(): DataPosition {
+    return this.#position;
   }
 
   /** The next micro-batch (smaller at the end of an epoch), with the example indices it holds. */
   next(batchSize: number): { examples: EncodedExample[]; indices: number[]; epoch: number } {
-    if (this.position.offset >= this.examples.length) {
-      this.position = { epoch: this.position.epoch + 1, offset: 0 };
-      this.#order = epochOrder(this.examples.length, this.seed, this.position.epoch);
+    if (this.#position.offset >= this.examples.length) {
+      this.#position = { epoch: this.#position.epoch + 1, offset: 0 };
+      this.#order = epochOrder(this.examples.length, this.seed, this.#position.epoch);
     }
-    const epoch = this.position.epoch;
-    const indices = this.#order.slice(this.position.offset, this.position.offset + batchSize);
-    this.position = { epoch, offset: this.position.offset + indices.length };
+    const epoch = this.#position.epoch;
+    const indices = this.#order.slice(this.#position.offset, this.#position.offset + batchSize);
+    this.#position = { epoch, offset: this.#position.offset + indices.length };
     return { examples: indices.map((i) => this.examples[i]!), indices, epoch };
   }
 }

@@ -149,12 +149,11 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
   log(`training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${examplesPerStep} examples per step)`);
 
   let step = 0;
-  const cursor = new BatchCursor(prepared.train, config.seed, { epoch: 0, offset: 0 });
+  const cursor = new BatchCursor(prepared.train, config.seed, resumed ? { epoch: resumed.state.epoch, offset: resumed.state.offset } : { epoch: 0, offset: 0 });
   if (resumed) {
     optimizer.loadStateDict(resumed.optimizer);
     setRngState(resumed.rngState);
     step = resumed.state.step;
-    cursor.position = { epoch: resumed.state.epoch, offset: resumed.state.offset };
   }
 
   const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl')) : null;
