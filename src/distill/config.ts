@@ -91,7 +91,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'temperature', kind: 'number', default: 5.0, above: 0, max: 1000, help: 'softmax temperature τ of the KD term (τ = 1–2 often suits language models better)' },
   { key: 'loss', kind: 'enum', default: 'forward-kl', choices: DIVERGENCE_NAMES, help: 'divergence of the KD term' },
   { key: 'lossImpl', kind: 'enum', default: 'chunked', choices: ['chunked', 'naive'], help: 'chunked: LM heads and loss fused over row chunks (no full tokens × vocabulary tensor); naive: whole logits matrices' },
-  { key: 'lossChunkSize', kind: 'int', default: 256, min: 1, max: N, help: 'target rows per chunk of the chunked loss' },
+  { key: 'lossChunkSize', kind: 'int', default: 0, min: 0, max: N, help: 'target rows per chunk of the chunked loss (0: about 40 MiB of logits per chunk, 64 rows at a 151,936-token vocabulary)' },
   { key: 'jsdBeta', kind: 'number', default: 0.5, min: 0, max: 1, help: 'β of --loss jsd' },
   { key: 'skewLambda', kind: 'number', default: 0.1, min: 0, max: 0.999, help: 'λ of --loss skew-kl' },
   { key: 'lr', kind: 'number', default: 5e-5, min: 0, max: 10, help: 'AdamW learning rate (0 allowed)' },

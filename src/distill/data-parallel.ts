@@ -9,7 +9,8 @@
 // process makes with gradAccum × worldSize micro-batches.
 import type { ProcessGroup } from '../distributed/process-group.js';
 import type { Tensor } from '../tensor/index.js';
-import { tidy, zerosLike } from '../tensor/index.js';
+import { tidy } from '../tensor/index.js';
+import { gradientBuffer } from './gradient-buffer.js';
 
 export class DataParallel {
   constructor(readonly group: ProcessGroup | null) {}
@@ -52,16 +53,7 @@ export class DataParallel {
   sumGradients(params: Tensor[]): void {
     const group = this.group;
     if (!group) return;
-    tidy(() => {
-      const grads = params.map((p) => {
-        const existing = p.grad;
-        if (existing) return existing;
-        const zeros = zerosLike(p);
-        p.grad = zeros; // the gradient shares the zeros' storage: reducing one fills the other
-        return zeros;
-      });
-      group.allReduce(grads, 'sum');
-    });
+    tidy(() => group.allReduce(params.map(gradientBuffer), 'sum'));
   }
 
   sum(values: number[]): number[] {

@@ -317,6 +317,7 @@ Napi::Value SetAllocatorCaching(const Napi::CallbackInfo& info) {
     mallopt(M_MMAP_MAX, 65536);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    malloc_trim(0);  // give back what caching kept
   }
   return Napi::Boolean::New(info.Env(), true);
 #else

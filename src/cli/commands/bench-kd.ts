@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Command, Option } from 'commander';
 import type { PaddedBatch } from '../../data/pad-batch.js';
+import { autoChunkRows } from '../../distill/chunked-loss.js';
 import { microBatchBackward } from '../../distill/micro-batch.js';
 import { OnlineTeacher } from '../../distill/teacher.js';
 import { TeacherCache } from '../../distill/teacher-cache/reader.js';
@@ -16,7 +17,8 @@ import { readQwen3Config } from '../../models/qwen3/config.js';
 import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
-import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/index.js';
+import { allocatorCachingEnabled, numThreads, setAllocatorCaching, torchVersion } from '../../tensor/index.js';
+import { peakResidentBytes, resetPeakResident, residentBytes } from '../process-memory.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
 
@@ -39,8 +41,24 @@ interface BenchKdFlags {
   cacheDir?: string;
 }
 
+/**
+ * What one step needs beyond the memory that persists between steps (weights, gradients, optimizer
+ * state): the resident high-water mark during one step minus the resident size before it. Measured
+ * with allocator caching off from the process start, so that every large tensor is its own mapping,
+ * returned when freed, and resident memory follows live memory. Null where /proc cannot say.
+ */
+function stepWorkingBytes(step: () => void): number | null {
+  const before = residentBytes();
+  if (before === null || !resetPeakResident()) return null;
+  step();
+  const peak = peakResidentBytes();
+  return peak === null ? null : Math.max(0, peak - before);
+}
+
 async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string, unknown>> {
   const device = checkDevice(flags.device);
+  const caching = allocatorCachingEnabled();
+  setAllocatorCaching(false); // until the memory of a step is measured (see stepWorkingBytes)
   // The cached mode never loads the teacher: its predictions come from the cache.
   const teacher = mode === 'cached' ? null : new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device }));
   const student = loadQwen3(await resolveModelPath(flags.student), { device });
@@ -55,14 +73,19 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     optimizer.step();
     optimizer.zeroGrad();
   };
-  step(); // warm-up
+  step(); // creates the gradients and optimizer state that persist between steps
+  const working = stepWorkingBytes(step);
+  setAllocatorCaching(caching);
+  step(); // warm-up of the allocator's cache
   const start = performance.now();
   for (let i = 0; i < flags.steps; i++) step();
   const seconds = (performance.now() - start) / 1000;
+  const peakRss = process.resourceUsage().maxRSS * 1024;
   return {
     mode,
     tokens_per_s: +((flags.batchSize * flags.seqLen * flags.steps) / seconds).toFixed(1),
-    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    peak_rss_mb: Math.round(peakRss / 2 ** 20),
+    step_working_mb: working === null ? null : Math.round(working / 2 ** 20),
     step_ms: +((seconds * 1000) / flags.steps).toFixed(1),
     batch_size: flags.batchSize,
     seq_len: flags.seqLen,
@@ -70,10 +93,10 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     teacher_parameters: teacher?.model.numParameters() ?? null,
     cache_bytes_per_token: cache ? +cache.manifest.bytesPerToken.toFixed(1) : null,
     student_parameters: student.numParameters(),
-    chunk_size: mode === 'chunked' ? flags.chunkSize : null,
+    chunk_size: mode === 'naive' ? null : flags.chunkSize > 0 ? flags.chunkSize : autoChunkRows(student.config.vocabSize),
     top_k: cache ? cache.manifest.topK : null,
     threads: numThreads(),
-    allocator_caching: allocatorCachingEnabled(),
+    allocator_caching: caching,
     torch: torchVersion(),
   };
 }
@@ -88,7 +111,7 @@ export function registerBenchKd(bench: Command): void {
     .option('--seq-len <n>', 'tokens per sequence', intOption('--seq-len', 2, 1_000_000), 128)
     .option('--steps <n>', 'timed steps after one warm-up step', intOption('--steps', 1, 100_000), 3)
     .option('--modes <list>', `comma-separated: ${MODES.join(', ')}`, MODES.join(','))
-    .option('--chunk-size <n>', 'rows per chunk of the chunked loss', intOption('--chunk-size', 1), 256)
+    .option('--chunk-size <n>', 'rows per chunk of the chunked loss (0: by vocabulary size, as distill)', intOption('--chunk-size', 0), 0)
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
     .option('--top-k <k>', 'top-k of the teacher cache of the cached mode', intOption('--top-k', 1, 65536), 128)
     .option('--json', 'one JSON object per mode')

@@ -122,6 +122,8 @@ export interface ForwardOptions {
   /** [B, T] absolute positions; by default the running index (or derived from the mask). */
   positionIds?: Tensor;
   cache?: KVCache;
+  /** [B, T, hidden] input embeddings to use instead of looking up `inputIds` (as inputs_embeds in transformers). */
+  inputsEmbeds?: Tensor;
 }
 
 export class Qwen3Model extends Module {
@@ -156,7 +158,7 @@ export class Qwen3Model extends Module {
     const past = options.cache?.length ?? 0;
     return tidy(() => {
       const positions = options.positionIds ?? defaultPositions(batch, length, past, device, options.attentionMask);
-      let h = this.embed_tokens.forward(inputIds);
+      let h = options.inputsEmbeds ?? this.embed_tokens.forward(inputIds);
       const { invFreq, attentionScaling } = this.#frequencies(device);
       const { cos, sin } = ropeCosSin(invFreq, attentionScaling, positions, h.dtype);
       const needsSliding = this.config.layerTypes.includes('sliding_attention');

@@ -1,0 +1,28 @@
+// Resident memory of this process from /proc (Linux): the current size, the high-water mark, and a
+// reset of the mark, so a benchmark can measure the peak of one phase rather than of the whole run.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+function statusField(name: 'VmRSS' | 'VmHWM'): number | null {
+  try {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes resident now, or null where /proc is missing. */
+export const residentBytes = (): number | null => statusField('VmRSS');
+
+/** The most bytes resident since the process started or since the last resetPeakResident(). */
+export const peakResidentBytes = (): number | null => statusField('VmHWM');
+
+/** Restarts the high-water mark at the current size (Linux ≥ 4.0: "5" > /proc/self/clear_refs). */
+export function resetPeakResident(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
