@@ -9,7 +9,7 @@ export class UsageError extends Error {
 export function reportFatal(error: unknown): never {
   const message = error instanceof Error ? error.message : String(error);
   // Workers of a multi-process run share one terminal: say which one speaks.
-  const worker = Number(process.env.WORLD_SIZE) > 1 ? ` [rank ${process.env.RANK}]` : '';
+  const worker = Number(process.env.WORLD_SIZE) > 1 && process.env.RANK ? ` [rank ${process.env.RANK}]` : '';
   process.stderr.write(`distillery${worker}: error: ${message}\n`);
   if (process.env.DISTILLERY_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   process.exit(1);

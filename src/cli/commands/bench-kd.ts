@@ -17,7 +17,7 @@ import { readQwen3Config } from '../../models/qwen3/config.js';
 import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
-import { allocatorCachingEnabled, numThreads, setAllocatorCaching, torchVersion } from '../../tensor/index.js';
+import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/index.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../process-memory.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
@@ -37,6 +37,7 @@ interface BenchKdFlags {
   topK: number;
   json?: boolean;
   worker?: Mode;
+  measureMemory?: boolean;
   batchFile?: string;
   cacheDir?: string;
 }
@@ -44,8 +45,9 @@ interface BenchKdFlags {
 /**
  * What one step needs beyond the memory that persists between steps (weights, gradients, optimizer
  * state): the resident high-water mark during one step minus the resident size before it. Measured
- * with allocator caching off from the process start, so that every large tensor is its own mapping,
- * returned when freed, and resident memory follows live memory. Null where /proc cannot say.
+ * in a process of its own with allocator caching off from the start, so that every large tensor is
+ * its own mapping, returned when freed, and resident memory follows live memory. Null where /proc
+ * cannot say.
  */
 function stepWorkingBytes(step: () => void): number | null {
   const before = residentBytes();
@@ -57,8 +59,6 @@ function stepWorkingBytes(step: () => void): number | null {
 
 async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string, unknown>> {
   const device = checkDevice(flags.device);
-  const caching = allocatorCachingEnabled();
-  setAllocatorCaching(false); // until the memory of a step is measured (see stepWorkingBytes)
   // The cached mode never loads the teacher: its predictions come from the cache.
   const teacher = mode === 'cached' ? null : new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device }));
   const student = loadQwen3(await resolveModelPath(flags.student), { device });
@@ -73,10 +73,11 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     optimizer.step();
     optimizer.zeroGrad();
   };
-  step(); // creates the gradients and optimizer state that persist between steps
-  const working = stepWorkingBytes(step);
-  setAllocatorCaching(caching);
-  step(); // warm-up of the allocator's cache
+  step(); // warm-up: creates the gradients and optimizer state that persist between steps
+  if (flags.measureMemory) {
+    const working = stepWorkingBytes(step);
+    return { step_working_mb: working === null ? null : Math.round(working / 2 ** 20) };
+  }
   const start = performance.now();
   for (let i = 0; i < flags.steps; i++) step();
   const seconds = (performance.now() - start) / 1000;
@@ -85,7 +86,6 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     mode,
     tokens_per_s: +((flags.batchSize * flags.seqLen * flags.steps) / seconds).toFixed(1),
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
-    step_working_mb: working === null ? null : Math.round(working / 2 ** 20),
     step_ms: +((seconds * 1000) / flags.steps).toFixed(1),
     batch_size: flags.batchSize,
     seq_len: flags.seqLen,
@@ -96,7 +96,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     chunk_size: mode === 'naive' ? null : flags.chunkSize > 0 ? flags.chunkSize : autoChunkRows(student.config.vocabSize),
     top_k: cache ? cache.manifest.topK : null,
     threads: numThreads(),
-    allocator_caching: caching,
+    allocator_caching: allocatorCachingEnabled(),
     torch: torchVersion(),
   };
 }
@@ -118,6 +118,7 @@ export function registerBenchKd(bench: Command): void {
     .addOption(new Option('--batch-file <file>', 'internal: the shared batch').hideHelp())
     .addOption(new Option('--cache-dir <dir>', 'internal: the cached mode\'s cache').hideHelp())
     .addOption(new Option('--worker <mode>', 'internal: run one mode in this process').hideHelp())
+    .addOption(new Option('--measure-memory', 'internal: measure one step\'s working memory instead of speed').hideHelp())
     .action(async (flags: BenchKdFlags) => {
       if (flags.worker) {
         console.log(JSON.stringify(await runWorker(flags, flags.worker)));
@@ -134,7 +135,7 @@ export function registerBenchKd(bench: Command): void {
         const random = mulberry32(1234);
         const rows = Array.from({ length: flags.batchSize }, () => Array.from({ length: flags.seqLen }, () => Math.floor(random() * vocab)));
         writeFileSync(batchFile, rows.map((r) => `${JSON.stringify({ input_ids: r })}\n`).join(''));
-        const cli = (args: string[]) => spawnSync(process.execPath, [process.argv[1]!, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, [process.argv[1]!, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env });
         const cacheDir = join(work, 'cache');
         if (modes.includes('cached')) {
           const built = cli(['cache-teacher', '--teacher', flags.teacher, '--data', batchFile, '--out', cacheDir, '--top-k', String(flags.topK), '--max-length', String(flags.seqLen), '--device', flags.device]);
@@ -142,9 +143,14 @@ export function registerBenchKd(bench: Command): void {
         }
         const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--batch-file', batchFile, '--cache-dir', cacheDir];
         for (const mode of modes) {
-          const child = cli(['bench', 'kd', ...passThrough, '--worker', mode]);
-          if (child.status !== 0) throw new Error(`bench kd: mode ${mode} failed: ${child.stderr.trim().split('\n').at(-1)}`);
-          const record = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+          const run = (extra: string[], env: NodeJS.ProcessEnv = process.env) => {
+            const child = cli(['bench', 'kd', ...passThrough, '--worker', mode, ...extra], env);
+            if (child.status !== 0) throw new Error(`bench kd: mode ${mode} failed: ${child.stderr.trim().split('\n').at(-1) || `exit ${child.status ?? child.signal} (out of memory?)`}`);
+            return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+          };
+          const speed = run([]);
+          const memory = run(['--measure-memory'], { ...process.env, DISTILLERY_ALLOCATOR_CACHING: '0' });
+          const record = { mode: speed.mode, tokens_per_s: speed.tokens_per_s, peak_rss_mb: speed.peak_rss_mb, ...memory, ...speed };
           console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
         }
       } finally {
