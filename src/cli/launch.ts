@@ -5,7 +5,7 @@
 // terminated, so the launch never hangs.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { UsageError } from './errors.js';
 
 export interface LaunchPlan {
@@ -95,7 +95,7 @@ export async function launchWorkers(plan: LaunchPlan, log: (line: string) => voi
             resolve(1);
           });
           worker.on('exit', (code, signal) => {
-            const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15);
+            const status = code ?? 128 + (signal ? constants.signals[signal] : 0);
             if (status !== 0 && status !== 130 && firstFailure === null) {
               firstFailure = status;
               log(`rank ${plan.nodeRank * plan.nprocPerNode + local} ${describeExit(code, signal)}; waiting up to ${plan.timeoutSeconds} s for the other ranks to stop`);

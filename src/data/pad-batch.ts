@@ -2,7 +2,7 @@
 // many positions the loss averages over, so the trainer can normalise per token across accumulated
 // micro-batches (DESIGN.md: means are over the valid tokens of the whole batch).
 import { DataError } from './errors.js';
-import { IGNORE_INDEX, type EncodedExample } from './segments.js';
+import { IGNORE_INDEX, type EncodedExample, predictedTargets } from './segments.js';
 
 export interface PaddedBatch {
   inputIds: number[][];
@@ -26,7 +26,7 @@ export function padBatch(examples: readonly EncodedExample[], padId: number): Pa
     batch.inputIds.push([...example.inputIds, ...new Array<number>(padding).fill(padId)]);
     batch.attentionMask.push([...new Array<number>(length).fill(1), ...new Array<number>(padding).fill(0)]);
     batch.labels.push([...example.labels, ...new Array<number>(padding).fill(IGNORE_INDEX)]);
-    for (let t = 1; t < length; t++) if (example.labels[t] !== IGNORE_INDEX) batch.targetTokens++;
+    batch.targetTokens += predictedTargets(example.labels);
   });
   return batch;
 }

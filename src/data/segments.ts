@@ -5,6 +5,13 @@ import type { TextTokenizer } from '../tokenizer/index.js';
 
 export const IGNORE_INDEX = -100;
 
+/** How many positions t >= 1 are targets: the tokens the shifted loss averages over. */
+export function predictedTargets(labels: readonly number[]): number {
+  let count = 0;
+  for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_INDEX) count++;
+  return count;
+}
+
 export interface Segment {
   text: string;
   /** Response text is a training target under response-only masking; prompt text never is. */

@@ -56,8 +56,12 @@ export class DataParallel {
     tidy(() => group.allReduce(params.map(gradientBuffer), 'sum'));
   }
 
-  sum(values: number[]): number[] {
-    return this.group ? this.group.reduceNumbers(values, 'sum') : values;
+  /** Each numeric field summed over the ranks (one collective for the whole record). */
+  sumFields<T extends { [K in keyof T]: number }>(record: T): T {
+    if (!this.group) return record;
+    const keys = Object.keys(record) as (keyof T)[];
+    const sums = this.group.reduceNumbers(keys.map((k) => record[k]!), 'sum');
+    return Object.fromEntries(keys.map((k, i) => [k, sums[i]])) as T;
   }
 
   /** True on every rank when any rank asks to stop (Ctrl-C reaches one process of a node or all). */

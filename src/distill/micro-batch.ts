@@ -6,7 +6,7 @@ import { rowsAt, targetIndex } from '../eval/targets.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { aten, embedding, linear, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
-import { autoChunkRows, chunkedLossBackward } from './chunked-loss.js';
+import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
 import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
 import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
@@ -17,7 +17,7 @@ export interface MicroBatchSetup {
   teacher: TeacherSource | null;
   loss: LossSettings;
   impl: 'chunked' | 'naive';
-  /** Target rows per chunk of the chunked loss; 0 chooses by vocabulary size (autoChunkRows). */
+  /** Target rows per chunk of the chunked loss; 0 chooses by vocabulary size (chunkRows). */
   chunkSize: number;
   device: string;
   /** An offline teacher cache replaces the teacher; rows are looked up by example index. */
@@ -65,7 +65,7 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
         targets,
         settings: s.loss,
         totalTargets,
-        chunkSize: s.chunkSize > 0 ? s.chunkSize : autoChunkRows(s.student.config.vocabSize),
+        chunkSize: chunkRows(s.chunkSize, s.student.config.vocabSize),
       });
       embeddings.backward();
       return sums;

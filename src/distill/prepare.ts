@@ -9,6 +9,7 @@ import {
   encodeExamples,
   isDataFileName,
   MissingSplitError,
+  predictedTargets,
   readRecords,
   splitHeldOut,
 } from '../data/index.js';
@@ -84,7 +85,7 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   }
   heldOut = heldOut.slice(0, config.maxEvalExamples);
   if (train.length === 0) throw new Error(`--data ${config.data}: no usable training examples (${records.length} records read)`);
-  const targets = train.reduce((n, e) => n + e.labels.filter((l, i) => i > 0 && l !== -100).length, 0);
+  const targets = train.reduce((n, e) => n + predictedTargets(e.labels), 0);
   log(`data: ${train.length} training examples (${targets} target tokens), ${heldOut.length} held-out`);
   const padId = tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0;
   const fingerprint: CacheFingerprint = {

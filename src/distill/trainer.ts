@@ -5,7 +5,7 @@
 // the end the student folder, metrics and the teacher/student comparison.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { padBatch } from '../data/index.js';
+import { padBatch, predictedTargets } from '../data/index.js';
 import { type Comparison, comparisonFromSums, comparisonSums, type ScoredBatch } from '../eval/compare.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
@@ -104,7 +104,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
     writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
   }
-  if (parallel.worldSize > 1) log(`data parallel: ${parallel.worldSize} processes (${options.processGroup!.backend}), ${config.batchSize} × ${config.gradAccum} examples per rank per step`);
+  if (parallel.group) log(`data parallel: ${parallel.worldSize} processes (${parallel.group.backend}), ${config.batchSize} × ${config.gradAccum} examples per rank per step`);
   manualSeed(config.seed);
 
   const prepared = await prepareRun(config, log);
@@ -168,8 +168,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       sharedVocab: prepared.sharedVocab,
       teacherLogits: teacher ? (b) => teacher!.logits(b.inputIds, b.attentionMask, device) : undefined,
     });
-    const [tokens, studentNll, teacherNll, agree, kl] = parallel.sum([local.tokens, local.studentNll, local.teacherNll, local.agree, local.kl]);
-    const result = comparisonFromSums({ tokens: tokens!, studentNll: studentNll!, teacherNll: teacherNll!, agree: agree!, kl: kl! }, teacher !== null);
+    const result = comparisonFromSums(parallel.sumFields(local), teacher !== null);
     precision.compute.train();
     metrics?.append({ type: 'eval', ...evalRecord(step, result), step });
     const vsTeacher = result.teacher
@@ -227,21 +226,20 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
         break;
       }
       const stepStart = Date.now();
-      // The whole global step is built on every rank (indices only); each trains on its share.
+      // Every rank draws the whole global step (its examples' indices and token counts); each
+      // pads and trains only its own share.
       const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(config.batchSize));
-      const padded = micro.map((m) => padBatch(m.examples, prepared.padId));
-      const targets = padded.reduce((n, b) => n + b.targetTokens, 0);
-      const inputTokens = padded.reduce((n, b) => n + b.attentionMask.flat().reduce((a, x) => a + x, 0), 0);
-      let localKd = 0;
-      let localCe = 0;
+      const stepExamples = micro.flatMap((m) => m.examples);
+      const targets = stepExamples.reduce((n, e) => n + predictedTargets(e.labels), 0);
+      const inputTokens = stepExamples.reduce((n, e) => n + e.inputIds.length, 0);
+      const local = { kdSum: 0, ceSum: 0 };
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache };
-      const mine = parallel.shareOf(micro.map((m, i) => ({ examples: m.examples, batch: padded[i]! })));
-      for (const { examples, batch } of mine) {
-        const sums = microBatchBackward(batch, targets, setup, examples.map((e) => (e as IndexedExample).sourceIndex));
-        localKd += sums.kdSum;
-        localCe += sums.ceSum;
+      for (const { examples } of parallel.shareOf(micro)) {
+        const sums = microBatchBackward(padBatch(examples, prepared.padId), targets, setup, examples.map((e) => (e as IndexedExample).sourceIndex));
+        local.kdSum += sums.kdSum;
+        local.ceSum += sums.ceSum;
       }
-      const [kdSum, ceSum] = parallel.sum([localKd, localCe]) as [number, number];
+      const { kdSum, ceSum } = parallel.sumFields(local);
       const kdLoss = kdSum / Math.max(1, targets);
       const ceLoss = ceSum / Math.max(1, targets);
       const stepLoss = config.alpha * kdLoss + (1 - config.alpha) * ceLoss;

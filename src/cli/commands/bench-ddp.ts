@@ -4,14 +4,12 @@
 // through the real `distillery distill` command, and reports the median tokens/s of its steps
 // after the first (warm-up), as rank 0 measured them.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { mulberry32 } from '../../data/index.js';
-import { resolveModelPath } from '../../io/hub/index.js';
-import { readQwen3Config } from '../../models/qwen3/config.js';
 import { intOption, UsageError } from '../errors.js';
+import { writeRandomTokens } from '../random-tokens.js';
 
 interface BenchDdpFlags {
   teacher: string;
@@ -46,11 +44,8 @@ export function registerBenchDdp(bench: Command): void {
       if (uneven.length) throw new UsageError(`--nproc ${uneven.join(', ')}: --batch-size ${flags.batchSize} must divide evenly over every process count`);
       const work = mkdtempSync(join(tmpdir(), 'distillery-bench-ddp-'));
       try {
-        const vocab = readQwen3Config(join(await resolveModelPath(flags.student), 'config.json')).vocabSize;
-        const random = mulberry32(4321);
         const data = join(work, 'data.jsonl');
-        const rows = Array.from({ length: flags.batchSize * 8 }, () => Array.from({ length: flags.seqLen }, () => Math.floor(random() * vocab)));
-        writeFileSync(data, rows.map((r) => `${JSON.stringify({ input_ids: r })}\n`).join(''));
+        await writeRandomTokens(data, flags.student, flags.batchSize * 8, flags.seqLen, 4321);
         for (const nproc of counts) {
           const out = join(work, `run-${nproc}`);
           const args = [

@@ -2,18 +2,16 @@
 // AdamW — in each loss mode, side by side in one invocation. Each mode runs in its own child
 // process, so its peak resident memory is its own.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Command, Option } from 'commander';
 import type { PaddedBatch } from '../../data/pad-batch.js';
-import { autoChunkRows } from '../../distill/chunked-loss.js';
+import { chunkRows } from '../../distill/chunked-loss.js';
 import { microBatchBackward } from '../../distill/micro-batch.js';
 import { OnlineTeacher } from '../../distill/teacher.js';
 import { TeacherCache } from '../../distill/teacher-cache/reader.js';
-import { mulberry32 } from '../../data/index.js';
-import { readQwen3Config } from '../../models/qwen3/config.js';
 import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
@@ -21,6 +19,7 @@ import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../process-memory.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
+import { writeRandomTokens } from '../random-tokens.js';
 
 const MODES = ['naive', 'chunked', 'cached'] as const;
 type Mode = (typeof MODES)[number];
@@ -93,7 +92,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     teacher_parameters: teacher?.model.numParameters() ?? null,
     cache_bytes_per_token: cache ? +cache.manifest.bytesPerToken.toFixed(1) : null,
     student_parameters: student.numParameters(),
-    chunk_size: mode === 'naive' ? null : flags.chunkSize > 0 ? flags.chunkSize : autoChunkRows(student.config.vocabSize),
+    chunk_size: mode === 'naive' ? null : chunkRows(flags.chunkSize, student.config.vocabSize),
     top_k: cache ? cache.manifest.topK : null,
     threads: numThreads(),
     allocator_caching: allocatorCachingEnabled(),
@@ -131,10 +130,7 @@ export function registerBenchKd(bench: Command): void {
       const work = mkdtempSync(join(tmpdir(), 'distillery-bench-kd-'));
       try {
         const batchFile = join(work, 'batch.jsonl');
-        const vocab = readQwen3Config(join(await resolveModelPath(flags.student), 'config.json')).vocabSize;
-        const random = mulberry32(1234);
-        const rows = Array.from({ length: flags.batchSize }, () => Array.from({ length: flags.seqLen }, () => Math.floor(random() * vocab)));
-        writeFileSync(batchFile, rows.map((r) => `${JSON.stringify({ input_ids: r })}\n`).join(''));
+        await writeRandomTokens(batchFile, flags.student, flags.batchSize, flags.seqLen, 1234);
         const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, [process.argv[1]!, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env });
         const cacheDir = join(work, 'cache');
         if (modes.includes('cached')) {

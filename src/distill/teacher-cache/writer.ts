@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type EncodedExample, padBatch } from '../../data/index.js';
+import { type EncodedExample, padBatch, predictedTargets } from '../../data/index.js';
 import { targetIndex } from '../../eval/targets.js';
 import { temporaryPathFor, writeAll, writeTextAtomic } from '../../io/atomic.js';
 import { aten, tensor, tidy } from '../../tensor/index.js';
@@ -36,7 +36,7 @@ function encodeBatch(examples: EncodedExample[], teacher: OnlineTeacher, topK: n
     const out: Buffer[] = [];
     let row = 0;
     for (const example of examples) {
-      const count = example.labels.reduce((n, label, t) => n + (t > 0 && label !== -100 ? 1 : 0), 0);
+      const count = predictedTargets(example.labels);
       const buffer = Buffer.alloc(4 + count * recordBytes(topK));
       buffer.writeUInt32LE(count, 0);
       let offset = 4;
