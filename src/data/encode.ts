@@ -8,7 +8,7 @@ import { DATA_FORMATS, type DataFormat } from './formats.js';
 import { guanacoSegments } from './guanaco.js';
 import { instructionSegments, parseInstructionTemplate, type InstructionTemplate } from './instruction.js';
 import type { DataRecord } from './read-json.js';
-import { IGNORE_INDEX, tokenizeSegments, type EncodedExample, type Segment } from './segments.js';
+import { IGNORE_INDEX, predictedTargets, tokenizeSegments, type EncodedExample, type Segment } from './segments.js';
 import { tokensExample } from './tokens.js';
 
 export interface EncodeOptions {
@@ -38,9 +38,8 @@ export const dropTruncatedTargets = (maxLength: number) => `dropped: every targe
 export const noteTruncated = (maxLength: number) => `truncated to maxLength ${maxLength}`;
 
 /** True when some position t >= 1 is a target: logits at t-1 predict it. Position 0 is never predicted. */
-export function hasPredictedTarget(labels: readonly number[]): boolean {
-  for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_INDEX) return true;
-  return false;
+function hasPredictedTarget(labels: readonly number[]): boolean {
+  return predictedTargets(labels) > 0;
 }
 
 function checkOptions(tokenizer: TextTokenizer | null, options: EncodeOptions): InstructionTemplate | null {

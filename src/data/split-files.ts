@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { DataError, MissingSplitError } from './errors.js';
-import { isDataFileName } from './read-file.js';
+import { DATA_EXTENSIONS, isDataFileName } from './read-file.js';
 
 export type Split = 'train' | 'test' | 'validation';
 
@@ -47,7 +47,7 @@ function namedFor(file: string, split: Split): boolean {
  * evaluating on the training file, would be silent leakage.
  */
 export function selectSplitFiles(files: readonly string[], split: Split, where: string): string[] {
-  if (files.length === 0) throw new DataError(`${where}: no data files (${['.jsonl', '.json', '.parquet', '.txt'].join(', ')}) found`);
+  if (files.length === 0) throw new DataError(`${where}: no data files (${DATA_EXTENSIONS.join(', ')}) found`);
   const named = files.filter((f) => namedFor(f, split));
   if (named.length > 0) return named;
   if (split !== 'train') {

@@ -46,14 +46,12 @@ export const DEFAULT_LANGUAGE_DEMO: LanguageDemoSettings = {
 };
 
 export const QUICK_LANGUAGE_DEMO: LanguageDemoSettings = {
-  seed: 7,
+  ...DEFAULT_LANGUAGE_DEMO,
   vocabSize: 300,
   context: 32,
   teacher: { layers: 1, hidden: 32, heads: 2, kvHeads: 1, headDim: 16, intermediate: 64, steps: 12, batchSize: 8, lr: 3e-3 },
   student: { layers: 1, hidden: 16, heads: 2, kvHeads: 1, headDim: 8, intermediate: 32, steps: 8, batchSize: 8, lr: 3e-3 },
   transferBytes: 8_000,
-  alpha: 0.9,
-  temperature: 1,
   evalEvery: 4,
   maxEvalWindows: 8,
 };

@@ -39,11 +39,12 @@ export function rowLossSums(student: Tensor, teacher: Tensor | null, targets: Te
       return { kdSum: zerosLike(ceSum), ceSum, count: targets.numel };
     }
     const shared = settings.sharedVocab ?? Math.min(student.size(-1), teacher.size(-1));
-    const s = lossPrecision(student.slice(-1, 0, shared));
+    const full = lossPrecision(student);
+    const s = full.slice(-1, 0, shared);
     const t = lossPrecision(teacher.slice(-1, 0, shared));
     const kdSum = divergencePerToken(t.detach(), s, settings.temperature, settings.divergence).sum();
     // CE uses the student's full vocabulary: its own padded rows are still part of its softmax.
-    const ceSum = crossEntropy(lossPrecision(student), targets, { reduction: 'sum' });
+    const ceSum = crossEntropy(full, targets, { reduction: 'sum' });
     return { kdSum, ceSum, count: targets.numel };
   });
 }

@@ -46,8 +46,9 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   const teacherFolder = config.teacher === null ? null : await resolveModelPath(config.teacher, { log });
   const studentFolder = await resolveModelPath(config.student, { log });
   const teacherTokenizer = teacherFolder === null ? null : openTokenizer(teacherFolder);
-  const tokenizer = openTokenizer(studentFolder) ?? teacherTokenizer;
-  const student = { folder: studentFolder, vocabSize: readQwen3Config(join(studentFolder, 'config.json')).vocabSize, tokenizer: openTokenizer(studentFolder) };
+  const studentTokenizer = openTokenizer(studentFolder);
+  const tokenizer = studentTokenizer ?? teacherTokenizer;
+  const student = { folder: studentFolder, vocabSize: readQwen3Config(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
   const vocab =
     teacherFolder === null
       ? { note: `vocabulary: ${student.vocabSize} logits (no teacher)` }

@@ -1,6 +1,7 @@
 // The end-of-run comparison: teacher perplexity, student perplexity before and after, the share
 // of the gap closed, top-1 agreement and held-out KL(teacher ‖ student).
 import { type Comparison, gapClosed } from '../eval/compare.js';
+import { fixed, percent } from '../report/markdown-table.js';
 
 export interface RunSummary {
   heldOutTokens: number;
@@ -34,18 +35,16 @@ export function summarize(before: Comparison | null, after: Comparison, steps: n
   };
 }
 
-const fmt = (v: number | null, digits = 3) => (v === null ? '—' : v.toFixed(digits));
-const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(1)} %`);
 
 export function formatSummary(s: RunSummary): string {
   return [
     `held-out comparison (${s.heldOutTokens} scored tokens)`,
-    `  teacher perplexity            ${fmt(s.teacherPerplexity)}`,
-    `  student perplexity before     ${fmt(s.studentPerplexityBefore)}`,
-    `  student perplexity after      ${fmt(s.studentPerplexityAfter)}`,
-    `  gap closed                    ${pct(s.gapClosed)}`,
-    `  top-1 agreement               ${pct(s.top1AgreementBefore)} -> ${pct(s.top1Agreement)}`,
-    `  KL(teacher || student)        ${fmt(s.klTeacherStudentBefore, 4)} -> ${fmt(s.klTeacherStudent, 4)} nats/token`,
+    `  teacher perplexity            ${fixed(s.teacherPerplexity, 3)}`,
+    `  student perplexity before     ${fixed(s.studentPerplexityBefore, 3)}`,
+    `  student perplexity after      ${fixed(s.studentPerplexityAfter, 3)}`,
+    `  gap closed                    ${percent(s.gapClosed)}`,
+    `  top-1 agreement               ${percent(s.top1AgreementBefore)} -> ${percent(s.top1Agreement)}`,
+    `  KL(teacher || student)        ${fixed(s.klTeacherStudentBefore, 4)} -> ${fixed(s.klTeacherStudent, 4)} nats/token`,
   ].join('\n');
 }
 

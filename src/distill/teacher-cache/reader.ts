@@ -72,7 +72,7 @@ export class TeacherCache {
     const k = this.manifest.topK;
     const record = recordBytes(k);
     const total = examples.reduce((n, e) => n + this.#entry(e).count, 0);
-    const ids = new BigInt64Array(total * k);
+    const ids = new Int32Array(total * k);
     const halves = Buffer.alloc(total * k * 2);
     const tails = Buffer.alloc(total * 4);
     let row = 0;
@@ -82,14 +82,14 @@ export class TeacherCache {
       readSync(this.#fds[shard]!, bytes, 0, bytes.length, offset);
       for (let r = 0; r < count; r++, row++) {
         const base = r * record;
-        for (let j = 0; j < k; j++) ids[row * k + j] = BigInt(bytes.readUIntLE(base + 3 * j, 3));
+        for (let j = 0; j < k; j++) ids[row * k + j] = bytes.readUIntLE(base + 3 * j, 3);
         bytes.copy(halves, row * k * 2, base + 3 * k, base + 5 * k);
         bytes.copy(tails, row * 4, base + 5 * k, base + 5 * k + 4);
       }
     }
     return tidy(() => ({
       tailTokens: this.manifest.teacherVocab - k,
-      ids: fromTypedArray(ids, [total, k], { device }),
+      ids: fromTypedArray(ids, [total, k]).to({ dtype: 'int64', device }),
       logProbs: fromBytes(halves, 'float16', [total, k]).to({ dtype: 'float32', device }),
       tailLogMass: fromBytes(tails, 'float32', [total]).to({ device }),
     }));

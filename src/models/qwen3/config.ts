@@ -1,6 +1,6 @@
 // Qwen3 configuration: every field of Hugging Face's Qwen3Config (config.json), validated with
 // errors that name the file and field, and written back in the same form.
-import { readFileSync } from 'node:fs';
+import { readJsonFile } from '../../io/json-file.js';
 import { type DType, isDType } from '../../tensor/index.js';
 
 export type RopeScaling =
@@ -218,19 +218,7 @@ export function parseQwen3Config(json: unknown, source = 'config.json'): Qwen3Co
 }
 
 export function readQwen3Config(path: string): Qwen3Config {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
-  }
-  return parseQwen3Config(json, path);
+  return parseQwen3Config(readJsonFile(path), path);
 }
 
 function ropeToJson(config: Qwen3Config): Json | null {

@@ -29,18 +29,6 @@ export class KVCache {
     return { k: newK, v: newV };
   }
 
-  /** Keeps only the given batch rows (e.g. after some sequences finished). */
-  selectRows(rows: Tensor): void {
-    for (const store of [this.#keys, this.#values]) {
-      store.forEach((t, i) => {
-        if (t) {
-          store[i] = keep(t.indexSelect(0, rows));
-          t.dispose();
-        }
-      });
-    }
-  }
-
   dispose(): void {
     for (const t of [...this.#keys, ...this.#values]) t?.dispose();
     this.#keys.fill(null);
