@@ -12,9 +12,10 @@ import { applyRotary, ropeCosSin, ropeFrequencies } from './rope.js';
 interface LayerInputs {
   cos: Tensor;
   sin: Tensor;
-  /** Boolean [B|1, 1, T, S] per attention type; null means plain causal with no padding. */
-  fullMask: Tensor | null;
-  slidingMask: Tensor | null;
+  /** Per attention type, what each query must not attend to: boolean [B|1, 1, T, S], true = blocked,
+   *  built once per forward for all layers; null means plain causal with no padding. */
+  fullBlocked: Tensor | null;
+  slidingBlocked: Tensor | null;
   cache?: KVCache;
 }
 
@@ -57,21 +58,21 @@ export class Qwen3Attention extends Module {
     k = applyRotary(k, inputs.cos, inputs.sin);
     if (inputs.cache) ({ k, v } = inputs.cache.update(this.layerIndex, k, v));
     const groups = numAttentionHeads / numKeyValueHeads;
-    const mask = this.sliding ? inputs.slidingMask : inputs.fullMask;
-    const out = this.#attend(q, repeatKv(k, groups), repeatKv(v, groups), mask);
+    const blocked = this.sliding ? inputs.slidingBlocked : inputs.fullBlocked;
+    const out = this.#attend(q, repeatKv(k, groups), repeatKv(v, groups), blocked);
     return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
   }
 
   /** softmax(q kᵀ / √d + mask) v, the softmax in float32 as transformers' eager attention does. */
-  #attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
+  #attend(q: Tensor, k: Tensor, v: Tensor, blockedMask: Tensor | null): Tensor {
     const [queryLength, keyLength] = [q.size(2), k.size(2)];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
     // No mask means the model chose libtorch 2.x's fused kernel (flash attention on CUDA).
-    if (mask === null && dropoutP === 0) return scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
-    const allowed = mask ?? allowedAttention({ queryLength, pastLength: keyLength - queryLength, device: q.device });
+    if (blockedMask === null && dropoutP === 0) return scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
+    const blocked = blockedMask ?? allowedAttention({ queryLength, pastLength: keyLength - queryLength, device: q.device }).logicalNot();
     const scale = 1 / Math.sqrt(this.config.headDim);
     let scores = q.matmul(k.transpose(2, 3)).mul(scale);
-    scores = scores.maskedFill(allowed.logicalNot(), dtypeMin(scores.dtype));
+    scores = scores.maskedFill(blocked, dtypeMin(scores.dtype));
     let probs = scores.softmax(-1, { dtype: 'float32' }).to(q.dtype);
     if (dropoutP > 0) probs = dropout(probs, dropoutP, true);
     return probs.matmul(v);
@@ -169,8 +170,8 @@ export class Qwen3Model extends Module {
       const inputs: LayerInputs = {
         cos,
         sin,
-        fullMask: plainCausal && hasOp('aten::scaled_dot_product_attention') ? null : allowedAttention(common),
-        slidingMask: needsSliding ? allowedAttention({ ...common, slidingWindow: this.config.slidingWindow }) : null,
+        fullBlocked: plainCausal && hasOp('aten::scaled_dot_product_attention') ? null : allowedAttention(common).logicalNot(),
+        slidingBlocked: needsSliding ? allowedAttention({ ...common, slidingWindow: this.config.slidingWindow }).logicalNot() : null,
         cache: options.cache,
       };
       for (const layer of this.layers.items) h = tidy(() => layer.forward(h, inputs));
