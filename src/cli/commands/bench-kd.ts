@@ -1,6 +1,7 @@
 // `distillery bench kd`: the KD training step — teacher forward, student forward and backward,
-// AdamW — in each loss mode, side by side in one invocation. Each mode runs in its own child
-// process, so its peak resident memory is its own.
+// AdamW — in each loss mode, side by side in one invocation, beside the same step in PyTorch eager
+// (baselines/pytorch_kd_step.py) where Python with torch is installed. Each mode runs in its own
+// child process, so its peak resident memory is its own.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,10 +20,12 @@ import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../process-memory.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
+import { findPythonWithTorch, runBaseline } from '../pytorch-baseline.js';
 import { writeRandomTokens } from '../random-tokens.js';
 
-const MODES = ['naive', 'chunked', 'cached'] as const;
-type Mode = (typeof MODES)[number];
+const DISTILLERY_MODES = ['naive', 'chunked', 'cached'] as const;
+type Mode = (typeof DISTILLERY_MODES)[number];
+const MODES = ['pytorch', ...DISTILLERY_MODES] as const;
 
 interface BenchKdFlags {
   teacher: string;
@@ -30,7 +33,8 @@ interface BenchKdFlags {
   batchSize: number;
   seqLen: number;
   steps: number;
-  modes: string;
+  modes?: string;
+  python?: string;
   chunkSize: number;
   device: string;
   topK: number;
@@ -68,11 +72,12 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize: flags.chunkSize, device, cache };
   const sourceIndices = ids.map((_, i) => i);
   const step = () => {
-    microBatchBackward(batch, batch.targetTokens, setup, sourceIndices);
+    const { kdSum, ceSum } = microBatchBackward(batch, batch.targetTokens, setup, sourceIndices);
     optimizer.step();
     optimizer.zeroGrad();
+    return (setup.loss.alpha * kdSum + (1 - setup.loss.alpha) * ceSum) / batch.targetTokens;
   };
-  step(); // warm-up: creates the gradients and optimizer state that persist between steps
+  const firstLoss = step(); // warm-up: creates the gradients and optimizer state that persist between steps
   if (flags.measureMemory) {
     const working = stepWorkingBytes(step);
     return { step_working_mb: working === null ? null : Math.round(working / 2 ** 20) };
@@ -86,6 +91,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     tokens_per_s: +((flags.batchSize * flags.seqLen * flags.steps) / seconds).toFixed(1),
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
     step_ms: +((seconds * 1000) / flags.steps).toFixed(1),
+    first_loss: firstLoss,
     batch_size: flags.batchSize,
     seq_len: flags.seqLen,
     vocab: student.config.vocabSize,
@@ -100,19 +106,44 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   };
 }
 
+/** The Python for the pytorch mode; null (with a note) when it was not asked for by name and none is found. */
+function pytorchFor(flags: BenchKdFlags): string | null {
+  const { python, tried } = findPythonWithTorch(flags.python);
+  if (python !== null) return python;
+  const why = `no Python with torch (tried ${tried.join(', ')}; on Debian/Ubuntu: apt-get install python3-torch)`;
+  if (flags.modes !== undefined || flags.python !== undefined) throw new UsageError(`--modes pytorch: ${why}`);
+  console.error(`bench kd: skipping the pytorch baseline: ${why}`);
+  return null;
+}
+
+/**
+ * Speed relative to the PyTorch eager step, and whether the step computed the same loss on the same
+ * weights and tokens (the cached mode's teacher is the top-k cache, so its loss differs by design).
+ */
+function compareWithBaseline(record: Record<string, unknown>, baseline: Record<string, unknown> | null, mode: string): Record<string, unknown> {
+  if (baseline === null || mode === 'pytorch') return {};
+  const speedup = +((record.tokens_per_s as number) / (baseline.tokens_per_s as number)).toFixed(2);
+  if (mode === 'cached') return { speedup_vs_pytorch: speedup };
+  const [ours, theirs] = [record.first_loss as number, baseline.first_loss as number];
+  const relative = Math.abs(ours - theirs) / Math.max(1e-12, Math.abs(theirs));
+  if (relative > 1e-4) console.error(`bench kd: mode ${mode}'s loss ${ours} differs from PyTorch's ${theirs} (relative ${relative.toExponential(1)}): not the same computation`);
+  return { speedup_vs_pytorch: speedup, loss_matches_pytorch: relative <= 1e-4 };
+}
+
 export function registerBenchKd(bench: Command): void {
   bench
     .command('kd')
-    .description('tokens/s and peak memory of a KD training step per mode (naive, chunked, cached), each in its own process')
+    .description('tokens/s and peak memory of a KD training step per mode (pytorch eager baseline, naive, chunked, cached), each in its own process')
     .requiredOption('--teacher <path|ORG/NAME>', 'teacher model')
     .requiredOption('--student <path|ORG/NAME>', 'student model')
     .option('--batch-size <n>', 'sequences per step', intOption('--batch-size', 1, 4096), 2)
     .option('--seq-len <n>', 'tokens per sequence', intOption('--seq-len', 2, 1_000_000), 128)
     .option('--steps <n>', 'timed steps after one warm-up step', intOption('--steps', 1, 100_000), 3)
-    .option('--modes <list>', `comma-separated: ${MODES.join(', ')}`, MODES.join(','))
+    .option('--modes <list>', `comma-separated: ${MODES.join(', ')} (default: all; pytorch only where Python with torch is found)`)
     .option('--chunk-size <n>', 'rows per chunk of the chunked loss (0: by vocabulary size, as distill)', intOption('--chunk-size', 0), 0)
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
     .option('--top-k <k>', 'top-k of the teacher cache of the cached mode', intOption('--top-k', 1, 65536), 128)
+    .option('--python <path>', 'Python with torch for the pytorch mode (default: python3, then /usr/bin/python3)')
     .option('--json', 'one JSON object per mode')
     .addOption(new Option('--batch-file <file>', 'internal: the shared batch').hideHelp())
     .addOption(new Option('--cache-dir <dir>', 'internal: the cached mode\'s cache').hideHelp())
@@ -123,9 +154,11 @@ export function registerBenchKd(bench: Command): void {
         console.log(JSON.stringify(await runWorker(flags, flags.worker)));
         return;
       }
-      const modes = flags.modes.split(',').map((m) => m.trim());
-      const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
+      const asked = (flags.modes ?? MODES.join(',')).split(',').map((m) => m.trim());
+      const unknown = asked.filter((m) => !(MODES as readonly string[]).includes(m));
       if (unknown.length) throw new UsageError(`--modes: unknown ${unknown.join(', ')}; valid: ${MODES.join(', ')}`);
+      const python = asked.includes('pytorch') ? pytorchFor(flags) : null;
+      const modes = python === null ? asked.filter((m) => m !== 'pytorch') : asked;
       // Every mode trains on the same batch; the cached mode on a cache of it written beforehand (not timed).
       const work = mkdtempSync(join(tmpdir(), 'distillery-bench-kd-'));
       try {
@@ -138,15 +171,20 @@ export function registerBenchKd(bench: Command): void {
           if (built.status !== 0) throw new Error(`bench kd: building the teacher cache failed: ${built.stderr.trim().split('\n').at(-1)}`);
         }
         const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--batch-file', batchFile, '--cache-dir', cacheDir];
+        const baselineArgs = python === null ? [] : ['--teacher', await resolveModelPath(flags.teacher), '--student', await resolveModelPath(flags.student), '--batch-file', batchFile, '--steps', String(flags.steps), '--threads', String(numThreads())];
+        let baseline: Record<string, unknown> | null = null;
         for (const mode of modes) {
           const run = (extra: string[], env: NodeJS.ProcessEnv = process.env) => {
+            if (mode === 'pytorch') return runBaseline(python!, 'pytorch_kd_step.py', [...baselineArgs, ...extra], env);
             const child = cli(['bench', 'kd', ...passThrough, '--worker', mode, ...extra], env);
             if (child.status !== 0) throw new Error(`bench kd: mode ${mode} failed: ${child.stderr.trim().split('\n').at(-1) || `exit ${child.status ?? child.signal} (out of memory?)`}`);
             return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
           };
           const speed = run([]);
-          const memory = run(['--measure-memory'], { ...process.env, DISTILLERY_ALLOCATOR_CACHING: '0' });
-          const record = { mode: speed.mode, tokens_per_s: speed.tokens_per_s, peak_rss_mb: speed.peak_rss_mb, ...memory, ...speed };
+          // Without caching, freed memory goes back to the OS at once (glibc's settings for PyTorch; ours for Distillery).
+          const memory = run(['--measure-memory'], { ...process.env, DISTILLERY_ALLOCATOR_CACHING: '0', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' });
+          if (mode === 'pytorch') baseline = speed;
+          const record = { mode: speed.mode, tokens_per_s: speed.tokens_per_s, peak_rss_mb: speed.peak_rss_mb, ...memory, ...compareWithBaseline(speed, baseline, mode), ...speed };
           console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
         }
       } finally {
