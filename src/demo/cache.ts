@@ -2,10 +2,10 @@
 // (tokenizer, model shape, training budget, seed, corpus and pipeline version), so a second demo
 // run skips the longest stage. A cache entry appears atomically (built aside, then renamed).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { temporaryPathFor, writeTextAtomic } from '../io/atomic.js';
+import { buildFolderAtomicAsync, writeTextAtomic } from '../io/atomic.js';
 
 export function distilleryCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.DISTILLERY_CACHE) return env.DISTILLERY_CACHE;
@@ -21,16 +21,10 @@ export async function cachedFolder(root: string, key: string, build: (dir: strin
   const dir = join(root, key);
   if (existsSync(join(dir, 'COMPLETE'))) return { dir, reused: true };
   mkdirSync(root, { recursive: true });
-  const temporary = temporaryPathFor(dir);
-  try {
+  await buildFolderAtomicAsync(dir, async (temporary) => {
     await build(temporary);
     mkdirSync(temporary, { recursive: true });
     writeTextAtomic(join(temporary, 'COMPLETE'), `${new Date().toISOString()}\n`);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(temporary, dir);
-  } catch (error) {
-    rmSync(temporary, { recursive: true, force: true });
-    throw error;
-  }
+  });
   return { dir, reused: false };
 }

@@ -2,9 +2,9 @@
 // optimizer.safetensors (AdamW moments and step counts) and trainer_state.json (step, data
 // position, RNG state, configuration). A checkpoint is written into a temporary folder and renamed
 // into place, so a crash never leaves a half checkpoint; only the newest `keep` are kept.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { temporaryPathFor, writeTextAtomic } from '../io/atomic.js';
+import { buildFolderAtomic, writeTextAtomic } from '../io/atomic.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors/index.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
@@ -42,8 +42,8 @@ export function saveCheckpoint(
 ): string {
   const target = checkpointDir(runDir, parts.state.step);
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-  const temporary = temporaryPathFor(target);
-  try {
+  // Saving a step again (on Ctrl-C) replaces its checkpoint; a complete one exists at every moment.
+  buildFolderAtomic(target, (temporary) => {
     saveQwen3(parts.student, join(temporary, 'student'), { dtype: 'float32', copyFrom: parts.tokenizerFrom });
     const optimizer = parts.optimizer.stateDict();
     writeSafetensors(join(temporary, 'optimizer.safetensors'), optimizer.tensors, { steps: JSON.stringify(optimizer.steps), lrs: JSON.stringify(optimizer.lrs) });
@@ -52,16 +52,7 @@ export function saveCheckpoint(
     const state: TrainerState = { ...parts.state, rng: rng.toBytes().toString('base64') };
     rng.dispose();
     writeTextAtomic(join(temporary, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
-    // Replacing a checkpoint of the same step (saved again on Ctrl-C): move the old one aside, put
-    // the new one in place, then delete the old, so a complete checkpoint exists at every moment.
-    const previous = existsSync(target) ? temporaryPathFor(target) : null;
-    if (previous) renameSync(target, previous);
-    renameSync(temporary, target);
-    if (previous) rmSync(previous, { recursive: true, force: true });
-  } catch (error) {
-    rmSync(temporary, { recursive: true, force: true });
-    throw error;
-  }
+  });
   pruneCheckpoints(runDir, keep);
   return target;
 }

@@ -1,6 +1,6 @@
 // Atomic file replacement: write to a temporary file in the same folder, fsync it, rename it over
 // the target, fsync the folder. A crash leaves either the old file or the new one, never half.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -53,4 +53,46 @@ export function writeAll(fd: number, data: Uint8Array): void {
 
 export function writeTextAtomic(target: string, text: string): void {
   writeFileAtomic(target, (fd) => writeAll(fd, Buffer.from(text, 'utf8')));
+}
+
+/**
+ * Puts the finished folder `temporary` in place of `target`. An existing target is moved aside
+ * first and deleted last, so a complete folder — old or new — is at `target` at every moment.
+ */
+function swapInFolder(temporary: string, target: string): void {
+  const previous = existsSync(target) ? temporaryPathFor(target) : null;
+  if (previous) renameSync(target, previous);
+  renameSync(temporary, target);
+  fsyncDirectory(dirname(target));
+  if (previous) rmSync(previous, { recursive: true, force: true });
+}
+
+/**
+ * Creates or replaces the folder `target` atomically: `build(dir)` fills a temporary sibling folder
+ * (files written into it should themselves be fsynced), which then takes the target's place. On
+ * any error the temporary folder is removed and the target left as it was.
+ */
+export function buildFolderAtomic<T>(target: string, build: (dir: string) => T): T {
+  const temporary = temporaryPathFor(target);
+  try {
+    const result = build(temporary);
+    swapInFolder(temporary, target);
+    return result;
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** buildFolderAtomic for a build that is asynchronous. */
+export async function buildFolderAtomicAsync<T>(target: string, build: (dir: string) => Promise<T>): Promise<T> {
+  const temporary = temporaryPathFor(target);
+  try {
+    const result = await build(temporary);
+    swapInFolder(temporary, target);
+    return result;
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
 }
