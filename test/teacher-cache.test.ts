@@ -50,10 +50,15 @@ describe('teacher cache', () => {
     const { prepared, teacher, manifest } = await buildCache(out, 4);
     assert.equal(manifest.shards.length, 2);
     assert.equal(manifest.tokens, 5 + 2 + 4);
-    assert.equal(manifest.bytesPerToken > 5 * 4 + 4, true); // 24 B/token of records plus the per-example counts
+    // Per token 2 + 2 bytes of tail and spread and 4 one-byte log-probabilities; per example an 8-byte
+    // header (3 examples, 11 tokens); and the ids: at least log2 C(30, 4) = 14.8 bits a row, at most
+    // 6 bits a gap here. Version 1 needed 5k + 4 = 24.
+    const fixed = 8 + (3 * 8) / 11;
+    assert.ok(manifest.bytesPerToken >= fixed + 14.8 / 8 && manifest.bytesPerToken <= fixed + 3, `${manifest.bytesPerToken} B/token`);
     const cache = TeacherCache.open(out, prepared.fingerprint);
     const rows = cache.rows([2, 0], 'cpu');
-    // By hand: the teacher's log-softmax at every position of example 2, then example 0.
+    // By hand: the teacher's log-softmax at every position of example 2, then example 0, its top 4
+    // listed by id.
     const expectedIds: number[] = [];
     const expectedLogp: number[] = [];
     const expectedTail: number[] = [];
@@ -62,15 +67,17 @@ describe('teacher cache', () => {
       for (const row of logits.slice(0, -1)) {
         const max = Math.max(...row);
         const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
-        const order = row.map((v, i) => [v - lse, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 4);
-        expectedIds.push(...order.map(([, i]) => i));
-        expectedLogp.push(...order.map(([v]) => v));
-        expectedTail.push(Math.log(1 - order.reduce((s, [v]) => s + Math.exp(v), 0)));
+        const top = row.map((v, i) => [v - lse, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 4);
+        const byId = [...top].sort((a, b) => a[1] - b[1]);
+        expectedIds.push(...byId.map(([, i]) => i));
+        expectedLogp.push(...byId.map(([v]) => v));
+        expectedTail.push(Math.log(1 - top.reduce((s, [v]) => s + Math.exp(v), 0)));
       }
     }
     assert.deepEqual(rows.ids.toArray(), expectedIds);
-    assertClose(rows.logProbs.toArray(), expectedLogp, 2e-3); // float16 storage
-    assertClose(rows.tailLogMass.toArray(), expectedTail, 1e-4);
+    // One byte per log-probability: these rows spread over < 4 nats, so a step is < 4·1.8/255.
+    assertClose(rows.logProbs.toArray(), expectedLogp, 0.03);
+    assertClose(rows.tailLogMass.toArray(), expectedTail, 1e-3); // float16
     assert.equal(rows.tailTokens, 30 - 4);
     cache.close();
     teacher.dispose();
@@ -114,7 +121,7 @@ describe('teacher cache', () => {
 
   test('bench kd prints one JSON line per mode (naive, chunked, cached) with tokens/s and peak RSS', async () => {
     const { spawnSync } = await import('node:child_process');
-    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--batch-size', '2', '--seq-len', '16', '--steps', '1', '--top-k', '4', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--batch-size', '2', '--seq-len', '16', '--steps', '1', '--top-k', '4', '--modes', 'naive,chunked,cached', '--json'], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(result.status, 0, result.stderr);
     const records = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(records.map((r) => r.mode), ['naive', 'chunked', 'cached']);
@@ -130,7 +137,26 @@ describe('teacher cache', () => {
     const bytes = readFileSync(shard);
     truncateSync(shard, bytes.length - 1);
     assert.throws(() => TeacherCache.open(out, prepared.fingerprint), /shard-00001\.bin: \d+ bytes, the manifest records \d+ \(truncated or modified shard\)/);
+    // Same size, but the first example's header claims a longer id stream: the blocks no longer tile the shard.
+    const longer = Buffer.from(bytes);
+    longer.writeUInt32LE(longer.readUInt32LE(4) + 1, 4);
+    writeFileSync(shard, longer);
+    assert.throws(() => TeacherCache.open(out, prepared.fingerprint), /shard-00001\.bin: examples end at byte \d+ but the shard has \d+ \(corrupt shard\)/);
+    // Same size and structure, but an id stream of all ones: decoding names the shard and example.
+    const ones = Buffer.from(bytes);
+    const rowsOfFirst = ones.readUInt32LE(0);
+    ones.fill(0xff, 8 + rowsOfFirst * (4 + 4), 8 + rowsOfFirst * (4 + 4) + ones.readUInt32LE(4));
+    writeFileSync(shard, ones);
+    const cache = TeacherCache.open(out, prepared.fingerprint);
+    assert.throws(() => cache.rows([2], 'cpu'), /shard-00001\.bin, example 2: (id \d+ is outside the vocabulary of 30|id stream ends early) \(corrupt cache\)/);
+    cache.close();
     writeFileSync(shard, bytes);
+    // A cache written by an older Distillery (format version 1) is refused with what to do.
+    const manifestPath = join(out, 'manifest.json');
+    const current = readFileSync(manifestPath, 'utf8');
+    writeFileSync(manifestPath, current.replace('"version": 2', '"version": 1'));
+    assert.throws(() => TeacherCache.open(out, prepared.fingerprint), /cache version 1, this Distillery reads version 2 — write the cache again with distillery cache-teacher/);
+    writeFileSync(manifestPath, current);
     rmSync(join(out, 'manifest.json'));
     assert.throws(() => TeacherCache.open(out, prepared.fingerprint), /no manifest\.json; the cache is incomplete/);
   });

@@ -4,13 +4,14 @@
 //
 // Layout of CACHE/:
 //   manifest.json          written last: fingerprint, shards with byte sizes and sha256, totals
-//   shard-00000.bin ...    records of consecutive examples; per example a u32 count n of target
-//                          positions, then n records of: top-k ids (3 bytes each, little-endian:
-//                          vocabularies up to 16.7M), top-k log-probabilities (float16 each), and
-//                          the tail log-mass (float32). 5k + 4 bytes per target token.
+//   shard-00000.bin ...    blocks of consecutive examples (example-block.ts): per example its n target
+//                          rows' tail log-masses and spreads (float16 each), their top-k log-probabilities
+//                          (one byte each, log-prob-code.ts) and their top-k ids (sorted, gap-coded,
+//                          sorted-ids.ts). About 4 + k + 1.5·k bytes per target token at V = 151,936.
 // A cache without a manifest, or whose shard sizes disagree with it, is incomplete and never read.
+// Version 1 (ids in 3 bytes, log-probabilities as float16: 5k + 4 bytes per token) is no longer read.
 
-export const CACHE_VERSION = 1;
+export const CACHE_VERSION = 2;
 export const MANIFEST = 'manifest.json';
 
 export interface CacheFingerprint {
@@ -43,8 +44,6 @@ export interface CacheManifest {
   tokens: number;
   bytesPerToken: number;
 }
-
-export const recordBytes = (topK: number) => 5 * topK + 4;
 
 export function shardName(index: number): string {
   return `shard-${String(index).padStart(5, '0')}.bin`;

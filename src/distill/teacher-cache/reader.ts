@@ -4,13 +4,15 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBytes, fromTypedArray, type Tensor, tidy } from '../../tensor/index.js';
-import { CACHE_VERSION, type CacheFingerprint, type CacheManifest, MANIFEST, recordBytes } from './format.js';
+import { allocateRows, BLOCK_HEADER_BYTES, blockExtent, decodeBlock } from './example-block.js';
+import { CACHE_VERSION, type CacheFingerprint, type CacheManifest, MANIFEST } from './format.js';
+import { decodeLogProbs } from './log-prob-code.js';
 import { fingerprintDifferences } from './fingerprint.js';
 import { readJsonFile } from '../../io/json-file.js';
 
 export interface CachedRows {
-  ids: Tensor; // [K, k] int64
-  logProbs: Tensor; // [K, k] float32
+  ids: Tensor; // [K, k] int64, ascending within each row
+  logProbs: Tensor; // [K, k] float32, renormalised so that with the tail each row sums to 1
   tailLogMass: Tensor; // [K] float32
   /** How many vocabulary entries the tail bucket holds (V − k). */
   tailTokens: number;
@@ -19,8 +21,8 @@ export interface CachedRows {
 export class TeacherCache {
   readonly manifest: CacheManifest;
   readonly #fds: number[] = [];
-  /** Per example: shard, byte offset of its records, number of target rows. */
-  readonly #where: { shard: number; offset: number; count: number }[] = [];
+  /** Per example: shard, byte offset and length of its block, number of target rows. */
+  readonly #where: { shard: number; offset: number; bytes: number; count: number }[] = [];
 
   private constructor(readonly dir: string, manifest: CacheManifest) {
     this.manifest = manifest;
@@ -30,7 +32,9 @@ export class TeacherCache {
     const manifestPath = join(dir, MANIFEST);
     if (!existsSync(manifestPath)) throw new Error(`--teacher-cache ${dir}: no ${MANIFEST}; the cache is incomplete (interrupted?) — write it again with distillery cache-teacher`);
     const manifest = readJsonFile(manifestPath) as CacheManifest;
-    if (manifest.version !== CACHE_VERSION) throw new Error(`${manifestPath}: cache version ${manifest.version}, this Distillery reads version ${CACHE_VERSION}`);
+    if (manifest.version !== CACHE_VERSION) {
+      throw new Error(`${manifestPath}: cache version ${manifest.version}, this Distillery reads version ${CACHE_VERSION} — write the cache again with distillery cache-teacher`);
+    }
     const differences = fingerprintDifferences(manifest.fingerprint, expected);
     if (differences.length > 0) {
       throw new Error(`--teacher-cache ${dir} was made for other data or settings: ${differences.join('; ')}. Write a new cache with the same --data, tokenizer, --format, --template, --max-length and masking`);
@@ -46,7 +50,7 @@ export class TeacherCache {
   }
 
   #index(): void {
-    const record = recordBytes(this.manifest.topK);
+    const k = this.manifest.topK;
     this.manifest.shards.forEach((shard, s) => {
       const path = join(this.dir, shard.file);
       if (!existsSync(path)) throw new Error(`${path}: shard missing from the teacher cache`);
@@ -54,15 +58,15 @@ export class TeacherCache {
       this.#fds.push(fd);
       const size = fstatSync(fd).size;
       if (size !== shard.bytes) throw new Error(`${path}: ${size} bytes, the manifest records ${shard.bytes} (truncated or modified shard)`);
-      const head = Buffer.alloc(4);
+      const head = Buffer.alloc(BLOCK_HEADER_BYTES);
       let offset = 0;
       for (let e = 0; e < shard.examples; e++) {
-        if (offset + 4 > size || readSync(fd, head, 0, 4, offset) !== 4) throw new Error(`${path}: ends inside example ${shard.firstExample + e} (truncated shard)`);
-        const count = head.readUInt32LE(0);
-        this.#where.push({ shard: s, offset: offset + 4, count });
-        offset += 4 + count * record;
+        if (offset + head.length > size || readSync(fd, head, 0, head.length, offset) !== head.length) throw new Error(`${path}: ends inside example ${shard.firstExample + e} (truncated shard)`);
+        const { rows, bytes } = blockExtent(head, k);
+        this.#where.push({ shard: s, offset, bytes, count: rows });
+        offset += bytes;
       }
-      if (offset !== size) throw new Error(`${path}: records end at byte ${offset} but the shard has ${size} (corrupt shard)`);
+      if (offset !== size) throw new Error(`${path}: examples end at byte ${offset} but the shard has ${size} (corrupt shard)`);
     });
     if (this.#where.length !== this.manifest.examples) throw new Error(`${this.dir}: shards hold ${this.#where.length} examples, the manifest ${this.manifest.examples}`);
   }
@@ -70,32 +74,30 @@ export class TeacherCache {
   /** The cached rows of these examples (indices into the cached data), concatenated in order. */
   rows(examples: readonly number[], device: string): CachedRows {
     const k = this.manifest.topK;
-    const record = recordBytes(k);
     const total = examples.reduce((n, e) => n + this.#entry(e).count, 0);
-    const ids = new Int32Array(total * k);
-    const halves = Buffer.alloc(total * k * 2);
-    const tails = Buffer.alloc(total * 4);
+    const data = allocateRows(total, k);
     let row = 0;
     for (const e of examples) {
-      const { shard, offset, count } = this.#entry(e);
-      const bytes = Buffer.alloc(count * record);
-      readSync(this.#fds[shard]!, bytes, 0, bytes.length, offset);
-      for (let r = 0; r < count; r++, row++) {
-        const base = r * record;
-        for (let j = 0; j < k; j++) ids[row * k + j] = bytes.readUIntLE(base + 3 * j, 3);
-        bytes.copy(halves, row * k * 2, base + 3 * k, base + 5 * k);
-        bytes.copy(tails, row * 4, base + 5 * k, base + 5 * k + 4);
-      }
+      const { shard, offset, bytes, count } = this.#entry(e);
+      const block = Buffer.alloc(bytes);
+      readSync(this.#fds[shard]!, block, 0, bytes, offset);
+      decodeBlock(block, k, this.manifest.teacherVocab, data, row, () => `${join(this.dir, this.manifest.shards[shard]!.file)}, example ${e}`);
+      row += count;
     }
-    return tidy(() => ({
-      tailTokens: this.manifest.teacherVocab - k,
-      ids: fromTypedArray(ids, [total, k]).to({ dtype: 'int64', device }),
-      logProbs: fromBytes(halves, 'float16', [total, k]).to({ dtype: 'float32', device }),
-      tailLogMass: fromBytes(tails, 'float32', [total]).to({ device }),
-    }));
+    return tidy(() => {
+      const tailLogMass = fromBytes(data.tailLogMass, 'float16', [total]).to('float32');
+      const codes = fromTypedArray(data.codes, [total, k]);
+      const spread = fromBytes(data.spread, 'float16', [total]);
+      return {
+        tailTokens: this.manifest.teacherVocab - k,
+        ids: fromTypedArray(data.ids, [total, k]).to({ dtype: 'int64', device }),
+        logProbs: decodeLogProbs(codes, spread, tailLogMass).to({ device }),
+        tailLogMass: tailLogMass.to({ device }),
+      };
+    });
   }
 
-  #entry(example: number): { shard: number; offset: number; count: number } {
+  #entry(example: number): { shard: number; offset: number; bytes: number; count: number } {
     const entry = this.#where[example];
     if (!entry) throw new RangeError(`teacher cache ${this.dir} has no example ${example} (it holds ${this.#where.length})`);
     return entry;
