@@ -33,7 +33,7 @@ describe('Module', () => {
     broken.set('layer.proj.bias', T.zeros([3]));
     assert.throws(
       () => net.loadStateDict(broken, 'model.safetensors'),
-      /cannot load model\.safetensors: missing keys: layer\.norm\.weight; unexpected keys: layer\.extra; shape mismatches: layer\.proj\.bias: expected \[2\] got \[3\]/,
+      /cannot load model\.safetensors: missing: layer\.norm\.weight; unexpected: layer\.extra; shape mismatch: layer\.proj\.bias: model\.safetensors \[3\] vs model \[2\]/,
     );
     assert.ok(net.parameters().every((p) => p.toArray().every((v) => v === 0.25)), 'nothing copied on error');
   });

@@ -56,8 +56,9 @@ export function chunkedLossBackward(input: ChunkedLossInput): { kdSum: number; c
   const weight = input.headWeight.detach();
   const weightGrad = rows > 0 ? gradientBuffer(input.headWeight) : null;
   const hiddenGrads: Tensor[] = [];
-  let kdSum = 0;
-  let ceSum = 0;
+  // Each chunk's [Σkd, Σce] stays on the device, and all are added and read once at the end: every
+  // read is a device synchronisation on CUDA.
+  const chunkSums: Tensor[] = [];
   try {
     for (let start = 0; start < rows; start += input.chunkSize) {
       const count = Math.min(input.chunkSize, rows - start);
@@ -74,16 +75,17 @@ export function chunkedLossBackward(input: ChunkedLossInput): { kdSum: number; c
           hiddenGrads.push(keep(dLogits.matmul(weight)));
           aten('aten::addmm_', weightGrad!, dLogits.t(), h);
         });
-        kdSum += sums.kdSum.item();
-        ceSum += sums.ceSum.item();
+        chunkSums.push(keep(cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach()));
       });
     }
     if (rows > 0) tidy(() => input.hiddenRows.backward(cat(hiddenGrads)));
+    // Added in float64, as JavaScript numbers would add them.
+    const [kdSum, ceSum] = rows > 0 ? tidy(() => cat(chunkSums).to('float64').view(-1, 2).sum(0).toArray()) : [0, 0];
+    return { kdSum: kdSum!, ceSum: ceSum! };
   } finally {
-    for (const g of hiddenGrads) g.dispose();
+    for (const g of [...chunkSums, ...hiddenGrads]) g.dispose();
     detached.dispose();
     weight.dispose();
     weightGrad?.dispose();
   }
-  return { kdSum, ceSum };
 }

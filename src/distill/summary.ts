@@ -61,3 +61,14 @@ export function evalRecord(step: number, c: Comparison): Record<string, number |
     step,
   };
 }
+
+/** The comparison an eval record of metrics.jsonl holds (the inverse of evalRecord). */
+export function comparisonFromRecord(r: Record<string, unknown>): Comparison {
+  return {
+    tokens: r.eval_tokens as number,
+    student: { nll: r.student_nll as number, perplexity: r.student_perplexity as number },
+    teacher: r.teacher_nll === null || r.teacher_nll === undefined ? null : { nll: r.teacher_nll as number, perplexity: r.teacher_perplexity as number },
+    top1Agreement: (r.top1_agreement as number | null | undefined) ?? null,
+    klTeacherStudent: (r.kl_teacher_student as number | null | undefined) ?? null,
+  };
+}

@@ -26,7 +26,7 @@ import { StudentPrecision } from './precision.js';
 import { type IndexedExample, type PreparedRun, prepareRun } from './prepare.js';
 import { TeacherCache } from './teacher-cache/reader.js';
 import { learningRateAt } from './schedule.js';
-import { evalRecord, formatSummary, type RunSummary, summarize } from './summary.js';
+import { comparisonFromRecord, evalRecord, formatSummary, type RunSummary, summarize } from './summary.js';
 import { OnlineTeacher } from './teacher.js';
 
 export interface StepReport {
@@ -181,15 +181,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
   let before: Comparison | null = null;
   if (resumed) {
     const first = metrics && readMetrics(metrics.path).find((r) => r.type === 'eval' && r.step === 0);
-    if (first) {
-      before = {
-        tokens: first.eval_tokens as number,
-        student: { nll: first.student_nll as number, perplexity: first.student_perplexity as number },
-        teacher: first.teacher_nll === null ? null : { nll: first.teacher_nll as number, perplexity: first.teacher_perplexity as number },
-        top1Agreement: (first.top1_agreement as number | null) ?? null,
-        klTeacherStudent: (first.kl_teacher_student as number | null) ?? null,
-      };
-    }
+    if (first) before = comparisonFromRecord(first);
   } else {
     before = evaluate();
   }

@@ -1,6 +1,7 @@
 // Teacher versus student on the same held-out tokens: each model's perplexity, how often the
 // student's top-1 token is the teacher's, and KL(teacher ‖ student) at temperature 1, all as
 // token-weighted means over the scored positions.
+import { padBatch } from '../data/pad-batch.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { crossEntropy, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
 import { rowsAt, targetRows } from './targets.js';
@@ -98,10 +99,7 @@ export function comparisonFromSums(sums: ComparisonSums, withTeacher: boolean): 
 export function scoreEveryToken(sequences: number[][], batchSize: number): ScoredBatch[] {
   const out: ScoredBatch[] = [];
   for (let i = 0; i < sequences.length; i += batchSize) {
-    const group = sequences.slice(i, i + batchSize);
-    const width = Math.max(...group.map((s) => s.length));
-    const pad = (s: number[], v: number) => [...s, ...new Array(width - s.length).fill(v)];
-    out.push({ inputIds: group.map((s) => pad(s, 0)), attentionMask: group.map((s) => pad(s.map(() => 1), 0)), labels: group.map((s) => pad(s, -100)) });
+    out.push(padBatch(sequences.slice(i, i + batchSize).map((s) => ({ inputIds: s, labels: s })), 0));
   }
   return out;
 }

@@ -1,9 +1,8 @@
 // The positions a causal LM is scored on: the hidden state (or logits) at t predicts the label at
 // t+1; labels of -100 (padding, masked prompt tokens) are never scored. Selecting those rows before
 // the LM head means no logits are ever computed for positions that do not count.
+import { IGNORE_INDEX } from '../data/segments.js';
 import { aten, type Tensor, tidy } from '../tensor/index.js';
-
-export const IGNORE_INDEX = -100;
 
 /** Flat row indices (into the [B·(T−1)] predictor positions) that predict a target, and those targets. */
 export function targetIndex(labels: Tensor): { index: Tensor; targets: Tensor } {

@@ -1,4 +1,4 @@
-export { Module, ModuleList } from './module.js';
+export { Module, ModuleList, stateDictProblems } from './module.js';
 export { Linear, Embedding, RMSNorm, type ParamOptions } from './layers.js';
 export { normal_, uniform_, zeros_, ones_ } from './init.js';
 export { AdamW, decayParamGroups, clipGradNorm, type AdamWOptions, type ParamGroup, type AdamWStateDict } from './optim.js';

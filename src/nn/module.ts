@@ -60,17 +60,7 @@ export abstract class Module {
    */
   loadStateDict(values: Map<string, Tensor>, source = 'state dict'): void {
     const own = this.stateDict();
-    const missing = [...own.keys()].filter((k) => !values.has(k));
-    const unexpected = [...values.keys()].filter((k) => !own.has(k));
-    const mismatched = [...own].flatMap(([k, p]) => {
-      const v = values.get(k);
-      return v && v.shape.join(',') !== p.shape.join(',') ? [`${k}: expected [${p.shape}] got [${v.shape}]`] : [];
-    });
-    const problems = [
-      missing.length ? `missing keys: ${missing.join(', ')}` : '',
-      unexpected.length ? `unexpected keys: ${unexpected.join(', ')}` : '',
-      mismatched.length ? `shape mismatches: ${mismatched.join('; ')}` : '',
-    ].filter(Boolean);
+    const problems = stateDictProblems(shapesOf(own), shapesOf(values), { given: source, own: 'model' });
     if (problems.length) throw new Error(`cannot load ${source}: ${problems.join('; ')}`);
     noGrad(() => {
       for (const [k, p] of own) p.copy_(values.get(k)!);
@@ -133,4 +123,25 @@ export class ModuleList<M extends Module> extends Module {
     if (m === undefined) throw new RangeError(`ModuleList index ${index} out of range (length ${this.items.length})`);
     return m;
   }
+}
+
+const shapesOf = (tensors: Map<string, Tensor>) => new Map([...tensors].map(([name, t]) => [name, t.shape] as const));
+
+/**
+ * Why tensors named and shaped as `given` cannot load into parameters shaped as `own`: phrases
+ * listing the missing, unexpected and mis-shaped names (none when they fit). `words` names the two
+ * sides in the shape phrases, e.g. "checkpoint [80,48] vs config [64,48]".
+ */
+export function stateDictProblems(own: Map<string, readonly number[]>, given: Map<string, readonly number[]>, words: { given: string; own: string }): string[] {
+  const missing = [...own.keys()].filter((name) => !given.has(name));
+  const unexpected = [...given.keys()].filter((name) => !own.has(name));
+  const mismatched = [...own].flatMap(([name, shape]) => {
+    const other = given.get(name);
+    return other && other.join(',') !== shape.join(',') ? [`${name}: ${words.given} [${other}] vs ${words.own} [${shape}]`] : [];
+  });
+  return [
+    missing.length ? `missing: ${missing.join(', ')}` : '',
+    unexpected.length ? `unexpected: ${unexpected.join(', ')}` : '',
+    mismatched.length ? `shape mismatch: ${mismatched.join('; ')}` : '',
+  ].filter(Boolean);
 }

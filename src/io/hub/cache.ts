@@ -48,14 +48,17 @@ export function hasRepoIdForm(s: string): boolean {
   return parts.length === 2 && parts.every((p) => REPO_PART.test(p) && p !== '.' && !p.includes('--') && !p.includes('..'));
 }
 
+/** What a hub repo holds; datasets live beside models, under `datasets--` instead of `models--`. */
+export type RepoType = 'model' | 'dataset';
+
 /** `Qwen/Qwen3-0.6B` -> `models--Qwen--Qwen3-0.6B`, the folder name huggingface_hub uses. */
-export function repoFolderName(repoId: string): string {
-  return `models--${repoId.split('/').join('--')}`;
+export function repoFolderName(repoId: string, type: RepoType = 'model'): string {
+  return `${type}s--${repoId.split('/').join('--')}`;
 }
 
 /** The cache folder of one repo. */
-export function repoCacheDir(repoId: string, env: Env = process.env): string {
-  return join(hubCacheDir(env), repoFolderName(repoId));
+export function repoCacheDir(repoId: string, env: Env = process.env, type: RepoType = 'model'): string {
+  return join(hubCacheDir(env), repoFolderName(repoId, type));
 }
 
 /**
@@ -78,9 +81,9 @@ export interface CacheLookup {
  * The cached snapshot folder of `repoId` at `revision` (a branch/tag resolved through refs/, or a
  * commit hash used directly), or null. Reads only the disk.
  */
-export function cachedSnapshot(repoId: string, revision = 'main', env: Env = process.env): CacheLookup {
+export function cachedSnapshot(repoId: string, revision = 'main', env: Env = process.env, type: RepoType = 'model'): CacheLookup {
   assertSafeRevision(revision);
-  const repoDir = repoCacheDir(repoId, env);
+  const repoDir = repoCacheDir(repoId, env, type);
   const lookedAt: string[] = [];
   let commit: string;
   if (isCommitHash(revision)) {

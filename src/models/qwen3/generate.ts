@@ -1,6 +1,6 @@
 // Autoregressive generation with a KV cache: the prompt is encoded once, then each new token
 // costs one single-position forward pass. Stops at any of the eos ids or after maxNewTokens.
-import { noGrad, tensor, tidy } from '../../tensor/index.js';
+import { linear, noGrad, tensor, tidy } from '../../tensor/index.js';
 import { checkTokenIds } from './batch-input.js';
 import { KVCache } from './kv-cache.js';
 import type { Qwen3ForCausalLM } from './model.js';
@@ -39,8 +39,10 @@ export function generate(model: Qwen3ForCausalLM, promptIds: number[], options: 
       let input = promptIds;
       while (ids.length < options.maxNewTokens) {
         const next = tidy(() => {
-          const logits = model.forward(tensor([input], { dtype: 'int64', device }), { cache });
-          return sampleToken(logits.select(0, 0).select(0, -1), options);
+          // Only the last position's logits are sampled from: the LM head runs on that row alone
+          // (a prompt of T tokens would otherwise make a [T × V] matrix, as logits_to_keep=1 avoids).
+          const hidden = model.hiddenStates(tensor([input], { dtype: 'int64', device }), { cache });
+          return sampleToken(linear(hidden.select(0, 0).narrow(0, input.length - 1, 1), model.lmHeadWeight).select(0, 0), options);
         });
         ids.push(next);
         options.onToken?.(next);

@@ -8,6 +8,7 @@ import { INDEX_FILE, SafetensorsCheckpoint, SINGLE_FILE, writeSafetensors } from
 import { BYTES_PER_ELEMENT, type DType, noGrad, type Tensor, tidy } from '../../tensor/index.js';
 import { type Qwen3Config, qwen3ConfigToJson, readQwen3Config } from './config.js';
 import { Qwen3ForCausalLM } from './model.js';
+import { stateDictProblems } from '../../nn/index.js';
 import { readJsonFile } from '../../io/json-file.js';
 
 /** Files a model folder carries besides config and weights (copied on save). */
@@ -38,18 +39,8 @@ export function loadQwen3(folder: string, options: LoadOptions = {}): Qwen3ForCa
   try {
     const params = model.stateDict();
     const stored = checkpoint.names().filter((name) => !IGNORED_KEYS.test(name) && !(config.tieWordEmbeddings && name === 'lm_head.weight'));
-    const missing = [...params.keys()].filter((name) => !checkpoint.has(name));
-    const unexpected = stored.filter((name) => !params.has(name));
-    const mismatched = [...params].flatMap(([name, p]) => {
-      if (!checkpoint.has(name)) return [];
-      const shape = checkpoint.info(name).shape;
-      return shape.join(',') === p.shape.join(',') ? [] : [`${name}: checkpoint [${shape}] vs config [${p.shape}]`];
-    });
-    const problems = [
-      missing.length ? `missing: ${missing.join(', ')}` : '',
-      unexpected.length ? `unexpected: ${unexpected.join(', ')}` : '',
-      mismatched.length ? `shape mismatch: ${mismatched.join('; ')}` : '',
-    ].filter(Boolean);
+    const storedShapes = new Map(stored.map((name) => [name, checkpoint.info(name).shape] as const));
+    const problems = stateDictProblems(new Map([...params].map(([name, p]) => [name, p.shape] as const)), storedShapes, { given: 'checkpoint', own: 'config' });
     if (problems.length) throw new Error(`${folder}: weights do not match config.json (${problems.join('; ')})`);
     noGrad(() => {
       for (const [name, p] of params) {
