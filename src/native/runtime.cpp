@@ -308,8 +308,9 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
 // memory in the heap lets libtorch reuse it, as PyTorch's CUDA caching allocator does on GPUs.
 // setAllocatorCaching(true|false) switches between that and glibc's defaults; returns whether supported.
 Napi::Value SetAllocatorCaching(const Napi::CallbackInfo& info) {
-#if defined(__GLIBC__)
   bool on = info[0].ToBoolean().Value();
+  setCpuBlockCaching(on);
+#if defined(__GLIBC__)
   if (on) {
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, INT32_MAX);
