@@ -157,6 +157,7 @@ def main():
     a.add_argument('--student', required=True)
     a.add_argument('--batch-file', required=True, help='JSON lines with input_ids, one sequence per line')
     a.add_argument('--steps', type=int, default=3)
+    a.add_argument('--warmup', type=int, default=2, help='untimed steps first')
     a.add_argument('--threads', type=int, default=0)
     a.add_argument('--alpha', type=float, default=0.5)
     a.add_argument('--temperature', type=float, default=2.0)
@@ -179,7 +180,11 @@ def main():
         optimizer.zero_grad(set_to_none=True)
         return loss.item()
 
-    first_loss = step()  # warm-up: creates the gradients and optimizer state that persist between steps
+    # Warm-up: creates the gradients and optimizer state that persist between steps, and lets the
+    # allocator's heap reach the size a step needs.
+    first_loss = step()
+    for _ in range(args.warmup - 1):
+        step()
     if args.measure_memory:
         before = status_kb('VmRSS')
         with open('/proc/self/clear_refs', 'w') as f:

@@ -10,6 +10,7 @@ import { cachedRowLossSums } from '../src/distill/loss.js';
 import { prepareRun } from '../src/distill/prepare.js';
 import { TeacherCache } from '../src/distill/teacher-cache/reader.js';
 import { writeTeacherCache } from '../src/distill/teacher-cache/writer.js';
+import { findPythonWithTorch } from '../src/cli/pytorch-baseline.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import { distill } from '../src/distill/trainer.js';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
@@ -127,6 +128,23 @@ describe('teacher cache', () => {
     assert.deepEqual(records.map((r) => r.mode), ['naive', 'chunked', 'cached']);
     for (const r of records) assert.ok(r.tokens_per_s > 0 && r.peak_rss_mb > 0, JSON.stringify(r));
     assert.equal(records[2].teacher_parameters, null); // the cached mode loads no teacher
+  });
+
+  // PyTorch eager is the baseline of bench kd, and an independent check of the whole step: its Qwen3
+  // forward and KD loss (baselines/pytorch_kd_step.py, written from transformers' modeling_qwen3 and
+  // TRL's loss) must give the same first-step loss on the same weights and tokens.
+  const python = findPythonWithTorch().python;
+  test('bench kd beside PyTorch eager: the same loss on the same weights and tokens', { skip: python === null && 'no Python with torch (apt-get install python3-torch)' }, async () => {
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--batch-size', '2', '--seq-len', '16', '--steps', '1', '--modes', 'pytorch,naive,chunked', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(result.status, 0, result.stderr);
+    const records = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(records.map((r) => r.mode), ['pytorch', 'naive', 'chunked']);
+    for (const r of records.slice(1)) {
+      assert.equal(r.loss_matches_pytorch, true, JSON.stringify(r));
+      assertClose([r.first_loss], [records[0].first_loss], 1e-5);
+      assert.ok(r.speedup_vs_pytorch > 0);
+    }
   });
 
   test('truncated shards and missing manifests are detected and never read', async () => {
