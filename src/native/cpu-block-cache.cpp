@@ -5,9 +5,10 @@
 // handle leaves small records (N-API finalizer bookkeeping) in the heap until V8 collects them, and
 // those pin the space between large blocks, so most large requests grow the heap with fresh pages.
 // Blocks of 1 MiB and more are therefore mapped here directly and, when freed, kept in a list; a
-// request takes the smallest cached block that fits within 25 % slack. The cache holds at most the
-// peak of live block memory (at least 256 MiB), dropping the oldest blocks beyond it, so varying
-// sizes cannot grow it without bound. Off (DISTILLERY_ALLOCATOR_CACHING=0), freed blocks are
+// request takes the smallest cached block that holds it, up to twice its size (a step's mix of sizes
+// then needs no fresh pages once warm: measured 480 page faults a step instead of 105,000). Before
+// mapping a new block the cache drops its oldest blocks beyond the peak of live block memory (at
+// least 256 MiB), so varying sizes cannot grow it without bound. Off (DISTILLERY_ALLOCATOR_CACHING=0), freed blocks are
 // unmapped at once and resident memory follows live memory. Smaller requests go to the default
 // allocator. CUDA memory is untouched (libtorch's own caching allocator handles it).
 #include "handles.h"
@@ -72,7 +73,7 @@ class CpuBlockCache final : public c10::Allocator {
       std::lock_guard<std::mutex> lock(mutex_);
       auto best = cached_.end();
       for (auto it = cached_.begin(); it != cached_.end(); ++it) {
-        if (it->second >= size && it->second <= size + size / 4 && (best == cached_.end() || it->second < best->second)) best = it;
+        if (it->second >= size && it->second <= 2 * size && (best == cached_.end() || it->second < best->second)) best = it;
       }
       if (best != cached_.end()) {
         Block block = *best;
@@ -81,6 +82,11 @@ class CpuBlockCache final : public c10::Allocator {
         addLive(block);
         return block.first;
       }
+    }
+    {
+      // A miss: make room first, dropping the oldest cached blocks beyond the peak of live memory.
+      std::lock_guard<std::mutex> lock(mutex_);
+      trimTo(std::max(kMinCacheLimit, peakLiveBytes_));
     }
     void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     TORCH_CHECK(data != MAP_FAILED, "CPU allocator: out of memory allocating ", size, " bytes");
@@ -109,7 +115,6 @@ class CpuBlockCache final : public c10::Allocator {
     }
     cached_.push_back(block);
     cachedBytes_ += block.second;
-    trimTo(std::max(kMinCacheLimit, peakLiveBytes_));
   }
 
   // Unmaps the oldest cached blocks until at most `limit` bytes are cached (mutex held).
