@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childJsonResult } from './child-process.js';
 
 const BASELINES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'baselines');
 
@@ -18,9 +19,5 @@ export function findPythonWithTorch(requested?: string): { python: string | null
 
 export function runBaseline(python: string, script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const child = spawnSync(python, [join(BASELINES, script), ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env });
-  if (child.status !== 0) {
-    const last = child.stderr.trim().split('\n').at(-1) || `exit ${child.status ?? child.signal} (out of memory?)`;
-    throw new Error(`baselines/${script} (${python}) failed: ${last}`);
-  }
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  return childJsonResult(child, `baselines/${script} (${python})`);
 }

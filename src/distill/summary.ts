@@ -35,7 +35,6 @@ export function summarize(before: Comparison | null, after: Comparison, steps: n
   };
 }
 
-
 export function formatSummary(s: RunSummary): string {
   return [
     `held-out comparison (${s.heldOutTokens} scored tokens)`,

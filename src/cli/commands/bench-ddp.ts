@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { whyChildFailed } from '../child-process.js';
 import { intOption, UsageError } from '../errors.js';
 import { writeRandomTokens } from '../random-tokens.js';
 
@@ -54,7 +55,7 @@ export function registerBenchDdp(bench: Command): void {
             '--nproc-per-node', String(nproc), '--lr', '1e-5',
           ];
           const run = spawnSync(process.execPath, [process.argv[1]!, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-          if (run.status !== 0) throw new Error(`bench ddp: ${nproc} process(es) failed: ${run.stderr.trim().split('\n').at(-1)}`);
+          if (run.status !== 0) throw new Error(`bench ddp: ${nproc} process(es) failed: ${whyChildFailed(run)}`);
           const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'train');
           const timed = steps.slice(1);
           const record = {

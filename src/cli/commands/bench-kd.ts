@@ -12,7 +12,9 @@ import type { PaddedBatch } from '../../data/pad-batch.js';
 import { chunkRows } from '../../distill/chunked-loss.js';
 import { microBatchBackward } from '../../distill/micro-batch.js';
 import { OnlineTeacher } from '../../distill/teacher.js';
+import { type CacheManifest, MANIFEST } from '../../distill/teacher-cache/format.js';
 import { TeacherCache } from '../../distill/teacher-cache/reader.js';
+import { readJsonFile } from '../../io/json-file.js';
 import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
@@ -20,6 +22,7 @@ import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../process-memory.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
+import { childJsonResult, whyChildFailed } from '../child-process.js';
 import { findPythonWithTorch, runBaseline } from '../pytorch-baseline.js';
 import { writeRandomTokens } from '../random-tokens.js';
 
@@ -77,7 +80,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const optimizer = new AdamW(student.parameters(), { lr: 1e-5 });
   const ids = readFileSync(flags.batchFile!, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { input_ids: number[] }).input_ids);
   const batch: PaddedBatch = { inputIds: ids, attentionMask: ids.map((r) => r.map(() => 1)), labels: ids, targetTokens: ids.length * (flags.seqLen - 1) };
-  const cache = mode === 'cached' ? TeacherCache.open(flags.cacheDir!, JSON.parse(readFileSync(join(flags.cacheDir!, 'manifest.json'), 'utf8')).fingerprint) : null;
+  // The cache was made from this very batch file: it is opened against its own fingerprint.
+  const cache = mode === 'cached' ? TeacherCache.open(flags.cacheDir!, (readJsonFile(join(flags.cacheDir!, MANIFEST)) as CacheManifest).fingerprint) : null;
   const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize: flags.chunkSize, device, cache };
   const sourceIndices = ids.map((_, i) => i);
   const step = () => {
@@ -187,7 +191,7 @@ export function registerBenchKd(bench: Command): void {
         const cacheDir = join(work, 'cache');
         if (modes.includes('cached')) {
           const built = cli(['cache-teacher', '--teacher', flags.teacher, '--data', batchFile, '--out', cacheDir, '--top-k', String(flags.topK), '--max-length', String(flags.seqLen), '--device', flags.device]);
-          if (built.status !== 0) throw new Error(`bench kd: building the teacher cache failed: ${built.stderr.trim().split('\n').at(-1)}`);
+          if (built.status !== 0) throw new Error(`bench kd: building the teacher cache failed: ${whyChildFailed(built)}`);
         }
         const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--batch-file', batchFile, '--cache-dir', cacheDir];
         const baselineArgs = python === null ? [] : ['--teacher', await resolveModelPath(flags.teacher), '--student', await resolveModelPath(flags.student), '--batch-file', batchFile, '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--threads', String(numThreads())];
@@ -201,9 +205,7 @@ export function registerBenchKd(bench: Command): void {
               : mode === 'pytorch-tuned' ? { ...process.env, ...TUNED_ENV } : process.env;
             const extra = measureMemory ? ['--measure-memory'] : [];
             if (isBaseline(mode)) return { ...runBaseline(python!, 'pytorch_kd_step.py', [...baselineArgs, ...extra], env), mode };
-            const child = cli(['bench', 'kd', ...passThrough, '--worker', mode, ...extra], env);
-            if (child.status !== 0) throw new Error(`bench kd: mode ${mode} failed: ${child.stderr.trim().split('\n').at(-1) || `exit ${child.status ?? child.signal} (out of memory?)`}`);
-            return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+            return childJsonResult(cli(['bench', 'kd', ...passThrough, '--worker', mode, ...extra], env), `bench kd: mode ${mode}`);
           };
           const speed = run(false);
           const memory = run(true);
