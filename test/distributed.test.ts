@@ -193,7 +193,8 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
     const { code, at } = await r0!.exit;
     assert.equal(code, 1, r0!.stderr);
     assert.ok(at - killedAt < 20_000 + 5_000, `rank 0 took ${at - killedAt} ms to stop`);
-    assert.match(r0!.stderr, /rank 0 of 2: rank 1 stopped responding during step \d+/);
+    // The kill can land in a step or in the evaluation at an epoch's end: either phase is named.
+    assert.match(r0!.stderr, /rank 0 of 2: rank 1 stopped responding during (step \d+|evaluation at step \d+) \(/);
     assert.match(r0!.stderr, /the last checkpoint, .*step-\d{8}, is intact: continue with --resume/);
     assert.doesNotMatch(r0!.stderr, /\n\s+at /);
     const saved = loadCheckpoint(out);
