@@ -7,8 +7,11 @@
 // Blocks of 1 MiB and more are therefore mapped here directly and, when freed, kept in a list; a
 // request takes the smallest cached block that holds it, up to twice its size (a step's mix of sizes
 // then needs no fresh pages once warm: measured 480 page faults a step instead of 105,000). Before
-// mapping a new block the cache drops its oldest blocks beyond the peak of live block memory (at
-// least 256 MiB), so varying sizes cannot grow it without bound. Off (DISTILLERY_ALLOCATOR_CACHING=0), freed blocks are
+// mapping a new block the cache drops its oldest blocks until live, cached and new memory together
+// stay within the peak of live block memory seen so far (or within live + 256 MiB): resident memory
+// then never exceeds what the program itself once needed. (An earlier rule kept up to the peak in the
+// cache on top of live memory: after a step's activations were freed, the optimizer's first state
+// was mapped beside them, and a 4B → 0.6B run was OOM-killed at twice its real peak.) Off (DISTILLERY_ALLOCATOR_CACHING=0), freed blocks are
 // unmapped at once and resident memory follows live memory. Smaller requests go to the default
 // allocator. CUDA memory is untouched (libtorch's own caching allocator handles it).
 #include "handles.h"
@@ -59,6 +62,17 @@ class CpuBlockCache final : public c10::Allocator {
 
   DISTILLERY_COPY_DATA
 
+  CpuBlockStats stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {liveBytes_, peakLiveBytes_, cachedBytes_, windowPeakBytes_};
+  }
+
+  // Starts a new measurement window for windowPeakBytes (the cache's trimming keeps its own peak).
+  void resetWindowPeak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    windowPeakBytes_ = liveBytes_;
+  }
+
   void setEnabled(bool on) {
     std::lock_guard<std::mutex> lock(mutex_);
     enabled_ = on;
@@ -84,9 +98,11 @@ class CpuBlockCache final : public c10::Allocator {
       }
     }
     {
-      // A miss: make room first, dropping the oldest cached blocks beyond the peak of live memory.
+      // A miss: make room first, so that live + cached + this block stay within the peak of live
+      // memory (at least 256 MiB may stay cached).
       std::lock_guard<std::mutex> lock(mutex_);
-      trimTo(std::max(kMinCacheLimit, peakLiveBytes_));
+      const size_t needed = liveBytes_ + size;
+      trimTo(std::max(kMinCacheLimit, peakLiveBytes_ > needed ? peakLiveBytes_ - needed : 0));
     }
     void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     TORCH_CHECK(data != MAP_FAILED, "CPU allocator: out of memory allocating ", size, " bytes");
@@ -131,6 +147,7 @@ class CpuBlockCache final : public c10::Allocator {
     live_.insert(block);
     liveBytes_ += block.second;
     peakLiveBytes_ = std::max(peakLiveBytes_, liveBytes_);
+    windowPeakBytes_ = std::max(windowPeakBytes_, liveBytes_);
   }
 
   c10::Allocator* fallback_;
@@ -140,6 +157,7 @@ class CpuBlockCache final : public c10::Allocator {
   mutable size_t cachedBytes_ = 0;
   mutable size_t liveBytes_ = 0;
   mutable size_t peakLiveBytes_ = 0;
+  mutable size_t windowPeakBytes_ = 0;
   bool enabled_ = true;
 
  public:
@@ -157,5 +175,7 @@ class CpuBlockCache final : public c10::Allocator {
 }  // namespace
 
 void setCpuBlockCaching(bool on) { CpuBlockCache::instance()->setEnabled(on); }
+CpuBlockStats cpuBlockStats() { return CpuBlockCache::instance()->stats(); }
+void resetCpuBlockPeak() { CpuBlockCache::instance()->resetWindowPeak(); }
 
 }  // namespace distillery

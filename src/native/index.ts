@@ -80,7 +80,8 @@ export interface NativeAddon {
     buildConfig: string;
     parallelInfo: string;
   };
-  memoryStats(): { liveTensors: number; liveBytes: number; liveStorages: number };
+  memoryStats(): { liveTensors: number; liveBytes: number; liveStorages: number; cpuBlockLiveBytes: number; cpuBlockPeakBytes: number; cpuBlockCachedBytes: number };
+  resetCpuBlockPeak(): void;
   setAllocatorCaching(on: boolean): boolean;
   createAdamW(groups: AdamWGroupSpec[]): NativeAdamW;
   adamwStep(opt: NativeAdamW): void;

@@ -332,7 +332,16 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   out.Set("liveTensors", static_cast<double>(gLiveHandles));
   out.Set("liveBytes", static_cast<double>(gLiveBytes));
   out.Set("liveStorages", static_cast<double>(gStorages.size()));
+  const CpuBlockStats blocks = cpuBlockStats();
+  out.Set("cpuBlockLiveBytes", static_cast<double>(blocks.liveBytes));
+  out.Set("cpuBlockPeakBytes", static_cast<double>(blocks.windowPeakBytes));
+  out.Set("cpuBlockCachedBytes", static_cast<double>(blocks.cachedBytes));
   return out;
+}
+
+Napi::Value ResetCpuBlockPeak(const Napi::CallbackInfo& info) {
+  resetCpuBlockPeak();
+  return info.Env().Undefined();
 }
 
 }  // namespace
@@ -405,6 +414,7 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", guardedFunction(env, SetNumThreads));
   exports.Set("runtimeInfo", guardedFunction(env, RuntimeInfo));
   exports.Set("memoryStats", guardedFunction(env, MemoryStats));
+  exports.Set("resetCpuBlockPeak", guardedFunction(env, ResetCpuBlockPeak));
   exports.Set("setAllocatorCaching", guardedFunction(env, SetAllocatorCaching));
 }
 

@@ -64,6 +64,22 @@ export function memoryStats(): { liveTensors: number; liveBytes: number } {
   return { liveTensors, liveBytes };
 }
 
+/**
+ * CPU memory as libtorch's allocator sees it, for blocks of 1 MiB and more (every tensor that
+ * matters for memory planning): bytes in use now (`liveBytes`, autograd's saved tensors included,
+ * which `memoryStats` cannot see), the most in use since `resetCpuPeak()` (`peakBytes`), and freed
+ * bytes kept for reuse (`cachedBytes`).
+ */
+export function cpuAllocatorStats(): { liveBytes: number; peakBytes: number; cachedBytes: number } {
+  const s = native.memoryStats();
+  return { liveBytes: s.cpuBlockLiveBytes, peakBytes: s.cpuBlockPeakBytes, cachedBytes: s.cpuBlockCachedBytes };
+}
+
+/** Starts a new window for `cpuAllocatorStats().peakBytes`. */
+export function resetCpuPeak(): void {
+  native.resetCpuBlockPeak();
+}
+
 export interface BlasInfo {
   /** The BLAS shared library mapped into this process, if one is. */
   library: string | null;
