@@ -7,6 +7,7 @@
 // every chunk (0.6 GB at Qwen3-0.6B's size). Then one backward pass carries the collected
 // hidden-state gradients through the rest of the student. Liger-Kernel's fused linear losses
 // follow the same idea.
+import { rowsPerLogitsChunk } from '../eval/targets.js';
 import { aten, cat, keep, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
@@ -19,9 +20,7 @@ import type { CachedRows } from './teacher-cache/reader.js';
  * 1,024, 2,048 targets) with a step needing 1.8 GB instead of 2.4 GB beyond the model's state.
  */
 export function chunkRows(requested: number, vocabSize: number): number {
-  if (requested > 0) return requested;
-  const rows = Math.floor((40 * 2 ** 20) / (vocabSize * 4) / 16) * 16;
-  return Math.min(4096, Math.max(16, rows));
+  return requested > 0 ? requested : rowsPerLogitsChunk(vocabSize);
 }
 
 function sliceCachedRows(rows: CachedRows, start: number, count: number): CachedRows {

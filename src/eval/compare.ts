@@ -3,8 +3,8 @@
 // token-weighted means over the scored positions.
 import { padBatch } from '../data/pad-batch.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { crossEntropy, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
-import { rowsAt, targetRows } from './targets.js';
+import { crossEntropy, linear, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
+import { rowsAt, rowsPerLogitsChunk, targetIndex } from './targets.js';
 import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface ScoredBatch {
@@ -31,13 +31,12 @@ export interface Comparison {
 export interface CompareOptions {
   /** Compare only the first `sharedVocab` logits of the two models. */
   sharedVocab?: number;
-  /** Logits of the teacher for a batch (default: run `teacher` itself). */
-  teacherLogits?: (batch: ScoredBatch) => Tensor;
 }
 
-function logitsOf(model: Qwen3ForCausalLM, batch: ScoredBatch): Tensor {
+/** Final hidden states at the scored positions [K, H] and the K targets, on the student's device. */
+function scoredRows(model: Qwen3ForCausalLM, batch: ScoredBatch, index: Tensor): Tensor {
   const input = batchInput(batch.inputIds, batch.attentionMask, model.device);
-  return model.forward(input.ids, input.options);
+  return rowsAt(model.hiddenStates(input.ids, input.options), index.to({ device: model.device }));
 }
 
 /** Token-summed scores of some batches; sums of disjoint batch sets add (data-parallel evaluation). */
@@ -50,31 +49,40 @@ export interface ComparisonSums {
 }
 
 export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): Comparison {
-  const withTeacher = teacher !== null || options.teacherLogits !== undefined;
-  return comparisonFromSums(comparisonSums(student, teacher, batches, options), withTeacher);
+  return comparisonFromSums(comparisonSums(student, teacher, batches, options), teacher !== null);
 }
 
+/**
+ * The LM heads run on the scored rows only, a chunk of rows at a time (rowsPerLogitsChunk), so
+ * evaluation needs no [B, T, V] logits: with Qwen3's vocabulary those would be gigabytes.
+ */
 export function comparisonSums(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): ComparisonSums {
   const sums: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0 };
-  const withTeacher = teacher !== null || options.teacherLogits !== undefined;
+  const rowsPerChunk = rowsPerLogitsChunk(Math.max(student.config.vocabSize, teacher?.config.vocabSize ?? 0));
   noGrad(() => {
     for (const batch of batches) {
       tidy(() => {
-        const labels = tensor(batch.labels, { dtype: 'int64', device: student.device });
-        const { rows, targets, index } = targetRows(logitsOf(student, batch), labels);
-        const s = rows.float();
+        const { index, targets } = targetIndex(tensor(batch.labels, { dtype: 'int64', device: student.device }));
         if (targets.numel === 0) return;
         sums.tokens += targets.numel;
-        sums.studentNll += crossEntropy(s, targets, { reduction: 'sum' }).item();
-        if (!withTeacher) return;
-        const teacherLogits = options.teacherLogits ? options.teacherLogits(batch) : logitsOf(teacher!, batch);
-        const t = rowsAt(teacherLogits.to({ device: student.device }), index).float();
-        sums.teacherNll += crossEntropy(t, targets, { reduction: 'sum' }).item();
-        const shared = options.sharedVocab ?? Math.min(s.size(-1), t.size(-1));
-        const logS = s.slice(-1, 0, shared).logSoftmax(-1);
-        const logT = t.slice(-1, 0, shared).logSoftmax(-1);
-        sums.agree += logS.argmax(-1).eq(logT.argmax(-1)).sum().item();
-        sums.kl += logT.exp().mul(logT.sub(logS)).sum().item();
+        const studentRows = scoredRows(student, batch, index);
+        const teacherRows = teacher ? scoredRows(teacher, batch, index) : null;
+        for (let start = 0; start < targets.numel; start += rowsPerChunk) {
+          const count = Math.min(rowsPerChunk, targets.numel - start);
+          tidy(() => {
+            const y = targets.narrow(0, start, count);
+            const s = linear(studentRows.narrow(0, start, count), student.lmHeadWeight).float();
+            sums.studentNll += crossEntropy(s, y, { reduction: 'sum' }).item();
+            if (!teacher || !teacherRows) return;
+            const t = linear(teacherRows.narrow(0, start, count), teacher.lmHeadWeight).to({ device: student.device }).float();
+            sums.teacherNll += crossEntropy(t, y, { reduction: 'sum' }).item();
+            const shared = options.sharedVocab ?? Math.min(s.size(-1), t.size(-1));
+            const logS = s.slice(-1, 0, shared).logSoftmax(-1);
+            const logT = t.slice(-1, 0, shared).logSoftmax(-1);
+            sums.agree += logS.argmax(-1).eq(logT.argmax(-1)).sum().item();
+            sums.kl += logT.exp().mul(logT.sub(logS)).sum().item();
+          });
+        }
       });
     }
   });

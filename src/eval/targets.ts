@@ -25,3 +25,13 @@ export function targetRows(logits: Tensor, labels: Tensor): { rows: Tensor; targ
     return { rows: rowsAt(logits, index), targets, index };
   });
 }
+
+/**
+ * Rows of [rows × vocabulary] float32 logits that make about 40 MiB, in multiples of 16 (64 rows at
+ * Qwen3's 151,936 tokens): the unit in which LM heads are applied to target rows, so no logits matrix
+ * over a whole batch exists (8 × 512 tokens of Qwen3 logits would be 2.5 GB).
+ */
+export function rowsPerLogitsChunk(vocabSize: number): number {
+  const rows = Math.floor((40 * 2 ** 20) / (vocabSize * 4) / 16) * 16;
+  return Math.min(4096, Math.max(16, rows));
+}
