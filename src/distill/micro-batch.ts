@@ -11,6 +11,8 @@ import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from '
 import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
 import { batchInput } from '../models/qwen3/batch-input.js';
+import { type CheckpointedForward, checkpointedHiddenStates } from '../models/qwen3/checkpointing.js';
+import type { ForwardOptions } from '../models/qwen3/model.js';
 
 export interface MicroBatchSetup {
   student: Qwen3ForCausalLM;
@@ -22,6 +24,25 @@ export interface MicroBatchSetup {
   device: string;
   /** An offline teacher cache replaces the teacher; rows are looked up by example index. */
   cache?: TeacherCache | null;
+  /** Activation checkpointing of the student's decoder layers (recomputed during backward). */
+  checkpointing?: boolean;
+}
+
+/** The student's final hidden states, and what carries their gradient through the decoder layers. */
+function studentHidden(s: MicroBatchSetup, ids: Tensor, options: ForwardOptions): CheckpointedForward {
+  if (s.checkpointing) return checkpointedHiddenStates(s.student, ids, options);
+  // Without checkpointing autograd's recorded graph does it all when the loss is backpropagated.
+  return { hidden: s.student.hiddenStates(ids, options), backward: () => {}, dispose: () => {} };
+}
+
+/** Runs `fn` with the student's hidden states; whatever a checkpointed forward kept is released after. */
+function withStudentHidden<T>(s: MicroBatchSetup, ids: Tensor, options: ForwardOptions, fn: (student: CheckpointedForward) => T): T {
+  const student = studentHidden(s, ids, options);
+  try {
+    return fn(student);
+  } finally {
+    student.dispose();
+  }
 }
 
 /**
@@ -54,28 +75,33 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
     const teacher = s.teacher;
     const cached = s.cache ? s.cache.rows(sourceIndices, s.device) : undefined;
     if (s.impl === 'chunked') {
-      const embeddings = detachedEmbeddings(s.student, input.ids);
-      const hidden = s.student.hiddenStates(input.ids, { ...input.options, inputsEmbeds: embeddings.inputs });
+      // The teacher runs first: its working set is gone before the student's activations exist.
       const teacherHidden = teacher && !cached ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
-      const sums = chunkedLossBackward({
-        hiddenRows: rowsAt(hidden, index),
-        headWeight: s.student.lmHeadWeight,
-        teacherLogits: teacher && teacherHidden ? (start, count) => teacher.headLogits(teacherHidden.narrow(0, start, count), s.device) : null,
-        cached,
-        targets,
-        settings: s.loss,
-        totalTargets,
-        chunkSize: chunkRows(s.chunkSize, s.student.config.vocabSize),
+      const embeddings = detachedEmbeddings(s.student, input.ids);
+      return withStudentHidden(s, input.ids, { ...input.options, inputsEmbeds: embeddings.inputs }, (student) => {
+        const sums = chunkedLossBackward({
+          hiddenRows: rowsAt(student.hidden, index),
+          headWeight: s.student.lmHeadWeight,
+          teacherLogits: teacher && teacherHidden ? (start, count) => teacher.headLogits(teacherHidden.narrow(0, start, count), s.device) : null,
+          cached,
+          targets,
+          settings: s.loss,
+          totalTargets,
+          chunkSize: chunkRows(s.chunkSize, s.student.config.vocabSize),
+        });
+        student.backward();
+        embeddings.backward();
+        return sums;
       });
-      embeddings.backward();
-      return sums;
     }
-    const hidden = s.student.hiddenStates(input.ids, input.options);
-    const studentRows = linear(rowsAt(hidden, index), s.student.lmHeadWeight);
-    const sums = cached
-      ? cachedRowLossSums(studentRows, cached, targets, s.loss)
-      : rowLossSums(studentRows, teacher ? teacher.rows(batch.inputIds, batch.attentionMask, index, s.device) : null, targets, s.loss);
-    if (totalTargets > 0) combineLoss(sums, s.loss.alpha, totalTargets).backward();
+    const teacherRows = teacher && !cached ? teacher.rows(batch.inputIds, batch.attentionMask, index, s.device) : null;
+    const sums = withStudentHidden(s, input.ids, input.options, (student) => {
+      const studentRows = linear(rowsAt(student.hidden, index), s.student.lmHeadWeight);
+      const rowSums = cached ? cachedRowLossSums(studentRows, cached, targets, s.loss) : rowLossSums(studentRows, teacherRows, targets, s.loss);
+      if (totalTargets > 0) combineLoss(rowSums, s.loss.alpha, totalTargets).backward();
+      student.backward();
+      return rowSums;
+    });
     return { kdSum: sums.kdSum.item(), ceSum: sums.ceSum.item() };
   });
 }

@@ -9,7 +9,8 @@ import type { KVCache } from './kv-cache.js';
 import { allowedAttention, dtypeMin } from './mask.js';
 import { applyRotary, ropeCosSin, ropeFrequencies } from './rope.js';
 
-interface LayerInputs {
+/** What every decoder layer of one forward pass shares, built once per pass. */
+export interface LayerInputs {
   cos: Tensor;
   sin: Tensor;
   /** Per attention type, what each query must not attend to: boolean [B|1, 1, T, S], true = blocked,
@@ -154,14 +155,27 @@ export class Qwen3Model extends Module {
 
   /** Final-norm hidden states [B, T, hidden] for token ids [B, T]. */
   forward(inputIds: Tensor, options: ForwardOptions = {}): Tensor {
+    return tidy(() => {
+      let { embeddings: h, inputs } = this.layerInputs(inputIds, options);
+      for (const layer of this.layers.items) h = tidy(() => layer.forward(h, inputs));
+      return this.norm.forward(h);
+    });
+  }
+
+  /**
+   * The first decoder layer's input (the token embeddings, or `inputsEmbeds`) and what all layers
+   * share: rotary cos/sin for the positions and the attention masks. Split from forward() so that
+   * activation checkpointing (checkpointing.ts) can run the layers one at a time.
+   */
+  layerInputs(inputIds: Tensor, options: ForwardOptions = {}): { embeddings: Tensor; inputs: LayerInputs } {
     const [batch, length] = inputIds.shape as [number, number];
     const device = inputIds.device;
     const past = options.cache?.length ?? 0;
     return tidy(() => {
       const positions = options.positionIds ?? defaultPositions(batch, length, past, device, options.attentionMask);
-      let h = options.inputsEmbeds ?? this.embed_tokens.forward(inputIds);
+      const embeddings = options.inputsEmbeds ?? this.embed_tokens.forward(inputIds);
       const { invFreq, attentionScaling } = this.#frequencies(device);
-      const { cos, sin } = ropeCosSin(invFreq, attentionScaling, positions, h.dtype);
+      const { cos, sin } = ropeCosSin(invFreq, attentionScaling, positions, embeddings.dtype);
       const needsSliding = this.config.layerTypes.includes('sliding_attention');
       const common = { queryLength: length, pastLength: past, attentionMask: options.attentionMask, device };
       // Without padding, and with queries either the whole sequence or one new token, the mask is
@@ -174,8 +188,7 @@ export class Qwen3Model extends Module {
         slidingBlocked: needsSliding ? allowedAttention({ ...common, slidingWindow: this.config.slidingWindow }).logicalNot() : null,
         cache: options.cache,
       };
-      for (const layer of this.layers.items) h = tidy(() => layer.forward(h, inputs));
-      return this.norm.forward(h);
+      return { embeddings, inputs };
     });
   }
 
