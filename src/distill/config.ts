@@ -69,6 +69,8 @@ export interface DistillConfig {
   nodeRank: number;
   distBackend: 'auto' | 'gloo' | 'nccl';
   distTimeout: number;
+  memoryLimit: number | null;
+  gradientCheckpointing: 'auto' | 'on' | 'off';
 }
 
 const N = Number.MAX_SAFE_INTEGER;
@@ -121,6 +123,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'nnodes', kind: 'int', default: 1, min: 1, max: 65536, help: 'machines in a multi-node run started with --nproc-per-node (each needs MASTER_ADDR/MASTER_PORT of node 0)' },
   { key: 'nodeRank', kind: 'int', default: 0, min: 0, max: 65535, help: 'this machine’s index in a multi-node run, 0 … nnodes−1' },
   { key: 'distBackend', kind: 'enum', default: 'auto', choices: ['auto', 'gloo', 'nccl'], help: 'c10d backend (auto: NCCL on CUDA devices, Gloo on CPU)' },
+  { key: 'memoryLimit', kind: 'number', default: null, min: 0, max: N, help: 'memory budget in GB of the student\'s device (default: what is free at start, less a margin); the run is fitted into it or refused before loading' },
+  { key: 'gradientCheckpointing', kind: 'enum', default: 'auto', choices: ['auto', 'on', 'off'], help: 'recompute the student\'s decoder layers during backward (auto: only when the memory plan needs it)' },
   { key: 'distTimeout', kind: 'number', default: 600, above: 0, max: 86400, help: 'seconds a rank waits for the others (rendezvous, collectives) before naming the one that is missing' },
 ];
 

@@ -15,9 +15,21 @@ export interface RunSummary {
   klTeacherStudent: number | null;
   steps: number;
   trainSeconds: number;
+  /** Memory, under the names metrics.jsonl and `--dry-run --json` use: the plan, and what ran. */
+  estimated_peak_mb?: number | null;
+  peak_rss_mb?: number | null;
+  micro_batch_size?: number;
+  gradient_checkpointing?: boolean;
 }
 
-export function summarize(before: Comparison | null, after: Comparison, steps: number, trainSeconds: number): RunSummary {
+export interface RunMemory {
+  estimated_peak_mb: number | null;
+  peak_rss_mb: number | null;
+  micro_batch_size: number;
+  gradient_checkpointing: boolean;
+}
+
+export function summarize(before: Comparison | null, after: Comparison, steps: number, trainSeconds: number, memory?: RunMemory): RunSummary {
   const teacher = after.teacher?.perplexity ?? null;
   const pplBefore = before?.student.perplexity ?? null;
   return {
@@ -32,6 +44,7 @@ export function summarize(before: Comparison | null, after: Comparison, steps: n
     klTeacherStudent: after.klTeacherStudent,
     steps,
     trainSeconds,
+    ...memory,
   };
 }
 

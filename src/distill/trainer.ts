@@ -22,6 +22,9 @@ import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.j
 import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
 import { microBatchBackward } from './micro-batch.js';
+import { splitMicroBatch } from './memory/plan.js';
+import { ResidentPeaks } from './memory/process-memory.js';
+import { planRun } from './memory/run-plan.js';
 import { StudentPrecision } from './precision.js';
 import { type IndexedExample, type PreparedRun, prepareRun } from './prepare.js';
 import { TeacherCache } from './teacher-cache/reader.js';
@@ -70,7 +73,9 @@ export class NonFiniteLossError extends Error {
 
 /** Settings that shape the result: a resumed run must use the same ones. */
 const OPERATIONAL = new Set(['out', 'resume', 'metrics', 'evalEvery', 'saveEvery', 'keepCheckpoints', 'logEvery', 'evalBatchSize', 'device', 'teacherDevice',
-  'nprocPerNode', 'nnodes', 'nodeRank', 'distBackend', 'distTimeout']);
+  'nprocPerNode', 'nnodes', 'nodeRank', 'distBackend', 'distTimeout', 'memoryLimit', 'gradientCheckpointing']);
+
+const toMb = (bytes: number | null) => (bytes === null ? null : Math.round(bytes / 2 ** 20));
 
 function divergenceOf(config: DistillConfig): Divergence {
   if (config.loss === 'jsd') return { kind: 'jsd', beta: config.jsdBeta };
@@ -121,6 +126,11 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     log(`resuming from ${resumed.dir} at step ${resumed.state.step}`);
   }
 
+  // Planned before any weight is loaded: a run that cannot fit stops here, naming what would.
+  const plan = planRun(config, prepared);
+  log(plan.reason);
+  const { microBatchSize, gradientCheckpointing } = plan.shape;
+
   const device = config.device;
   const teacherDevice = config.teacherDevice ?? device;
   let teacher: OnlineTeacher | null = null;
@@ -164,10 +174,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     parallel.phase = `evaluation at step ${step}`;
     precision.compute.eval();
     // Each rank scores its share of the held-out batches; the token sums add up across ranks.
-    const local = comparisonSums(precision.compute, null, parallel.evalShareOf(evalBatches), {
-      sharedVocab: prepared.sharedVocab,
-      teacherLogits: teacher ? (b) => teacher!.logits(b.inputIds, b.attentionMask, device) : undefined,
-    });
+    const local = comparisonSums(precision.compute, teacher?.model ?? null, parallel.evalShareOf(evalBatches), { sharedVocab: prepared.sharedVocab });
     const result = comparisonFromSums(parallel.sumFields(local), teacher !== null);
     precision.compute.train();
     metrics?.append({ type: 'eval', ...evalRecord(step, result), step });
@@ -205,6 +212,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
 
   const started = Date.now();
   const firstStep = step;
+  const residentPeaks = new ResidentPeaks();
   let interruptedAt: number | null = null;
   let checkpoint: string | null = null;
   let lastEpoch = Math.floor(step / stepsPerEpoch);
@@ -225,11 +233,15 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       const targets = stepExamples.reduce((n, e) => n + predictedTargets(e.labels), 0);
       const inputTokens = stepExamples.reduce((n, e) => n + e.inputIds.length, 0);
       const local = { kdSum: 0, ceSum: 0 };
-      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache };
+      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache, checkpointing: gradientCheckpointing };
+      residentPeaks.stepStarts();
       for (const { examples } of parallel.shareOf(micro)) {
-        const sums = microBatchBackward(padBatch(examples, prepared.padId), targets, setup, examples.map((e) => (e as IndexedExample).sourceIndex));
-        local.kdSum += sums.kdSum;
-        local.ceSum += sums.ceSum;
+        // The memory plan may compute each micro-batch in smaller pieces: the same step, accumulated.
+        for (const piece of splitMicroBatch(examples, microBatchSize)) {
+          const sums = microBatchBackward(padBatch(piece, prepared.padId), targets, setup, piece.map((e) => (e as IndexedExample).sourceIndex));
+          local.kdSum += sums.kdSum;
+          local.ceSum += sums.ceSum;
+        }
       }
       const { kdSum, ceSum } = parallel.sumFields(local);
       const kdLoss = kdSum / Math.max(1, targets);
@@ -253,10 +265,12 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
 
       const seconds = (Date.now() - stepStart) / 1000;
       const tokensPerSecond = inputTokens / Math.max(seconds, 1e-6);
+      const stepPeak = residentPeaks.stepPeak();
       metrics?.append({
         type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
         tokens: targets, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
         ...(parallel.worldSize > 1 ? { allreduce_seconds: +reduceSeconds.toFixed(3) } : {}),
+        peak_rss_mb: toMb(stepPeak),
       });
       const elapsed = (Date.now() - started) / 1000;
       if (main) hooks.onStep?.({
@@ -282,7 +296,12 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     }
     let summary: RunSummary | null = null;
     if (after && main) {
-      summary = summarize(before, after, step, (Date.now() - started) / 1000);
+      summary = summarize(before, after, step, (Date.now() - started) / 1000, {
+        estimated_peak_mb: Math.round(plan.estimate.peakBytes / 2 ** 20),
+        peak_rss_mb: toMb(residentPeaks.overall()),
+        micro_batch_size: microBatchSize,
+        gradient_checkpointing: gradientCheckpointing,
+      });
       writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       log(formatSummary(summary));
     }

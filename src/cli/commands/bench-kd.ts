@@ -19,7 +19,7 @@ import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
 import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/index.js';
-import { peakResidentBytes, resetPeakResident, residentBytes } from '../process-memory.js';
+import { peakResidentBytes, resetPeakResident, residentBytes } from '../../distill/memory/process-memory.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
 import { childJsonResult, whyChildFailed } from '../child-process.js';

@@ -11,6 +11,9 @@ import { worldFromEnvironment, type WorldEnvironment } from '../../distributed/e
 import { ProcessGroup } from '../../distributed/process-group.js';
 import type { DistillConfig } from '../../distill/config.js';
 import { UsageError } from '../errors.js';
+import { prepareRun } from '../../distill/prepare.js';
+import { MemoryPlanError } from '../../distill/memory/plan.js';
+import { formatPlan, planRecord, planRun } from '../../distill/memory/run-plan.js';
 
 /** A worker's device: plain 'cuda' means this node's GPU of the worker's local rank. */
 function workerDevice(device: string, world: WorldEnvironment | null): string {
@@ -23,12 +26,31 @@ function joinProcessGroup(config: DistillConfig, world: WorldEnvironment): Proce
   return ProcessGroup.init({ ...world, backend, device: backend === 'nccl' ? config.device : 'cpu', timeoutMs: config.distTimeout * 1000 });
 }
 
+/** --dry-run: the data is read and tokenized, the plan printed; no weight is loaded. Exit 1 when nothing fits. */
+async function dryRun(config: DistillConfig, json: boolean): Promise<number> {
+  config.device = checkDevice(config.device);
+  if (config.teacherDevice) config.teacherDevice = checkDevice(config.teacherDevice);
+  const prepared = await prepareRun(config, json ? () => {} : (line) => console.error(line));
+  try {
+    const plan = planRun(config, prepared);
+    console.log(json ? JSON.stringify(planRecord(plan, config)) : formatPlan(plan, config));
+    return 0;
+  } catch (error) {
+    if (!(error instanceof MemoryPlanError)) throw error;
+    if (json) console.log(JSON.stringify({ ...planRecord(error.plan, config), error: error.message }));
+    else console.log(formatPlan(error.plan, config));
+    console.error(`distillery: error: ${error.message}`);
+    return 1;
+  }
+}
 
 export function registerDistill(program: Command): void {
   const command = program
     .command('distill')
     .description('distill a teacher into a student: loss = α·KD(τ) + (1−α)·CE, AdamW, evaluation, checkpoints')
-    .option('--config <file>', 'YAML file of options (keys as the flags, with _ for -); flags override it');
+    .option('--config <file>', 'YAML file of options (keys as the flags, with _ for -); flags override it')
+    .option('--dry-run', 'print the memory plan (per component, before any weight is loaded) and exit')
+    .option('--json', 'with --dry-run: the plan as one JSON line');
   for (const spec of OPTIONS) {
     const flag = flagOf(spec.key);
     const fallback = spec.default === undefined || spec.default === null ? '' : ` (default ${JSON.stringify(spec.default)})`;
@@ -44,6 +66,10 @@ export function registerDistill(program: Command): void {
     const given: Record<string, unknown> = {};
     for (const spec of OPTIONS) if (command.getOptionValueSource(spec.key) === 'cli') given[spec.key] = flags[spec.key];
     const config = resolveConfig(given, typeof flags.config === 'string' ? readConfigFile(flags.config) : {});
+    if (flags.dryRun) {
+      process.exitCode = await dryRun(config, flags.json === true);
+      return;
+    }
     const world = worldFromEnvironment();
     if (!world && config.nprocPerNode * config.nnodes > 1) {
       process.exitCode = await launchWorkers(

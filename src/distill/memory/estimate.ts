@@ -1,0 +1,177 @@
+// The peak memory of a distillation run, from the model configs and the run's settings, before any
+// weight is loaded. A run has three phases with different live sets:
+//   step        fixed state + max(teacher forward, student activations + loss chunks)
+//               (the teacher runs first in each micro-batch, so its working set is gone before
+//               the student's activations exist; gradients of earlier micro-batches are live)
+//   optimizer   fixed state + float32 gradients (bf16 compute: converted into the masters)
+//   evaluation  fixed state without gradients + one no-grad forward of each model + logits chunks
+// The peak is the largest. Activation sizes per token and layer are fitted to what libtorch's
+// allocator measured for this code (scripts in the README's memory section): they count the
+// tensors autograd saves for backward, which no formula of the model alone gives exactly.
+import type { Qwen3Config } from '../../models/qwen3/config.js';
+import { qwen3ParameterCount } from '../../models/qwen3/size.js';
+
+export type ComputeDtype = 'float32' | 'bfloat16' | 'float16';
+
+const BYTES: Record<ComputeDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
+
+export interface PlanInput {
+  student: Qwen3Config;
+  /** Student compute dtype; master weights, gradients and AdamW moments are float32 either way. */
+  studentDtype: 'float32' | 'bfloat16';
+  /** null when no teacher is loaded (an offline teacher cache, or cross-entropy only). */
+  teacher: Qwen3Config | null;
+  teacherDtype: ComputeDtype;
+  /** The teacher runs on another device than the student: its share is planned there. */
+  teacherElsewhere: boolean;
+  /** Tokens of the longest training example (after --max-length), and of the longest held-out one. */
+  sequenceLength: number;
+  evalSequenceLength: number;
+  evalBatchSize: number;
+  lossImpl: 'chunked' | 'naive';
+  /** Target rows per chunk of the chunked loss (and of evaluation's logits). */
+  lossChunkRows: number;
+  /** Resident memory of the process before any weight is loaded (runtime, data, tokenizer). */
+  runtimeBytes: number;
+}
+
+export interface StepShape {
+  /** Sequences per forward/backward pass. */
+  microBatchSize: number;
+  gradientCheckpointing: boolean;
+}
+
+export interface MemoryComponent {
+  name: string;
+  bytes: number;
+  /** How the figure was reached, in words. */
+  detail: string;
+}
+
+export interface MemoryEstimate {
+  /** The components live at the peak, largest phase; they add up to `peakBytes`. */
+  components: MemoryComponent[];
+  peakBytes: number;
+  phase: 'training step' | 'optimizer step' | 'evaluation';
+  /** The teacher's own device, when it is not the student's. */
+  teacherDevice: { components: MemoryComponent[]; peakBytes: number } | null;
+}
+
+/** Freed memory the CPU block cache may keep beyond the peak of live memory (cpu-block-cache.cpp). */
+const ALLOCATOR_SLACK = 256 * 2 ** 20;
+const MIB = 2 ** 20;
+
+/**
+ * Bytes autograd keeps per token for one decoder layer's backward at sequence length `t`, fitted
+ * to libtorch 1.13's allocator measurements of this model code (2 × 256 and 1 × 512 tokens;
+ * hidden 512–1,024, 4–8 KV heads, 8–16 heads, intermediate 1,536–3,072; within 6 %): the norms
+ * work in float32 whatever the dtype, the attention probabilities are float32 (plus a cast copy in
+ * bf16), and the repeated KV heads are materialised.
+ */
+function savedPerTokenLayer(c: Qwen3Config, e: number, t: number): number {
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const probs = c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
+  const attention = e === 4 ? 28 * q : 13 * q;
+  return 32 * c.hiddenSize + 12 * kv + attention + 4 * e * c.intermediateSize + probs;
+}
+
+/** Extra bytes per token while one layer runs (its intermediates live until the layer's scope ends). */
+function transientPerTokenLayer(c: Qwen3Config, e: number, t: number): number {
+  return c.numAttentionHeads * t * (e === 4 ? 18 : 12) + (e === 4 ? 8 : 20) * c.hiddenSize;
+}
+
+/** Peak bytes of a no-grad forward pass over `tokens` tokens of sequences of length `t`. */
+function noGradForward(c: Qwen3Config, e: number, tokens: number, t: number): number {
+  return tokens * (savedPerTokenLayer(c, e, t) + transientPerTokenLayer(c, e, t) + 4 * e * c.hiddenSize);
+}
+
+/** Bytes of one chunk of the loss: ~9 [rows × V] float32 buffers (logits, softmaxes, gradients). */
+function lossChunkBytes(rows: number, vocab: number): number {
+  return 9 * rows * vocab * 4;
+}
+
+const mb = (bytes: number) => `${Math.round(bytes / MIB).toLocaleString('en-US')} MB`;
+
+export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstimate {
+  const s = input.student;
+  const e = BYTES[input.studentDtype];
+  const te = BYTES[input.teacherDtype];
+  const studentParams = qwen3ParameterCount(s);
+  const teacherParams = input.teacher ? qwen3ParameterCount(input.teacher) : 0;
+  const t = input.sequenceLength;
+  const tokens = shape.microBatchSize * t;
+  const mixed = input.studentDtype !== 'float32';
+
+  const runtime: MemoryComponent = { name: 'runtime', bytes: input.runtimeBytes + ALLOCATOR_SLACK, detail: `process before loading (${mb(input.runtimeBytes)}) + allocator cache slack` };
+  const teacherWeights: MemoryComponent = {
+    name: 'teacher_weights', bytes: teacherParams * te, detail: `${(teacherParams / 1e9).toFixed(2)}B parameters × ${te} bytes (${input.teacherDtype})`,
+  };
+  const master: MemoryComponent = { name: 'student_weights', bytes: studentParams * 4, detail: `${(studentParams / 1e9).toFixed(2)}B parameters × 4 bytes (float32 masters)` };
+  const computeCopy: MemoryComponent = { name: 'student_compute_copy', bytes: mixed ? studentParams * e : 0, detail: mixed ? 'bfloat16 copy that runs forward and backward' : 'none (float32 compute)' };
+  const moments: MemoryComponent = { name: 'optimizer_state', bytes: studentParams * 8, detail: 'AdamW exp_avg + exp_avg_sq, float32' };
+  const onStudentDevice = (c: MemoryComponent) => input.teacherElsewhere && c.name.startsWith('teacher') ? null : c;
+
+  // Training step: gradients in the compute dtype accumulate across micro-batches.
+  const gradients: MemoryComponent = { name: 'gradients', bytes: studentParams * e, detail: `${mixed ? 'bfloat16' : 'float32'} gradients, kept across micro-batches` };
+  const layers = s.numHiddenLayers;
+  const saved = savedPerTokenLayer(s, e, t);
+  const transient = transientPerTokenLayer(s, e, t);
+  const outside = tokens * (4 * e + 8) * s.hiddenSize; // embeddings (a leaf and its gradient), final norm
+  const activations: MemoryComponent = shape.gradientCheckpointing
+    ? {
+        name: 'student_activations',
+        bytes: tokens * (layers * e * s.hiddenSize + saved + transient + 2 * e * s.hiddenSize) + outside,
+        detail: `checkpointed: ${layers} layer inputs + one layer recomputed (${shape.microBatchSize} × ${t} tokens)`,
+      }
+    : {
+        name: 'student_activations',
+        bytes: tokens * (layers * saved + transient) + outside,
+        detail: `${layers} layers × ${Math.round(saved / 1024)} KB per token saved for backward (${shape.microBatchSize} × ${t} tokens)`,
+      };
+  const rows = input.lossImpl === 'chunked' ? Math.min(input.lossChunkRows, tokens) : tokens;
+  const lossRows = lossChunkBytes(rows, Math.max(s.vocabSize, input.teacher?.vocabSize ?? 0));
+  // The chunked loss also keeps every target row's hidden-state gradient and the teacher's hidden rows.
+  const rowState = input.lossImpl === 'chunked' ? tokens * (8 * s.hiddenSize + te * (input.teacher?.hiddenSize ?? 0)) : 0;
+  const loss: MemoryComponent = {
+    name: 'loss', bytes: lossRows + rowState,
+    detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
+  };
+  const teacherForward: MemoryComponent = input.teacher
+    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
+    : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
+  const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
+  const studentSide = activations.bytes + loss.bytes;
+  const teacherSide = input.teacherElsewhere ? 0 : teacherForward.bytes;
+  const step = [...fixedStep, ...(studentSide >= teacherSide ? [activations, loss] : [teacherForward])];
+
+  // Optimizer step: float32 gradients beside the masters (the bf16 ones converted one by one).
+  const optimizer = [runtime, teacherWeights, master, computeCopy, moments, { name: 'gradients', bytes: studentParams * 4, detail: 'float32 gradients in the optimizer step' }]
+    .map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
+
+  // Evaluation: no gradients; each model's no-grad forward in turn, then logits chunks.
+  const evalTokens = input.evalBatchSize * input.evalSequenceLength;
+  const studentEval = noGradForward(s, e, evalTokens, input.evalSequenceLength);
+  const teacherEval = input.teacher && !input.teacherElsewhere ? noGradForward(input.teacher, te, evalTokens, input.evalSequenceLength) : 0;
+  const evaluation = [runtime, teacherWeights, master, computeCopy, moments]
+    .map(onStudentDevice).filter((c): c is MemoryComponent => c !== null)
+    .concat([{
+      name: 'evaluation', bytes: Math.max(studentEval, teacherEval) + lossChunkBytes(input.lossChunkRows, s.vocabSize),
+      detail: `no-grad forward of ${input.evalBatchSize} × ${input.evalSequenceLength} held-out tokens`,
+    }]);
+
+  const total = (cs: MemoryComponent[]) => cs.reduce((n, c) => n + c.bytes, 0);
+  const phases = [
+    { phase: 'training step' as const, components: step },
+    { phase: 'optimizer step' as const, components: optimizer },
+    { phase: 'evaluation' as const, components: evaluation },
+  ];
+  const peak = phases.reduce((a, b) => (total(b.components) > total(a.components) ? b : a));
+  const teacherDevice = input.teacherElsewhere && input.teacher
+    ? (() => {
+        const components = [teacherWeights, { ...teacherForward, bytes: Math.max(teacherForward.bytes, noGradForward(input.teacher!, te, evalTokens, input.evalSequenceLength)) }];
+        return { components, peakBytes: total(components) };
+      })()
+    : null;
+  return { components: peak.components, peakBytes: total(peak.components), phase: peak.phase, teacherDevice };
+}

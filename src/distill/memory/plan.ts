@@ -1,0 +1,98 @@
+// Fitting a run into its memory budget without changing what it learns. The optimizer step stays
+// batch-size × grad-accum × world-size sequences; only how each step is computed changes:
+//   1. the user's micro-batches are split into smaller ones, accumulated (the loss is a mean over
+//      the whole step's target tokens, so the update is the same up to float rounding);
+//   2. then the student's decoder layers are checkpointed (recomputed during backward).
+// When nothing fits, the run stops before loading a weight, with options that would fit, in numbers.
+import { estimateMemory, type MemoryEstimate, type PlanInput, type StepShape } from './estimate.js';
+import type { MemoryBudget } from './limit.js';
+
+export type CheckpointingMode = 'auto' | 'on' | 'off';
+
+export interface MemoryPlan {
+  shape: StepShape;
+  estimate: MemoryEstimate;
+  budget: MemoryBudget | null;
+  /** One line: what was chosen and why. */
+  reason: string;
+}
+
+/** Nothing fits: `plan` is the smallest shape tried, for --dry-run to show. */
+export class MemoryPlanError extends Error {
+  override name = 'MemoryPlanError';
+  constructor(message: string, readonly plan: MemoryPlan) {
+    super(message);
+  }
+}
+
+const GIB = 2 ** 30;
+export const gb = (bytes: number) => `${(bytes / GIB).toFixed(1)} GB`;
+
+/** Micro-batch sizes from `batchSize` down to 1 that split it evenly (4 → 4, 2, 1; 6 → 6, 3, 2, 1). */
+export function microBatchSizes(batchSize: number): number[] {
+  const sizes = new Set<number>();
+  for (let pieces = 1; pieces <= batchSize; pieces++) sizes.add(Math.ceil(batchSize / pieces));
+  return [...sizes].sort((a, b) => b - a);
+}
+
+/** Splits one micro-batch's examples into pieces of at most `size` (the plan's micro-batches). */
+export function splitMicroBatch<T>(examples: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < examples.length; i += size) out.push(examples.slice(i, i + size));
+  return out;
+}
+
+/** The candidate shapes in order of preference: fewer, larger passes first; checkpointing last. */
+function candidates(batchSize: number, mode: CheckpointingMode): StepShape[] {
+  const sizes = microBatchSizes(batchSize);
+  const plain = mode === 'on' ? [] : sizes.map((microBatchSize) => ({ microBatchSize, gradientCheckpointing: false }));
+  const checkpointed = mode === 'off' ? [] : sizes.map((microBatchSize) => ({ microBatchSize, gradientCheckpointing: true }));
+  return [...plain, ...checkpointed];
+}
+
+export interface Alternative {
+  /** What to change, as flags. */
+  change: string;
+  estimate: MemoryEstimate;
+}
+
+/**
+ * Chooses the step shape for `batchSize` sequences per micro-batch within `budget`. Without a budget
+ * (a device whose free memory cannot be read, and no --memory-limit) the user's shape is kept.
+ */
+export function planMemory(input: PlanInput, batchSize: number, mode: CheckpointingMode, budget: MemoryBudget | null, alternatives: () => Alternative[]): MemoryPlan {
+  const options = candidates(batchSize, mode);
+  const asked = options[0]!;
+  if (!budget) {
+    return { shape: asked, estimate: estimateMemory(input, asked), budget, reason: 'memory plan: no budget known for this device (give --memory-limit GB to plan); running as configured' };
+  }
+  const askedEstimate = estimateMemory(input, asked);
+  for (const shape of options) {
+    const estimate = estimateMemory(input, shape);
+    const teacherFits = !estimate.teacherDevice || estimate.teacherDevice.peakBytes <= budget.bytes;
+    if (estimate.peakBytes <= budget.bytes && teacherFits) return { shape, estimate, budget, reason: reasonFor(shape, asked, askedEstimate, estimate, budget) };
+  }
+  const smallestShape = options[options.length - 1]!;
+  const smallest = estimateMemory(input, smallestShape);
+  const fits = alternatives().filter((a) => a.estimate.peakBytes <= budget.bytes);
+  const suggestions = fits.length > 0
+    ? `; these would fit: ${fits.map((a) => `${a.change} (${gb(a.estimate.peakBytes)})`).join('; ')}`
+    : '; nothing this tool can change fits it: use a machine or device with more memory';
+  throw new MemoryPlanError(
+    `memory: the run needs about ${gb(smallest.peakBytes)} at its smallest (micro-batch 1${mode === 'off' ? ', no checkpointing' : ', activation checkpointing'}; ` +
+      `peak in the ${smallest.phase}), more than the ${gb(budget.bytes)} limit (${budget.source})${suggestions}. No weights were loaded.`,
+    { shape: smallestShape, estimate: smallest, budget, reason: 'nothing fits' },
+  );
+}
+
+function reasonFor(shape: StepShape, asked: StepShape, askedEstimate: MemoryEstimate, estimate: MemoryEstimate, budget: MemoryBudget): string {
+  const fit = `estimated peak ${gb(estimate.peakBytes)} of ${gb(budget.bytes)} (${budget.source})`;
+  const batchSize = asked.microBatchSize;
+  if (shape === asked) {
+    return `memory plan: micro-batch ${batchSize}${shape.gradientCheckpointing ? ' with activation checkpointing' : ''} as configured; ${fit}`;
+  }
+  const pieces = Math.ceil(batchSize / shape.microBatchSize);
+  const split = shape.microBatchSize < batchSize ? `each batch of ${batchSize} split into ${pieces} micro-batches of ${shape.microBatchSize}` : `micro-batch ${batchSize}`;
+  const checkpointing = shape.gradientCheckpointing && !asked.gradientCheckpointing ? ' with activation checkpointing' : '';
+  return `memory plan: ${split}${checkpointing} (same optimizer step, gradients accumulated), since ${batchSize} at once would need about ${gb(askedEstimate.peakBytes)}; ${fit}`;
+}

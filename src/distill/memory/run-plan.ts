@@ -1,0 +1,104 @@
+// The memory plan of one `distill` run: its inputs read from the configuration, the model configs
+// and the tokenized data (no weight loaded), the budget of its device, and what to suggest when
+// nothing fits. Printed by --dry-run and at the start of every run.
+import { join } from 'node:path';
+import { readQwen3Config } from '../../models/qwen3/config.js';
+import { rowsPerLogitsChunk } from '../../eval/targets.js';
+import type { DistillConfig } from '../config.js';
+import type { PreparedRun } from '../prepare.js';
+import { estimateMemory, type MemoryEstimate, type PlanInput } from './estimate.js';
+import { memoryBudget } from './limit.js';
+import { type Alternative, gb, type MemoryPlan, planMemory } from './plan.js';
+import { residentBytes } from './process-memory.js';
+
+const MIB = 2 ** 20;
+
+/** Worker processes of this run on this machine (they share its memory on CPU). */
+function processesOnThisMachine(): number {
+  const n = Number(process.env.LOCAL_WORLD_SIZE);
+  return Number.isInteger(n) && n > 1 ? n : 1;
+}
+
+export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanInput {
+  const longest = (examples: { inputIds: number[] }[]) => examples.reduce((n, e) => Math.max(n, e.inputIds.length), 1);
+  const student = readQwen3Config(join(prepared.studentFolder, 'config.json'));
+  const teacher = prepared.teacherFolder !== null && config.teacherCache === null ? readQwen3Config(join(prepared.teacherFolder, 'config.json')) : null;
+  return {
+    student,
+    studentDtype: config.dtype,
+    teacher,
+    teacherDtype: config.teacherDtype,
+    teacherElsewhere: config.teacherDevice !== null && config.teacherDevice !== config.device,
+    sequenceLength: longest(prepared.train),
+    evalSequenceLength: longest(prepared.heldOut),
+    evalBatchSize: Math.min(config.evalBatchSize, Math.max(1, prepared.heldOut.length)),
+    lossImpl: config.lossImpl,
+    lossChunkRows: config.lossChunkSize > 0 ? config.lossChunkSize : rowsPerLogitsChunk(student.vocabSize),
+    runtimeBytes: residentBytes() ?? 512 * MIB,
+  };
+}
+
+/** Changes that free memory, each estimated at micro-batch 1 with checkpointing where allowed. */
+function alternatives(input: PlanInput, config: DistillConfig): Alternative[] {
+  const smallest = { microBatchSize: 1, gradientCheckpointing: config.gradientCheckpointing !== 'off' };
+  const out: Alternative[] = [];
+  const add = (change: string, changed: Partial<PlanInput>) => out.push({ change, estimate: estimateMemory({ ...input, ...changed }, smallest) });
+  if (input.teacher) {
+    add(`an offline teacher cache, which frees the teacher entirely: distillery cache-teacher --teacher ${config.teacher} --data ${config.data} --out CACHE, then distill --teacher-cache CACHE`, { teacher: null });
+    if (input.teacherDtype === 'float32') add('--teacher-dtype bfloat16', { teacherDtype: 'bfloat16' });
+  }
+  for (const length of [256, 128, 64]) {
+    if (length < input.sequenceLength) add(`--max-length ${length}`, { sequenceLength: length, evalSequenceLength: Math.min(length, input.evalSequenceLength) });
+  }
+  if (input.teacher && !input.teacherElsewhere) add('the teacher on another device (--teacher-device)', { teacherElsewhere: true });
+  return out;
+}
+
+export function planRun(config: DistillConfig, prepared: PreparedRun): MemoryPlan {
+  const input = planInputOf(config, prepared);
+  const budget = memoryBudget(config.device, config.memoryLimit);
+  const shared = config.device === 'cpu' ? processesOnThisMachine() : 1;
+  const perProcess = budget && shared > 1 ? { bytes: budget.bytes / shared, source: `${budget.source}, shared by ${shared} processes` } : budget;
+  return planMemory(input, config.batchSize, config.gradientCheckpointing, perProcess, () => alternatives(input, config));
+}
+
+const mb = (bytes: number) => Math.round(bytes / MIB);
+
+function componentLines(estimate: MemoryEstimate): string[] {
+  const width = Math.max(...estimate.components.map((c) => c.name.length));
+  return estimate.components.map((c) => `  ${c.name.padEnd(width)}  ${mb(c.bytes).toLocaleString('en-US').padStart(8)} MB  ${c.detail}`);
+}
+
+/** The plan as a table for people: one line per component, the peak, the budget. */
+export function formatPlan(plan: MemoryPlan, config: DistillConfig): string {
+  const { estimate, shape } = plan;
+  const lines = [
+    `memory plan for ${config.device}: batch ${config.batchSize} × accumulation ${config.gradAccum} → micro-batch ${shape.microBatchSize} × ${Math.ceil(config.batchSize / shape.microBatchSize) * config.gradAccum} per step, activation checkpointing ${shape.gradientCheckpointing ? 'on' : 'off'}`,
+    `peak in the ${estimate.phase}:`,
+    ...componentLines(estimate),
+    `  ${'estimated peak'}  ${gb(estimate.peakBytes)}; limit ${plan.budget ? `${gb(plan.budget.bytes)} (${plan.budget.source})` : 'unknown'}`,
+  ];
+  if (estimate.teacherDevice) lines.push(`teacher on ${config.teacherDevice}: ${gb(estimate.teacherDevice.peakBytes)}`);
+  lines.push(plan.reason);
+  return lines.join('\n');
+}
+
+/** The plan as one JSON object (--dry-run --json). */
+export function planRecord(plan: MemoryPlan, config: DistillConfig): Record<string, unknown> {
+  const { estimate, shape } = plan;
+  return {
+    estimated_peak_mb: mb(estimate.peakBytes),
+    memory_limit_mb: plan.budget ? mb(plan.budget.bytes) : null,
+    memory_limit_source: plan.budget?.source ?? null,
+    fits: plan.budget ? estimate.peakBytes <= plan.budget.bytes : null,
+    peak_phase: estimate.phase,
+    device: config.device,
+    batch_size: config.batchSize,
+    micro_batch_size: shape.microBatchSize,
+    grad_accum: Math.ceil(config.batchSize / shape.microBatchSize) * config.gradAccum,
+    gradient_checkpointing: shape.gradientCheckpointing,
+    components: Object.fromEntries(estimate.components.map((c) => [c.name, mb(c.bytes)])),
+    teacher_device_peak_mb: estimate.teacherDevice ? mb(estimate.teacherDevice.peakBytes) : null,
+    reason: plan.reason,
+  };
+}

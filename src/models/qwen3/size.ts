@@ -1,0 +1,14 @@
+// Sizes that follow from a Qwen3 config alone, before any weight is loaded (memory planning).
+import type { Qwen3Config } from './config.js';
+
+/** Parameters of Qwen3ForCausalLM (the tied LM head counted once, as the checkpoint stores it). */
+export function qwen3ParameterCount(c: Qwen3Config): number {
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const bias = c.attentionBias ? q + 2 * kv + c.hiddenSize : 0;
+  const attention = c.hiddenSize * q + 2 * c.hiddenSize * kv + q * c.hiddenSize + 2 * c.headDim + bias;
+  const mlp = 3 * c.hiddenSize * c.intermediateSize;
+  const layer = attention + mlp + 2 * c.hiddenSize;
+  const embeddings = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
+  return embeddings + c.numHiddenLayers * layer + c.hiddenSize;
+}
