@@ -104,11 +104,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
   // Rank 0 speaks for the run and writes its files; the other ranks train silently beside it.
   const main = parallel.isMain;
   const log = main ? hooks.log : () => {};
-  if (main) {
-    mkdirSync(config.out, { recursive: true });
-    log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
-    writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
-  }
+  log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
   if (parallel.group) log(`data parallel: ${parallel.worldSize} processes (${parallel.group.backend}), ${config.batchSize} × ${config.gradAccum} examples per rank per step`);
   manualSeed(config.seed);
 
@@ -129,6 +125,11 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
   // Planned before any weight is loaded: a run that cannot fit stops here, naming what would.
   const plan = planRun(config, prepared);
   log(plan.reason);
+  // Only a run that will start leaves a folder behind.
+  if (main) {
+    mkdirSync(config.out, { recursive: true });
+    writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
+  }
   const { microBatchSize, gradientCheckpointing } = plan.shape;
 
   const device = config.device;

@@ -33,6 +33,10 @@ export interface PlanInput {
   lossChunkRows: number;
   /** Resident memory of the process before any weight is loaded (runtime, data, tokenizer). */
   runtimeBytes: number;
+  /** Micro-batches per optimizer step as configured (--grad-accum). */
+  gradAccum: number;
+  /** Sequences per micro-batch as configured (--batch-size): the plan may split them. */
+  batchSize: number;
 }
 
 export interface StepShape {
@@ -48,11 +52,15 @@ export interface MemoryComponent {
   detail: string;
 }
 
+export type Phase = 'training step' | 'optimizer step' | 'evaluation';
+
 export interface MemoryEstimate {
   /** The components live at the peak, largest phase; they add up to `peakBytes`. */
   components: MemoryComponent[];
   peakBytes: number;
-  phase: 'training step' | 'optimizer step' | 'evaluation';
+  phase: Phase;
+  /** Every phase's live components (the peak is the largest sum). */
+  phases: Record<Phase, MemoryComponent[]>;
   /** The teacher's own device, when it is not the student's. */
   teacherDevice: { components: MemoryComponent[]; peakBytes: number } | null;
 }
@@ -112,8 +120,6 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const moments: MemoryComponent = { name: 'optimizer_state', bytes: studentParams * 8, detail: 'AdamW exp_avg + exp_avg_sq, float32' };
   const onStudentDevice = (c: MemoryComponent) => input.teacherElsewhere && c.name.startsWith('teacher') ? null : c;
 
-  // Training step: gradients in the compute dtype accumulate across micro-batches.
-  const gradients: MemoryComponent = { name: 'gradients', bytes: studentParams * e, detail: `${mixed ? 'bfloat16' : 'float32'} gradients, kept across micro-batches` };
   const layers = s.numHiddenLayers;
   const saved = savedPerTokenLayer(s, e, t);
   const transient = transientPerTokenLayer(s, e, t);
@@ -128,6 +134,19 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
         name: 'student_activations',
         bytes: tokens * (layers * saved + transient) + outside,
         detail: `${layers} layers × ${Math.round(saved / 1024)} KB per token saved for backward (${shape.microBatchSize} × ${t} tokens)`,
+      };
+  // Training step: with several passes per optimizer step every gradient exists while later passes
+  // run, and with checkpointing the gradients are complete when the last layer is recomputed. With
+  // neither, the peak comes as backward starts, when only the LM head's gradient exists (the chunked
+  // loss fills it first); each layer's gradient then appears as that layer's activations are freed.
+  const accumulating = Math.ceil(input.batchSize / shape.microBatchSize) * input.gradAccum > 1;
+  const allGradients = studentParams * e;
+  const gradients: MemoryComponent = accumulating || shape.gradientCheckpointing
+    ? { name: 'gradients', bytes: allGradients, detail: `${mixed ? 'bfloat16' : 'float32'} gradients${accumulating ? ', kept across micro-batches' : ''}` }
+    : {
+        name: 'gradients',
+        bytes: Math.max(s.vocabSize * s.hiddenSize * e, allGradients - (activations.bytes * (layers - 1)) / layers),
+        detail: 'as backward starts: the LM head\'s (the others appear as activations are freed)',
       };
   const rows = input.lossImpl === 'chunked' ? Math.min(input.lossChunkRows, tokens) : tokens;
   const lossRows = lossChunkBytes(rows, Math.max(s.vocabSize, input.teacher?.vocabSize ?? 0));
@@ -173,5 +192,8 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
         return { components, peakBytes: total(components) };
       })()
     : null;
-  return { components: peak.components, peakBytes: total(peak.components), phase: peak.phase, teacherDevice };
+  return {
+    components: peak.components, peakBytes: total(peak.components), phase: peak.phase, teacherDevice,
+    phases: Object.fromEntries(phases.map((p) => [p.phase, p.components])) as Record<Phase, MemoryComponent[]>,
+  };
 }

@@ -74,13 +74,14 @@ export function planMemory(input: PlanInput, batchSize: number, mode: Checkpoint
   }
   const smallestShape = options[options.length - 1]!;
   const smallest = estimateMemory(input, smallestShape);
-  const fits = alternatives().filter((a) => a.estimate.peakBytes <= budget.bytes);
-  const suggestions = fits.length > 0
-    ? `; these would fit: ${fits.map((a) => `${a.change} (${gb(a.estimate.peakBytes)})`).join('; ')}`
-    : '; nothing this tool can change fits it: use a machine or device with more memory';
+  const remedies = alternatives();
+  const fitting = remedies.filter((a) => a.estimate.peakBytes <= budget.bytes);
+  const listed = remedies.map((a) => `${a.change}: ${gb(a.estimate.peakBytes)}${a.estimate.peakBytes <= budget.bytes ? ' (fits)' : ''}`).join('; ');
+  const verdict = fitting.length > 0 ? '' : `; none of these fits ${gb(budget.bytes)} alone: combine them, or use a machine or device with more memory (--device cuda)`;
   throw new MemoryPlanError(
     `memory: the run needs about ${gb(smallest.peakBytes)} at its smallest (micro-batch 1${mode === 'off' ? ', no checkpointing' : ', activation checkpointing'}; ` +
-      `peak in the ${smallest.phase}), more than the ${gb(budget.bytes)} limit (${budget.source})${suggestions}. No weights were loaded.`,
+      `peak in the ${smallest.phase}), more than the ${gb(budget.bytes)} limit (${budget.source}). No weights were loaded. ` +
+      `What would need less: ${listed}${verdict}`,
     { shape: smallestShape, estimate: smallest, budget, reason: 'nothing fits' },
   );
 }
@@ -94,5 +95,6 @@ function reasonFor(shape: StepShape, asked: StepShape, askedEstimate: MemoryEsti
   const pieces = Math.ceil(batchSize / shape.microBatchSize);
   const split = shape.microBatchSize < batchSize ? `each batch of ${batchSize} split into ${pieces} micro-batches of ${shape.microBatchSize}` : `micro-batch ${batchSize}`;
   const checkpointing = shape.gradientCheckpointing && !asked.gradientCheckpointing ? ' with activation checkpointing' : '';
-  return `memory plan: ${split}${checkpointing} (same optimizer step, gradients accumulated), since ${batchSize} at once would need about ${gb(askedEstimate.peakBytes)}; ${fit}`;
+  const accumulated = shape.microBatchSize < batchSize ? ' (same optimizer step, gradients accumulated)' : '';
+  return `memory plan: ${split}${checkpointing}${accumulated}, since ${batchSize} at once would need about ${gb(askedEstimate.peakBytes)}; ${fit}`;
 }

@@ -35,6 +35,8 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     lossImpl: config.lossImpl,
     lossChunkRows: config.lossChunkSize > 0 ? config.lossChunkSize : rowsPerLogitsChunk(student.vocabSize),
     runtimeBytes: residentBytes() ?? 512 * MIB,
+    gradAccum: config.gradAccum,
+    batchSize: config.batchSize,
   };
 }
 

