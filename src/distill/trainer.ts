@@ -24,7 +24,7 @@ import type { LossSettings } from './loss.js';
 import { microBatchBackward } from './micro-batch.js';
 import { splitMicroBatch } from './memory/plan.js';
 import { ResidentPeaks } from './memory/process-memory.js';
-import { planRun } from './memory/run-plan.js';
+import { planRun, precisionHint } from './memory/run-plan.js';
 import { StudentPrecision } from './precision.js';
 import { type IndexedExample, type PreparedRun, prepareRun } from './prepare.js';
 import { TeacherCache } from './teacher-cache/reader.js';
@@ -125,6 +125,8 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
   // Planned before any weight is loaded: a run that cannot fit stops here, naming what would.
   const plan = planRun(config, prepared);
   log(plan.reason);
+  const hint = precisionHint(config);
+  if (hint) log(hint);
   // Only a run that will start leaves a folder behind.
   if (main) {
     mkdirSync(config.out, { recursive: true });

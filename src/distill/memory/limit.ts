@@ -3,7 +3,7 @@
 // swapping: free memory plus reclaimable caches); on CUDA, the device's free memory as nvidia-smi
 // reports it.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { procKilobytes } from './process-memory.js';
 
 const GIB = 2 ** 30;
 
@@ -14,14 +14,7 @@ export interface MemoryBudget {
   source: string;
 }
 
-function meminfoField(name: 'MemTotal' | 'MemAvailable'): number | null {
-  try {
-    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'));
-    return match ? Number(match[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
+const meminfoField = (name: 'MemTotal' | 'MemAvailable') => procKilobytes('/proc/meminfo', name);
 
 /** This machine's memory: its total, and what is available now (null where /proc is missing). */
 export function hostMemory(): { totalBytes: number | null; availableBytes: number | null } {

@@ -2,14 +2,17 @@
 // reset of the mark, so a benchmark can measure the peak of one phase rather than of the whole run.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-function statusField(name: 'VmRSS' | 'VmHWM'): number | null {
+/** A `Name:   123 kB` line of a /proc file, in bytes; null where /proc or the field is missing. */
+export function procKilobytes(file: '/proc/self/status' | '/proc/meminfo', name: string): number | null {
   try {
-    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'));
     return match ? Number(match[1]) * 1024 : null;
   } catch {
     return null;
   }
 }
+
+const statusField = (name: 'VmRSS' | 'VmHWM') => procKilobytes('/proc/self/status', name);
 
 /** Bytes resident now, or null where /proc is missing. */
 export const residentBytes = (): number | null => statusField('VmRSS');
