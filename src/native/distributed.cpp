@@ -79,6 +79,21 @@ std::shared_ptr<::gloo::transport::Device> glooDevice(const std::string& masterA
 // -> handle. The store's host (rank 0, or torchrun's agent) serves the TCPStore; every rank
 // connects to it, then the group connects all pairs. Keys live under "distillery/", apart from
 // whatever else shares the store (torchrun's agent keeps its rendezvous there).
+// libtorch 2.4 made the libuv TCPStore backend the default, and builds without libuv (Debian's 2.6)
+// refuse it ("use_libuv was requested but PyTorch was build without libuv support"): there the
+// classic backend serves, as PyTorch itself falls back when USE_LIBUV=0.
+c10::intrusive_ptr<c10d::Store> tcpStore(const std::string& host, c10d::TCPStoreOptions options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(host, options);
+  } catch (const std::exception& error) {
+    if (std::string(error.what()).find("libuv") == std::string::npos) throw;
+    options.useLibUV = false;
+  }
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(host, options);
+}
+
 Napi::Value DistInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "distInit: expected an options object");
@@ -100,7 +115,7 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   storeOptions.waitWorkers = false;  // the group's own rendezvous below waits for every rank
   storeOptions.timeout = timeout;
   auto holder = std::make_unique<Group>();
-  holder->store = c10::make_intrusive<c10d::PrefixStore>("distillery/", c10::make_intrusive<c10d::TCPStore>(masterAddr, storeOptions));
+  holder->store = c10::make_intrusive<c10d::PrefixStore>("distillery/", tcpStore(masterAddr, storeOptions));
 
   if (backend == "gloo") {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);

@@ -3,6 +3,8 @@
 // state that can be read out for a checkpoint and written back on resume.
 #include "handles.h"
 
+#include <sstream>
+
 #include <torch/types.h>  // clip_grad.h relies on it without including it
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -31,7 +33,10 @@ template <typename Map>
 typename Map::key_type stateKey(const at::Tensor& param) {
   using Key = typename Map::key_type;
   if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(param.unsafeGetTensorImpl());
+    // As libtorch 1.x's own c10::guts::to_string (gone in 2.x): the pointer through an ostream.
+    std::ostringstream key;
+    key << param.unsafeGetTensorImpl();
+    return key.str();
   } else {
     return static_cast<Key>(param.unsafeGetTensorImpl());
   }

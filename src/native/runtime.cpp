@@ -246,7 +246,8 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   }
   if (cudaAvailable()) {
     for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); i++) {
-      at::Generator gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(i);
+      // Context::defaultGenerator exists in 1.13 and 2.x (the CUDA hooks' getter was renamed in 2.x).
+      at::Generator gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i)));
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_current_seed(seed);
     }
