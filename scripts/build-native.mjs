@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the libtorch addon (build/native/distillery_native.node) unless it is already up to date.
 // libtorch is located in the order DESIGN.md gives: LIBTORCH / Torch_DIR, an installed Python torch,
-// then Debian/Ubuntu's libtorch-dev. Run with --force to rebuild regardless.
+// then Debian/Ubuntu's libtorch-dev. Run with --force to rebuild regardless. DISTILLERY_NATIVE_DIR
+// builds elsewhere (the libtorch 2.x lane keeps its own build beside this machine's).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { createRequire } from 'node:module';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const sourceDir = join(root, 'src', 'native');
-const buildDir = join(root, 'build', 'native');
+const buildDir = process.env.DISTILLERY_NATIVE_DIR ? resolve(root, process.env.DISTILLERY_NATIVE_DIR) : join(root, 'build', 'native');
 const addonPath = join(buildDir, 'distillery_native.node');
 const stampPath = join(buildDir, 'build.stamp');
 const require = createRequire(import.meta.url);

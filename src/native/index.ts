@@ -102,7 +102,8 @@ export interface NativeAddon {
 }
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const addonPath = join(projectRoot, 'build', 'native', 'distillery_native.node');
+/** build/native, or DISTILLERY_NATIVE_DIR (relative to the checkout) for a second libtorch's build. */
+export const addonPath = join(process.env.DISTILLERY_NATIVE_DIR ? resolve(projectRoot, process.env.DISTILLERY_NATIVE_DIR) : join(projectRoot, 'build', 'native'), 'distillery_native.node');
 
 // libtorch's OpenMP threads and OpenBLAS's own pthreads share the cores. With libgomp's default
 // (active) wait policy, idle OpenMP threads spin after every parallel region and starve the BLAS
@@ -117,7 +118,7 @@ if (Number(process.env.WORLD_SIZE) > 1) process.env.GLOG_minloglevel ??= '3';
 function load(): NativeAddon {
   if (!existsSync(addonPath)) {
     throw new Error(
-      `The libtorch addon is not built (${addonPath} is missing). Run \`node scripts/setup.mjs\` ` +
+      `The libtorch addon is not built (${addonPath} is missing). Run \`scripts/setup.sh\` ` +
         '(or `./test.sh`, which runs it) to install libtorch and build it.',
     );
   }

@@ -26,7 +26,8 @@ import { childJsonResult, whyChildFailed } from '../child-process.js';
 import { findPythonWithTorch, runBaseline } from '../pytorch-baseline.js';
 import { writeRandomTokens } from '../random-tokens.js';
 
-const DISTILLERY_MODES = ['naive', 'chunked', 'cached'] as const;
+// checkpointed: the chunked step with the student's decoder layers recomputed during backward.
+const DISTILLERY_MODES = ['naive', 'chunked', 'cached', 'checkpointed'] as const;
 type Mode = (typeof DISTILLERY_MODES)[number];
 const BASELINE_MODES = ['pytorch', 'pytorch-tuned'] as const;
 const MODES = [...BASELINE_MODES, ...DISTILLERY_MODES] as const;
@@ -82,7 +83,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const batch: PaddedBatch = { inputIds: ids, attentionMask: ids.map((r) => r.map(() => 1)), labels: ids, targetTokens: ids.length * (flags.seqLen - 1) };
   // The cache was made from this very batch file: it is opened against its own fingerprint.
   const cache = mode === 'cached' ? TeacherCache.open(flags.cacheDir!, (readJsonFile(join(flags.cacheDir!, MANIFEST)) as CacheManifest).fingerprint) : null;
-  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize: flags.chunkSize, device, cache };
+  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize: flags.chunkSize, device, cache, checkpointing: mode === 'checkpointed' };
   const sourceIndices = ids.map((_, i) => i);
   const step = () => {
     const { kdSum, ceSum } = microBatchBackward(batch, batch.targetTokens, setup, sourceIndices);
@@ -154,7 +155,7 @@ function compareWithBaselines(record: Record<string, unknown>, baselines: Record
 export function registerBenchKd(bench: Command): void {
   bench
     .command('kd')
-    .description('tokens/s and peak memory of a KD training step per mode (pytorch eager baseline, naive, chunked, cached), each in its own process')
+    .description('tokens/s and peak memory of a KD training step per mode (pytorch eager baseline, naive, chunked, cached, checkpointed), each in its own process')
     .requiredOption('--teacher <path|ORG/NAME>', 'teacher model')
     .requiredOption('--student <path|ORG/NAME>', 'student model')
     .option('--batch-size <n>', 'sequences per step', intOption('--batch-size', 1, 4096), 2)
