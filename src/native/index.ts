@@ -52,6 +52,12 @@ export interface NativeAddon {
   isDisposed(t: NativeTensor): boolean;
   fromBuffer(data: ArrayBufferView | ArrayBuffer, dtype: number, shape: number[], device?: string): NativeTensor;
   toBuffer(t: NativeTensor): Buffer;
+  /** null where the addon was built without CUDA. */
+  cudaDeviceMemory(index: number): { freeBytes: number; totalBytes: number } | null;
+  cudaAllocated(index: number): { allocatedBytes: number; peakAllocatedBytes: number } | null;
+  cudaResetPeak(index: number): void;
+  writeFile(fd: number, t: NativeTensor): number;
+  readFile(fd: number, position: number, length: number, dtype: number, shape: number[]): NativeTensor;
   shape(t: NativeTensor): number[];
   strides(t: NativeTensor): number[];
   dtype(t: NativeTensor): number;

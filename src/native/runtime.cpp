@@ -12,7 +12,9 @@
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#include <cerrno>
 #include <cstring>
+#include <unistd.h>
 #include <mutex>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -154,6 +156,56 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
     if (!device.is_cpu()) t = t.to(device);
   }
   return wrapTensor(env, std::move(t));
+}
+
+// readFile(fd, position, length, dtype, shape) reads `length` bytes of an open file straight into
+// a new CPU tensor's storage. Loading checkpoints through JavaScript Buffers left the glibc heap
+// holding the largest tensors' bytes after they were freed (Distillery keeps freed heap memory for
+// reuse): about 1.5 GB of resident memory for the rest of a Qwen3-4B run. Bounds are the caller's
+// (the safetensors reader checks every offset against the file).
+Napi::Value ReadFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const int64_t position = info[1].As<Napi::Number>().Int64Value();
+  const int64_t length = info[2].As<Napi::Number>().Int64Value();
+  at::ScalarType dtype = scalarTypeArg(info[3], "readFile: dtype");
+  std::vector<int64_t> shape = shapeArg(info[4], "readFile: shape");
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
+  if (position < 0 || length != static_cast<int64_t>(t.nbytes()))
+    throw Napi::RangeError::New(env, "readFile: " + std::to_string(length) + " bytes at " + std::to_string(position) + " for shape " +
+                                         c10::str(t.sizes()) + " of " + c10::toString(dtype) + ", which needs " + std::to_string(t.nbytes()));
+  auto* out = static_cast<char*>(t.data_ptr());
+  int64_t done = 0;
+  while (done < length) {
+    const ssize_t n = pread(fd, out + done, static_cast<size_t>(length - done), position + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Napi::Error::New(env, std::string("readFile: ") + std::strerror(errno));
+    if (n == 0) throw Napi::RangeError::New(env, "readFile: the file ended after " + std::to_string(position + done) + " bytes");
+    done += n;
+  }
+  return wrapTensor(env, std::move(t));
+}
+
+// writeFile(fd, tensor) writes the tensor's elements (row-major, host byte order) at the file's
+// current position, straight from its storage; returns the bytes written. Saving a checkpoint through
+// JavaScript Buffers copied every tensor into the glibc heap, which keeps freed memory for reuse:
+// writing Qwen3-0.6B's weights and AdamW state (6.8 GB) raised a run's peak by about 1 GB.
+Napi::Value WriteFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  at::Tensor t = unwrapTensor(info[1], "writeFile: tensor").detach();
+  if (!t.device().is_cpu()) t = t.to(at::kCPU);
+  t = t.contiguous();
+  const auto* data = static_cast<const char*>(t.data_ptr());
+  const int64_t length = static_cast<int64_t>(t.nbytes());
+  int64_t done = 0;
+  while (done < length) {
+    const ssize_t n = write(fd, data + done, static_cast<size_t>(length - done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Napi::Error::New(env, std::string("writeFile: ") + std::strerror(errno));
+    done += n;
+  }
+  return Napi::Number::New(env, static_cast<double>(done));
 }
 
 // toBuffer(tensor) copies the tensor's elements (row-major, host byte order) into a new Buffer.
@@ -396,6 +448,8 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("isDisposed", guardedFunction(env, IsDisposed));
   exports.Set("fromBuffer", guardedFunction(env, FromBuffer));
   exports.Set("toBuffer", guardedFunction(env, ToBuffer));
+  exports.Set("readFile", guardedFunction(env, ReadFile));
+  exports.Set("writeFile", guardedFunction(env, WriteFile));
   exports.Set("shape", guardedFunction(env, Shape));
   exports.Set("strides", guardedFunction(env, Strides));
   exports.Set("dtype", guardedFunction(env, DType));
@@ -426,6 +480,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   distillery::registerOps(env, exports);
   distillery::registerOptim(env, exports);
   distillery::registerDistributed(env, exports);
+  distillery::registerCudaMemory(env, exports);
   return exports;
 }
 

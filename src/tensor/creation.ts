@@ -55,6 +55,11 @@ export function fromTypedArray(data: TypedArray, shape: number[], options: { dev
   return new Tensor(native.fromBuffer(data, dtypeCode(dtype), shape, options.device));
 }
 
+/** A CPU tensor read straight from `length` bytes of an open file at `position` (no JavaScript buffer). */
+export function fromFile(fd: number, position: number, length: number, dtype: DType, shape: number[]): Tensor {
+  return new Tensor(native.readFile(fd, position, length, dtypeCode(dtype), shape));
+}
+
 /** A tensor that copies raw little-endian bytes of the given dtype and shape (e.g. from safetensors). */
 export function fromBytes(bytes: Uint8Array, dtype: DType, shape: number[], device?: Device): Tensor {
   return new Tensor(native.fromBuffer(bytes, dtypeCode(dtype), shape, device));

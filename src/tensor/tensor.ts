@@ -88,6 +88,10 @@ export class Tensor {
   toBytes(): Buffer {
     return native.toBuffer(this.native);
   }
+  /** Writes the same bytes as toBytes() at an open file's current position, with no JavaScript copy; returns their count. */
+  writeTo(fd: number): number {
+    return native.writeFile(fd, this.native);
+  }
   /** Nested arrays shaped like the tensor. */
   tolist(): unknown {
     const flat = this.toArray();

@@ -1,7 +1,7 @@
 // Lazy reading of one .safetensors file: only the header is read on open; each tensor's bytes
 // are read on demand, so a 4 GB shard never has to sit in memory at once.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { type DType, type Tensor, fromBytes } from '../../tensor/index.js';
+import { type DType, type Tensor, fromFile } from '../../tensor/index.js';
 import { MAX_HEADER_BYTES, parseHeader, SafetensorsError, type TensorInfo } from './format.js';
 
 function readExactly(fd: number, file: string, length: number, position: number): Buffer {
@@ -79,8 +79,15 @@ export class SafetensorsFile {
 
   /** One tensor, converted to `dtype` and moved to `device` when given. */
   tensor(name: string, options: { dtype?: DType; device?: string } = {}): Tensor {
+    if (this.#fd === null) throw new SafetensorsError('IO', this.path, 'file was closed');
     const info = this.info(name);
-    const raw = fromBytes(this.readBytes(name), info.dtype, info.shape);
+    let raw: Tensor;
+    try {
+      raw = fromFile(this.#fd, info.begin, info.end - info.begin, info.dtype, info.shape);
+    } catch (error) {
+      const message = (error as Error).message;
+      throw new SafetensorsError(/ended/.test(message) ? 'OUT_OF_BOUNDS' : 'IO', this.path, message.replace(/^readFile: /, ''), name);
+    }
     if ((options.dtype === undefined || options.dtype === info.dtype) && (options.device === undefined || options.device === 'cpu')) return raw;
     const converted = raw.to({ dtype: options.dtype, device: options.device });
     raw.dispose();

@@ -13,8 +13,13 @@ export interface RawEntry {
 
 export type SafetensorsEntries = Iterable<[string, Tensor | RawEntry]>;
 
-function bytesOf(entry: Tensor | RawEntry): Uint8Array {
-  return 'data' in entry ? entry.data : (entry as Tensor).toBytes();
+/** Writes an entry's bytes at the file's position: a tensor straight from its storage (no JS copy). */
+function writeEntry(fd: number, entry: Tensor | RawEntry): number {
+  if ('data' in entry) {
+    writeAll(fd, entry.data);
+    return entry.data.byteLength;
+  }
+  return entry.writeTo(fd);
 }
 
 export function writeSafetensors(path: string, entries: SafetensorsEntries, metadata: Record<string, string> = {}): void {
@@ -47,9 +52,8 @@ export function writeSafetensors(path: string, entries: SafetensorsEntries, meta
     writeAll(fd, prefix);
     writeAll(fd, headerBytes);
     list.forEach(([name, entry], i) => {
-      const data = bytesOf(entry);
-      if (data.byteLength !== sizes[i]) throw new Error(`writeSafetensors(${path}): '${name}' produced ${data.byteLength} bytes, expected ${sizes[i]}`);
-      writeAll(fd, data);
+      const written = writeEntry(fd, entry);
+      if (written !== sizes[i]) throw new Error(`writeSafetensors(${path}): '${name}' produced ${written} bytes, expected ${sizes[i]}`);
     });
   });
 }
