@@ -76,8 +76,14 @@ describe('distillery distill', () => {
     assert.deepEqual(records.filter((r) => r.type === 'eval').map((r) => r.step), [0, 20, 40]);
     const train = records.filter((r) => r.type === 'train');
     assert.equal(train.length, 40);
-    for (const key of ['step', 'loss', 'kd_loss', 'ce_loss', 'lr', 'tokens', 'tokens_per_s']) assert.ok(key in train[0], key);
+    for (const key of ['step', 'loss', 'kd_loss', 'ce_loss', 'lr', 'tokens', 'tokens_per_s', 'peak_rss_mb']) assert.ok(key in train[0], key);
     assert.match(readFileSync(join(out, 'config.yaml'), 'utf8'), /alpha: 1\n/);
+    // Memory: each step's resident peak, and the run's beside the plan's estimate.
+    assert.ok(train.every((r) => (r.peak_rss_mb as number) > 100), 'a resident peak per step (a Node process with libtorch is above 100 MB)');
+    assert.ok(summary.peak_rss_mb >= Math.max(...train.map((r) => r.peak_rss_mb as number)));
+    assert.ok(summary.estimated_peak_mb > 0);
+    assert.equal(summary.micro_batch_size, 4);
+    assert.equal(summary.gradient_checkpointing, false);
   });
 
   test('resume from a checkpoint ends with weights bitwise equal to an uninterrupted run (resumed in the second epoch)', async () => {

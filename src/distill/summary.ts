@@ -2,6 +2,7 @@
 // of the gap closed, top-1 agreement and held-out KL(teacher ‖ student).
 import { type Comparison, gapClosed } from '../eval/compare.js';
 import { fixed, percent } from '../report/markdown-table.js';
+import type { PeakRecord } from './memory/peaks.js';
 
 export interface RunSummary {
   heldOutTokens: number;
@@ -18,13 +19,13 @@ export interface RunSummary {
   /** Memory, under the names metrics.jsonl and `--dry-run --json` use: the plan, and what ran. */
   estimated_peak_mb?: number | null;
   peak_rss_mb?: number | null;
+  cuda_max_allocated_mb?: number;
   micro_batch_size?: number;
   gradient_checkpointing?: boolean;
 }
 
-export interface RunMemory {
+export interface RunMemory extends PeakRecord {
   estimated_peak_mb: number | null;
-  peak_rss_mb: number | null;
   micro_batch_size: number;
   gradient_checkpointing: boolean;
 }

@@ -23,7 +23,7 @@ import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
 import { microBatchBackward } from './micro-batch.js';
 import { splitMicroBatch } from './memory/plan.js';
-import { ResidentPeaks } from './memory/process-memory.js';
+import { RunPeaks } from './memory/peaks.js';
 import { planRun, precisionHint } from './memory/run-plan.js';
 import { StudentPrecision } from './precision.js';
 import { type IndexedExample, type PreparedRun, prepareRun } from './prepare.js';
@@ -74,8 +74,6 @@ export class NonFiniteLossError extends Error {
 /** Settings that shape the result: a resumed run must use the same ones. */
 const OPERATIONAL = new Set(['out', 'resume', 'metrics', 'evalEvery', 'saveEvery', 'keepCheckpoints', 'logEvery', 'evalBatchSize', 'device', 'teacherDevice',
   'nprocPerNode', 'nnodes', 'nodeRank', 'distBackend', 'distTimeout', 'memoryLimit', 'gradientCheckpointing']);
-
-const toMb = (bytes: number | null) => (bytes === null ? null : Math.round(bytes / 2 ** 20));
 
 function divergenceOf(config: DistillConfig): Divergence {
   if (config.loss === 'jsd') return { kind: 'jsd', beta: config.jsdBeta };
@@ -215,7 +213,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
 
   const started = Date.now();
   const firstStep = step;
-  const residentPeaks = new ResidentPeaks();
+  const peaks = new RunPeaks(device);
   let interruptedAt: number | null = null;
   let checkpoint: string | null = null;
   let lastEpoch = Math.floor(step / stepsPerEpoch);
@@ -237,7 +235,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       const inputTokens = stepExamples.reduce((n, e) => n + e.inputIds.length, 0);
       const local = { kdSum: 0, ceSum: 0 };
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache, checkpointing: gradientCheckpointing };
-      residentPeaks.stepStarts();
+      peaks.stepStarts();
       for (const { examples } of parallel.shareOf(micro)) {
         // The memory plan may compute each micro-batch in smaller pieces: the same step, accumulated.
         for (const piece of splitMicroBatch(examples, microBatchSize)) {
@@ -268,12 +266,11 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
 
       const seconds = (Date.now() - stepStart) / 1000;
       const tokensPerSecond = inputTokens / Math.max(seconds, 1e-6);
-      const stepPeak = residentPeaks.stepPeak();
       metrics?.append({
         type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
         tokens: targets, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
         ...(parallel.worldSize > 1 ? { allreduce_seconds: +reduceSeconds.toFixed(3) } : {}),
-        peak_rss_mb: toMb(stepPeak),
+        ...peaks.step(),
       });
       const elapsed = (Date.now() - started) / 1000;
       if (main) hooks.onStep?.({
@@ -301,7 +298,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     if (after && main) {
       summary = summarize(before, after, step, (Date.now() - started) / 1000, {
         estimated_peak_mb: Math.round(plan.estimate.peakBytes / 2 ** 20),
-        peak_rss_mb: toMb(residentPeaks.overall()),
+        ...peaks.run(),
         micro_batch_size: microBatchSize,
         gradient_checkpointing: gradientCheckpointing,
       });

@@ -80,6 +80,32 @@ export function resetCpuPeak(): void {
   native.resetCpuBlockPeak();
 }
 
+/** The CUDA device index of 'cuda' / 'cuda:N', or null for other devices. */
+export function cudaIndex(device: string): number | null {
+  const match = /^cuda(?::(\d+))?$/.exec(device);
+  return match ? Number(match[1] ?? 0) : null;
+}
+
+/** A CUDA device's free and total memory (cudaMemGetInfo); null for a CPU device or an addon without CUDA. */
+export function cudaDeviceMemory(device: string): { freeBytes: number; totalBytes: number } | null {
+  const index = cudaIndex(device);
+  return index === null ? null : native.cudaDeviceMemory(index);
+}
+
+/**
+ * The caching allocator's allocated bytes now and at their peak since `resetCudaPeak`
+ * (torch.cuda.max_memory_allocated); read without synchronising the device. null off CUDA.
+ */
+export function cudaAllocated(device: string): { allocatedBytes: number; peakAllocatedBytes: number } | null {
+  const index = cudaIndex(device);
+  return index === null ? null : native.cudaAllocated(index);
+}
+
+export function resetCudaPeak(device: string): void {
+  const index = cudaIndex(device);
+  if (index !== null) native.cudaResetPeak(index);
+}
+
 export interface BlasInfo {
   /** The BLAS shared library mapped into this process, if one is. */
   library: string | null;

@@ -1,8 +1,7 @@
 // The memory budget a run is planned against: --memory-limit when given, else what the device has
 // free at start minus a margin. On CPU that is /proc/meminfo's MemAvailable (what can be had without
-// swapping: free memory plus reclaimable caches); on CUDA, the device's free memory as nvidia-smi
-// reports it.
-import { execFileSync } from 'node:child_process';
+// swapping: free memory plus reclaimable caches); on CUDA, the device's free memory (cudaMemGetInfo).
+import { cudaDeviceMemory } from '../../tensor/index.js';
 import { procKilobytes } from './process-memory.js';
 
 const GIB = 2 ** 30;
@@ -21,21 +20,6 @@ export function hostMemory(): { totalBytes: number | null; availableBytes: numbe
   return { totalBytes: meminfoField('MemTotal'), availableBytes: meminfoField('MemAvailable') };
 }
 
-/** Free and total bytes of CUDA device `index` from nvidia-smi, or null where it cannot tell. */
-export function cudaMemory(index: number): { freeBytes: number; totalBytes: number } | null {
-  try {
-    const out = execFileSync('nvidia-smi', ['--query-gpu=memory.free,memory.total', '--format=csv,noheader,nounits', `--id=${index}`], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 10_000,
-    });
-    const [free, total] = out.trim().split(/,\s*/).map(Number);
-    return Number.isFinite(free) && Number.isFinite(total) ? { freeBytes: free! * 2 ** 20, totalBytes: total! * 2 ** 20 } : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * What is kept back from the free memory by default: 1 GiB, or 5 % of the machine when that is more
  * (the kernel, page cache the run itself creates when reading checkpoints, other processes' growth).
@@ -51,11 +35,11 @@ export class MemoryLimitError extends Error {
 /**
  * The budget for `device`. A --memory-limit below 0.5 GB or above the device's total memory is
  * refused (it could never describe this machine); null when nothing is known (CUDA without
- * nvidia-smi and no --memory-limit): the run then goes unplanned, with a warning.
+ * an addon without CUDA memory figures and no --memory-limit): the run then goes unplanned, with a warning.
  */
 export function memoryBudget(device: string, limitGb: number | null): MemoryBudget | null {
-  const cuda = /^cuda(?::(\d+))?$/.exec(device);
-  const machine = cuda ? cudaMemory(Number(cuda[1] ?? 0)) : null;
+  const cuda = device.startsWith('cuda');
+  const machine = cuda ? cudaDeviceMemory(device) : null;
   const total = cuda ? (machine?.totalBytes ?? null) : hostMemory().totalBytes;
   const where = cuda ? `${device}` : 'this machine';
   if (limitGb !== null) {

@@ -29,34 +29,3 @@ export function resetPeakResident(): boolean {
     return false;
   }
 }
-
-/**
- * Peak resident memory per training step and over the whole run: each step starts a new window of
- * the high-water mark, and what the windows between steps saw (evaluations, checkpoints) still
- * counts for the run.
- */
-export class ResidentPeaks {
-  #overall: number | null = null;
-
-  #fold(): number | null {
-    const now = peakResidentBytes();
-    if (now !== null) this.#overall = Math.max(this.#overall ?? 0, now);
-    return now;
-  }
-
-  stepStarts(): void {
-    this.#fold();
-    resetPeakResident();
-  }
-
-  /** The peak since the step started. */
-  stepPeak(): number | null {
-    return this.#fold();
-  }
-
-  /** The peak of the whole run so far. */
-  overall(): number | null {
-    this.#fold();
-    return this.#overall;
-  }
-}
