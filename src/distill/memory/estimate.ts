@@ -33,6 +33,11 @@ export interface PlanInput {
   lossChunkRows: number;
   /** Resident memory of the process before any weight is loaded (runtime, data, tokenizer). */
   runtimeBytes: number;
+  /**
+   * libtorch has scaled_dot_product_attention (2.x): sequences without padding (micro-batches of one)
+   * then keep no [T × T] attention matrices.
+   */
+  fusedAttention: boolean;
   /** Micro-batches per optimizer step as configured (--grad-accum). */
   gradAccum: number;
   /** Sequences per micro-batch as configured (--batch-size): the plan may split them. */
@@ -76,22 +81,22 @@ const MIB = 2 ** 20;
  * work in float32 whatever the dtype, the attention probabilities are float32 (plus a cast copy in
  * bf16), and the repeated KV heads are materialised.
  */
-function savedPerTokenLayer(c: Qwen3Config, e: number, t: number): number {
+function savedPerTokenLayer(c: Qwen3Config, e: number, t: number, fused = false): number {
   const q = c.numAttentionHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;
-  const probs = c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
+  const probs = fused ? 0 : c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
   const attention = e === 4 ? 28 * q : 13 * q;
   return 32 * c.hiddenSize + 12 * kv + attention + 4 * e * c.intermediateSize + probs;
 }
 
 /** Extra bytes per token while one layer runs (its intermediates live until the layer's scope ends). */
-function transientPerTokenLayer(c: Qwen3Config, e: number, t: number): number {
-  return c.numAttentionHeads * t * (e === 4 ? 18 : 12) + (e === 4 ? 8 : 20) * c.hiddenSize;
+function transientPerTokenLayer(c: Qwen3Config, e: number, t: number, fused = false): number {
+  return (fused ? 0 : c.numAttentionHeads * t * (e === 4 ? 18 : 12)) + (e === 4 ? 8 : 20) * c.hiddenSize;
 }
 
 /** Peak bytes of a no-grad forward pass over `tokens` tokens of sequences of length `t`. */
-function noGradForward(c: Qwen3Config, e: number, tokens: number, t: number): number {
-  return tokens * (savedPerTokenLayer(c, e, t) + transientPerTokenLayer(c, e, t) + 4 * e * c.hiddenSize);
+function noGradForward(c: Qwen3Config, e: number, tokens: number, t: number, fused = false): number {
+  return tokens * (savedPerTokenLayer(c, e, t, fused) + transientPerTokenLayer(c, e, t, fused) + 4 * e * c.hiddenSize);
 }
 
 /** Bytes of one chunk of the loss: ~9 [rows × V] float32 buffers (logits, softmaxes, gradients). */
@@ -121,8 +126,10 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const onStudentDevice = (c: MemoryComponent) => input.teacherElsewhere && c.name.startsWith('teacher') ? null : c;
 
   const layers = s.numHiddenLayers;
-  const saved = savedPerTokenLayer(s, e, t);
-  const transient = transientPerTokenLayer(s, e, t);
+  // One sequence per pass has no padding: libtorch 2.x's fused attention then runs.
+  const fused = input.fusedAttention && shape.microBatchSize === 1;
+  const saved = savedPerTokenLayer(s, e, t, fused);
+  const transient = transientPerTokenLayer(s, e, t, fused);
   const outside = tokens * (4 * e + 8) * s.hiddenSize; // embeddings (a leaf and its gradient), final norm
   const activations: MemoryComponent = shape.gradientCheckpointing
     ? {
@@ -157,7 +164,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
     detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
   };
   const teacherForward: MemoryComponent = input.teacher
-    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
+    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, fused), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
     : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
   const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
   const studentSide = activations.bytes + loss.bytes;
