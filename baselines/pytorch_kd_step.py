@@ -104,7 +104,7 @@ class Qwen3(torch.nn.Module):
         self.lm_head = p('lm_head.weight') if 'lm_head.weight' in w and not c.get('tie_word_embeddings', False) else self.embed
         self.vocab = self.embed.shape[0]
 
-    def attention(self, layer, x, cos, sin, mask):
+    def attention(self, layer, x, cos, sin, mask, sdpa=False):
         b, t, _ = x.shape
         q = layer.q_norm(layer.q_proj(x).view(b, t, -1, self.head_dim)).transpose(1, 2)
         k = layer.k_norm(layer.k_proj(x).view(b, t, -1, self.head_dim)).transpose(1, 2)
@@ -114,20 +114,26 @@ class Qwen3(torch.nn.Module):
         groups = self.heads // self.kv_heads
         k = k.repeat_interleave(groups, dim=1)
         v = v.repeat_interleave(groups, dim=1)
-        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_dim) + mask
-        probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
-        return layer.o_proj(torch.matmul(probs, v).transpose(1, 2).reshape(b, t, -1))
+        if sdpa:  # transformers' default attention on GPUs: the fused kernel (flash / memory-efficient)
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_dim) + mask
+            probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+            out = torch.matmul(probs, v)
+        return layer.o_proj(out.transpose(1, 2).reshape(b, t, -1))
 
-    def forward(self, ids):
+    def forward(self, ids, sdpa=False):
         b, t = ids.shape
+        device = ids.device
         h = F.embedding(ids, self.embed)
-        inv_freq = 1.0 / (self.theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.int64).float() / self.head_dim))
-        freqs = torch.arange(t).float()[:, None] * inv_freq[None, :]
+        inv_freq = 1.0 / (self.theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.int64, device=device).float() / self.head_dim))
+        freqs = torch.arange(t, device=device).float()[:, None] * inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-        mask = torch.full((t, t), torch.finfo(h.dtype).min).triu(1)[None, None]
+        # As transformers: cos/sin in float32, then in the hidden states' dtype.
+        cos, sin = emb.cos()[None, None].to(h.dtype), emb.sin()[None, None].to(h.dtype)
+        mask = None if sdpa else torch.full((t, t), torch.finfo(h.dtype).min, device=device).triu(1)[None, None]
         for layer in self.layers:
-            h = h + self.attention(layer, layer.input_layernorm(h), cos, sin, mask)
+            h = h + self.attention(layer, layer.input_layernorm(h), cos, sin, mask, sdpa)
             x = layer.post_attention_layernorm(h)
             h = h + layer.down_proj(F.silu(layer.gate_proj(x)) * layer.up_proj(x))
         return F.linear(self.norm(h), self.lm_head)
@@ -162,19 +168,29 @@ def main():
     a.add_argument('--alpha', type=float, default=0.5)
     a.add_argument('--temperature', type=float, default=2.0)
     a.add_argument('--measure-memory', action='store_true', help="one step's working memory instead of speed")
+    a.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
+    a.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'],
+                   help='bfloat16: the teacher in bf16, the student under autocast with float32 master weights')
+    a.add_argument('--attention', default=None, choices=['eager', 'sdpa'], help='default: sdpa on CUDA (transformers\' default there), eager on CPU')
     args = a.parse_args()
+    device = torch.device(args.device)
+    sdpa = (args.attention or ('sdpa' if device.type == 'cuda' else 'eager')) == 'sdpa'
+    bf16 = args.dtype == 'bfloat16'
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     with open(args.batch_file) as f:
-        ids = torch.tensor([json.loads(line)['input_ids'] for line in f if line.strip()], dtype=torch.int64)
-    teacher, student = Qwen3(args.teacher), Qwen3(args.student)
+        ids = torch.tensor([json.loads(line)['input_ids'] for line in f if line.strip()], dtype=torch.int64).to(device)
+    teacher = Qwen3(args.teacher).to(device, dtype=torch.bfloat16 if bf16 else torch.float32)
+    student = Qwen3(args.student).to(device)
     teacher.requires_grad_(False)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)
 
     def step():
         with torch.no_grad():
-            teacher_logits = teacher(ids)
-        loss = kd_loss(student(ids), teacher_logits, ids, args.alpha, args.temperature)
+            teacher_logits = teacher(ids, sdpa)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            student_logits = student(ids, sdpa)
+        loss = kd_loss(student_logits, teacher_logits, ids, args.alpha, args.temperature)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -192,9 +208,12 @@ def main():
         step()
         print(json.dumps({'step_working_mb': round((status_kb('VmHWM') - before) / 1024)}))
         return
+    cuda = device.type == 'cuda'
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     for _ in range(args.steps):
-        step()
+        step()  # loss.item() waits for the device
     seconds = time.perf_counter() - start
     b, t = ids.shape
     print(json.dumps({
@@ -208,6 +227,10 @@ def main():
         'vocab': student.vocab,
         'threads': torch.get_num_threads(),
         'torch': torch.__version__,
+        'device': args.device,
+        'dtype': args.dtype,
+        'attention': 'sdpa' if sdpa else 'eager',
+        'cuda_max_allocated_mb': round(torch.cuda.max_memory_allocated(device) / 2 ** 20) if cuda else None,
     }))
 
 

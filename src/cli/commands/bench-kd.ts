@@ -18,7 +18,9 @@ import { readJsonFile } from '../../io/json-file.js';
 import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
-import { allocatorCachingEnabled, numThreads, torchVersion } from '../../tensor/index.js';
+import { allocatorCachingEnabled, cudaAllocated, numThreads, resetCudaPeak, torchVersion } from '../../tensor/index.js';
+import { StudentPrecision } from '../../distill/precision.js';
+import { qwen3ForwardFlopsPerToken } from '../../models/qwen3/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../../distill/memory/process-memory.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
@@ -37,6 +39,9 @@ const MODES = [...BASELINE_MODES, ...DISTILLERY_MODES] as const;
  * OpenMP threads sleep instead of spinning against OpenBLAS's — so the comparison separates what the
  * runtime settings win from what the code does.
  */
+/** An H200's dense bf16 tensor-core peak (NVIDIA's figure), the default MFU denominator on CUDA. */
+const H200_DENSE_BF16_TFLOPS = 989;
+
 const TUNED_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: '4294967295', OMP_WAIT_POLICY: 'PASSIVE' };
 
 interface BenchKdFlags {
@@ -54,6 +59,8 @@ interface BenchKdFlags {
   json?: boolean;
   worker?: Mode;
   measureMemory?: boolean;
+  dtype: 'float32' | 'bfloat16';
+  peakTflops?: number;
   batchFile?: string;
   cacheDir?: string;
 }
@@ -77,8 +84,11 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const device = checkDevice(flags.device);
   // The cached mode never loads the teacher: its predictions come from the cache.
   const teacher = mode === 'cached' ? null : new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device }));
-  const student = loadQwen3(await resolveModelPath(flags.student), { device });
-  const optimizer = new AdamW(student.parameters(), { lr: 1e-5 });
+  // float32 master weights; with --dtype bfloat16 a bf16 copy runs forward and backward, as in distill.
+  const master = loadQwen3(await resolveModelPath(flags.student), { dtype: 'float32', device });
+  const precision = new StudentPrecision(master, flags.dtype);
+  const student = precision.compute;
+  const optimizer = new AdamW(master.parameters(), { lr: 1e-5 });
   const ids = readFileSync(flags.batchFile!, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { input_ids: number[] }).input_ids);
   const batch: PaddedBatch = { inputIds: ids, attentionMask: ids.map((r) => r.map(() => 1)), labels: ids, targetTokens: ids.length * (flags.seqLen - 1) };
   // The cache was made from this very batch file: it is opened against its own fingerprint.
@@ -87,8 +97,10 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const sourceIndices = ids.map((_, i) => i);
   const step = () => {
     const { kdSum, ceSum } = microBatchBackward(batch, batch.targetTokens, setup, sourceIndices);
+    precision.gradientsToMaster();
     optimizer.step();
     optimizer.zeroGrad();
+    precision.syncCompute();
     return (setup.loss.alpha * kdSum + (1 - setup.loss.alpha) * ceSum) / batch.targetTokens;
   };
   // Warm-up: creates the gradients and optimizer state that persist between steps, and lets the
@@ -99,13 +111,23 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     const working = stepWorkingBytes(step);
     return { step_working_mb: working === null ? null : Math.round(working / 2 ** 20) };
   }
+  resetCudaPeak(device);
   const start = performance.now();
-  for (let i = 0; i < flags.steps; i++) step();
+  for (let i = 0; i < flags.steps; i++) step(); // each step reads its loss once: the device is done
   const seconds = (performance.now() - start) / 1000;
   const peakRss = process.resourceUsage().maxRSS * 1024;
+  const tokensPerSecond = (flags.batchSize * flags.seqLen * flags.steps) / seconds;
+  // Model FLOPs: the teacher's forward, the student's forward and backward (3 forwards' worth).
+  const flopsPerToken = (teacher ? qwen3ForwardFlopsPerToken(teacher.model.config, flags.seqLen) : 0) + 3 * qwen3ForwardFlopsPerToken(student.config, flags.seqLen);
+  const peakTflops = flags.peakTflops ?? (device.startsWith('cuda') ? H200_DENSE_BF16_TFLOPS : null);
+  const cudaPeak = cudaAllocated(device)?.peakAllocatedBytes ?? null;
   return {
     mode,
-    tokens_per_s: +((flags.batchSize * flags.seqLen * flags.steps) / seconds).toFixed(1),
+    tokens_per_s: +tokensPerSecond.toFixed(1),
+    mfu: peakTflops === null ? null : +((flopsPerToken * tokensPerSecond) / (peakTflops * 1e12)).toFixed(4),
+    model_tflops_per_s: +((flopsPerToken * tokensPerSecond) / 1e12).toFixed(3),
+    cuda_max_allocated_mb: cudaPeak === null ? null : Math.round(cudaPeak / 2 ** 20),
+    dtype: flags.dtype,
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
     step_ms: +((seconds * 1000) / flags.steps).toFixed(1),
     first_loss: firstLoss,
@@ -165,6 +187,12 @@ export function registerBenchKd(bench: Command): void {
     .option('--modes <list>', `comma-separated: ${MODES.join(', ')} (default: all; pytorch only where Python with torch is found)`)
     .option('--chunk-size <n>', 'rows per chunk of the chunked loss (0: by vocabulary size, as distill)', intOption('--chunk-size', 0), 0)
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
+    .addOption(new Option('--dtype <dtype>', 'student compute dtype (float32 master weights either way; the PyTorch baseline uses autocast)').choices(['float32', 'bfloat16']).default('float32'))
+    .option('--peak-tflops <n>', `the device's peak for MFU (default: ${H200_DENSE_BF16_TFLOPS}, an H200's dense bf16, on CUDA; none on CPU)`, (v) => {
+      const n = Number(v);
+      if (!(n > 0)) throw new UsageError(`--peak-tflops must be a positive number, got '${v}'`);
+      return n;
+    })
     .option('--top-k <k>', 'top-k of the teacher cache of the cached mode', intOption('--top-k', 1, 65536), 128)
     .option('--python <path>', 'Python with torch for the pytorch mode (default: python3, then /usr/bin/python3)')
     .option('--json', 'one JSON object per mode')
@@ -194,8 +222,8 @@ export function registerBenchKd(bench: Command): void {
           const built = cli(['cache-teacher', '--teacher', flags.teacher, '--data', batchFile, '--out', cacheDir, '--top-k', String(flags.topK), '--max-length', String(flags.seqLen), '--device', flags.device]);
           if (built.status !== 0) throw new Error(`bench kd: building the teacher cache failed: ${whyChildFailed(built)}`);
         }
-        const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--batch-file', batchFile, '--cache-dir', cacheDir];
-        const baselineArgs = python === null ? [] : ['--teacher', await resolveModelPath(flags.teacher), '--student', await resolveModelPath(flags.student), '--batch-file', batchFile, '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--threads', String(numThreads())];
+        const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--dtype', flags.dtype, '--batch-file', batchFile, '--cache-dir', cacheDir, ...(flags.peakTflops ? ['--peak-tflops', String(flags.peakTflops)] : [])];
+        const baselineArgs = python === null ? [] : ['--teacher', await resolveModelPath(flags.teacher), '--student', await resolveModelPath(flags.student), '--batch-file', batchFile, '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--threads', String(numThreads()), '--device', flags.device, '--dtype', flags.dtype];
         const baselines: Record<string, Record<string, unknown>> = {};
         for (const mode of modes) {
           const run = (measureMemory: boolean) => {
@@ -209,7 +237,8 @@ export function registerBenchKd(bench: Command): void {
             return childJsonResult(cli(['bench', 'kd', ...passThrough, '--worker', mode, ...extra], env), `bench kd: mode ${mode}`);
           };
           const speed = run(false);
-          const memory = run(true);
+          // Step working memory is resident host memory; on CUDA the step's peak is cuda_max_allocated_mb.
+          const memory = flags.device.startsWith('cuda') ? {} : run(true);
           if (isBaseline(mode)) baselines[mode] = speed;
           const record = { mode: speed.mode, tokens_per_s: speed.tokens_per_s, peak_rss_mb: speed.peak_rss_mb, ...memory, ...compareWithBaselines(speed, baselines, mode), ...speed };
           console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));

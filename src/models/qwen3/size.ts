@@ -12,3 +12,15 @@ export function qwen3ParameterCount(c: Qwen3Config): number {
   const embeddings = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
   return embeddings + c.numHiddenLayers * layer + c.hiddenSize;
 }
+
+/**
+ * Matmul FLOPs per token of one forward pass at sequence length `t`, as MFU is usually counted
+ * (PaLM's appendix): 2 per weight of the decoder layers and the LM head, plus attention's
+ * q·kᵀ and p·v over the whole sequence (4·layers·t·heads·head_dim). Embedding lookups cost none.
+ */
+export function qwen3ForwardFlopsPerToken(c: Qwen3Config, t: number): number {
+  const embedding = c.vocabSize * c.hiddenSize;
+  const head = c.vocabSize * c.hiddenSize;
+  const layers = qwen3ParameterCount(c) - embedding * (c.tieWordEmbeddings ? 1 : 2);
+  return 2 * (layers + head) + 4 * c.numHiddenLayers * t * c.numAttentionHeads * c.headDim;
+}
