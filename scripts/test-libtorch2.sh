@@ -68,24 +68,26 @@ install_once() { # NAME PACKAGES...: apt-get install, remembered by a marker so 
     || { echo "test-libtorch2: apt-get install $* failed in the Debian 13 root" >&2; return 1; }
   touch "$root$marker"
 }
-install_once base libtorch-dev libgloo-dev libopenblas0-pthread nodejs cmake g++ make fonts-dejavu-core python3
+# libtorch's version from the root's headers (read from here: no quoting through chroot).
+torch_version() { awk '/#define TORCH_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 } END { print v }' "$root/usr/include/torch/csrc/api/include/torch/version.h"; }
 
 build="build/native-libtorch2"
 if ((cuda)); then
-  # libtorch-cuda-2.6 depends on nvidia-cudnn, whose installer downloads cuDNN from NVIDIA (offline:
-  # it fails and leaves apt broken). The packages' files are all the build needs, so they are
-  # unpacked without dpkg's bookkeeping; nvcc (nvidia-cuda-toolkit) is what Torch's CMake config asks for.
-  install_once cuda-toolkit nvidia-cuda-dev nvidia-cuda-toolkit libnccl-dev
+  # libtorch-cuda-dev replaces libtorch-dev, and libtorch-cuda-2.6 depends on nvidia-cudnn, whose
+  # installer downloads cuDNN from NVIDIA (offline it fails and leaves apt broken). So the root gets
+  # the toolchain, CUDA (nvcc: Torch's CMake config asks for it) and NCCL through apt, and the two
+  # libtorch packages unpacked without dpkg's bookkeeping: their files are all a build needs.
+  install_once cuda-base nodejs cmake g++ make python3-dev libprotobuf-dev libgloo-cuda-dev nvidia-cuda-dev nvidia-cuda-toolkit libnccl-dev
   if [[ ! -f "$root/var/lib/distillery-cuda-torch" ]]; then
-    in_root sh -c 'mkdir -p /tmp/cuda-debs && cd /tmp/cuda-debs && apt-get download -qq libtorch-cuda-dev libtorch-cuda-2.6 >/dev/null && for deb in *.deb; do dpkg -x "$deb" /; done' \
+    in_root sh -c 'rm -rf /tmp/cuda-debs && mkdir -p /tmp/cuda-debs && cd /tmp/cuda-debs && apt-get download -qq libtorch-cuda-dev libtorch-cuda-2.6 >/dev/null && for deb in *.deb; do dpkg -x "$deb" /; done && rm -rf /tmp/cuda-debs' \
       || { echo "test-libtorch2: could not unpack libtorch-cuda-dev" >&2; exit 1; }
     touch "$root/var/lib/distillery-cuda-torch"
   fi
   build="build/native-libtorch2-cuda"
-  cuda_dir="$(in_root sh -c 'dirname "$(find /usr/lib -path "*cuda*" -name TorchConfig.cmake | head -n1)"')"
-  [[ -f "$root$cuda_dir/TorchConfig.cmake" ]] || { echo "test-libtorch2: the CUDA libtorch's TorchConfig.cmake was not found" >&2; exit 1; }
-  echo "libtorch (CUDA): $cuda_dir"
-  if in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build Torch_DIR=$cuda_dir node scripts/build-native.mjs --force" >"$cache/cuda-build.log" 2>&1; then
+  torch_dir="$(in_root sh -c 'dirname "$(find /usr/lib /usr/share -name TorchConfig.cmake 2>/dev/null | head -n1)"')"
+  [[ -f "$root$torch_dir/TorchConfig.cmake" ]] || { echo "test-libtorch2: the CUDA libtorch's TorchConfig.cmake was not found" >&2; exit 1; }
+  echo "libtorch $(torch_version) with CUDA ($torch_dir)"
+  if in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build Torch_DIR=$torch_dir node scripts/build-native.mjs --force" >"$cache/cuda-build.log" 2>&1; then
     grep -q "c10d: NCCL headers" "$cache/cuda-build.log" || { echo "test-libtorch2: linked, but without NCCL (see $cache/cuda-build.log)" >&2; exit 1; }
     echo "cuda build: ok"
     exit 0
@@ -95,6 +97,7 @@ if ((cuda)); then
   exit 1
 fi
 
+install_once base libtorch-dev libgloo-dev libopenblas0-pthread nodejs cmake g++ make fonts-dejavu-core
 in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node scripts/build-native.mjs" >"$cache/build.log" 2>&1 \
   || { tail -n 30 "$cache/build.log" >&2; echo "test-libtorch2: the addon did not build against libtorch 2.x; the whole log is $cache/build.log" >&2; exit 1; }
 in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node --import tsx -e \"import('./src/tensor/index.ts').then((t) => console.log('libtorch ' + t.torchVersion() + ' (Debian 13 root)'))\""
