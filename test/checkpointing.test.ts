@@ -116,9 +116,10 @@ describe('activation checkpointing gives the same gradients', () => {
 });
 
 describe('activation checkpointing saves memory', () => {
-  test('a step of a 6-layer student holds under half the activation memory', () => {
-    // Large enough that every activation is a block the allocator counts (>= 1 MiB).
-    const overrides = { vocab_size: 512, hidden_size: 512, intermediate_size: 1536, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4, head_dim: 64 };
+  test('a step of a 12-layer student holds under half the memory', () => {
+    // Large enough that every activation is a block the allocator counts (>= 1 MiB); with 12 layers the
+    // activations outweigh the gradients and the loss chunks (64 rows) that both runs hold.
+    const overrides = { vocab_size: 512, hidden_size: 512, intermediate_size: 1536, num_hidden_layers: 12, num_attention_heads: 8, num_key_value_heads: 4, head_dim: 64 };
     const student = randomQwen3(config('float32', overrides));
     const ids = Array.from({ length: 2 }, (_, r) => Array.from({ length: 512 }, (_, i) => (i * 13 + r) % 512));
     // One row padded: the eager attention path in every libtorch (2.x's fused kernel keeps no [T × T]
@@ -128,7 +129,7 @@ describe('activation checkpointing saves memory', () => {
     const batch = { inputIds: ids, attentionMask, labels, targetTokens: 1010 };
     const peak = (checkpointing: boolean) => {
       student.zeroGrad();
-      const setup = { student, teacher: null, loss: { alpha: 0, temperature: 1, divergence: { kind: 'forward-kl' as const } }, impl: 'chunked' as const, chunkSize: 0, device: 'cpu', checkpointing };
+      const setup = { student, teacher: null, loss: { alpha: 0, temperature: 1, divergence: { kind: 'forward-kl' as const } }, impl: 'chunked' as const, chunkSize: 64, device: 'cpu', checkpointing };
       const base = T.cpuAllocatorStats().liveBytes;
       T.resetCpuPeak();
       microBatchBackward(batch, 1010, setup);

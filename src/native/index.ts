@@ -119,7 +119,12 @@ export const addonPath = join(process.env.DISTILLERY_NATIVE_DIR ? resolve(projec
 process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
 // A data-parallel worker (WORLD_SIZE > 1): c10d logs its socket failures through glog as raw
 // lines that repeat what the RankFailureError then says in words; keep the terminal to the latter.
-if (Number(process.env.WORLD_SIZE) > 1) process.env.GLOG_minloglevel ??= '3';
+// libtorch 2.x built without glog (Debian's) logs through c10's own logger, which reads
+// TORCH_CPP_LOG_LEVEL when libtorch loads.
+if (Number(process.env.WORLD_SIZE) > 1) {
+  process.env.GLOG_minloglevel ??= '3';
+  process.env.TORCH_CPP_LOG_LEVEL ??= 'FATAL';
+}
 
 function load(): NativeAddon {
   if (!existsSync(addonPath)) {

@@ -10,6 +10,7 @@
 #include <ATen/Version.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
+#include <c10/util/Logging.h>
 #include <torch/version.h>
 
 #include <cerrno>
@@ -476,6 +477,9 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
 }  // namespace distillery
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // c10's logger takes its level from TORCH_CPP_LOG_LEVEL only when initialised (Python torch does it
+  // on import); without this, libtorch 2.x builds without glog print c10d's retry traces regardless.
+  c10::initLogging();
   distillery::registerRuntime(env, exports);
   distillery::registerOps(env, exports);
   distillery::registerOptim(env, exports);
