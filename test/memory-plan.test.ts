@@ -172,7 +172,8 @@ describe('distillery distill --dry-run and refusals (config-only folders of the 
     assert.ok(plan.estimated_peak_mb <= 20 * 1024);
     assert.equal(plan.micro_batch_size * plan.grad_accum, 4, 'the optimizer step stays batch 4');
     assert.equal(plan.components.teacher_weights, Math.round((4_022_468_096 * 2) / 2 ** 20));
-    assert.equal(Object.values(plan.components as Record<string, number>).reduce((a, b) => a + b, 0), plan.estimated_peak_mb, 'components add up (to rounding)');
+    const parts = Object.values(plan.components as Record<string, number>);
+    assert.ok(Math.abs(parts.reduce((a, b) => a + b, 0) - plan.estimated_peak_mb) <= parts.length, 'components add up (each rounded to a MB)');
   });
 
   test('--dry-run prints the table for people', () => {
