@@ -7,8 +7,6 @@ import { linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface TeacherSource {
-  /** Teacher logits [B, T, V] for a padded batch, on `device`. */
-  logits(inputIds: number[][], attentionMask: number[][], device: string): Tensor;
   /** Teacher logits [K, V] at the predictor positions `index` (see eval/targets.ts), on `device`. */
   rows(inputIds: number[][], attentionMask: number[][], index: Tensor, device: string): Tensor;
   /** The teacher's final hidden states [K, H] at those positions (on the teacher's device)... */
@@ -27,18 +25,6 @@ export class OnlineTeacher implements TeacherSource {
 
   get vocabSize(): number {
     return this.model.config.vocabSize;
-  }
-
-  logits(inputIds: number[][], attentionMask: number[][], device: string): Tensor {
-    return noGrad(() => {
-      const own = this.model.device;
-      const input = batchInput(inputIds, attentionMask, own);
-      const logits = this.model.forward(input.ids, input.options);
-      if (own === device) return logits;
-      const moved = logits.to({ device });
-      logits.dispose();
-      return moved;
-    });
   }
 
   rows(inputIds: number[][], attentionMask: number[][], index: Tensor, device: string): Tensor {
