@@ -103,7 +103,7 @@ describe('the estimate', () => {
 
 describe('fitting a budget', () => {
   const budget = (gb: number) => ({ bytes: gb * GIB, source: 'test' });
-  const plan = (gb: number, mode: 'auto' | 'on' | 'off' = 'auto') => planMemory(realJob(), 4, mode, budget(gb), () => []);
+  const plan = (gb: number, mode: 'auto' | 'on' | 'off' = 'auto') => planMemory(realJob(), mode, budget(gb), () => []);
 
   test('the configured shape when it fits; smaller micro-batches first, then checkpointing', () => {
     assert.deepEqual(plan(40).shape, { microBatchSize: 4, gradientCheckpointing: false });
@@ -126,7 +126,7 @@ describe('fitting a budget', () => {
   test('nothing fits: the smallest need, the limit and what would need less, in numbers', () => {
     const input = realJob();
     const remedies = () => [{ change: '--teacher-cache CACHE', estimate: estimateMemory({ ...input, teacher: null }, { microBatchSize: 1, gradientCheckpointing: true }) }];
-    assert.throws(() => planMemory(input, 4, 'auto', budget(6), remedies), (error: Error) => {
+    assert.throws(() => planMemory(input, 'auto', budget(6), remedies), (error: Error) => {
       assert.ok(error instanceof MemoryPlanError);
       assert.match(error.message, /needs about 1\d\.\d GB at its smallest .*more than the 6\.0 GB limit/);
       assert.match(error.message, /--teacher-cache CACHE: \d+\.\d GB/);

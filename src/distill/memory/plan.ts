@@ -57,11 +57,12 @@ export interface Alternative {
 }
 
 /**
- * Chooses the step shape for `batchSize` sequences per micro-batch within `budget`. Without a budget
- * (a device whose free memory cannot be read, and no --memory-limit) the user's shape is kept.
+ * Chooses the step shape for the configured micro-batch (`input.batchSize` sequences) within `budget`.
+ * Without a budget (a device whose free memory cannot be read, and no --memory-limit) the user's
+ * shape is kept.
  */
-export function planMemory(input: PlanInput, batchSize: number, mode: CheckpointingMode, budget: MemoryBudget | null, alternatives: () => Alternative[]): MemoryPlan {
-  const options = candidates(batchSize, mode);
+export function planMemory(input: PlanInput, mode: CheckpointingMode, budget: MemoryBudget | null, alternatives: () => Alternative[]): MemoryPlan {
+  const options = candidates(input.batchSize, mode);
   const asked = options[0]!;
   if (!budget) {
     return { shape: asked, estimate: estimateMemory(input, asked), budget, reason: 'memory plan: no budget known for this device (give --memory-limit GB to plan); running as configured' };

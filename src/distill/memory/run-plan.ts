@@ -84,7 +84,7 @@ export function planRun(config: DistillConfig, prepared: PreparedRun): MemoryPla
   const budget = memoryBudget(config.device, config.memoryLimit);
   const shared = config.device === 'cpu' ? processesOnThisMachine() : 1;
   const perProcess = budget && shared > 1 ? { bytes: budget.bytes / shared, source: `${budget.source}, shared by ${shared} processes` } : budget;
-  return planMemory(input, config.batchSize, config.gradientCheckpointing, perProcess, () => alternatives(input, config));
+  return planMemory(input, config.gradientCheckpointing, perProcess, () => alternatives(input, config));
 }
 
 const mb = (bytes: number) => Math.round(bytes / MIB);
