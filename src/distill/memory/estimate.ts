@@ -50,6 +50,11 @@ export interface StepShape {
   gradientCheckpointing: boolean;
 }
 
+/** Forward/backward passes per optimizer step (per rank) when each batch is split into `microBatchSize` pieces. */
+export function passesPerStep(batchSize: number, microBatchSize: number, gradAccum: number): number {
+  return Math.ceil(batchSize / microBatchSize) * gradAccum;
+}
+
 export interface MemoryComponent {
   name: string;
   bytes: number;
@@ -146,7 +151,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   // run, and with checkpointing the gradients are complete when the last layer is recomputed. With
   // neither, the peak comes as backward starts, when only the LM head's gradient exists (the chunked
   // loss fills it first); each layer's gradient then appears as that layer's activations are freed.
-  const accumulating = Math.ceil(input.batchSize / shape.microBatchSize) * input.gradAccum > 1;
+  const accumulating = passesPerStep(input.batchSize, shape.microBatchSize, input.gradAccum) > 1;
   const allGradients = studentParams * e;
   const gradients: MemoryComponent = accumulating || shape.gradientCheckpointing
     ? { name: 'gradients', bytes: allGradients, detail: `${mixed ? 'bfloat16' : 'float32'} gradients${accumulating ? ', kept across micro-batches' : ''}` }

@@ -8,7 +8,7 @@ import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { hasOp } from '../../tensor/index.js';
 import type { DistillConfig } from '../config.js';
 import type { PreparedRun } from '../prepare.js';
-import { estimateMemory, type MemoryEstimate, type PlanInput } from './estimate.js';
+import { estimateMemory, type MemoryEstimate, passesPerStep, type PlanInput } from './estimate.js';
 import { memoryBudget } from './limit.js';
 import { type Alternative, gb, type MemoryPlan, planMemory } from './plan.js';
 import { residentBytes } from './process-memory.js';
@@ -98,7 +98,7 @@ function componentLines(estimate: MemoryEstimate): string[] {
 export function formatPlan(plan: MemoryPlan, config: DistillConfig): string {
   const { estimate, shape } = plan;
   const lines = [
-    `memory plan for ${config.device}: batch ${config.batchSize} × accumulation ${config.gradAccum} → micro-batch ${shape.microBatchSize} × ${Math.ceil(config.batchSize / shape.microBatchSize) * config.gradAccum} per step, activation checkpointing ${shape.gradientCheckpointing ? 'on' : 'off'}`,
+    `memory plan for ${config.device}: batch ${config.batchSize} × accumulation ${config.gradAccum} → micro-batch ${shape.microBatchSize} × ${passesPerStep(config.batchSize, shape.microBatchSize, config.gradAccum)} per step, activation checkpointing ${shape.gradientCheckpointing ? 'on' : 'off'}`,
     `peak in the ${estimate.phase}:`,
     ...componentLines(estimate),
     `  ${'estimated peak'}  ${gb(estimate.peakBytes)}; limit ${plan.budget ? `${gb(plan.budget.bytes)} (${plan.budget.source})` : 'unknown'}`,
@@ -120,7 +120,7 @@ export function planRecord(plan: MemoryPlan, config: DistillConfig): Record<stri
     device: config.device,
     batch_size: config.batchSize,
     micro_batch_size: shape.microBatchSize,
-    grad_accum: Math.ceil(config.batchSize / shape.microBatchSize) * config.gradAccum,
+    grad_accum: passesPerStep(config.batchSize, shape.microBatchSize, config.gradAccum),
     gradient_checkpointing: shape.gradientCheckpointing,
     components: Object.fromEntries(estimate.components.map((c) => [c.name, mb(c.bytes)])),
     teacher_device_peak_mb: estimate.teacherDevice ? mb(estimate.teacherDevice.peakBytes) : null,
