@@ -144,6 +144,19 @@ describe('decoding, padding and precision', () => {
     assertClose(left.select(0, 0).slice(0, 2).toArray(), alone, 1e-5);
   });
 
+  test('left padding leaves every gradient finite (queries with nothing to attend to are not NaN)', () => {
+    // A left-padding query may attend to no key at all; fused attention kernels make such rows
+    // NaN, and NaN·0 in backward would reach the real positions' gradients.
+    model.zeroGrad();
+    const logits = model.forward(T.tensor([[0, 0, 0, ...ids.slice(0, 3)], ids], { dtype: 'int64' }), {
+      attentionMask: T.tensor([[0, 0, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1]], { dtype: 'int64' }),
+    });
+    assert.ok(logits.isfinite().all().item(), 'logits finite at padded positions too');
+    logits.select(0, 0).slice(0, 3).sum().add(logits.select(0, 1).sum()).backward();
+    for (const [name, p] of model.namedParameters()) assert.ok(p.grad!.isfinite().all().item(), `gradient of ${name} is finite`);
+    model.zeroGrad();
+  });
+
   test('bfloat16 weights stay close to float32 and agree on the argmax', () => {
     const path = join(dir, 'bf16-source');
     saveQwen3(model, path);

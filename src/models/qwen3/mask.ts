@@ -1,6 +1,6 @@
 // Which key positions each query may attend to: causal, optionally within a sliding window,
 // and never a padding position.
-import { arange, type Tensor, tidy } from '../../tensor/index.js';
+import { arange, aten, type Tensor, tidy } from '../../tensor/index.js';
 
 export interface MaskSpec {
   queryLength: number;
@@ -31,6 +31,16 @@ export function allowedAttention(spec: MaskSpec): Tensor {
     }
     return allowed;
   });
+}
+
+/**
+ * `allowed` with every query that may attend to nothing (a left-padding position) allowed to
+ * attend to everything instead. Such rows are never scored and no real query attends to them, but
+ * a fused attention kernel turns an all-blocked row into NaN, and NaN·0 in backward poisons the
+ * gradients of real positions; transformers unmasks these rows for SDPA the same way.
+ */
+export function attendableMask(allowed: Tensor): Tensor {
+  return tidy(() => allowed.logicalOr(aten('aten::any.dim', allowed, -1, true).logicalNot()));
 }
 
 /** The most negative finite value of a floating dtype: what masked scores become (as in transformers). */

@@ -6,17 +6,17 @@ import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } fro
 import { arange, dropout, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy } from '../../tensor/index.js';
 import type { Qwen3Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
-import { allowedAttention, dtypeMin } from './mask.js';
+import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
 import { applyRotary, ropeCosSin, ropeFrequencies } from './rope.js';
 
 /** What every decoder layer of one forward pass shares, built once per pass. */
 export interface LayerInputs {
   cos: Tensor;
   sin: Tensor;
-  /** Per attention type, what each query must not attend to: boolean [B|1, 1, T, S], true = blocked,
+  /** Per attention type, what each query may attend to: boolean [B|1, 1, T, S], true = allowed,
    *  built once per forward for all layers; null means plain causal with no padding. */
-  fullBlocked: Tensor | null;
-  slidingBlocked: Tensor | null;
+  fullAllowed: Tensor | null;
+  slidingAllowed: Tensor | null;
   cache?: KVCache;
 }
 
@@ -59,18 +59,26 @@ export class Qwen3Attention extends Module {
     k = applyRotary(k, inputs.cos, inputs.sin);
     if (inputs.cache) ({ k, v } = inputs.cache.update(this.layerIndex, k, v));
     const groups = numAttentionHeads / numKeyValueHeads;
-    const blocked = this.sliding ? inputs.slidingBlocked : inputs.fullBlocked;
-    const out = this.#attend(q, repeatKv(k, groups), repeatKv(v, groups), blocked);
+    const allowed = this.sliding ? inputs.slidingAllowed : inputs.fullAllowed;
+    const out = this.#attend(q, repeatKv(k, groups), repeatKv(v, groups), allowed);
     return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
   }
 
-  /** softmax(q kᵀ / √d + mask) v, the softmax in float32 as transformers' eager attention does. */
-  #attend(q: Tensor, k: Tensor, v: Tensor, blockedMask: Tensor | null): Tensor {
+  /**
+   * softmax(q kᵀ / √d + mask) v. Where libtorch has scaled_dot_product_attention (2.x) it runs
+   * that, with or without a padding mask (flash or memory-efficient kernels on CUDA, no [T × S]
+   * scores kept for backward); otherwise the softmax runs in float32 as transformers' eager
+   * attention does.
+   */
+  #attend(q: Tensor, k: Tensor, v: Tensor, allowedMask: Tensor | null): Tensor {
     const [queryLength, keyLength] = [q.size(2), k.size(2)];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
-    // No mask means the model chose libtorch 2.x's fused kernel (flash attention on CUDA).
-    if (blockedMask === null && dropoutP === 0) return scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
-    const blocked = blockedMask ?? allowedAttention({ queryLength, pastLength: keyLength - queryLength, device: q.device }).logicalNot();
+    if (dropoutP === 0 && hasOp('aten::scaled_dot_product_attention')) {
+      return allowedMask
+        ? scaledDotProductAttention(q, k, v, { attnMask: allowedMask })
+        : scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
+    }
+    const blocked = allowedMask ? allowedMask.logicalNot() : allowedAttention({ queryLength, pastLength: keyLength - queryLength, device: q.device }).logicalNot();
     const scale = 1 / Math.sqrt(this.config.headDim);
     let scores = q.matmul(k.transpose(2, 3)).mul(scale);
     scores = scores.maskedFill(blocked, dtypeMin(scores.dtype));
@@ -184,8 +192,8 @@ export class Qwen3Model extends Module {
       const inputs: LayerInputs = {
         cos,
         sin,
-        fullBlocked: plainCausal && hasOp('aten::scaled_dot_product_attention') ? null : allowedAttention(common).logicalNot(),
-        slidingBlocked: needsSliding ? allowedAttention({ ...common, slidingWindow: this.config.slidingWindow }).logicalNot() : null,
+        fullAllowed: plainCausal && hasOp('aten::scaled_dot_product_attention') ? null : attendableMask(allowedAttention(common)),
+        slidingAllowed: needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null,
         cache: options.cache,
       };
       return { embeddings, inputs };
