@@ -3,7 +3,7 @@
 // attention dropout; and it holds far less memory during a step.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { microBatchBackward } from '../src/distill/micro-batch.js';
+import { lossSumsOf, microBatchBackward } from '../src/distill/micro-batch.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
@@ -45,7 +45,7 @@ function gradients(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM, batch: 
   student.zeroGrad();
   T.manualSeed(7); // the same dropout masks for both runs, if any
   const setup = { student, teacher: new OnlineTeacher(teacher), loss: { alpha: 0.6, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl, chunkSize: 4, device: 'cpu', checkpointing };
-  const sums = microBatchBackward(batch, 14, setup);
+  const sums = lossSumsOf(microBatchBackward(batch, 14, setup));
   return { sums, grads: [...student.namedParameters()].map(([name, p]) => [name, T.tidy(() => (p.grad ? p.grad.float().toArray() : null))] as const) };
 }
 
@@ -105,9 +105,9 @@ describe('activation checkpointing gives the same gradients', () => {
     microBatchBackward(padded, 14, setup);
     student.zeroGrad();
     const before = T.memoryStats().liveTensors;
-    microBatchBackward(padded, 14, setup);
+    microBatchBackward(padded, 14, setup).dispose();
     student.zeroGrad();
-    microBatchBackward({ ...padded, labels: padded.labels.map((row) => row.map(() => -100)), targetTokens: 0 }, 0, setup);
+    microBatchBackward({ ...padded, labels: padded.labels.map((row) => row.map(() => -100)), targetTokens: 0 }, 0, setup).dispose();
     student.zeroGrad();
     assert.equal(T.memoryStats().liveTensors, before);
     student.dispose();

@@ -120,6 +120,21 @@ describe('distillery distill', () => {
     }
   });
 
+  test('a training step waits for the device once: loss sums and gradient norm read together', async () => {
+    // Every read of tensor data (and every operator with a value-dependent output size) drains a
+    // CUDA stream; the same calls are made on CPU, so the count holds for both.
+    for (const variant of [{ lossImpl: 'chunked' }, { lossImpl: 'naive' }, { gradientCheckpointing: 'on' }, { dtype: 'bfloat16' }]) {
+      const waits: number[] = [];
+      const out = join(dir, `run-waits-${Object.values(variant).join('-')}`);
+      await distill(resolveConfig({ teacher, student, data, out, batchSize: 4, gradAccum: 2, maxSteps: 4, evalRatio: 0, ...variant }), {
+        log: () => {},
+        onStep: () => waits.push(T.hostSyncCount()),
+      });
+      const perStep = waits.slice(1).map((count, i) => count - waits[i]!);
+      assert.deepEqual(perStep, [1, 1, 1], `host waits per step with ${JSON.stringify(variant)}`);
+    }
+  });
+
   test('a NaN loss stops the run naming the step and batch, writing no checkpoint', async () => {
     const broken = makeModel(dir, 'broken', 3, 0.05);
     const model = loadQwen3(broken);

@@ -83,7 +83,7 @@ describe('training memory', () => {
         opt.zeroGrad();
         const loss = T.crossEntropy(model.forward(x), y);
         loss.backward();
-        clipGradNorm(model.parameters(), 1);
+        clipGradNorm(model.parameters(), 1).dispose();
         opt.step();
         return loss.item();
       });

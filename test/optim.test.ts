@@ -112,11 +112,12 @@ describe('clipGradNorm', () => {
     setGrad(a, [3, 4]);
     setGrad(b, [12]);
     const norm = clipGradNorm([a, b], 6.5);
-    assertClose([norm], [13], 1e-12); // sqrt(9 + 16 + 144)
+    assert.equal(norm.dtype, 'float64');
+    assertClose([norm.item()], [13], 1e-12); // sqrt(9 + 16 + 144)
     const scale = 6.5 / (13 + 1e-6);
     assertClose([...a.grad!.toArray(), ...b.grad!.toArray()], [3 * scale, 4 * scale, 12 * scale], 1e-12);
     // Below the threshold nothing changes.
-    assertClose([clipGradNorm([a, b], 100)], [6.5], 1e-6);
+    assertClose([clipGradNorm([a, b], 100).item()], [6.5], 1e-6);
     assertClose(a.grad!.toArray(), [3 * scale, 4 * scale], 1e-12);
   });
 });

@@ -104,7 +104,7 @@ export function runSelfCheck(options: SelfCheckOptions): SelfCheckResult {
       const l = crossEntropy(model.forward(windows), targets);
       optimizer.zeroGrad();
       l.backward();
-      clipGradNorm(model.parameters(), 1.0);
+      clipGradNorm(model.parameters(), 1.0).dispose();
       optimizer.step();
       return l.item();
     });

@@ -8,7 +8,7 @@
 // hidden-state gradients through the rest of the student. Liger-Kernel's fused linear losses
 // follow the same idea.
 import { rowsPerLogitsChunk } from '../eval/targets.js';
-import { aten, cat, keep, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
+import { aten, cat, keep, linear, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
 import type { CachedRows } from './teacher-cache/reader.js';
@@ -48,15 +48,15 @@ export interface ChunkedLossInput {
   chunkSize: number;
 }
 
-/** Backpropagates this micro-batch's share of the loss; returns its KD and CE sums. */
-export function chunkedLossBackward(input: ChunkedLossInput): { kdSum: number; ceSum: number } {
+/** Backpropagates this micro-batch's share of the loss; returns its [Σkd, Σce] (float64, on the device). */
+export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
   const rows = input.hiddenRows.size(0);
   const detached = input.hiddenRows.detach();
   const weight = input.headWeight.detach();
   const weightGrad = rows > 0 ? gradientBuffer(input.headWeight) : null;
   const hiddenGrads: Tensor[] = [];
-  // Each chunk's [Σkd, Σce] stays on the device, and all are added and read once at the end: every
-  // read is a device synchronisation on CUDA.
+  // Each chunk's [Σkd, Σce] stays on the device and all are added there: the caller reads a
+  // step's sums once (every read is a device synchronisation on CUDA).
   const chunkSums: Tensor[] = [];
   try {
     for (let start = 0; start < rows; start += input.chunkSize) {
@@ -79,8 +79,7 @@ export function chunkedLossBackward(input: ChunkedLossInput): { kdSum: number; c
     }
     if (rows > 0) tidy(() => input.hiddenRows.backward(cat(hiddenGrads)));
     // Added in float64, as JavaScript numbers would add them.
-    const [kdSum, ceSum] = rows > 0 ? tidy(() => cat(chunkSums).to('float64').view(-1, 2).sum(0).toArray()) : [0, 0];
-    return { kdSum: kdSum!, ceSum: ceSum! };
+    return rows > 0 ? tidy(() => cat(chunkSums).to('float64').view(-1, 2).sum(0)) : zeros([2], { dtype: 'float64', device: input.targets.device });
   } finally {
     for (const g of [...chunkSums, ...hiddenGrads]) g.dispose();
     detached.dispose();

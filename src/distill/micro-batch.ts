@@ -2,9 +2,9 @@
 // backward pass (the gradients accumulate; the optimizer step is the caller's). Shared by the
 // trainer and `distillery bench kd`, so the benchmark measures exactly what training runs.
 import type { PaddedBatch } from '../data/pad-batch.js';
-import { rowsAt, targetIndex } from '../eval/targets.js';
+import { rowsAt, targetIndexOf } from '../eval/targets.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { aten, embedding, linear, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
+import { aten, cat, embedding, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
 import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
@@ -66,11 +66,15 @@ function detachedEmbeddings(student: Qwen3ForCausalLM, ids: Tensor): { inputs: T
   };
 }
 
-/** Backpropagates α·Σkd/N + (1−α)·Σce/N for this micro-batch (N: targets of the whole step). */
-export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: MicroBatchSetup, sourceIndices: readonly number[] = []): { kdSum: number; ceSum: number } {
+/**
+ * Backpropagates α·Σkd/N + (1−α)·Σce/N for this micro-batch (N: targets of the whole step), and
+ * returns [Σkd, Σce] as a float64 tensor on the device, to be added to the step's other
+ * micro-batches and read once (see lossSumsOf): nothing here waits for the device.
+ */
+export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: MicroBatchSetup, sourceIndices: readonly number[] = []): Tensor {
   return tidy(() => {
-    // Only positions that predict a target go through either LM head.
-    const { index, targets } = targetIndex(tensor(batch.labels, { dtype: 'int64', device: s.device }));
+    // Only positions that predict a target go through either LM head; they are found on the host.
+    const { index, targets } = targetIndexOf(batch.labels, s.device);
     const input = batchInput(batch.inputIds, batch.attentionMask, s.device);
     const teacher = s.teacher;
     const cached = s.cache ? s.cache.rows(sourceIndices, s.device) : undefined;
@@ -102,6 +106,26 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
       student.backward();
       return rowSums;
     });
-    return { kdSum: sums.kdSum.item(), ceSum: sums.ceSum.item() };
+    return cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach().to('float64');
   });
+}
+
+/** Reads [Σkd, Σce] sums (one device synchronisation). */
+export function lossSumsOf(sums: Tensor): { kdSum: number; ceSum: number } {
+  const [kdSum, ceSum] = sums.toArray();
+  return { kdSum: kdSum!, ceSum: ceSum! };
+}
+
+/**
+ * A step's [Σkd, Σce] and its gradient norm (when clipped) read in one transfer, the step's only
+ * device synchronisation; both tensors are disposed.
+ */
+export function readStepScalars(sums: Tensor, gradNorm: Tensor | null): { sums: { kdSum: number; ceSum: number }; gradNorm: number | null } {
+  try {
+    const values = tidy(() => (gradNorm ? cat([sums, gradNorm.to({ dtype: 'float64', device: sums.device }).reshape(1)]) : sums).toArray());
+    return { sums: { kdSum: values[0]!, ceSum: values[1]! }, gradNorm: gradNorm ? values[2]! : null };
+  } finally {
+    sums.dispose();
+    gradNorm?.dispose();
+  }
 }

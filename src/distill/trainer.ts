@@ -14,14 +14,14 @@ import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
 import { AdamW, clipGradNorm, decayParamGroups } from '../nn/index.js';
 import { MetricsWriter, readMetrics } from '../report/metrics.js';
-import { manualSeed, setRngState } from '../tensor/index.js';
+import { manualSeed, setRngState, zeros } from '../tensor/index.js';
 import { BatchCursor } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { DataParallel } from './data-parallel.js';
 import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
 import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
-import { microBatchBackward } from './micro-batch.js';
+import { microBatchBackward, readStepScalars } from './micro-batch.js';
 import { splitMicroBatch } from './memory/plan.js';
 import { RunPeaks } from './memory/peaks.js';
 import { planRun, precisionHint } from './memory/run-plan.js';
@@ -233,17 +233,25 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       const stepExamples = micro.flatMap((m) => m.examples);
       const targets = stepExamples.reduce((n, e) => n + predictedTargets(e.labels), 0);
       const inputTokens = stepExamples.reduce((n, e) => n + e.inputIds.length, 0);
-      const local = { kdSum: 0, ceSum: 0 };
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache, checkpointing: gradientCheckpointing };
       peaks.stepStarts();
+      // [Σkd, Σce] of this rank's micro-batches, added on the device.
+      const localSums = zeros([2], { dtype: 'float64', device });
       for (const { examples } of parallel.shareOf(micro)) {
         // The memory plan may compute each micro-batch in smaller pieces: the same step, accumulated.
         for (const piece of splitMicroBatch(examples, microBatchSize)) {
           const sums = microBatchBackward(padBatch(piece, prepared.padId), targets, setup, piece.map((e) => (e as IndexedExample).sourceIndex));
-          local.kdSum += sums.kdSum;
-          local.ceSum += sums.ceSum;
+          localSums.add_(sums);
+          sums.dispose();
         }
       }
+      precision.gradientsToMaster();
+      const reduceStart = Date.now();
+      parallel.sumGradients(master.parameters());
+      const reduceSeconds = (Date.now() - reduceStart) / 1000;
+      // The step's one wait for the device: the loss sums and the gradient norm, read together
+      // before the optimizer may apply anything.
+      const { sums: local, gradNorm } = readStepScalars(localSums, config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null);
       const { kdSum, ceSum } = parallel.sumFields(local);
       const kdLoss = kdSum / Math.max(1, targets);
       const ceLoss = ceSum / Math.max(1, targets);
@@ -252,11 +260,6 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
         const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
         throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step + 1}, batch ${where}; no checkpoint was written for it`);
       }
-      precision.gradientsToMaster();
-      const reduceStart = Date.now();
-      parallel.sumGradients(master.parameters());
-      const reduceSeconds = (Date.now() - reduceStart) / 1000;
-      const gradNorm = config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null;
       const lr = learningRateAt(step, schedule);
       optimizer.setLr(lr);
       optimizer.step();

@@ -3,8 +3,8 @@
 // token-weighted means over the scored positions.
 import { padBatch } from '../data/pad-batch.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { crossEntropy, linear, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
-import { rowsAt, rowsPerLogitsChunk, targetIndex } from './targets.js';
+import { crossEntropy, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
+import { rowsAt, rowsPerLogitsChunk, targetIndexOf } from './targets.js';
 import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface ScoredBatch {
@@ -62,7 +62,7 @@ export function comparisonSums(student: Qwen3ForCausalLM, teacher: Qwen3ForCausa
   noGrad(() => {
     for (const batch of batches) {
       tidy(() => {
-        const { index, targets } = targetIndex(tensor(batch.labels, { dtype: 'int64', device: student.device }));
+        const { index, targets } = targetIndexOf(batch.labels, student.device);
         if (targets.numel === 0) return;
         sums.tokens += targets.numel;
         const studentRows = scoredRows(student, batch, index);

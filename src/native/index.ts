@@ -96,7 +96,7 @@ export interface NativeAddon {
   adamwGetLr(opt: NativeAdamW, group: number): number;
   adamwGetState(opt: NativeAdamW): (NativeAdamWState | null)[];
   adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
-  clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): number;
+  clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): NativeTensor;
   distAvailable(): { gloo: boolean; nccl: boolean };
   distInit(options: DistInitOptions): NativeProcessGroup;
   distAllReduce(group: NativeProcessGroup, tensors: NativeTensor[], op: 'sum' | 'max' | 'min', bucketBytes: number): void;

@@ -5,8 +5,6 @@
 
 #include <sstream>
 
-#include <torch/types.h>  // clip_grad.h relies on it without including it
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
@@ -220,13 +218,30 @@ Napi::Value AdamWSetState(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// clipGradNorm(params, maxNorm, normType=2) -> total norm before clipping, as torch.nn.utils does.
+// clipGradNorm(params, maxNorm, normType=2) -> the total gradient norm before clipping, as a 0-dim
+// tensor (the gradients' promoted dtype) on their device; the gradients are scaled by min(1, maxNorm / (norm + 1e-6)).
+// As torch.nn.utils.clip_grad_norm_ in Python, and unlike libtorch's C++ one, which returns a
+// double: the coefficient stays a tensor, so clipping never makes the host wait for the device
+// (the trainer reads the norm once per step, together with the loss).
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<at::Tensor> params = tensorList(info[0], "clipGradNorm params");
   double maxNorm = info[1].As<Napi::Number>().DoubleValue();
   double normType = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 2.0;
-  return Napi::Number::New(env, torch::nn::utils::clip_grad_norm_(params, maxNorm, normType));
+  at::NoGradGuard noGrad;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return wrapTensor(env, at::zeros({}, at::kFloat));
+  at::ScalarType dtype = grads.front().scalar_type();
+  for (const at::Tensor& g : grads) dtype = at::promote_types(dtype, g.scalar_type());
+  std::vector<at::Tensor> norms;
+  norms.reserve(grads.size());
+  for (const at::Tensor& g : grads) norms.push_back(at::linalg_vector_norm(g, normType).to(dtype));
+  at::Tensor total = at::linalg_vector_norm(at::stack(norms), normType);
+  at::Tensor coefficient = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+  for (at::Tensor& g : grads) g.mul_(coefficient.to(g.device()));
+  return wrapTensor(env, std::move(total));
 }
 
 }  // namespace

@@ -145,17 +145,19 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
   }
   at::ScalarType dtype = scalarTypeArg(info[1], "fromBuffer: dtype");
   std::vector<int64_t> shape = shapeArg(info[2], "fromBuffer: shape");
-  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
+  c10::Device device(at::kCPU);
+  if (info.Length() > 3 && info[3].IsString()) device = c10::Device(info[3].As<Napi::String>().Utf8Value());
+  // For a GPU the bytes are staged in pinned (page-locked) host memory and copied without waiting:
+  // a copy from pageable memory makes the host wait for the device. libtorch's caching host
+  // allocator keeps the staging block until the copy has run, so it may be released at once.
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype).pinned_memory(device.is_cuda()));
   size_t expected = t.nbytes();
   if (expected != length)
     throw Napi::RangeError::New(env, "fromBuffer: " + std::to_string(length) + " bytes given but shape " +
                                          c10::str(t.sizes()) + " of " + c10::toString(dtype) + " needs " +
                                          std::to_string(expected));
   if (length > 0) std::memcpy(t.data_ptr(), data, length);
-  if (info.Length() > 3 && info[3].IsString()) {
-    c10::Device device(info[3].As<Napi::String>().Utf8Value());
-    if (!device.is_cpu()) t = t.to(device);
-  }
+  if (!device.is_cpu()) t = t.to(device, /*non_blocking=*/device.is_cuda());
   return wrapTensor(env, std::move(t));
 }
 

@@ -134,9 +134,10 @@ export function decayParamGroups(named: Iterable<[string, Tensor]>, weightDecay:
 
 /**
  * Scales all gradients together so their global L2 norm is at most `maxNorm`; returns the norm
- * before clipping (as torch.nn.utils.clip_grad_norm_).
+ * before clipping as a 0-dim float32 tensor on the gradients' device (as torch.nn.utils.clip_grad_norm_):
+ * reading it is the caller's choice, since every read waits for the device.
  */
-export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): number {
+export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): Tensor {
   if (!(maxNorm > 0)) throw new RangeError(`max grad norm must be > 0, got ${maxNorm}`);
-  return native.clipGradNorm(params.map((p) => p.native), maxNorm, normType);
+  return new Tensor(native.clipGradNorm(params.map((p) => p.native), maxNorm, normType));
 }

@@ -41,10 +41,11 @@ export function tensor(data: NestedNumbers, options: TensorOptions = {}): Tensor
     return Array.isArray(d) && d.length > 0 ? leaf(d[0]!) : d;
   })(data);
   const dtype = options.dtype ?? (typeof firstLeaf === 'boolean' ? 'bool' : 'float32');
-  const host = new Float64Array(values);
-  const t = new Tensor(native.fromBuffer(host, dtypeCode('float64'), shape));
-  if (dtype === 'float64' && options.device === undefined) return finish(t, options);
-  const converted = t.to({ dtype, device: options.device });
+  // Copied as float64 (exact for every integer id below 2^53) straight to the device, where
+  // fromBuffer stages GPU copies in pinned memory; converted to the dtype there.
+  const t = new Tensor(native.fromBuffer(new Float64Array(values), dtypeCode('float64'), shape, options.device));
+  if (dtype === 'float64') return finish(t, options);
+  const converted = t.to(dtype);
   t.dispose();
   return finish(converted, options);
 }

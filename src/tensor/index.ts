@@ -13,3 +13,4 @@ export * from './random.js';
 export * from './runtime.js';
 export { tidy, keep, scopeDepth } from './scope.js';
 export { hasOp } from './dispatch.js';
+export { hostSyncCount } from './host-sync.js';

@@ -3,6 +3,7 @@
 // (trailing underscore) return `this`.
 import { native, type NativeTensor } from '../native/index.js';
 import { callNative, isNativeTensor } from './dispatch.js';
+import { countHostRead } from './host-sync.js';
 import { type DType, dtypeCode, dtypeFromCode, isDType, isFloatingPoint, type TypedArray, typedArrayFromBytes } from './dtype.js';
 import { setScopedPredicate, track } from './scope.js';
 
@@ -77,6 +78,7 @@ export class Tensor {
       using f32 = this.to('float32');
       return f32.toTypedArray();
     }
+    countHostRead();
     return typedArrayFromBytes(native.toBuffer(this.native), dtype);
   }
   /** The elements in row-major order as plain numbers (int64 beyond 2^53 loses precision). */
@@ -86,10 +88,12 @@ export class Tensor {
   }
   /** The host bytes of the elements, row-major, little-endian (what safetensors stores). */
   toBytes(): Buffer {
+    countHostRead();
     return native.toBuffer(this.native);
   }
   /** Writes the same bytes as toBytes() at an open file's current position, with no JavaScript copy; returns their count. */
   writeTo(fd: number): number {
+    countHostRead();
     return native.writeFile(fd, this.native);
   }
   /** Nested arrays shaped like the tensor. */

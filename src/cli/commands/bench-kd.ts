@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { type Command, Option } from 'commander';
 import type { PaddedBatch } from '../../data/pad-batch.js';
 import { chunkRows } from '../../distill/chunked-loss.js';
-import { microBatchBackward } from '../../distill/micro-batch.js';
+import { microBatchBackward, readStepScalars } from '../../distill/micro-batch.js';
 import { OnlineTeacher } from '../../distill/teacher.js';
 import { type CacheManifest, MANIFEST } from '../../distill/teacher-cache/format.js';
 import { TeacherCache } from '../../distill/teacher-cache/reader.js';
@@ -96,7 +96,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize: flags.chunkSize, device, cache, checkpointing: mode === 'checkpointed' };
   const sourceIndices = ids.map((_, i) => i);
   const step = () => {
-    const { kdSum, ceSum } = microBatchBackward(batch, batch.targetTokens, setup, sourceIndices);
+    // Read once per step before the optimizer, as the trainer does (on CUDA, the step's one wait).
+    const { kdSum, ceSum } = readStepScalars(microBatchBackward(batch, batch.targetTokens, setup, sourceIndices), null).sums;
     precision.gradientsToMaster();
     optimizer.step();
     optimizer.zeroGrad();

@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type EncodedExample, padBatch, predictedTargets } from '../../data/index.js';
-import { targetIndex } from '../../eval/targets.js';
+import { targetIndexOf } from '../../eval/targets.js';
 import { buildFolderAtomic, writeAll, writeTextAtomic } from '../../io/atomic.js';
-import { aten, tensor, tidy } from '../../tensor/index.js';
+import { aten, tidy } from '../../tensor/index.js';
 import type { OnlineTeacher } from '../teacher.js';
 import { encodeBlock, type RowData } from './example-block.js';
 import { CACHE_VERSION, type CacheFingerprint, type CacheManifest, MANIFEST, type ShardEntry, shardName } from './format.js';
@@ -27,7 +27,7 @@ export interface CacheWriteOptions {
 function encodeBatch(examples: EncodedExample[], teacher: OnlineTeacher, topK: number, padId: number): Buffer[] {
   const rows = tidy((): RowData => {
     const batch = padBatch(examples, padId);
-    const { index } = targetIndex(tensor(batch.labels, { dtype: 'int64' }));
+    const { index } = targetIndexOf(batch.labels, 'cpu');
     const logProbs = teacher.rows(batch.inputIds, batch.attentionMask, index, 'cpu').float().logSoftmax(-1);
     const { values, indices } = logProbs.topk(topK, -1);
     // Tail log-mass log(1 − Σ top-k p), stably: log(−expm1(logsumexp(top-k log p))).
