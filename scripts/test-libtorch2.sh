@@ -3,18 +3,22 @@
 # (debootstrap, cached under ~/.cache/distillery) and runs the whole test suite there, the checkout
 # bind-mounted (its node_modules reused, the addon built into build/native-libtorch2 so this
 # machine's own build stays). With --cuda it also compiles and links the addon against the CUDA
-# libtorch with NCCL on; no GPU is needed for that, and nothing CUDA is run.
+# libtorch with NCCL on; no GPU is needed for that, and nothing CUDA is run. Test files given as
+# arguments (test/x.test.ts ...) run instead of the whole suite.
 # Needs root (debootstrap, chroot, mounts); packages come through this machine's Debian mirror.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkout="$(pwd)"
 cuda=0
+tests=()
 for arg in "$@"; do
   case "$arg" in
     --cuda) cuda=1 ;;
-    *) echo "usage: scripts/test-libtorch2.sh [--cuda]" >&2; exit 2 ;;
+    test/*.test.ts) [[ -f "$arg" ]] || { echo "test-libtorch2: no test file $arg" >&2; exit 2; }; tests+=("$arg") ;;
+    *) echo "usage: scripts/test-libtorch2.sh [--cuda] [test/NAME.test.ts ...]" >&2; exit 2 ;;
   esac
 done
+((${#tests[@]})) || tests=(test/*.test.ts)
 if [[ "$(id -u)" != 0 ]]; then
   echo "test-libtorch2: needs root (debootstrap, chroot and bind mounts); run it with sudo" >&2
   exit 1
@@ -102,7 +106,7 @@ in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node scripts/build-n
   || { tail -n 30 "$cache/build.log" >&2; echo "test-libtorch2: the addon did not build against libtorch 2.x; the whole log is $cache/build.log" >&2; exit 1; }
 in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node --import tsx -e \"import('./src/tensor/index.ts').then((t) => console.log('libtorch ' + t.torchVersion() + ' (Debian 13 root)'))\""
 # The suite as ./test.sh runs it, without its setup step (the root has its own packages).
-in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node --import tsx --test --test-reporter=spec test/*.test.ts" >"$cache/suite.log" 2>&1 && status=0 || status=$?
+in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node --import tsx --test --test-reporter=spec ${tests[*]}" >"$cache/suite.log" 2>&1 && status=0 || status=$?
 grep -E '^(✖|ℹ) ' "$cache/suite.log" | grep -v '^ℹ \(suites\|cancelled\|todo\)' || true
 ((status == 0)) || echo "test-libtorch2: the suite failed in the libtorch 2.x lane; the whole log is $cache/suite.log" >&2
 exit "$status"

@@ -79,7 +79,7 @@ describe('the estimate', () => {
     const student = randomQwen3(config);
     const [batch, length] = [2, 512];
     const ids = Array.from({ length: batch }, (_, r) => Array.from({ length }, (_, i) => (i * 13 + r) % 512));
-    // One row is padded: the eager attention path with a mask, as in training batches.
+    // One row is padded, as in training batches: eager attention with a mask on libtorch 1.13, the fused kernel on 2.x.
     const mask = ids.map((row, r) => row.map((_, i) => (r === 1 && i >= length - 20 ? 0 : 1)));
     const labels = ids.map((row, r) => row.map((id, i) => (mask[r]![i] ? id : -100)));
     for (const gradientCheckpointing of [false, true]) {
@@ -90,7 +90,7 @@ describe('the estimate', () => {
       microBatchBackward({ inputIds: ids, attentionMask: mask, labels, targetTokens: 1000 }, 1000, setup);
       // Beyond the weights: activations, the loss, and the gradients (created during the step).
       const measured = T.cpuAllocatorStats().peakBytes - base;
-      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch };
+      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch, fusedAttention: T.hasOp('aten::scaled_dot_product_attention') };
       const estimate = estimateMemory(input, { microBatchSize: batch, gradientCheckpointing });
       const part = (name: string) => estimate.phases['training step'].find((c) => c.name === name)?.bytes ?? 0;
       const estimated = part('student_activations') + part('loss') + part('gradients');

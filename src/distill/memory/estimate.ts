@@ -131,8 +131,9 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const onStudentDevice = (c: MemoryComponent) => input.teacherElsewhere && c.name.startsWith('teacher') ? null : c;
 
   const layers = s.numHiddenLayers;
-  // One sequence per pass has no padding: libtorch 2.x's fused attention then runs.
-  const fused = input.fusedAttention && shape.microBatchSize === 1;
+  // libtorch 2.x's fused attention (with or without a padding mask) keeps no [T × T] matrices; the
+  // eager path runs where it is missing (1.13) and under attention dropout.
+  const fused = input.fusedAttention && s.attentionDropout === 0;
   const saved = savedPerTokenLayer(s, e, t, fused);
   const transient = transientPerTokenLayer(s, e, t, fused);
   const outside = tokens * (4 * e + 8) * s.hiddenSize; // embeddings (a leaf and its gradient), final norm
@@ -169,7 +170,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
     detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
   };
   const teacherForward: MemoryComponent = input.teacher
-    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, fused), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
+    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, input.fusedAttention), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
     : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
   const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
   const studentSide = activations.bytes + loss.bytes;
