@@ -4,18 +4,25 @@
 # bind-mounted (its node_modules reused, the addon built into build/native-libtorch2 so this
 # machine's own build stays). With --cuda it also compiles and links the addon against the CUDA
 # libtorch with NCCL on; no GPU is needed for that, and nothing CUDA is run. Test files given as
-# arguments (test/x.test.ts ...) run instead of the whole suite.
+# arguments (test/x.test.ts ...) run instead of the whole suite. With --bench-kd ARGS... it runs no
+# tests: `distillery bench kd ARGS` runs with this machine's build, then in the root against
+# libtorch 2.x, one after the other, and tokens/s are printed side by side (model paths relative
+# to the checkout, which both see).
 # Needs root (debootstrap, chroot, mounts); packages come through this machine's Debian mirror.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkout="$(pwd)"
 cuda=0
 tests=()
-for arg in "$@"; do
+bench=()
+while (($#)); do
+  arg="$1"
+  shift
   case "$arg" in
     --cuda) cuda=1 ;;
+    --bench-kd) bench=("$@"); (($#)) || { echo "test-libtorch2: --bench-kd needs bench kd's arguments" >&2; exit 2; }; break ;;
     test/*.test.ts) [[ -f "$arg" ]] || { echo "test-libtorch2: no test file $arg" >&2; exit 2; }; tests+=("$arg") ;;
-    *) echo "usage: scripts/test-libtorch2.sh [--cuda] [test/NAME.test.ts ...]" >&2; exit 2 ;;
+    *) echo "usage: scripts/test-libtorch2.sh [--cuda] [test/NAME.test.ts ...] | --bench-kd BENCH_KD_ARGS..." >&2; exit 2 ;;
   esac
 done
 ((${#tests[@]})) || tests=(test/*.test.ts)
@@ -105,6 +112,15 @@ install_once base libtorch-dev libgloo-dev libopenblas0-pthread nodejs cmake g++
 in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node scripts/build-native.mjs" >"$cache/build.log" 2>&1 \
   || { tail -n 30 "$cache/build.log" >&2; echo "test-libtorch2: the addon did not build against libtorch 2.x; the whole log is $cache/build.log" >&2; exit 1; }
 in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node --import tsx -e \"import('./src/tensor/index.ts').then((t) => console.log('libtorch ' + t.torchVersion() + ' (Debian 13 root)'))\""
+if ((${#bench[@]})); then
+  quoted="$(printf '%q ' "${bench[@]}")"
+  node bin/distillery.mjs bench kd --json "${bench[@]}" >"$cache/bench-host.jsonl" \
+    || { echo "test-libtorch2: bench kd failed with this machine's build" >&2; exit 1; }
+  in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node bin/distillery.mjs bench kd --json $quoted" >"$cache/bench-root.jsonl" \
+    || { echo "test-libtorch2: bench kd failed against libtorch 2.x" >&2; exit 1; }
+  node scripts/compare-bench-lanes.mjs "$cache/bench-host.jsonl" "$cache/bench-root.jsonl" "$(node -e "import('./src/tensor/index.ts').then((t) => console.log(t.torchVersion()))" --import tsx)" "$(torch_version)"
+  exit 0
+fi
 # The suite as ./test.sh runs it, without its setup step (the root has its own packages).
 in_root sh -c "cd /checkout && DISTILLERY_NATIVE_DIR=$build node --import tsx --test --test-reporter=spec ${tests[*]}" >"$cache/suite.log" 2>&1 && status=0 || status=$?
 grep -E '^(✖|ℹ) ' "$cache/suite.log" | grep -v '^ℹ \(suites\|cancelled\|todo\)' || true

@@ -134,8 +134,7 @@ describe('activation checkpointing saves memory', () => {
       microBatchBackward(batch, 1010, setup);
       return T.cpuAllocatorStats().peakBytes - base;
     };
-    // Both steps create the same float32 gradients; what checkpointing saves is the rest. (With
-    // libtorch 2.x's fused attention no [T × T] matrices are kept in either run.)
+    // Both steps create the same float32 gradients; what checkpointing saves is the rest.
     const gradients = student.parameters().reduce((n, p) => n + 4 * p.numel, 0);
     const plain = peak(false) - gradients;
     const checkpointed = peak(true) - gradients;

@@ -12,6 +12,7 @@ import { estimateMemory, type PlanInput } from '../src/distill/memory/estimate.j
 import { memoryBudget, MemoryLimitError } from '../src/distill/memory/limit.js';
 import { MemoryPlanError, microBatchSizes, planMemory, splitMicroBatch } from '../src/distill/memory/plan.js';
 import { microBatchBackward } from '../src/distill/micro-batch.js';
+import { fusedAttention } from '../src/models/qwen3/model.js';
 import { parseQwen3Config, qwen3ConfigToJson } from '../src/models/qwen3/config.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { presetConfig } from '../src/models/qwen3/presets.js';
@@ -79,7 +80,7 @@ describe('the estimate', () => {
     const student = randomQwen3(config);
     const [batch, length] = [2, 512];
     const ids = Array.from({ length: batch }, (_, r) => Array.from({ length }, (_, i) => (i * 13 + r) % 512));
-    // One row is padded, as in training batches: eager attention with a mask on libtorch 1.13, the fused kernel on 2.x.
+    // One row is padded, as in training batches.
     const mask = ids.map((row, r) => row.map((_, i) => (r === 1 && i >= length - 20 ? 0 : 1)));
     const labels = ids.map((row, r) => row.map((id, i) => (mask[r]![i] ? id : -100)));
     for (const gradientCheckpointing of [false, true]) {
@@ -90,7 +91,7 @@ describe('the estimate', () => {
       microBatchBackward({ inputIds: ids, attentionMask: mask, labels, targetTokens: 1000 }, 1000, setup);
       // Beyond the weights: activations, the loss, and the gradients (created during the step).
       const measured = T.cpuAllocatorStats().peakBytes - base;
-      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch, fusedAttention: T.hasOp('aten::scaled_dot_product_attention') };
+      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch, fusedAttention: fusedAttention('cpu') };
       const estimate = estimateMemory(input, { microBatchSize: batch, gradientCheckpointing });
       const part = (name: string) => estimate.phases['training step'].find((c) => c.name === name)?.bytes ?? 0;
       const estimated = part('student_activations') + part('loss') + part('gradients');

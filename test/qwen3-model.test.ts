@@ -9,6 +9,7 @@ import { parseQwen3Config, type Qwen3Config } from '../src/models/qwen3/config.j
 import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { KVCache } from '../src/models/qwen3/kv-cache.js';
 import type { Qwen3ForCausalLM } from '../src/models/qwen3/model.js';
+import { allowedAttention, attendableMask } from '../src/models/qwen3/mask.js';
 import { applyRotary, ropeCosSin, ropeFrequencies } from '../src/models/qwen3/rope.js';
 import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
 import { normal_ } from '../src/nn/index.js';
@@ -155,6 +156,20 @@ describe('decoding, padding and precision', () => {
     logits.select(0, 0).slice(0, 3).sum().add(logits.select(0, 1).sum()).backward();
     for (const [name, p] of model.namedParameters()) assert.ok(p.grad!.isfinite().all().item(), `gradient of ${name} is finite`);
     model.zeroGrad();
+  });
+
+  test('the fused kernel gets a mask in which every query attends to something (left padding)', () => {
+    // Row 0 is left-padded by 2: its first two queries may attend to nothing. Fused kernels turn
+    // such rows into NaN, which backward would spread; attendableMask opens them to all keys.
+    const allowed = allowedAttention({ queryLength: 4, pastLength: 0, attentionMask: T.tensor([[0, 0, 1, 1], [1, 1, 1, 1]], { dtype: 'int64' }), device: 'cpu' });
+    const mask = attendableMask(allowed);
+    assert.deepEqual(T.aten('aten::any.dim', mask, -1).flatten().toArray(), [1, 1, 1, 1, 1, 1, 1, 1]);
+    assert.deepEqual(mask.select(0, 0).flatten().toArray(), [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1]);
+    assert.deepEqual(mask.select(0, 1).flatten().toArray(), allowed.select(0, 1).flatten().toArray());
+    const [q, k, v] = [1, 2, 3].map((seed) => T.randn([2, 2, 4, 8], { generator: new T.Generator(seed) }).requiresGrad_());
+    const out = T.scaledDotProductAttention(q!, k!, v!, { attnMask: mask });
+    out.sum().backward();
+    for (const t of [out, q!.grad!, k!.grad!, v!.grad!]) assert.ok(t.isfinite().all().item(), 'finite outputs and gradients');
   });
 
   test('bfloat16 weights stay close to float32 and agree on the argmax', () => {

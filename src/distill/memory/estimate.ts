@@ -33,10 +33,7 @@ export interface PlanInput {
   lossChunkRows: number;
   /** Resident memory of the process before any weight is loaded (runtime, data, tokenizer). */
   runtimeBytes: number;
-  /**
-   * libtorch has scaled_dot_product_attention (2.x): sequences without padding (micro-batches of one)
-   * then keep no [T × T] attention matrices.
-   */
+  /** Attention runs the fused kernel (models/qwen3 fusedAttention: libtorch 2.x on CUDA), which keeps no [T × T] matrices. */
   fusedAttention: boolean;
   /** Micro-batches per optimizer step as configured (--grad-accum). */
   gradAccum: number;
@@ -131,8 +128,8 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const onStudentDevice = (c: MemoryComponent) => input.teacherElsewhere && c.name.startsWith('teacher') ? null : c;
 
   const layers = s.numHiddenLayers;
-  // libtorch 2.x's fused attention (with or without a padding mask) keeps no [T × T] matrices; the
-  // eager path runs where it is missing (1.13) and under attention dropout.
+  // The fused attention kernel (libtorch 2.x on CUDA, with or without a padding mask) keeps no
+  // [T × T] matrices; the eager path runs on CPU, on libtorch 1.13 and under attention dropout.
   const fused = input.fusedAttention && s.attentionDropout === 0;
   const saved = savedPerTokenLayer(s, e, t, fused);
   const transient = transientPerTokenLayer(s, e, t, fused);

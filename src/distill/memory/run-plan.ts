@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readQwen3Config } from '../../models/qwen3/config.js';
+import { fusedAttention } from '../../models/qwen3/model.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
-import { hasOp } from '../../tensor/index.js';
 import type { DistillConfig } from '../config.js';
 import type { PreparedRun } from '../prepare.js';
 import { estimateMemory, type MemoryEstimate, passesPerStep, type PlanInput } from './estimate.js';
@@ -57,7 +57,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     lossImpl: config.lossImpl,
     lossChunkRows: config.lossChunkSize > 0 ? config.lossChunkSize : rowsPerLogitsChunk(student.vocabSize),
     runtimeBytes: residentBytes() ?? 512 * MIB,
-    fusedAttention: hasOp('aten::scaled_dot_product_attention'),
+    fusedAttention: fusedAttention(config.device),
     gradAccum: config.gradAccum,
     batchSize: config.batchSize,
   };

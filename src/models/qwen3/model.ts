@@ -20,6 +20,16 @@ export interface LayerInputs {
   cache?: KVCache;
 }
 
+/**
+ * Whether attention on `device` runs libtorch 2.x's fused scaled_dot_product_attention: on CUDA,
+ * where flash / memory-efficient kernels keep no [T × S] matrices and are the fast path. Not on
+ * CPU: there Debian's libtorch 2.6 kernel measured 2× (float32) to 11× (bfloat16) slower than the
+ * eager matmul-softmax-matmul for a forward and backward of 16 heads × 512 tokens.
+ */
+export function fusedAttention(device: string): boolean {
+  return device !== 'cpu' && hasOp('aten::scaled_dot_product_attention');
+}
+
 /** k, v [B, kvH, S, D] → [B, kvH·n, S, D]: each key/value head serves n query heads. */
 function repeatKv(x: Tensor, n: number): Tensor {
   if (n === 1) return x;
@@ -73,7 +83,7 @@ export class Qwen3Attention extends Module {
   #attend(q: Tensor, k: Tensor, v: Tensor, allowedMask: Tensor | null): Tensor {
     const [queryLength, keyLength] = [q.size(2), k.size(2)];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
-    if (dropoutP === 0 && hasOp('aten::scaled_dot_product_attention')) {
+    if (dropoutP === 0 && fusedAttention(q.device)) {
       return allowedMask
         ? scaledDotProductAttention(q, k, v, { attnMask: allowedMask })
         : scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
@@ -192,7 +202,7 @@ export class Qwen3Model extends Module {
       const inputs: LayerInputs = {
         cos,
         sin,
-        fullAllowed: plainCausal && hasOp('aten::scaled_dot_product_attention') ? null : attendableMask(allowedAttention(common)),
+        fullAllowed: plainCausal && fusedAttention(device) ? null : attendableMask(allowedAttention(common)),
         slidingAllowed: needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null,
         cache: options.cache,
       };
