@@ -14,15 +14,21 @@ import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInit } from './commands/init.js';
 import { registerReport } from './commands/report.js';
+import { registerSetup } from './commands/setup.js';
 import { warnIfSlowBlas } from '../tensor/index.js';
+
+const NO_LIBTORCH = new Set(['setup', 'report']);
 
 const program = new Command()
   .name('distillery')
   .description('Distill large causal language models into small ones (TypeScript over libtorch).')
   .showHelpAfterError()
   .exitOverride()
-  // Every command computes through libtorch: say so up front when its BLAS is the slow one.
-  .hook('preAction', () => warnIfSlowBlas());
+  // Commands that compute go through libtorch: say so up front when its BLAS is the slow one.
+  // (setup and report never load the addon: setup builds it.)
+  .hook('preAction', (_program, action) => {
+    if (!NO_LIBTORCH.has(action.name())) warnIfSlowBlas();
+  });
 
 program
   .command('selfcheck')
@@ -42,6 +48,7 @@ registerEval(program);
 registerGenerate(program);
 registerInit(program);
 registerReport(program);
+registerSetup(program);
 
 const bench = program.command('bench').description('benchmarks that print figures');
 registerBenchModel(bench);

@@ -190,25 +190,38 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return out;
 }
 
+export interface ResolveOptions {
+  /** Plain language-model training (α = 0): no teacher. */
+  withoutTeacher?: boolean;
+  /**
+   * How errors name an option: as a flag (`--max-steps`, the default) or, for the TypeScript API,
+   * as its key (`maxSteps`).
+   */
+  naming?: 'flags' | 'keys';
+}
+
 /**
  * Defaults, then the YAML file, then flags (flags win). `flags` holds only options given on the
- * command line, as strings or booleans.
+ * command line, as strings or booleans (or, from the API, the options' values).
  */
-export function resolveConfig(flags: Record<string, unknown>, fileValues: Record<string, unknown> = {}, options: { withoutTeacher?: boolean } = {}): DistillConfig {
+export function resolveConfig(flags: Record<string, unknown>, fileValues: Record<string, unknown> = {}, options: ResolveOptions = {}): DistillConfig {
+  const name = options.naming === 'keys' ? (key: string) => key : flagOf;
   const config: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
     config[spec.key] = spec.default;
     if (fileValues[spec.key] !== undefined) config[spec.key] = fileValues[spec.key];
-    if (flags[spec.key] !== undefined) config[spec.key] = coerce(spec, flags[spec.key], flagOf(spec.key));
+    if (flags[spec.key] !== undefined) config[spec.key] = coerce(spec, flags[spec.key], name(spec.key));
   }
   if (options.withoutTeacher) config.teacher = null;
   // With a teacher cache the teacher's weights are never loaded, so --teacher is optional.
   if (config.teacher === undefined && config.teacherCache !== null && config.teacherCache !== undefined) config.teacher = null;
   const missing = REQUIRED.filter((k) => config[k] === undefined && !(k === 'teacher' && options.withoutTeacher));
-  if (missing.length) throw new ConfigError(`missing ${missing.map(flagOf).join(', ')} (give them as flags or in --config)`);
-  if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError('training without a teacher needs --alpha 0 (cross-entropy only)');
+  if (missing.length) {
+    throw new ConfigError(`missing ${missing.map(name).join(', ')} ${options.naming === 'keys' ? '(required options; teacher may be replaced by teacherCache)' : '(give them as flags or in --config)'}`);
+  }
+  if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError(`training without a teacher needs ${name('alpha')} 0 (cross-entropy only)`);
   if ((config.nodeRank as number) >= (config.nnodes as number)) {
-    throw new ConfigError(`--node-rank ${config.nodeRank} must be below --nnodes ${config.nnodes} (nodes are numbered from 0)`);
+    throw new ConfigError(`${name('nodeRank')} ${config.nodeRank} must be below ${name('nnodes')} ${config.nnodes} (nodes are numbered from 0)`);
   }
   return config as unknown as DistillConfig;
 }

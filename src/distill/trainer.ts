@@ -13,7 +13,7 @@ import { writeTextAtomic } from '../io/atomic.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
 import { AdamW, clipGradNorm, decayParamGroups } from '../nn/index.js';
-import { MetricsWriter, readMetrics } from '../report/metrics.js';
+import { type MetricsRecord, MetricsWriter, readMetrics } from '../report/metrics.js';
 import { manualSeed, setRngState, zeros } from '../tensor/index.js';
 import { BatchCursor } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
@@ -51,6 +51,8 @@ export interface DistillHooks {
   onStep?(report: StepReport): void;
   /** Polled between steps: true after Ctrl-C, to checkpoint and stop. */
   stopRequested?(): boolean;
+  /** Every metrics record as it is appended to metrics.jsonl (train steps and evaluations). */
+  onRecord?(record: MetricsRecord): void;
 }
 
 export interface DistillOptions {
@@ -167,7 +169,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     step = resumed.state.step;
   }
 
-  const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl')) : null;
+  const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'), hooks.onRecord) : null;
   metrics?.start(resumed ? step : null);
   const evalBatches = scoredBatches(prepared, config.evalBatchSize);
   const evaluate = (): Comparison | null => {

@@ -21,7 +21,11 @@ export function readMetrics(path: string): MetricsRecord[] {
 }
 
 export class MetricsWriter {
-  constructor(readonly path: string) {
+  /** `onAppend` sees each record once it is on disk (the API's progress callbacks). */
+  constructor(
+    readonly path: string,
+    private readonly onAppend: (record: MetricsRecord) => void = () => {},
+  ) {
     mkdirSync(dirname(path), { recursive: true });
   }
 
@@ -33,5 +37,6 @@ export class MetricsWriter {
 
   append(record: MetricsRecord): void {
     appendFileSync(this.path, `${JSON.stringify(record)}\n`);
+    this.onAppend(record);
   }
 }

@@ -58,6 +58,20 @@ export function cudaDeviceCount(): number {
   return native.runtimeInfo().cudaDeviceCount;
 }
 
+/**
+ * `device` when this libtorch build can use it ('cpu' or 'cuda[:N]'), else a RangeError naming the
+ * option (`name`: `--device` on the command line, `device` in the API) and what would be valid.
+ */
+export function checkDevice(device: string, name = 'device'): string {
+  if (device === 'cpu') return device;
+  const match = /^cuda(?::(\d+))?$/.exec(device);
+  if (!match) throw new RangeError(`${name} must be 'cpu' or 'cuda[:N]', got '${device}'`);
+  if (!cudaAvailable()) throw new RangeError(`${name} ${device}: this libtorch build has no usable CUDA device; use ${name} cpu`);
+  const index = Number(match[1] ?? 0);
+  if (index >= cudaDeviceCount()) throw new RangeError(`${name} ${device}: only ${cudaDeviceCount()} CUDA device(s) visible`);
+  return device;
+}
+
 /** Tensors whose handles are alive in JS, and the bytes of the storages they hold (views count once). */
 export function memoryStats(): { liveTensors: number; liveBytes: number } {
   const { liveTensors, liveBytes } = native.memoryStats();

@@ -8,8 +8,8 @@ import type { Qwen3ForCausalLM } from '../../models/qwen3/model.js';
 import { Generator, noGrad, numThreads, randint, tidy, torchVersion } from '../../tensor/index.js';
 import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
-import { openModel } from '../model-source.js';
-import { modelDtype } from '../options.js';
+import { openModel } from '../../models/open-model.js';
+import { modelDtype, note } from '../options.js';
 
 interface BenchModelFlags {
   model?: string;
@@ -72,7 +72,7 @@ export function registerBenchModel(bench: Command): void {
         if (!PRESETS[flags.preset]) throw new UsageError(`--preset '${flags.preset}' is unknown; available: ${Object.keys(PRESETS).join(', ')}`);
         model = randomQwen3(presetConfig(flags.preset), { dtype: flags.dtype, device, generator: new Generator(0) });
       } else {
-        model = (await openModel(flags.model!, { dtype: flags.dtype, device })).model;
+        model = (await openModel(flags.model!, { dtype: flags.dtype, device, log: note })).model;
       }
       const record = {
         bench: 'model',

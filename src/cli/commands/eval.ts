@@ -1,12 +1,7 @@
 // `distillery eval`: perplexity of a model on token ids, a text, or a dataset file.
 import type { Command } from 'commander';
-import { readTextRecords } from '../../data/index.js';
-import { compareModels, scoreEveryToken } from '../../eval/compare.js';
-import { perplexity, windows } from '../../eval/perplexity.js';
-import { checkVocabularies } from '../../distill/vocabulary.js';
-import { checkDevice } from '../device.js';
+import { evaluate } from '../../api/evaluate.js';
 import { intOption, UsageError } from '../errors.js';
-import { openModel } from '../model-source.js';
 import { modelDtype, note, parseIds } from '../options.js';
 
 interface EvalFlags {
@@ -44,54 +39,33 @@ export function registerEval(program: Command): void {
     .option('--dtype <dtype>', 'compute dtype: float32, bfloat16 or float16', modelDtype('--dtype'), 'float32')
     .option('--json', 'print one JSON object')
     .action(async (flags: EvalFlags) => {
-      const sources = [flags.inputIds, flags.text, flags.data].filter((s) => s !== undefined);
-      if (sources.length !== 1) throw new UsageError('give exactly one of --input-ids, --text or --data');
-      const ids = flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : null;
-      // Perplexity is a held-out measure, so a folder or hub dataset defaults to its test/eval/validation files.
-      const records = flags.data !== undefined ? (await readTextRecords(flags.data, { split: flags.split })).records : null;
-      const needsTokenizer = flags.text !== undefined || (records?.some((r) => 'text' in r) ?? false);
-      const { folder, model, tokenizer } = await openModel(flags.model, {
-        dtype: flags.dtype,
-        device: checkDevice(flags.device),
-        needTokenizer: needsTokenizer ? (flags.text !== undefined ? '--text' : `the text records of ${flags.data}`) : undefined,
-      });
-      const encode = (text: string) => tokenizer!.encode(text);
-      const sequences = ids ? [ids] : flags.text !== undefined ? [encode(flags.text)] : records!.map((r) => ('ids' in r ? r.ids : encode(r.text)));
-      if (flags.teacher !== undefined) {
-        const opened = await openModel(flags.teacher, { dtype: flags.dtype, device: model.device });
-        try {
-          const vocab = checkVocabularies(
-            { folder: opened.folder, vocabSize: opened.model.config.vocabSize, tokenizer: opened.tokenizer },
-            { folder, vocabSize: model.config.vocabSize, tokenizer },
-          );
-          const batches = scoreEveryToken(windows(sequences, flags.maxLength ?? model.config.maxPositionEmbeddings), flags.batchSize);
-          const c = compareModels(model, opened.model, batches, { sharedVocab: vocab.sharedVocab });
-          const record = {
-            model: folder, teacher: opened.folder, tokens: c.tokens, nll: c.student.nll, perplexity: c.student.perplexity,
-            teacher_nll: c.teacher!.nll, teacher_perplexity: c.teacher!.perplexity, top1_agreement: c.top1Agreement, kl_teacher_student: c.klTeacherStudent,
-          };
-          if (flags.json) console.log(JSON.stringify(record));
-          else {
-            console.log(`${c.tokens} scored tokens`);
-            console.log(`  teacher perplexity        ${c.teacher!.perplexity.toFixed(4)}`);
-            console.log(`  student perplexity        ${c.student.perplexity.toFixed(4)}`);
-            console.log(`  top-1 agreement           ${(100 * c.top1Agreement!).toFixed(1)} %`);
-            console.log(`  KL(teacher || student)    ${c.klTeacherStudent!.toFixed(4)} nats/token`);
-          }
-        } finally {
-          opened.model.dispose();
+      const r = await evaluate(
+        {
+          model: flags.model, teacher: flags.teacher, data: flags.data, text: flags.text, split: flags.split,
+          inputIds: flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : undefined,
+          batchSize: flags.batchSize, maxLength: flags.maxLength, device: flags.device, dtype: flags.dtype,
+          onBatch: flags.json || flags.teacher !== undefined ? undefined : (done, total) => note(`  batch ${done}/${total}`),
+          log: note,
+        },
+        'flags',
+      );
+      if (r.teacher !== undefined) {
+        const record = {
+          model: r.model, teacher: r.teacher, tokens: r.tokens, nll: r.nll, perplexity: r.perplexity,
+          teacher_nll: r.teacherNll, teacher_perplexity: r.teacherPerplexity, top1_agreement: r.top1Agreement, kl_teacher_student: r.klTeacherStudent,
+        };
+        if (flags.json) console.log(JSON.stringify(record));
+        else {
+          console.log(`${r.tokens} scored tokens`);
+          console.log(`  teacher perplexity        ${r.teacherPerplexity!.toFixed(4)}`);
+          console.log(`  student perplexity        ${r.perplexity.toFixed(4)}`);
+          console.log(`  top-1 agreement           ${(100 * r.top1Agreement!).toFixed(1)} %`);
+          console.log(`  KL(teacher || student)    ${r.klTeacherStudent!.toFixed(4)} nats/token`);
         }
-        model.dispose();
         return;
       }
-      const result = perplexity(model, sequences, {
-        batchSize: flags.batchSize,
-        maxLength: flags.maxLength,
-        onBatch: flags.json ? undefined : (done, total) => note(`  batch ${done}/${total}`),
-      });
-      if (flags.json) console.log(JSON.stringify({ model: folder, ...result }));
-      else console.log(`perplexity ${result.perplexity.toFixed(4)}  (nll ${result.nll.toFixed(4)} nats/token over ${result.tokens} tokens, ${result.sequences} sequences)`);
-      model.dispose();
+      if (flags.json) console.log(JSON.stringify({ model: r.model, nll: r.nll, perplexity: r.perplexity, tokens: r.tokens, sequences: r.sequences }));
+      else console.log(`perplexity ${r.perplexity.toFixed(4)}  (nll ${r.nll.toFixed(4)} nats/token over ${r.tokens} tokens, ${r.sequences} sequences)`);
     });
 }
 

@@ -1,12 +1,8 @@
 // `distillery generate`: text or token continuation with a KV cache, streamed to the terminal.
 import type { Command } from 'commander';
-import { generate } from '../../models/qwen3/generate.js';
-import { Generator } from '../../tensor/index.js';
-import { applyChatTemplate, StreamingDecoder } from '../../tokenizer/index.js';
-import { checkDevice } from '../device.js';
-import { intOption, UsageError } from '../errors.js';
-import { openModel } from '../model-source.js';
-import { modelDtype, numberOption, parseIds } from '../options.js';
+import { generateText } from '../../api/generate.js';
+import { intOption } from '../errors.js';
+import { modelDtype, note, numberOption, parseIds } from '../options.js';
 
 interface GenerateFlags {
   model: string;
@@ -44,40 +40,21 @@ export function registerGenerate(program: Command): void {
     .option('--dtype <dtype>', 'compute dtype: float32, bfloat16 or float16', modelDtype('--dtype'), 'float32')
     .option('--json', 'print {"ids": [...new ids...], "text": ...} instead of streaming')
     .action(async (flags: GenerateFlags) => {
-      if ((flags.prompt === undefined) === (flags.inputIds === undefined)) throw new UsageError('give exactly one of --prompt or --input-ids');
-      if (flags.chat && flags.prompt === undefined) throw new UsageError('--chat needs --prompt');
-      const { model, tokenizer, generation } = await openModel(flags.model, {
-        dtype: flags.dtype,
-        device: checkDevice(flags.device),
-        needTokenizer: flags.prompt !== undefined ? '--prompt' : undefined,
-      });
-      let promptIds: number[];
-      if (flags.prompt !== undefined) {
-        const text = flags.chat ? applyChatTemplate(tokenizer!, [{ role: 'user', content: flags.prompt }], { enableThinking: flags.thinking }) : flags.prompt;
-        promptIds = tokenizer!.encode(text);
-      } else {
-        promptIds = parseIds('--input-ids', flags.inputIds!);
-      }
-      // Sampling flags imply sampling; otherwise follow generation_config.json's do_sample (greedy by default).
-      const samplingAsked = flags.temperature !== undefined || flags.topK !== undefined || flags.topP !== undefined;
-      const greedy = flags.greedy === true || (!samplingAsked && !generation.doSample);
-      const stream = !flags.json && tokenizer ? new StreamingDecoder(tokenizer) : null;
-      const result = generate(model, promptIds, {
-        maxNewTokens: flags.maxNewTokens,
-        greedy,
-        temperature: flags.temperature ?? generation.temperature,
-        topK: flags.topK ?? generation.topK,
-        topP: flags.topP ?? generation.topP,
-        generator: new Generator(flags.seed),
-        eosTokenIds: generation.eosTokenIds,
-        onToken: flags.json ? undefined : (id) => process.stdout.write(stream ? stream.push(id) : `${id} `),
-      });
+      const r = await generateText(
+        {
+          model: flags.model, prompt: flags.prompt, inputIds: flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : undefined,
+          maxNewTokens: flags.maxNewTokens, greedy: flags.greedy, temperature: flags.temperature, topK: flags.topK, topP: flags.topP,
+          seed: flags.seed, chat: flags.chat, thinking: flags.thinking, device: flags.device, dtype: flags.dtype, log: note,
+          // Streamed as text when the folder has a tokenizer; without one the ids are printed at the end.
+          onText: flags.json ? undefined : (text) => process.stdout.write(text),
+        },
+        'flags',
+      );
       if (flags.json) {
-        const text = tokenizer ? { text: tokenizer.decode(result.ids, { skipSpecialTokens: true }) } : {};
-        console.log(JSON.stringify({ ids: result.ids, ...text, finish_reason: result.finishReason, prompt_tokens: result.promptTokens }));
+        const text = r.text !== null ? { text: r.text } : {};
+        console.log(JSON.stringify({ ids: r.ids, ...text, finish_reason: r.finishReason, prompt_tokens: r.promptTokens }));
       } else {
-        process.stdout.write(`${stream ? stream.flush() : ''}\n`);
+        process.stdout.write(`${r.text === null ? r.ids.map((id) => `${id} `).join('') : ''}\n`);
       }
-      model.dispose();
     });
 }

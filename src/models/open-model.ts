@@ -1,14 +1,13 @@
-// Opens what a --model flag names (a folder or ORG/NAME): the weights, the tokenizer when the
-// folder has one, and the generation defaults of generation_config.json.
+// Opens what a --model flag or `model` option names (a folder or ORG/NAME): the weights, the
+// tokenizer when the folder has one, and the generation defaults of generation_config.json.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveModelPath } from '../io/hub/index.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { loadQwen3 } from '../models/qwen3/weights.js';
+import { readJsonFile } from '../io/json-file.js';
 import type { DType } from '../tensor/index.js';
 import { TextTokenizer } from '../tokenizer/index.js';
-import { note } from './options.js';
-import { readJsonFile } from '../io/json-file.js';
+import type { Qwen3ForCausalLM } from './qwen3/model.js';
+import { loadQwen3 } from './qwen3/weights.js';
 
 export interface GenerationDefaults {
   eosTokenIds: number[];
@@ -38,14 +37,24 @@ export function readGenerationDefaults(folder: string, model: Qwen3ForCausalLM):
   return { eosTokenIds: eos, doSample: json.do_sample === true, temperature: num('temperature'), topK: num('top_k'), topP: num('top_p') };
 }
 
-export async function openModel(spec: string, options: { dtype: DType; device: string; needTokenizer?: string }): Promise<OpenedModel> {
-  const folder = await resolveModelPath(spec, { log: note });
+export interface OpenModelOptions {
+  dtype: DType;
+  device: string;
+  /** What needs the tokenizer (a flag or option name), when something does: its absence is then an error. */
+  needTokenizer?: string;
+  /** Download and load messages. */
+  log?: (line: string) => void;
+}
+
+export async function openModel(spec: string, options: OpenModelOptions): Promise<OpenedModel> {
+  const log = options.log ?? (() => {});
+  const folder = await resolveModelPath(spec, { log });
   const tokenizer = TextTokenizer.hasTokenizer(folder) ? TextTokenizer.fromFolder(folder) : null;
   if (options.needTokenizer && !tokenizer) {
-    throw new Error(`${folder} has no tokenizer.json/tokenizer_config.json, which ${options.needTokenizer} needs; pass token ids with --input-ids instead`);
+    throw new Error(`${folder} has no tokenizer.json/tokenizer_config.json, which ${options.needTokenizer} needs; pass token ids instead`);
   }
   const started = Date.now();
   const model = loadQwen3(folder, { dtype: options.dtype, device: options.device });
-  note(`loaded ${folder} (${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${options.dtype}, ${options.device}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`loaded ${folder} (${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${options.dtype}, ${options.device}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { folder, model, tokenizer, generation: readGenerationDefaults(folder, model) };
 }

@@ -1,0 +1,115 @@
+// distill() for TypeScript users: the same run as `distillery distill`, in this process, with the
+// options typed (the camelCase forms of the YAML keys) and validated at run time exactly as the
+// flags are; progress through callbacks or an async iterator of the metrics records; an
+// AbortSignal stops the run with a resumable checkpoint.
+import { type DistillConfig, OPTIONS, resolveConfig } from '../distill/config.js';
+import { distill as runDistillation, type DistillResult, type StepReport } from '../distill/trainer.js';
+import type { RunSummary } from '../distill/summary.js';
+import type { MetricsRecord } from '../report/metrics.js';
+import { checkDevice } from '../tensor/index.js';
+import { OptionsError, rejectUnknownOptions } from './options.js';
+
+/** Settings of a multi-process run, which only the command line launches (`--nproc-per-node`). */
+type LauncherKey = 'nprocPerNode' | 'nnodes' | 'nodeRank' | 'distBackend' | 'distTimeout';
+
+/** Run settings: every key of a `--config` YAML file, camelCase; `student`, `data` and `out` are required. */
+export type DistillSettings = Pick<DistillConfig, 'student' | 'data' | 'out'> & Partial<Omit<DistillConfig, 'student' | 'data' | 'out' | LauncherKey>>;
+
+export interface DistillCallbacks {
+  /** After every optimizer step: loss, learning rate, tokens/s, ETA. */
+  onStep?: (report: StepReport) => void;
+  /** Every record as it is appended to metrics.jsonl (`type: 'train'` per step, `type: 'eval'` per evaluation). */
+  onRecord?: (record: MetricsRecord) => void;
+  /** Diagnostic lines (configuration, memory plan, evaluation results); silent by default. */
+  log?: (line: string) => void;
+  /** Aborting stops the run after the current step, with a checkpoint `resume` continues from. */
+  signal?: AbortSignal;
+}
+
+export type DistillOptions = DistillSettings & DistillCallbacks;
+
+export interface DistillRunResult {
+  /** The run folder (`out`). */
+  outDir: string;
+  /** The trained student (a Hugging Face folder), or null when the run was stopped early. */
+  studentDir: string | null;
+  /** Held-out comparison: perplexities before/after, gap closed, top-1 agreement, KL(teacher‖student); null when stopped early. */
+  summary: RunSummary | null;
+  /** The step after which an abort stopped the run, or null. */
+  interruptedAt: number | null;
+  /** The last checkpoint written. */
+  checkpoint: string | null;
+}
+
+const CALLBACK_KEYS = ['onStep', 'onRecord', 'log', 'signal'] as const;
+
+/** The validated configuration: errors name the option (`maxSteps must be ...`), as flags name the flag. */
+export function distillConfig(options: DistillOptions): DistillConfig {
+  rejectUnknownOptions('distill', options, [...OPTIONS.map((o) => o.key), ...CALLBACK_KEYS]);
+  const values: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const value = (options as unknown as Record<string, unknown>)[spec.key];
+    if (value !== undefined) values[spec.key] = value;
+  }
+  for (const key of ['nprocPerNode', 'nnodes'] as const) {
+    if (values[key] !== undefined && values[key] !== 1) throw new OptionsError(`distill: ${key} runs several processes, which only the command line launches (distillery distill --${key === 'nnodes' ? 'nnodes' : 'nproc-per-node'})`);
+  }
+  const config = resolveConfig(values, {}, { naming: 'keys', withoutTeacher: options.teacher === null });
+  config.device = checkDevice(config.device, 'device');
+  if (config.teacherDevice) config.teacherDevice = checkDevice(config.teacherDevice, 'teacherDevice');
+  return config;
+}
+
+/**
+ * Distills `teacher` into `student` on `data`, writing `out/` (student/, metrics.jsonl, summary.json,
+ * checkpoints/), and resolves with the held-out comparison.
+ *
+ * @example
+ * const result = await distill({ teacher: 'Qwen/Qwen3-4B', student: 'Qwen/Qwen3-0.6B', data: 'train.jsonl', out: 'runs/a', maxSteps: 100 });
+ * console.log(result.summary?.gapClosed);
+ */
+export async function distill(options: DistillOptions): Promise<DistillRunResult> {
+  const config = distillConfig(options);
+  const { signal } = options;
+  if (signal?.aborted) throw new OptionsError('distill: the signal was already aborted');
+  const result: DistillResult = await runDistillation(config, {
+    log: options.log ?? (() => {}),
+    onStep: options.onStep,
+    onRecord: options.onRecord,
+    stopRequested: () => signal?.aborted ?? false,
+  });
+  return { ...result };
+}
+
+/**
+ * distill() as an async iterator of its metrics records (each `train` step and `eval`), ending
+ * with the run's result as the iterator's return value.
+ *
+ * @example
+ * const run = distillRecords({ teacher, student, data, out, maxSteps: 10 });
+ * for await (const record of run) if (record.type === 'train') console.log(record.step, record.loss);
+ */
+export async function* distillRecords(options: DistillOptions): AsyncGenerator<MetricsRecord, DistillRunResult> {
+  const pending: MetricsRecord[] = [];
+  let wake: (() => void) | null = null;
+  let done = false;
+  const run = distill({
+    ...options,
+    onRecord: (record) => {
+      options.onRecord?.(record);
+      pending.push(record);
+      wake?.();
+    },
+  }).finally(() => {
+    done = true;
+    wake?.();
+  });
+  // The trainer yields to the event loop between steps, so records arrive while it runs.
+  while (true) {
+    while (pending.length > 0) yield pending.shift()!;
+    if (done) break;
+    await new Promise<void>((resolve) => (wake = resolve));
+    wake = null;
+  }
+  return await run;
+}

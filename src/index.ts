@@ -1,0 +1,30 @@
+/**
+ * Distillery: distill a large causal language model (the teacher, e.g. Qwen3-4B) into a small one
+ * (the student, e.g. Qwen3-0.6B), in TypeScript over libtorch.
+ *
+ * @example
+ * import { distill } from 'distillery';
+ * const { summary } = await distill({ teacher: 'Qwen/Qwen3-4B', student: 'Qwen/Qwen3-0.6B', data: 'train.jsonl', out: 'runs/a' });
+ *
+ * The tensor engine and nn layers (Tensor, tidy, AdamW, ...) are in `distillery/tensor`.
+ * @packageDocumentation
+ */
+export { distill, distillRecords, type DistillCallbacks, type DistillOptions, type DistillRunResult, type DistillSettings } from './api/distill.js';
+export { cacheTeacher, type CacheTeacherOptions } from './api/cache-teacher.js';
+export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
+export { generateText, type GenerateTextOptions, type GenerateTextResult } from './api/generate.js';
+export { initModel, type InitModelOptions, type InitModelResult } from './api/init-model.js';
+export { loadModel, saveModel, type LoadModelOptions, type LoadOptions, type SaveOptions } from './api/models.js';
+export { writeReport, type ReportOptions, type ReportResult } from './api/report.js';
+export { OptionsError } from './api/options.js';
+export { AddonMissingError } from './native/index.js';
+export type { DistillConfig } from './distill/config.js';
+export { ConfigError } from './distill/config.js';
+export type { StepReport } from './distill/trainer.js';
+export { NonFiniteLossError } from './distill/trainer.js';
+export type { RunSummary } from './distill/summary.js';
+export type { CacheManifest } from './distill/teacher-cache/format.js';
+export type { MetricsRecord } from './report/metrics.js';
+export { Qwen3ForCausalLM } from './models/qwen3/model.js';
+export type { Qwen3Config } from './models/qwen3/config.js';
+export { PRESETS } from './models/qwen3/presets.js';
