@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The `distillery` command. Sources are TypeScript, run through tsx so there is no stale build.
-import { register } from 'tsx/esm/api';
+// The `distillery` command. An installed package runs its compiled JavaScript (dist/). A checkout
+// runs the TypeScript sources through tsx (a dev dependency), so it never runs a stale build.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli/main.js');
+}

@@ -126,15 +126,44 @@ if (Number(process.env.WORLD_SIZE) > 1) {
   process.env.TORCH_CPP_LOG_LEVEL ??= 'FATAL';
 }
 
+/** The libtorch addon has not been built in this install (`distillery setup` builds it). */
+export class AddonMissingError extends Error {
+  override name = 'AddonMissingError';
+}
+
+/** Whether the addon file exists (commands that never compute do not need it). */
+export function addonBuilt(): boolean {
+  return existsSync(addonPath);
+}
+
 function load(): NativeAddon {
-  if (!existsSync(addonPath)) {
-    throw new Error(
-      `The libtorch addon is not built (${addonPath} is missing). Run \`scripts/setup.sh\` ` +
-        '(or `./test.sh`, which runs it) to install libtorch and build it.',
-    );
+  if (!addonBuilt()) {
+    throw new AddonMissingError(`the libtorch addon is not built (${addonPath} is missing): run \`npx distillery setup\` (in a checkout: scripts/setup.sh)`);
   }
   const require = createRequire(import.meta.url);
   return require(addonPath) as NativeAddon;
 }
 
-export const native: NativeAddon = load();
+/**
+ * The addon, loaded on first use, so that importing Distillery (and `distillery --help`) neither
+ * needs libtorch nor pays for loading it. Until then `native` is a stand-in whose first property
+ * read loads the addon and rebinds `native` to it (an ES module live binding: every importer then
+ * calls the addon directly).
+ */
+export let native: NativeAddon = new Proxy({} as NativeAddon, {
+  get(_target, key) {
+    native = load();
+    addonLoaded = true;
+    for (const configure of whenLoaded.splice(0)) configure();
+    return native[key as keyof NativeAddon];
+  },
+});
+
+let addonLoaded = false;
+const whenLoaded: (() => void)[] = [];
+
+/** Runs `configure` once the addon is loaded (at once if it is): settings libtorch needs before any work. */
+export function onAddonLoad(configure: () => void): void {
+  if (addonLoaded) configure();
+  else whenLoaded.push(configure);
+}

@@ -1,8 +1,13 @@
 // The tensor layer's public surface.
+import { onAddonLoad } from '../native/index.js';
 import { configureAllocatorFromEnvironment, configureThreadsFromEnvironment } from './runtime.js';
 
-configureThreadsFromEnvironment();
-configureAllocatorFromEnvironment();
+// Thread and allocator settings are applied when libtorch loads, on first use: importing the
+// tensor layer loads nothing.
+onAddonLoad(() => {
+  configureThreadsFromEnvironment();
+  configureAllocatorFromEnvironment();
+});
 
 export { Tensor, aten, atenMulti, type Scalar, type Device } from './tensor.js';
 export { DTYPES, type DType, BYTES_PER_ELEMENT, dtypeCode, dtypeFromCode, isDType, isFloatingPoint, type TypedArray } from './dtype.js';
