@@ -202,6 +202,26 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
     SafetensorsFile.open(join(saved.studentFolder, 'model.safetensors')).close();
   });
 
+  test('SIGKILL of the --nproc-per-node launcher stops its workers, the last checkpoint intact', async () => {
+    const out = join(dir, 'orphans');
+    const launcher = spawn(process.execPath, [cli, ...baseArgs(out), '--batch-size', '2', '--max-steps', '100000', '--save-every', '3', '--nproc-per-node', '2', '--dist-timeout', '10'], { stdio: 'ignore', env });
+    await until(() => existsSync(join(out, 'checkpoints')) && readdirSync(join(out, 'checkpoints')).some((n) => /^step-\d+$/.test(n)), 'a checkpoint');
+    launcher.kill('SIGKILL');
+    const killedAt = Date.now();
+    // The workers are the processes whose command line names this run's folder.
+    const workers = () => {
+      const found = spawnSync('pgrep', ['-f', '--', `--out ${out} `], { encoding: 'utf8' });
+      assert.ok(found.status === 0 || found.status === 1, `pgrep failed: ${found.stderr}`);
+      return found.stdout.trim();
+    };
+    assert.notEqual(workers(), '', 'the workers are running');
+    await until(() => workers() === '', 'the workers to stop', 10_000 + 30_000);
+    assert.ok(Date.now() - killedAt < 40_000);
+    const saved = loadCheckpoint(out);
+    assert.equal(saved.state.worldSize, 2);
+    SafetensorsFile.open(join(saved.studentFolder, 'model.safetensors')).close();
+  });
+
   test('a hung rank (stopped) makes the other give up after --dist-timeout, naming it', async () => {
     const port = await freePort();
     const out = join(dir, 'hung');

@@ -4,6 +4,7 @@
 // collective and stop with a message naming it; any still running after the collective timeout are
 // terminated, so the launch never hangs.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { LAUNCHER_PID_ENV } from './launcher-watch.js';
 import { createServer } from 'node:net';
 import { availableParallelism, constants } from 'node:os';
 import { UsageError } from './errors.js';
@@ -72,6 +73,8 @@ export async function launchWorkers(plan: LaunchPlan, log: (line: string) => voi
           MASTER_ADDR: addr,
           MASTER_PORT: String(port),
           OMP_NUM_THREADS: threads,
+          // Workers stop when this launcher dies, even by SIGKILL (launcher-watch.ts).
+          [LAUNCHER_PID_ENV]: String(process.pid),
         },
       }),
     );

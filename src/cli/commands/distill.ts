@@ -7,6 +7,7 @@ import { writeRunReport } from '../../report/run-report.js';
 import { checkDevice } from '../device.js';
 import { createProgress } from '../progress.js';
 import { launchWorkers } from '../launch.js';
+import { watchLauncher } from '../launcher-watch.js';
 import { worldFromEnvironment, type WorldEnvironment } from '../../distributed/environment.js';
 import { ProcessGroup } from '../../distributed/process-group.js';
 import type { DistillConfig } from '../../distill/config.js';
@@ -92,6 +93,11 @@ export function registerDistill(program: Command): void {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const stopWatching = watchLauncher(config.distTimeout, () => {
+      if (stops > 0) return;
+      stops++;
+      console.error(`distillery [rank ${world?.rank}]: the launcher is gone: stopping after this step with a checkpoint`);
+    });
     try {
       const result = await distill(config, { log: progress.log, onStep: progress.update, stopRequested: () => stops > 0 }, { processGroup });
       progress.stop();
@@ -101,6 +107,7 @@ export function registerDistill(program: Command): void {
         console.log(`done: student in ${result.studentDir}, metrics in ${config.metrics ?? `${config.out}/metrics.jsonl`}, report in ${report.htmlPath}`);
       }
     } finally {
+      stopWatching();
       progress.stop();
       processGroup?.close();
       process.off('SIGINT', onSignal);
