@@ -105,6 +105,19 @@ describe('distillery distill', () => {
     await assert.rejects(distill(resolveConfig({ ...settings, out: split, resume: split, alpha: 0.5 }), quiet), /different settings \(alpha: 0\.7 then, 0\.5 now\)/);
   });
 
+  test('a run resumed with another --metrics file keeps the true "before" numbers', async () => {
+    const out = join(dir, 'run-before');
+    const settings = { teacher, student, data, batchSize: 4, maxSteps: 4, evalEvery: 0 };
+    let steps = 0;
+    await distill(resolveConfig({ ...settings, out }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 2 });
+    const stepZero = readJsonl(join(out, 'metrics.jsonl')).find((r) => r.type === 'eval' && r.step === 0);
+    const resumed = await distill(resolveConfig({ ...settings, out, resume: out, metrics: join(dir, 'other-metrics.jsonl') }), quiet);
+    assert.equal(resumed.summary?.studentPerplexityBefore, stepZero.student_perplexity);
+    assert.equal(resumed.summary?.top1AgreementBefore, stepZero.top1_agreement);
+    assert.equal(resumed.summary?.klTeacherStudentBefore, stepZero.kl_teacher_student);
+    assert.notEqual(resumed.summary?.gapClosed, null);
+  });
+
   test('bfloat16 compute with float32 master weights tracks the float32 run', async () => {
     const run = async (dtype: 'float32' | 'bfloat16') => {
       const out = join(dir, `run-${dtype}`);

@@ -27,6 +27,12 @@ export interface TrainerState {
   config: Record<string, unknown>;
   /** Global RNG state, base64. */
   rng: string;
+  /**
+   * The held-out comparison before training (an eval record, as metrics.jsonl writes it): the
+   * summary's "before" numbers, which a resumed run cannot recompute. Absent in older checkpoints
+   * and when there is no held-out data.
+   */
+  before?: Record<string, number | null> | null;
 }
 
 const STEP_DIR = /^step-(\d{8})$/;

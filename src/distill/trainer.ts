@@ -73,10 +73,6 @@ export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
-/** Settings that shape the result: a resumed run must use the same ones. */
-const OPERATIONAL = new Set(['out', 'resume', 'metrics', 'evalEvery', 'saveEvery', 'keepCheckpoints', 'logEvery', 'evalBatchSize', 'device', 'teacherDevice',
-  'nprocPerNode', 'nnodes', 'nodeRank', 'distBackend', 'distTimeout', 'memoryLimit', 'gradientCheckpointing']);
-
 function divergenceOf(config: DistillConfig): Divergence {
   if (config.loss === 'jsd') return { kind: 'jsd', beta: config.jsdBeta };
   if (config.loss === 'skew-kl') return { kind: 'skew-kl', lambda: config.skewLambda };
@@ -90,7 +86,7 @@ function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] 
 }
 
 function checkResumable(saved: Record<string, unknown>, config: DistillConfig): void {
-  const changed = OPTIONS.filter((o) => !OPERATIONAL.has(o.key) && JSON.stringify(saved[o.key]) !== JSON.stringify(config[o.key]));
+  const changed = OPTIONS.filter((o) => !o.resumable && JSON.stringify(saved[o.key]) !== JSON.stringify(config[o.key]));
   if (changed.length > 0) {
     throw new Error(
       `--resume: the checkpoint was made with different settings (${changed.map((o) => `${yamlKeyOf(o.key)}: ${JSON.stringify(saved[o.key])} then, ${JSON.stringify(config[o.key])} now`).join('; ')}); ` +
@@ -188,10 +184,12 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
     return result;
   };
 
+  // The step-0 comparison travels in every checkpoint: a resumed run cannot recompute it, and the
+  // metrics file may be another one. (Checkpoints from before it was kept: read metrics.jsonl.)
   let before: Comparison | null = null;
   if (resumed) {
-    const first = metrics && readMetrics(metrics.path).find((r) => r.type === 'eval' && r.step === 0);
-    if (first) before = comparisonFromRecord(first);
+    const saved = resumed.state.before ?? (metrics && readMetrics(metrics.path).find((r) => r.type === 'eval' && r.step === 0));
+    if (saved) before = comparisonFromRecord(saved);
   } else {
     before = evaluate();
   }
@@ -205,7 +203,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
             optimizer,
             state: {
               step, totalSteps, epoch: cursor.position.epoch, offset: cursor.position.offset, examples: prepared.train.length,
-              worldSize: parallel.worldSize, config: { ...config },
+              worldSize: parallel.worldSize, config: { ...config }, before: before && evalRecord(0, before),
             },
             tokenizerFrom: prepared.studentFolder,
           },
