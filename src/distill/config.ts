@@ -18,6 +18,11 @@ interface OptionSpec {
   max?: number;
   /** Exclusive lower bound for numbers (e.g. temperature > 0). */
   above?: number;
+  /**
+   * May differ when resuming (where files go, devices, logging, memory tactics): it does not change
+   * the result. Every other option must be as the checkpoint recorded it.
+   */
+  resumable?: true;
 }
 
 export interface DistillConfig {
@@ -80,7 +85,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'teacher', kind: 'string', default: undefined, help: 'teacher model folder or Hugging Face repo id (e.g. Qwen/Qwen3-4B)' },
   { key: 'student', kind: 'string', default: undefined, help: 'student model folder or repo id to start from (e.g. Qwen/Qwen3-0.6B)' },
   { key: 'data', kind: 'string', default: undefined, help: 'training data: .jsonl/.json/.parquet/.txt file, folder, or dataset repo id' },
-  { key: 'out', kind: 'string', default: undefined, help: 'run folder: student/, metrics.jsonl, config.yaml, summary.json, checkpoints/' },
+  { key: 'out', resumable: true, kind: 'string', default: undefined, help: 'run folder: student/, metrics.jsonl, config.yaml, summary.json, checkpoints/' },
   { key: 'evalData', kind: 'string', default: null, help: 'held-out data (default: the dataset’s eval/test split, else --eval-ratio of --data)' },
   { key: 'evalRatio', kind: 'number', default: 0.1, min: 0, max: 0.9, help: 'fraction of --data held out when there is no eval split' },
   { key: 'maxEvalExamples', kind: 'int', default: 100, min: 1, max: N, help: 'held-out examples used for evaluation' },
@@ -109,23 +114,23 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'seed', kind: 'int', default: 42, min: 0, max: 2 ** 31 - 1, help: 'seed of data order and random state' },
   { key: 'dtype', kind: 'enum', default: 'float32', choices: ['float32', 'bfloat16'], help: 'student compute dtype (bfloat16 keeps float32 master weights and loss math)' },
   { key: 'teacherDtype', kind: 'enum', default: 'float32', choices: ['float32', 'bfloat16', 'float16'], help: 'teacher dtype' },
-  { key: 'device', kind: 'string', default: 'cpu', help: "student device: 'cpu' or 'cuda[:N]'" },
-  { key: 'teacherDevice', kind: 'string', default: null, help: 'teacher device (default: --device)' },
+  { key: 'device', resumable: true, kind: 'string', default: 'cpu', help: "student device: 'cpu' or 'cuda[:N]'" },
+  { key: 'teacherDevice', resumable: true, kind: 'string', default: null, help: 'teacher device (default: --device)' },
   { key: 'teacherCache', kind: 'string', default: null, help: 'train from an offline teacher cache (distillery cache-teacher) instead of running the teacher' },
-  { key: 'evalEvery', kind: 'int', default: 0, min: 0, max: N, help: 'evaluate every N steps (0: at each epoch end)' },
-  { key: 'saveEvery', kind: 'int', default: 0, min: 0, max: N, help: 'checkpoint every N steps (0: only at the end)' },
-  { key: 'keepCheckpoints', kind: 'int', default: 2, min: 1, max: N, help: 'checkpoints kept (oldest deleted)' },
-  { key: 'logEvery', kind: 'int', default: 10, min: 1, max: N, help: 'print a progress line every N steps when not on a terminal' },
-  { key: 'evalBatchSize', kind: 'int', default: 8, min: 1, max: N, help: 'sequences per evaluation batch' },
-  { key: 'metrics', kind: 'string', default: null, help: 'metrics file (default: OUT/metrics.jsonl)' },
-  { key: 'resume', kind: 'string', default: null, help: 'continue from a checkpoint folder, or the latest checkpoint of a run folder' },
-  { key: 'nprocPerNode', kind: 'int', default: 1, min: 1, max: 1024, help: 'data-parallel worker processes to start on this machine (--batch-size is per process)' },
-  { key: 'nnodes', kind: 'int', default: 1, min: 1, max: 65536, help: 'machines in a multi-node run started with --nproc-per-node (each needs MASTER_ADDR/MASTER_PORT of node 0)' },
-  { key: 'nodeRank', kind: 'int', default: 0, min: 0, max: 65535, help: 'this machine’s index in a multi-node run, 0 … nnodes−1' },
-  { key: 'distBackend', kind: 'enum', default: 'auto', choices: ['auto', 'gloo', 'nccl'], help: 'c10d backend (auto: NCCL on CUDA devices, Gloo on CPU)' },
-  { key: 'memoryLimit', kind: 'number', default: null, min: 0, max: N, help: 'memory budget in GB of the student\'s device (default: what is free at start, less a margin); the run is fitted into it or refused before loading' },
-  { key: 'gradientCheckpointing', kind: 'enum', default: 'auto', choices: ['auto', 'on', 'off'], help: 'recompute the student\'s decoder layers during backward (auto: only when the memory plan needs it)' },
-  { key: 'distTimeout', kind: 'number', default: 600, above: 0, max: 86400, help: 'seconds a rank waits for the others (rendezvous, collectives) before naming the one that is missing' },
+  { key: 'evalEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'evaluate every N steps (0: at each epoch end)' },
+  { key: 'saveEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'checkpoint every N steps (0: only at the end)' },
+  { key: 'keepCheckpoints', resumable: true, kind: 'int', default: 2, min: 1, max: N, help: 'checkpoints kept (oldest deleted)' },
+  { key: 'logEvery', resumable: true, kind: 'int', default: 10, min: 1, max: N, help: 'print a progress line every N steps when not on a terminal' },
+  { key: 'evalBatchSize', resumable: true, kind: 'int', default: 8, min: 1, max: N, help: 'sequences per evaluation batch' },
+  { key: 'metrics', resumable: true, kind: 'string', default: null, help: 'metrics file (default: OUT/metrics.jsonl)' },
+  { key: 'resume', resumable: true, kind: 'string', default: null, help: 'continue from a checkpoint folder, or the latest checkpoint of a run folder' },
+  { key: 'nprocPerNode', resumable: true, kind: 'int', default: 1, min: 1, max: 1024, help: 'data-parallel worker processes to start on this machine (--batch-size is per process)' },
+  { key: 'nnodes', resumable: true, kind: 'int', default: 1, min: 1, max: 65536, help: 'machines in a multi-node run started with --nproc-per-node (each needs MASTER_ADDR/MASTER_PORT of node 0)' },
+  { key: 'nodeRank', resumable: true, kind: 'int', default: 0, min: 0, max: 65535, help: 'this machine’s index in a multi-node run, 0 … nnodes−1' },
+  { key: 'distBackend', resumable: true, kind: 'enum', default: 'auto', choices: ['auto', 'gloo', 'nccl'], help: 'c10d backend (auto: NCCL on CUDA devices, Gloo on CPU)' },
+  { key: 'memoryLimit', resumable: true, kind: 'number', default: null, min: 0, max: N, help: 'memory budget in GB of the student\'s device (default: what is free at start, less a margin); the run is fitted into it or refused before loading' },
+  { key: 'gradientCheckpointing', resumable: true, kind: 'enum', default: 'auto', choices: ['auto', 'on', 'off'], help: 'recompute the student\'s decoder layers during backward (auto: only when the memory plan needs it)' },
+  { key: 'distTimeout', resumable: true, kind: 'number', default: 600, above: 0, max: 86400, help: 'seconds a rank waits for the others (rendezvous, collectives) before naming the one that is missing' },
 ];
 
 export class ConfigError extends Error {
