@@ -14,6 +14,7 @@ import {
   DataError,
   MissingSplitError,
   detectFormat,
+  DROP_EMPTY_REPLY,
   encodeExamples,
   epochOrder,
   listDataFiles,
@@ -351,6 +352,19 @@ describe('guanaco', () => {
     const humanLast = encodeOne({ text: '### Human: Hi### Assistant: Hello!### Human: Bye' }, { format: 'guanaco', addEos: true });
     assert.deepEqual(targetRuns(humanLast), [' Hello!']);
     assert.equal(humanLast.inputIds.at(-1), qwen.eosTokenId);
+  });
+
+  test('records with an empty reply are counted and skipped (their only target would be eos)', () => {
+    const records = [
+      { text: '### Human: Hi### Assistant: Hello!' },
+      { text: '### Human: Hi### Assistant: ' },
+      { text: '### Human: Hi### Assistant:' },
+      { text: '### Human: Hi### Assistant: Yes.### Human: And?### Assistant:  \n' },
+    ];
+    const result = encodeExamples(records, qwen, { format: 'guanaco', responseOnly: true, maxLength: 512, addEos: true });
+    assert.equal(result.examples.length, 1);
+    assert.equal(result.dropped, 3);
+    assert.deepEqual(result.reasons, { [DROP_EMPTY_REPLY]: 3 });
   });
 
   test('the fixtures: 60 + 12 records, every one encodes, targets are the replies', async () => {

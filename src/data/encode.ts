@@ -1,7 +1,7 @@
 // Records to token ids with loss masks: one entry point over the formats, plus what every format
 // shares — the end-of-sequence token, truncation, and dropping examples with nothing to learn.
 import { TextTokenizer, TokenizerError } from '../tokenizer/index.js';
-import { chatMessages, chatSegments, DROP_NO_TURNS } from './chat.js';
+import { chatMessages, chatSegments } from './chat.js';
 import { DataError } from './errors.js';
 import { requireString } from './fields.js';
 import { DATA_FORMATS, type DataFormat } from './formats.js';
@@ -34,6 +34,8 @@ export interface EncodeResult {
 
 export const DROP_TOO_SHORT = 'dropped: fewer than 2 tokens';
 export const DROP_NO_TARGET = 'dropped: no target token after the first (nothing to predict)';
+/** A guanaco reply with no text: its only target would be the appended eos (learning to say nothing). */
+export const DROP_EMPTY_REPLY = 'dropped: an empty "### Assistant:" reply';
 export const dropTruncatedTargets = (maxLength: number) => `dropped: every target token lies beyond maxLength ${maxLength}`;
 export const noteTruncated = (maxLength: number) => `truncated to maxLength ${maxLength}`;
 
@@ -58,8 +60,11 @@ function checkOptions(tokenizer: TextTokenizer | null, options: EncodeOptions): 
 
 function segmentsOf(record: DataRecord, index: number, tokenizer: TextTokenizer, options: EncodeOptions, template: InstructionTemplate | null, notes: string[]): Segment[] {
   switch (options.format) {
-    case 'guanaco':
-      return guanacoSegments(requireString(record, 'text', index, 'guanaco'));
+    case 'guanaco': {
+      const segments = guanacoSegments(requireString(record, 'text', index, 'guanaco'));
+      if (segments.some((s) => s.role === 'response' && s.text.trim() === '')) notes.push(DROP_EMPTY_REPLY);
+      return segments;
+    }
     case 'instruction':
       return instructionSegments(record, index, template!);
     case 'chat': {
@@ -110,7 +115,8 @@ export function encodeExamples(records: readonly DataRecord[], tokenizer: TextTo
     } else {
       const notes: string[] = [];
       const segments = segmentsOf(record, index, tokenizer!, options, template, notes);
-      if (notes.includes(DROP_NO_TURNS)) return drop(DROP_NO_TURNS);
+      const dropping = notes.find((note) => note.startsWith('dropped:'));
+      if (dropping) return drop(dropping);
       notes.forEach(count);
       example = tokenizeSegments(tokenizer!, segments, options.responseOnly);
       if (options.addEos && options.format !== 'text' && example.inputIds.length > 0) appendEos(example, segments, tokenizer!, options.responseOnly);

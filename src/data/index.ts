@@ -7,7 +7,7 @@ export { listDataFiles, selectSplitFiles, type Split } from './split-files.js';
 export { cachedDatasetSnapshot, datasetCacheDir } from './hub-dataset.js';
 export { detectFormat, DATA_FORMATS, type DataFormat } from './formats.js';
 export { DEFAULT_INSTRUCTION_TEMPLATE } from './instruction.js';
-export { encodeExamples, type EncodeOptions, type EncodeResult } from './encode.js';
+export { DROP_EMPTY_REPLY, encodeExamples, type EncodeOptions, type EncodeResult } from './encode.js';
 export { IGNORE_INDEX, predictedTargets, type EncodedExample } from './segments.js';
 export { epochOrder, splitHeldOut, mulberry32 } from './shuffle.js';
 export { padBatch, type PaddedBatch } from './pad-batch.js';
