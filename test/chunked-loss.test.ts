@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chunkedLossBackward } from '../src/distill/chunked-loss.js';
 import { lossSumsOf, microBatchBackward } from '../src/distill/micro-batch.js';
+import { cachedSignal, logitsSignal } from '../src/distill/teacher-signal.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import type { Divergence } from '../src/distill/divergences.js';
 import { cachedRowLossSums, combineLoss, rowLossSums } from '../src/distill/loss.js';
@@ -49,8 +50,8 @@ function gradients(impl: 'naive' | 'chunked', divergence: Divergence, cached?: C
     if (impl === 'chunked') {
       const r = lossSumsOf(chunkedLossBackward({
         hiddenRows: rowsAt(hidden, index), headWeight: student.lmHeadWeight,
-        teacherLogits: (s, c) => T.noGrad(() => T.linear(teacherHidden.narrow(0, s, c), teacher.lmHeadWeight)),
-        targets, settings, totalTargets: total, chunkSize: 3, cached,
+        teacher: cached ? cachedSignal(cached) : logitsSignal((s, c) => T.noGrad(() => T.linear(teacherHidden.narrow(0, s, c), teacher.lmHeadWeight))),
+        targets, settings, totalTargets: total, chunkSize: 3,
       }));
       return (0.6 * r.kdSum + 0.4 * r.ceSum) / total;
     }

@@ -8,10 +8,10 @@
 // hidden-state gradients through the rest of the student. Liger-Kernel's fused linear losses
 // follow the same idea.
 import { rowsPerLogitsChunk } from '../eval/targets.js';
-import { aten, cat, keep, linear, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
+import { cat, keep, linear, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
-import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
-import type { CachedRows } from './teacher-cache/reader.js';
+import { combineLoss, type LossSettings } from './loss.js';
+import type { TeacherSignal } from './teacher-signal.js';
 
 /**
  * Rows per chunk: `requested` when positive, else about 40 MiB of fp32 logits per chunk (a chunk's loss and
@@ -23,24 +23,13 @@ export function chunkRows(requested: number, vocabSize: number): number {
   return requested > 0 ? requested : rowsPerLogitsChunk(vocabSize);
 }
 
-function sliceCachedRows(rows: CachedRows, start: number, count: number): CachedRows {
-  return {
-    ids: rows.ids.narrow(0, start, count),
-    logProbs: rows.logProbs.narrow(0, start, count),
-    tailLogMass: rows.tailLogMass.narrow(0, start, count),
-    tailTokens: rows.tailTokens,
-  };
-}
-
 export interface ChunkedLossInput {
   /** Student final hidden states at the target positions [K, H], part of the autograd graph. */
   hiddenRows: Tensor;
   /** The student's LM head weight [V, H] (a parameter: its gradient accumulates). */
   headWeight: Tensor;
-  /** Teacher logits [c, V] for target rows [start, start + c), or null without a teacher. */
-  teacherLogits: ((start: number, count: number) => Tensor) | null;
-  /** Instead of teacher logits: the offline teacher cache's rows for these targets. */
-  cached?: CachedRows;
+  /** What the loss compares each chunk with: the online teacher, the cache's rows, or nothing. */
+  teacher: TeacherSignal;
   targets: Tensor;
   settings: LossSettings;
   /** Target tokens of the whole accumulated batch (the loss is a mean over them). */
@@ -65,14 +54,12 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
         const h = detached.narrow(0, start, count);
         const logits = noGrad(() => linear(h, weight)).requiresGrad_();
         const targets = input.targets.narrow(0, start, count);
-        const sums = input.cached
-          ? cachedRowLossSums(logits, sliceCachedRows(input.cached, start, count), targets, input.settings)
-          : rowLossSums(logits, input.teacherLogits ? input.teacherLogits(start, count) : null, targets, input.settings);
+        const sums = input.teacher.lossSums(logits, start, targets, input.settings);
         combineLoss(sums, input.settings.alpha, input.totalTargets).backward();
         noGrad(() => {
           const dLogits = logits.grad!;
           hiddenGrads.push(keep(dLogits.matmul(weight)));
-          aten('aten::addmm_', weightGrad!, dLogits.t(), h);
+          weightGrad!.addmm_(dLogits.t(), h);
         });
         chunkSums.push(keep(cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach()));
       });

@@ -4,10 +4,11 @@
 import type { PaddedBatch } from '../data/pad-batch.js';
 import { rowsAt, targetIndexOf } from '../eval/targets.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { aten, cat, embedding, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
+import { cat, embedding, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
-import { cachedRowLossSums, combineLoss, type LossSettings, rowLossSums } from './loss.js';
+import { combineLoss, type LossSettings } from './loss.js';
+import { teacherSignalFor } from './teacher-signal.js';
 import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
 import { batchInput } from '../models/qwen3/batch-input.js';
@@ -61,7 +62,7 @@ function detachedEmbeddings(student: Qwen3ForCausalLM, ids: Tensor): { inputs: T
         const rowsGrad = inputs.grad;
         if (!rowsGrad) return;
         const grad = gradientBuffer(weight);
-        noGrad(() => aten('aten::index_add_', grad, 0, ids.reshape(-1), rowsGrad.reshape(-1, weight.size(1))));
+        noGrad(() => grad.indexAdd_(0, ids.reshape(-1), rowsGrad.reshape(-1, weight.size(1))));
       }),
   };
 }
@@ -76,37 +77,35 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
     // Only positions that predict a target go through either LM head; they are found on the host.
     const { index, targets } = targetIndexOf(batch.labels, s.device);
     const input = batchInput(batch.inputIds, batch.attentionMask, s.device);
-    const teacher = s.teacher;
-    const cached = s.cache ? s.cache.rows(sourceIndices, s.device) : undefined;
-    if (s.impl === 'chunked') {
-      // The teacher runs first: its working set is gone before the student's activations exist.
-      const teacherHidden = teacher && !cached ? teacher.hiddenRows(batch.inputIds, batch.attentionMask, index) : null;
-      const embeddings = detachedEmbeddings(s.student, input.ids);
-      return withStudentHidden(s, input.ids, { ...input.options, inputsEmbeds: embeddings.inputs }, (student) => {
-        const sums = chunkedLossBackward({
-          hiddenRows: rowsAt(student.hidden, index),
-          headWeight: s.student.lmHeadWeight,
-          teacherLogits: teacher && teacherHidden ? (start, count) => teacher.headLogits(teacherHidden.narrow(0, start, count), s.device) : null,
-          cached,
-          targets,
-          settings: s.loss,
-          totalTargets,
-          chunkSize: chunkRows(s.chunkSize, s.student.config.vocabSize),
+    const teacher = teacherSignalFor(s, batch, index, sourceIndices, s.device);
+    try {
+      if (s.impl === 'chunked') {
+        const embeddings = detachedEmbeddings(s.student, input.ids);
+        return withStudentHidden(s, input.ids, { ...input.options, inputsEmbeds: embeddings.inputs }, (student) => {
+          const sums = chunkedLossBackward({
+            hiddenRows: rowsAt(student.hidden, index),
+            headWeight: s.student.lmHeadWeight,
+            teacher,
+            targets,
+            settings: s.loss,
+            totalTargets,
+            chunkSize: chunkRows(s.chunkSize, s.student.config.vocabSize),
+          });
+          student.backward();
+          embeddings.backward();
+          return sums;
         });
+      }
+      const sums = withStudentHidden(s, input.ids, input.options, (student) => {
+        const rowSums = teacher.lossSums(linear(rowsAt(student.hidden, index), s.student.lmHeadWeight), 0, targets, s.loss);
+        if (totalTargets > 0) combineLoss(rowSums, s.loss.alpha, totalTargets).backward();
         student.backward();
-        embeddings.backward();
-        return sums;
+        return rowSums;
       });
+      return cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach().to('float64');
+    } finally {
+      teacher.dispose();
     }
-    const teacherRows = teacher && !cached ? teacher.rows(batch.inputIds, batch.attentionMask, index, s.device) : null;
-    const sums = withStudentHidden(s, input.ids, input.options, (student) => {
-      const studentRows = linear(rowsAt(student.hidden, index), s.student.lmHeadWeight);
-      const rowSums = cached ? cachedRowLossSums(studentRows, cached, targets, s.loss) : rowLossSums(studentRows, teacherRows, targets, s.loss);
-      if (totalTargets > 0) combineLoss(rowSums, s.loss.alpha, totalTargets).backward();
-      student.backward();
-      return rowSums;
-    });
-    return cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach().to('float64');
   });
 }
 

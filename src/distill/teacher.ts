@@ -13,7 +13,6 @@ export interface TeacherSource {
   hiddenRows(inputIds: number[][], attentionMask: number[][], index: Tensor): Tensor;
   /** ...and its LM head applied to some of them: logits [c, V] on `device`. */
   headLogits(hiddenRows: Tensor, device: string): Tensor;
-  readonly vocabSize: number;
   dispose(): void;
 }
 
