@@ -8,7 +8,7 @@
 //                β = 0 is forward KL, β = 1 reverse KL)
 //   skew-kl      KL(p_T ‖ λ·p_T + (1−λ)·p_S)                  (DistiLLM's skew KL; λ = 0 is forward KL)
 //   tvd          ½·Σ|p_T − p_S|                                (total variation distance)
-import { aten, stack, type Tensor, tidy } from '../tensor/index.js';
+import { stack, type Tensor, tidy } from '../tensor/index.js';
 
 export type Divergence =
   | { kind: 'forward-kl' }
@@ -31,7 +31,7 @@ function klFromLogProbs(logP: Tensor, logQ: Tensor): Tensor {
 
 /** log(a·e^x + b·e^y) elementwise, computed stably. */
 function logMix(logX: Tensor, a: number, logY: Tensor, b: number): Tensor {
-  return aten('aten::logsumexp', stack([logX.add(Math.log(a)), logY.add(Math.log(b))]), [0], false);
+  return stack([logX.add(Math.log(a)), logY.add(Math.log(b))]).logsumexp(0);
 }
 
 /**

@@ -4,7 +4,7 @@
 // Logits at position t predict the label at t+1. This returns the sums and the count; the trainer
 // divides by the target count of the whole accumulated batch, so the loss is a per-token mean.
 import { rowsAt, targetRows } from '../eval/targets.js';
-import { aten, cat, crossEntropy, type Tensor, tidy, zerosLike } from '../tensor/index.js';
+import { cat, crossEntropy, type Tensor, tidy, zerosLike } from '../tensor/index.js';
 import type { CachedRows } from './teacher-cache/reader.js';
 import { type Divergence, divergencePerToken } from './divergences.js';
 
@@ -80,7 +80,7 @@ export function cachedRowLossSums(student: Tensor, cached: CachedRows, targets: 
     const teacherBuckets = cat([cached.logProbs.div(tau), tailTempered.unsqueeze(-1)], -1);
     const logS = s.div(tau).logSoftmax(-1);
     const top = logS.gather(-1, cached.ids);
-    const tail = aten('aten::expm1', top.logsumexp(-1, true)).neg().clamp(1e-12).log();
+    const tail = top.logsumexp(-1, true).expm1().neg().clamp(1e-12).log();
     const studentBuckets = cat([top, tail], -1);
     // Both bucket vectors are (unnormalised) log-probabilities: at temperature 1 the divergence
     // renormalises them; the τ² factor of the KD term is applied here.

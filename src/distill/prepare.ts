@@ -24,9 +24,7 @@ import type { CacheFingerprint } from './teacher-cache/format.js';
 export interface PreparedRun {
   teacherFolder: string | null;
   studentFolder: string;
-  tokenizer: TextTokenizer | null;
   sharedVocab?: number;
-  format: DataFormat;
   /** Training examples; `sourceIndex` is each one's position in the encoded data (teacher-cache rows). */
   train: IndexedExample[];
   heldOut: IndexedExample[];
@@ -93,5 +91,5 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
-  return { teacherFolder, studentFolder, tokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, format: detected.format, train, heldOut, all: encoded.examples, fingerprint, padId };
+  return { teacherFolder, studentFolder, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId };
 }

@@ -16,6 +16,6 @@ export * from './functional.js';
 export * from './autograd.js';
 export * from './random.js';
 export * from './runtime.js';
-export { tidy, keep, scopeDepth } from './scope.js';
+export { tidy, keep } from './scope.js';
 export { hasOp } from './dispatch.js';
 export { hostSyncCount } from './host-sync.js';

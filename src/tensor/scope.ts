@@ -74,10 +74,3 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
-export function scopeDepth(): number {
-  return scopes.length;
-}
-
-export function isKept(resource: ScopedResource): boolean {
-  return kept.has(resource);
-}

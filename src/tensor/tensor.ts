@@ -321,6 +321,23 @@ export class Tensor {
   logsumexp(dim: number | number[], keepdim = false): Tensor {
     return aten('aten::logsumexp', this, dim, keepdim);
   }
+  /** exp(x) − 1, exact for small x. */
+  expm1(): Tensor {
+    return aten('aten::expm1', this);
+  }
+  round(): Tensor {
+    return aten('aten::round', this);
+  }
+  /** In place: this[index[i]] += source[i] along `dim` (rows added where an index repeats). */
+  indexAdd_(dim: number, index: Tensor, source: Tensor): this {
+    aten('aten::index_add_', this, dim, index, source).dispose();
+    return this;
+  }
+  /** In place: this += m1 @ m2 (a gradient accumulated without a temporary the size of this). */
+  addmm_(m1: Tensor, m2: Tensor): this {
+    aten('aten::addmm_', this, m1, m2).dispose();
+    return this;
+  }
   softmax(dim: number, options: { dtype?: DType } = {}): Tensor {
     return aten('aten::softmax.int', this, dim, options.dtype === undefined ? undefined : dtypeCode(options.dtype));
   }

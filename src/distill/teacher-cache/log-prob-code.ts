@@ -7,7 +7,7 @@
 // down than MAX_SPREAD are stored at MAX_SPREAD (their mass is below 10⁻¹⁰ of the largest).
 // Reading back renormalises: the decoded top-k probabilities are scaled to hold exactly the mass
 // the tail does not (1 − tail, with the tail stored beside them), so each row is a distribution.
-import { aten, type Tensor, tidy } from '../../tensor/index.js';
+import { type Tensor, tidy } from '../../tensor/index.js';
 
 const LEVELS = 255;
 /** The linear share A of the map (its slope at the top, relative to the mean slope). */
@@ -32,7 +32,7 @@ export function encodeLogProbs(logProbs: Tensor): CodedLogProbs {
     const x = distance.div(spread.to('float32').unsqueeze(-1)).clamp(0, 1);
     // Solve s·(A·u + (1 − A)·u²) = ℓ for u ∈ [0, 1].
     const u = x.mul(4 * (1 - A)).add(A * A).sqrt().sub(A).div(2 * (1 - A));
-    const codes = aten('aten::round', u.mul(LEVELS)).clamp(0, LEVELS).to('uint8');
+    const codes = u.mul(LEVELS).round().clamp(0, LEVELS).to('uint8');
     return { codes, spread };
   });
 }
@@ -46,7 +46,7 @@ export function decodeLogProbs(codes: Tensor, spread: Tensor, tailLogMass: Tenso
     const u = codes.to('float32').div(LEVELS);
     const relative = u.mul(1 - A).add(A).mul(u).mul(spread.to('float32').unsqueeze(-1)).neg(); // −ℓ
     // log(1 − exp(tail)); a tail that holds (almost) everything still leaves the top-k a tiny mass.
-    const topMass = aten('aten::expm1', tailLogMass.to('float32')).neg().clamp(1e-30).log();
+    const topMass = tailLogMass.to('float32').expm1().neg().clamp(1e-30).log();
     return relative.add(topMass.sub(relative.logsumexp(-1)).unsqueeze(-1));
   });
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type EncodedExample, padBatch, predictedTargets } from '../../data/index.js';
 import { targetIndexOf } from '../../eval/targets.js';
 import { buildFolderAtomic, writeAll, writeTextAtomic } from '../../io/atomic.js';
-import { aten, tidy } from '../../tensor/index.js';
+import { tidy } from '../../tensor/index.js';
 import type { OnlineTeacher } from '../teacher.js';
 import { encodeBlock, type RowData } from './example-block.js';
 import { CACHE_VERSION, type CacheFingerprint, type CacheManifest, MANIFEST, type ShardEntry, shardName } from './format.js';
@@ -31,7 +31,7 @@ function encodeBatch(examples: EncodedExample[], teacher: OnlineTeacher, topK: n
     const logProbs = teacher.rows(batch.inputIds, batch.attentionMask, index, 'cpu').float().logSoftmax(-1);
     const { values, indices } = logProbs.topk(topK, -1);
     // Tail log-mass log(1 − Σ top-k p), stably: log(−expm1(logsumexp(top-k log p))).
-    const tail = aten('aten::expm1', values.logsumexp(-1)).neg().clamp(1e-30).log();
+    const tail = values.logsumexp(-1).expm1().neg().clamp(1e-30).log();
     const byId = indices.sort(-1);
     const { codes, spread } = encodeLogProbs(values.gather(-1, byId.indices));
     return {

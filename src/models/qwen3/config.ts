@@ -48,8 +48,9 @@ export interface Qwen3Config {
   extra: Record<string, unknown>;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+/** A config.json that is not a Qwen3 model Distillery can build (the file and field named). */
+export class ModelConfigError extends Error {
+  override name = 'ModelConfigError';
 }
 
 type Json = Record<string, unknown>;
@@ -64,14 +65,14 @@ const KNOWN = new Set([
 
 function reader(source: string, json: Json) {
   const fail = (field: string, expected: string): never => {
-    throw new ConfigError(`${source}: field '${field}' must be ${expected}, got ${JSON.stringify(json[field])}`);
+    throw new ModelConfigError(`${source}: field '${field}' must be ${expected}, got ${JSON.stringify(json[field])}`);
   };
   const has = (field: string) => json[field] !== undefined && json[field] !== null;
   return {
     has,
     int(field: string, fallback?: number, min = 1): number {
       if (!has(field)) {
-        if (fallback === undefined) throw new ConfigError(`${source}: required field '${field}' is missing`);
+        if (fallback === undefined) throw new ModelConfigError(`${source}: required field '${field}' is missing`);
         return fallback;
       }
       const v = json[field];
@@ -132,16 +133,16 @@ function parseRopeScaling(source: string, json: Json, maxPositions: number): { t
       };
     }
     default:
-      throw new ConfigError(`${source}: ${field}.rope_type '${type}' is not supported; supported: default, linear, yarn`);
+      throw new ModelConfigError(`${source}: ${field}.rope_type '${type}' is not supported; supported: default, linear, yarn`);
   }
 }
 
 /** Validates a parsed config.json. `source` names the file in errors. */
 export function parseQwen3Config(json: unknown, source = 'config.json'): Qwen3Config {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ConfigError(`${source}: must be a JSON object`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ModelConfigError(`${source}: must be a JSON object`);
   const j = json as Json;
   if (j.model_type !== 'qwen3') {
-    throw new ConfigError(`${source}: model_type is ${JSON.stringify(j.model_type)}; Distillery supports 'qwen3' (Qwen3ForCausalLM)`);
+    throw new ModelConfigError(`${source}: model_type is ${JSON.stringify(j.model_type)}; Distillery supports 'qwen3' (Qwen3ForCausalLM)`);
   }
   const r = reader(source, j);
   const hiddenSize = r.int('hidden_size');
@@ -150,13 +151,13 @@ export function parseQwen3Config(json: unknown, source = 'config.json'): Qwen3Co
   const numHiddenLayers = r.int('num_hidden_layers');
   // Qwen3's head_dim is explicit and need not equal hidden_size / heads (0.6B: 16 × 128 ≠ 1024).
   const headDim = r.has('head_dim') ? r.int('head_dim') : hiddenSize / numAttentionHeads;
-  if (!Number.isInteger(headDim)) throw new ConfigError(`${source}: no head_dim given and hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`);
-  if (headDim % 2 !== 0) throw new ConfigError(`${source}: head_dim ${headDim} must be even for rotary embeddings`);
+  if (!Number.isInteger(headDim)) throw new ModelConfigError(`${source}: no head_dim given and hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`);
+  if (headDim % 2 !== 0) throw new ModelConfigError(`${source}: head_dim ${headDim} must be even for rotary embeddings`);
   if (numAttentionHeads % numKeyValueHeads !== 0) {
-    throw new ConfigError(`${source}: num_attention_heads ${numAttentionHeads} must be a multiple of num_key_value_heads ${numKeyValueHeads}`);
+    throw new ModelConfigError(`${source}: num_attention_heads ${numAttentionHeads} must be a multiple of num_key_value_heads ${numKeyValueHeads}`);
   }
   const act = j.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new ConfigError(`${source}: hidden_act '${String(act)}' is not supported; Qwen3 uses 'silu'`);
+  if (act !== 'silu') throw new ModelConfigError(`${source}: hidden_act '${String(act)}' is not supported; Qwen3 uses 'silu'`);
   const maxPositionEmbeddings = r.int('max_position_embeddings', 32768);
   const { theta, scaling } = parseRopeScaling(source, j, maxPositionEmbeddings);
   const useSlidingWindow = r.bool('use_sliding_window', false);
@@ -174,12 +175,12 @@ export function parseQwen3Config(json: unknown, source = 'config.json'): Qwen3Co
     layerTypes = Array.from({ length: numHiddenLayers }, (_, i) => (slidingWindow !== null && i >= maxWindowLayers ? 'sliding_attention' : 'full_attention'));
   }
   if (layerTypes.includes('sliding_attention') && slidingWindow === null) {
-    throw new ConfigError(`${source}: layer_types has sliding_attention layers but use_sliding_window is false / sliding_window is unset`);
+    throw new ModelConfigError(`${source}: layer_types has sliding_attention layers but use_sliding_window is false / sliding_window is unset`);
   }
   const dtypeName = (j.dtype ?? j.torch_dtype ?? 'float32') as string;
   const torchDtype = dtypeName === 'float' ? 'float32' : dtypeName === 'half' ? 'float16' : dtypeName;
   if (!isDType(torchDtype) || !['float32', 'bfloat16', 'float16'].includes(torchDtype)) {
-    throw new ConfigError(`${source}: torch_dtype '${dtypeName}' must be float32, bfloat16 or float16`);
+    throw new ModelConfigError(`${source}: torch_dtype '${dtypeName}' must be float32, bfloat16 or float16`);
   }
   let eos: number | number[] | null = null;
   if (Array.isArray(j.eos_token_id)) {
