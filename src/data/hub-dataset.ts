@@ -2,12 +2,8 @@
 // `datasets--ORG--NAME` instead of `models--ORG--NAME`, with the same refs/snapshots/blobs layout,
 // so `huggingface-cli download --repo-type dataset ORG/NAME` (or Python `datasets`) fills what this reads.
 // Reading only: this layer never touches the network.
-import { cachedSnapshot, type Env, repoCacheDir } from '../io/hub/cache.js';
+import { cachedSnapshot, type Env } from '../io/hub/cache.js';
 import { DataError } from './errors.js';
-
-export function datasetCacheDir(repoId: string, env: Env = process.env): string {
-  return repoCacheDir(repoId, env, 'dataset');
-}
 
 /** The snapshot folder of the dataset's `main` revision; a DataError naming the paths looked at when it is not cached. */
 export function cachedDatasetSnapshot(repoId: string, env: Env = process.env): string {

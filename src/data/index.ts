@@ -4,7 +4,7 @@ export { readRecords, type ReadOptions, type ReadResult } from './read-records.j
 export { readDataFile, DATA_EXTENSIONS, isDataFileName } from './read-file.js';
 export type { DataRecord } from './read-json.js';
 export { listDataFiles, selectSplitFiles, type Split } from './split-files.js';
-export { cachedDatasetSnapshot, datasetCacheDir } from './hub-dataset.js';
+export { cachedDatasetSnapshot } from './hub-dataset.js';
 export { detectFormat, DATA_FORMATS, type DataFormat } from './formats.js';
 export { DEFAULT_INSTRUCTION_TEMPLATE } from './instruction.js';
 export { DROP_EMPTY_REPLY, encodeExamples, type EncodeOptions, type EncodeResult } from './encode.js';

@@ -84,8 +84,8 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   }
   heldOut = heldOut.slice(0, config.maxEvalExamples);
   if (train.length === 0) throw new Error(`--data ${config.data}: no usable training examples (${records.length} records read)`);
-  const targets = train.reduce((n, e) => n + predictedTargets(e.labels), 0);
-  log(`data: ${train.length} training examples (${targets} target tokens), ${heldOut.length} held-out`);
+  const targetCount = train.reduce((n, e) => n + predictedTargets(e.labels), 0);
+  log(`data: ${train.length} training examples (${targetCount} target tokens), ${heldOut.length} held-out`);
   const padId = tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0;
   const fingerprint: CacheFingerprint = {
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,

@@ -231,7 +231,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       // pads and trains only its own share.
       const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(config.batchSize));
       const stepExamples = micro.flatMap((m) => m.examples);
-      const targets = stepExamples.reduce((n, e) => n + predictedTargets(e.labels), 0);
+      const targetCount = stepExamples.reduce((n, e) => n + predictedTargets(e.labels), 0);
       const inputTokens = stepExamples.reduce((n, e) => n + e.inputIds.length, 0);
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache, checkpointing: gradientCheckpointing };
       peaks.stepStarts();
@@ -240,7 +240,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       for (const { examples } of parallel.shareOf(micro)) {
         // The memory plan may compute each micro-batch in smaller pieces: the same step, accumulated.
         for (const piece of splitMicroBatch(examples, microBatchSize)) {
-          const sums = microBatchBackward(padBatch(piece, prepared.padId), targets, setup, piece.map((e) => (e as IndexedExample).sourceIndex));
+          const sums = microBatchBackward(padBatch(piece, prepared.padId), targetCount, setup, piece.map((e) => (e as IndexedExample).sourceIndex));
           localSums.add_(sums);
           sums.dispose();
         }
@@ -253,8 +253,8 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       // before the optimizer may apply anything.
       const { sums: local, gradNorm } = readStepScalars(localSums, config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null);
       const { kdSum, ceSum } = parallel.sumFields(local);
-      const kdLoss = kdSum / Math.max(1, targets);
-      const ceLoss = ceSum / Math.max(1, targets);
+      const kdLoss = kdSum / Math.max(1, targetCount);
+      const ceLoss = ceSum / Math.max(1, targetCount);
       const stepLoss = config.alpha * kdLoss + (1 - config.alpha) * ceLoss;
       if (!Number.isFinite(stepLoss)) {
         const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
@@ -271,7 +271,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       const tokensPerSecond = inputTokens / Math.max(seconds, 1e-6);
       metrics?.append({
         type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
-        tokens: targets, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
+        tokens: targetCount, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
         ...(parallel.worldSize > 1 ? { allreduce_seconds: +reduceSeconds.toFixed(3) } : {}),
         ...peaks.step(),
       });
