@@ -1,36 +1,27 @@
-// The distillation run, top to bottom (as a torchtune recipe): prepare data and models, resume if
-// asked, evaluate the student before training, then optimizer steps of
+// The distillation run, as a torchtune recipe: setup (run-setup.ts: data, resume, memory plan,
+// models, optimizer), then here the student evaluated before training and optimizer steps of
 //   loss = α·mean_t(kd_t) + (1−α)·mean_t(ce_t)
 // over the valid tokens of each accumulated batch, with periodic evaluation and checkpoints; at
 // the end the student folder, metrics and the teacher/student comparison.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { padBatch, predictedTargets } from '../data/index.js';
-import { type Comparison, comparisonFromSums, comparisonSums, type ScoredBatch } from '../eval/compare.js';
+import { type Comparison, comparisonFromSums, comparisonSums } from '../eval/compare.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { writeTextAtomic } from '../io/atomic.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { loadQwen3, saveQwen3 } from '../models/qwen3/weights.js';
-import { AdamW, clipGradNorm, decayParamGroups } from '../nn/index.js';
-import { type MetricsRecord, MetricsWriter, readMetrics } from '../report/metrics.js';
-import { manualSeed, setRngState, zeros } from '../tensor/index.js';
-import { BatchCursor } from './batches.js';
-import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { DataParallel } from './data-parallel.js';
-import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
-import type { Divergence } from './divergences.js';
-import type { LossSettings } from './loss.js';
+import { saveQwen3 } from '../models/qwen3/weights.js';
+import { clipGradNorm } from '../nn/index.js';
+import { type MetricsRecord, readMetrics } from '../report/metrics.js';
+import { zeros } from '../tensor/index.js';
+import { saveCheckpoint, type TrainerState } from './checkpoint.js';
+import type { DistillConfig } from './config.js';
 import { microBatchBackward, readStepScalars } from './micro-batch.js';
 import { splitMicroBatch } from './memory/plan.js';
 import { RunPeaks } from './memory/peaks.js';
-import { planRun, precisionHint } from './memory/run-plan.js';
-import { StudentPrecision } from './precision.js';
-import { type IndexedExample, type PreparedRun, prepareRun } from './prepare.js';
-import { TeacherCache } from './teacher-cache/reader.js';
+import type { IndexedExample } from './prepare.js';
+import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
 import { comparisonFromRecord, evalRecord, formatSummary, type RunSummary, summarize } from './summary.js';
-import { OnlineTeacher } from './teacher.js';
 
 export interface StepReport {
   step: number;
@@ -73,101 +64,22 @@ export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
-function divergenceOf(config: DistillConfig): Divergence {
-  if (config.loss === 'jsd') return { kind: 'jsd', beta: config.jsdBeta };
-  if (config.loss === 'skew-kl') return { kind: 'skew-kl', lambda: config.skewLambda };
-  return { kind: config.loss };
-}
-
-function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] {
-  const out: ScoredBatch[] = [];
-  for (let i = 0; i < prepared.heldOut.length; i += batchSize) out.push(padBatch(prepared.heldOut.slice(i, i + batchSize), prepared.padId));
-  return out;
-}
-
-function checkResumable(saved: Record<string, unknown>, config: DistillConfig): void {
-  const changed = OPTIONS.filter((o) => !o.resumable && JSON.stringify(saved[o.key]) !== JSON.stringify(config[o.key]));
-  if (changed.length > 0) {
-    throw new Error(
-      `--resume: the checkpoint was made with different settings (${changed.map((o) => `${yamlKeyOf(o.key)}: ${JSON.stringify(saved[o.key])} then, ${JSON.stringify(config[o.key])} now`).join('; ')}); ` +
-        'resume with the original settings to continue the same run',
-    );
-  }
-}
-
+/** Runs a distillation: setup (run-setup.ts), the training loop, and the release of the models. */
 export async function distill(config: DistillConfig, hooks: DistillHooks, options: DistillOptions = {}): Promise<DistillResult> {
-  const parallel = new DataParallel(options.processGroup ?? null);
-  // Rank 0 speaks for the run and writes its files; the other ranks train silently beside it.
-  const main = parallel.isMain;
-  const log = main ? hooks.log : () => {};
-  log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
-  if (parallel.group) log(`data parallel: ${parallel.worldSize} processes (${parallel.group.backend}), ${config.batchSize} × ${config.gradAccum} examples per rank per step`);
-  manualSeed(config.seed);
-
-  const prepared = await prepareRun(config, log);
-  const resumed = config.resume === null ? null : loadCheckpoint(config.resume);
-  if (resumed) {
-    checkResumable(resumed.state.config, config);
-    const savedWorld = resumed.state.worldSize ?? 1;
-    if (savedWorld !== parallel.worldSize) {
-      throw new Error(`--resume: the checkpoint was made by ${savedWorld} process(es), this run has ${parallel.worldSize}; resume with the same world size (--nproc-per-node / WORLD_SIZE) to continue the same run`);
-    }
-    if (resumed.state.examples !== prepared.train.length) {
-      throw new Error(`--resume: the checkpoint saw ${resumed.state.examples} training examples per epoch, this data gives ${prepared.train.length}`);
-    }
-    log(`resuming from ${resumed.dir} at step ${resumed.state.step}`);
+  const run = await setupRun(config, hooks, options);
+  try {
+    return await train(run, hooks);
+  } finally {
+    run.dispose();
   }
+}
 
-  // Planned before any weight is loaded: a run that cannot fit stops here, naming what would.
-  const plan = planRun(config, prepared);
-  log(plan.reason);
-  const hint = precisionHint(config);
-  if (hint) log(hint);
-  // Only a run that will start leaves a folder behind.
-  if (main) {
-    mkdirSync(config.out, { recursive: true });
-    writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
-  }
+/** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
+async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult> {
+  const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer } = run;
+  const { microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
-
-  const device = config.device;
-  const teacherDevice = config.teacherDevice ?? device;
-  let teacher: OnlineTeacher | null = null;
-  const cache = config.teacherCache === null ? null : TeacherCache.open(config.teacherCache, prepared.fingerprint);
-  if (cache) log(`teacher cache ${config.teacherCache}: top-${cache.manifest.topK} of ${cache.manifest.teacher}, ${cache.manifest.bytesPerToken.toFixed(0)} bytes/token (no teacher loaded)`);
-  if (prepared.teacherFolder !== null && !cache) {
-    log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
-    teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
-  }
-  const studentSource = resumed?.studentFolder ?? prepared.studentFolder;
-  log(`loading student ${studentSource} (float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}, ${device})`);
-  const master: Qwen3ForCausalLM = loadQwen3(studentSource, { dtype: 'float32', device });
-  master.train();
-  parallel.phase = 'the initial parameter broadcast';
-  parallel.syncParameters(master.parameters());
-  const precision = new StudentPrecision(master, config.dtype);
-  const optimizer = new AdamW(decayParamGroups(master.namedParameters(), config.weightDecay), { lr: config.lr });
-
-  const microBatchesPerStep = config.gradAccum * parallel.worldSize;
-  const examplesPerStep = config.batchSize * microBatchesPerStep;
-  const stepsPerEpoch = Math.ceil(prepared.train.length / examplesPerStep);
-  const totalSteps = config.maxSteps ?? Math.max(1, Math.ceil(config.epochs * stepsPerEpoch));
-  const warmupSteps = config.warmupSteps > 0 ? config.warmupSteps : Math.round(config.warmupRatio * totalSteps);
-  const schedule = { lr: config.lr, schedule: config.schedule, warmupSteps, totalSteps };
-  const loss: LossSettings = { alpha: config.alpha, temperature: config.temperature, divergence: divergenceOf(config), sharedVocab: prepared.sharedVocab };
-  log(`training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${examplesPerStep} examples per step)`);
-
-  let step = 0;
-  const cursor = new BatchCursor(prepared.train, config.seed, resumed ? { epoch: resumed.state.epoch, offset: resumed.state.offset } : { epoch: 0, offset: 0 });
-  if (resumed) {
-    optimizer.loadStateDict(resumed.optimizer);
-    setRngState(resumed.rngState);
-    step = resumed.state.step;
-  }
-
-  const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'), hooks.onRecord) : null;
-  metrics?.start(resumed ? step : null);
-  const evalBatches = scoredBatches(prepared, config.evalBatchSize);
+  let step = run.startStep;
   const evaluate = (): Comparison | null => {
     if (evalBatches.length === 0) return null;
     parallel.phase = `evaluation at step ${step}`;
@@ -317,11 +229,6 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
       error.message += checkpoint ? `; the last checkpoint, ${checkpoint}, is intact: continue with --resume ${config.out}` : '; no checkpoint had been written yet';
     }
     throw error;
-  } finally {
-    precision.dispose();
-    master.dispose();
-    teacher?.dispose();
-    cache?.close();
   }
 }
 

@@ -1,0 +1,165 @@
+// Setting up a distillation run (torchtune's setup, before the training loop): the configuration
+// logged, data prepared, a resume checked against the checkpoint, memory planned before any weight
+// is loaded, the run folder made, the teacher (or its cache) and the student loaded, optimizer and
+// schedule built, the data cursor and the metrics file positioned. What holds memory is released by
+// the setup's dispose().
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { padBatch } from '../data/index.js';
+import type { ScoredBatch } from '../eval/compare.js';
+import { writeTextAtomic } from '../io/atomic.js';
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { loadQwen3 } from '../models/qwen3/weights.js';
+import { AdamW, decayParamGroups } from '../nn/index.js';
+import { MetricsWriter } from '../report/metrics.js';
+import { manualSeed, setRngState } from '../tensor/index.js';
+import { BatchCursor } from './batches.js';
+import { type LoadedCheckpoint, loadCheckpoint } from './checkpoint.js';
+import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
+import { DataParallel } from './data-parallel.js';
+import type { Divergence } from './divergences.js';
+import type { LossSettings } from './loss.js';
+import type { MemoryPlan } from './memory/plan.js';
+import { planRun, precisionHint } from './memory/run-plan.js';
+import { StudentPrecision } from './precision.js';
+import { type PreparedRun, prepareRun } from './prepare.js';
+import type { ScheduleSettings } from './schedule.js';
+import { TeacherCache } from './teacher-cache/reader.js';
+import { OnlineTeacher } from './teacher.js';
+import type { DistillHooks, DistillOptions } from './trainer.js';
+
+export interface RunSetup {
+  config: DistillConfig;
+  parallel: DataParallel;
+  /** Rank 0: it speaks for the run and writes its files. */
+  main: boolean;
+  log: (line: string) => void;
+  prepared: PreparedRun;
+  resumed: LoadedCheckpoint | null;
+  plan: MemoryPlan;
+  device: string;
+  teacher: OnlineTeacher | null;
+  cache: TeacherCache | null;
+  /** float32 master weights (what the optimizer updates and checkpoints hold). */
+  master: Qwen3ForCausalLM;
+  precision: StudentPrecision;
+  optimizer: AdamW;
+  microBatchesPerStep: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  schedule: ScheduleSettings;
+  loss: LossSettings;
+  /** Optimizer steps already done (a resumed run's checkpoint step, else 0). */
+  startStep: number;
+  cursor: BatchCursor;
+  metrics: MetricsWriter | null;
+  evalBatches: ScoredBatch[];
+  /** Releases the models' memory and closes the teacher cache. */
+  dispose(): void;
+}
+
+function divergenceOf(config: DistillConfig): Divergence {
+  if (config.loss === 'jsd') return { kind: 'jsd', beta: config.jsdBeta };
+  if (config.loss === 'skew-kl') return { kind: 'skew-kl', lambda: config.skewLambda };
+  return { kind: config.loss };
+}
+
+function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] {
+  const out: ScoredBatch[] = [];
+  for (let i = 0; i < prepared.heldOut.length; i += batchSize) out.push(padBatch(prepared.heldOut.slice(i, i + batchSize), prepared.padId));
+  return out;
+}
+
+function checkResumable(saved: Record<string, unknown>, config: DistillConfig): void {
+  const changed = OPTIONS.filter((o) => !o.resumable && JSON.stringify(saved[o.key]) !== JSON.stringify(config[o.key]));
+  if (changed.length > 0) {
+    throw new Error(
+      `--resume: the checkpoint was made with different settings (${changed.map((o) => `${yamlKeyOf(o.key)}: ${JSON.stringify(saved[o.key])} then, ${JSON.stringify(config[o.key])} now`).join('; ')}); ` +
+        'resume with the original settings to continue the same run',
+    );
+  }
+}
+
+export async function setupRun(config: DistillConfig, hooks: DistillHooks, options: DistillOptions = {}): Promise<RunSetup> {
+  const parallel = new DataParallel(options.processGroup ?? null);
+  // Rank 0 speaks for the run and writes its files; the other ranks train silently beside it.
+  const main = parallel.isMain;
+  const log = main ? hooks.log : () => {};
+  log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
+  if (parallel.group) log(`data parallel: ${parallel.worldSize} processes (${parallel.group.backend}), ${config.batchSize} × ${config.gradAccum} examples per rank per step`);
+  manualSeed(config.seed);
+
+  const prepared = await prepareRun(config, log);
+  const resumed = config.resume === null ? null : loadCheckpoint(config.resume);
+  if (resumed) {
+    checkResumable(resumed.state.config, config);
+    const savedWorld = resumed.state.worldSize ?? 1;
+    if (savedWorld !== parallel.worldSize) {
+      throw new Error(`--resume: the checkpoint was made by ${savedWorld} process(es), this run has ${parallel.worldSize}; resume with the same world size (--nproc-per-node / WORLD_SIZE) to continue the same run`);
+    }
+    if (resumed.state.examples !== prepared.train.length) {
+      throw new Error(`--resume: the checkpoint saw ${resumed.state.examples} training examples per epoch, this data gives ${prepared.train.length}`);
+    }
+    log(`resuming from ${resumed.dir} at step ${resumed.state.step}`);
+  }
+
+  // Planned before any weight is loaded: a run that cannot fit stops here, naming what would.
+  const plan = planRun(config, prepared);
+  log(plan.reason);
+  const hint = precisionHint(config);
+  if (hint) log(hint);
+  // Only a run that will start leaves a folder behind.
+  if (main) {
+    mkdirSync(config.out, { recursive: true });
+    writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
+  }
+  const device = config.device;
+  const teacherDevice = config.teacherDevice ?? device;
+  let teacher: OnlineTeacher | null = null;
+  const cache = config.teacherCache === null ? null : TeacherCache.open(config.teacherCache, prepared.fingerprint);
+  if (cache) log(`teacher cache ${config.teacherCache}: top-${cache.manifest.topK} of ${cache.manifest.teacher}, ${cache.manifest.bytesPerToken.toFixed(0)} bytes/token (no teacher loaded)`);
+  if (prepared.teacherFolder !== null && !cache) {
+    log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
+    teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
+  }
+  const studentSource = resumed?.studentFolder ?? prepared.studentFolder;
+  log(`loading student ${studentSource} (float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}, ${device})`);
+  const master: Qwen3ForCausalLM = loadQwen3(studentSource, { dtype: 'float32', device });
+  master.train();
+  parallel.phase = 'the initial parameter broadcast';
+  parallel.syncParameters(master.parameters());
+  const precision = new StudentPrecision(master, config.dtype);
+  const optimizer = new AdamW(decayParamGroups(master.namedParameters(), config.weightDecay), { lr: config.lr });
+
+  const microBatchesPerStep = config.gradAccum * parallel.worldSize;
+  const examplesPerStep = config.batchSize * microBatchesPerStep;
+  const stepsPerEpoch = Math.ceil(prepared.train.length / examplesPerStep);
+  const totalSteps = config.maxSteps ?? Math.max(1, Math.ceil(config.epochs * stepsPerEpoch));
+  const warmupSteps = config.warmupSteps > 0 ? config.warmupSteps : Math.round(config.warmupRatio * totalSteps);
+  const schedule = { lr: config.lr, schedule: config.schedule, warmupSteps, totalSteps };
+  const loss: LossSettings = { alpha: config.alpha, temperature: config.temperature, divergence: divergenceOf(config), sharedVocab: prepared.sharedVocab };
+  log(`training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${examplesPerStep} examples per step)`);
+
+  let step = 0;
+  const cursor = new BatchCursor(prepared.train, config.seed, resumed ? { epoch: resumed.state.epoch, offset: resumed.state.offset } : { epoch: 0, offset: 0 });
+  if (resumed) {
+    optimizer.loadStateDict(resumed.optimizer);
+    setRngState(resumed.rngState);
+    step = resumed.state.step;
+  }
+
+  const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'), hooks.onRecord) : null;
+  metrics?.start(resumed ? step : null);
+  const evalBatches = scoredBatches(prepared, config.evalBatchSize);
+
+  return {
+    config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer,
+    microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches,
+    dispose: () => {
+      precision.dispose();
+      master.dispose();
+      teacher?.dispose();
+      cache?.close();
+    },
+  };
+}
