@@ -81,7 +81,7 @@ export interface DistillConfig {
 const N = Number.MAX_SAFE_INTEGER;
 
 /** Defaults reproduce the reference setup: α 0.7, τ 5, AdamW lr 5e-5 constant, 3 epochs, batch 4. */
-export const OPTIONS: OptionSpec[] = [
+const TABLE = [
   { key: 'teacher', kind: 'string', default: undefined, help: 'teacher model folder or Hugging Face repo id (e.g. Qwen/Qwen3-4B)' },
   { key: 'student', kind: 'string', default: undefined, help: 'student model folder or repo id to start from (e.g. Qwen/Qwen3-0.6B)' },
   { key: 'data', kind: 'string', default: undefined, help: 'training data: .jsonl/.json/.parquet/.txt file, folder, or dataset repo id' },
@@ -131,7 +131,15 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'memoryLimit', resumable: true, kind: 'number', default: null, min: 0, max: N, help: 'memory budget in GB of the student\'s device (default: what is free at start, less a margin); the run is fitted into it or refused before loading' },
   { key: 'gradientCheckpointing', resumable: true, kind: 'enum', default: 'auto', choices: ['auto', 'on', 'off'], help: 'recompute the student\'s decoder layers during backward (auto: only when the memory plan needs it)' },
   { key: 'distTimeout', resumable: true, kind: 'number', default: 600, above: 0, max: 86400, help: 'seconds a rank waits for the others (rendezvous, collectives) before naming the one that is missing' },
-];
+] as const satisfies readonly OptionSpec[];
+
+export const OPTIONS: readonly OptionSpec[] = TABLE;
+
+// DistillConfig stays a documented interface (its TSDoc is what API users see per option); the
+// table must cover it exactly: a key without an option, or an option without a key, fails to compile.
+type KeysWithoutOption = Exclude<keyof DistillConfig, (typeof TABLE)[number]['key']>;
+const everyKeyHasAnOption: [KeysWithoutOption] extends [never] ? true : KeysWithoutOption = true;
+void everyKeyHasAnOption;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
