@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import { estimateMemory, type PlanInput } from '../src/distill/memory/estimate.js';
 import { memoryBudget, MemoryLimitError } from '../src/distill/memory/limit.js';
 import { MemoryPlanError, microBatchSizes, planMemory, splitMicroBatch } from '../src/distill/memory/plan.js';
+import { withChunkRows } from '../src/distill/memory/run-plan.js';
 import { microBatchBackward } from '../src/distill/micro-batch.js';
 import { fusedAttention } from '../src/models/qwen3/model.js';
 import { parseQwen3Config, qwen3ConfigToJson } from '../src/models/qwen3/config.js';
@@ -61,6 +62,25 @@ const realJob = (changes: Partial<PlanInput> = {}): PlanInput => ({
   student: presetConfig('qwen3-0.6b'), studentDtype: 'float32', teacher: presetConfig('qwen3-4b'), teacherDtype: 'bfloat16', teacherElsewhere: false,
   sequenceLength: 512, evalSequenceLength: 512, evalBatchSize: 4, lossImpl: 'chunked', lossChunkRows: 64, runtimeBytes: 0.5 * GIB,
   fusedAttention: false, gradAccum: 1, batchSize: 4, ...changes,
+});
+
+describe('the loss chunk', () => {
+  test('grows to the largest chunk that keeps the estimate within half of the headroom', () => {
+    const input = realJob(); // 4 × 512 tokens, 64-row chunks of a 151,936-token vocabulary
+    const GB = 2 ** 30;
+    const planWith = (bytes: number) => planMemory(input, 'off', { bytes, source: 'test' }, () => []);
+    // Plenty of room: one chunk holds every row of the micro-batch (4 × 512, a multiple of 16).
+    assert.equal(withChunkRows(input, planWith(400 * GB), 0).lossChunkRows, 2048);
+    // Room for one doubling only: 128 rows add 64 × V × 4 bytes × 9 buffers ≈ 350 MB to the loss.
+    const tight = planWith(400 * GB).estimate.peakBytes;
+    const base = planWith(tight + 0.9 * GB);
+    const rows = withChunkRows(input, base, 0);
+    assert.equal(rows.lossChunkRows, 128);
+    assert.ok(rows.estimate.peakBytes <= base.estimate.peakBytes + (base.budget!.bytes - base.estimate.peakBytes) / 2);
+    // No room, or rows asked for: the default stays.
+    assert.equal(withChunkRows(input, planWith(tight + 0.1 * GB), 0).lossChunkRows, 64);
+    assert.equal(withChunkRows(input, planWith(400 * GB), 64).lossChunkRows, 64);
+  });
 });
 
 describe('the estimate', () => {

@@ -19,8 +19,7 @@ import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.j
 import { DataParallel } from './data-parallel.js';
 import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
-import type { MemoryPlan } from './memory/plan.js';
-import { planRun, precisionHint } from './memory/run-plan.js';
+import { planRun, precisionHint, type RunPlan } from './memory/run-plan.js';
 import { StudentPrecision } from './precision.js';
 import { type PreparedRun, prepareRun } from './prepare.js';
 import type { ScheduleSettings } from './schedule.js';
@@ -36,7 +35,7 @@ export interface RunSetup {
   log: (line: string) => void;
   prepared: PreparedRun;
   resumed: LoadedCheckpoint | null;
-  plan: MemoryPlan;
+  plan: RunPlan;
   device: string;
   teacher: OnlineTeacher | null;
   cache: TeacherCache | null;

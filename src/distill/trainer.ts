@@ -145,7 +145,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       const stepExamples = micro.flatMap((m) => m.examples);
       const targetCount = stepExamples.reduce((n, e) => n + predictedTargets(e.labels), 0);
       const inputTokens = stepExamples.reduce((n, e) => n + e.inputIds.length, 0);
-      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: config.lossChunkSize, device, cache, checkpointing: gradientCheckpointing };
+      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, device, cache, checkpointing: gradientCheckpointing };
       peaks.stepStarts();
       // [Σkd, Σce] of this rank's micro-batches, added on the device.
       const localSums = zeros([2], { dtype: 'float64', device });

@@ -23,6 +23,12 @@ import { StudentPrecision } from '../../distill/precision.js';
 import { qwen3ForwardFlopsPerToken } from '../../models/qwen3/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../../distill/memory/process-memory.js';
 import { checkDevice } from '../device.js';
+import type { Qwen3Config } from '../../models/qwen3/config.js';
+import { fusedAttention } from '../../models/qwen3/model.js';
+import type { PlanInput } from '../../distill/memory/estimate.js';
+import { memoryBudget } from '../../distill/memory/limit.js';
+import { MemoryPlanError, planMemory } from '../../distill/memory/plan.js';
+import { withChunkRows } from '../../distill/memory/run-plan.js';
 import { intOption, UsageError } from '../errors.js';
 import { childJsonResult, whyChildFailed } from '../child-process.js';
 import { findPythonWithTorch, runBaseline } from '../pytorch-baseline.js';
@@ -31,13 +37,18 @@ import { writeRandomTokens } from '../random-tokens.js';
 // checkpointed: the chunked step with the student's decoder layers recomputed during backward.
 const DISTILLERY_MODES = ['naive', 'chunked', 'cached', 'checkpointed'] as const;
 type Mode = (typeof DISTILLERY_MODES)[number];
-const BASELINE_MODES = ['pytorch', 'pytorch-tuned'] as const;
+const BASELINE_MODES = ['pytorch', 'pytorch-tuned', 'pytorch-best'] as const;
 const MODES = [...BASELINE_MODES, ...DISTILLERY_MODES] as const;
 /**
  * pytorch-tuned: the baseline given the process settings Distillery makes for itself — glibc keeps
  * freed memory for reuse instead of returning (and page-faulting in) every large block, and idle
  * OpenMP threads sleep instead of spinning against OpenBLAS's — so the comparison separates what the
  * runtime settings win from what the code does.
+ */
+/**
+ * pytorch-best: PyTorch as its best users would run it here — pytorch-tuned's process settings, at
+ * whichever thread count is faster: one thread (OpenMP and OpenBLAS both at 1, no oversubscription)
+ * or every core. Distillery's modes are compared with it; the others show what each setting is worth.
  */
 /** An H200's dense bf16 tensor-core peak (NVIDIA's figure), the default MFU denominator on CUDA. */
 const H200_DENSE_BF16_TFLOPS = 989;
@@ -80,6 +91,27 @@ function stepWorkingBytes(step: () => void): number | null {
   return peak === null ? null : Math.max(0, peak - before);
 }
 
+/**
+ * Rows per chunk of the chunked loss: --chunk-size when given, else what distill's memory plan
+ * chooses for this step (withChunkRows), so the benchmark measures the step distill would run.
+ */
+function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: Qwen3Config, teacher: Qwen3Config | null, device: string): number {
+  const lossChunkRows = chunkRows(flags.chunkSize, student.vocabSize);
+  if (flags.chunkSize > 0 || mode === 'naive') return lossChunkRows;
+  const input: PlanInput = {
+    student, studentDtype: flags.dtype, teacher: mode === 'cached' ? null : teacher, teacherDtype: 'float32', teacherElsewhere: false,
+    sequenceLength: flags.seqLen, evalSequenceLength: flags.seqLen, evalBatchSize: flags.batchSize, lossImpl: 'chunked', lossChunkRows,
+    runtimeBytes: residentBytes() ?? 512 * 2 ** 20, fusedAttention: fusedAttention(device), gradAccum: 1, batchSize: flags.batchSize,
+  };
+  try {
+    const plan = planMemory(input, mode === 'checkpointed' ? 'on' : 'off', memoryBudget(device, null), () => []);
+    return withChunkRows(input, plan, 0).lossChunkRows;
+  } catch (error) {
+    if (error instanceof MemoryPlanError) return lossChunkRows;
+    throw error;
+  }
+}
+
 async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string, unknown>> {
   const device = checkDevice(flags.device);
   // The cached mode never loads the teacher: its predictions come from the cache.
@@ -93,7 +125,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const batch: PaddedBatch = { inputIds: ids, attentionMask: ids.map((r) => r.map(() => 1)), labels: ids, targetTokens: ids.length * (flags.seqLen - 1) };
   // The cache was made from this very batch file: it is opened against its own fingerprint.
   const cache = mode === 'cached' ? TeacherCache.open(flags.cacheDir!, (readJsonFile(join(flags.cacheDir!, MANIFEST)) as CacheManifest).fingerprint) : null;
-  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize: flags.chunkSize, device, cache, checkpointing: mode === 'checkpointed' };
+  const chunkSize = plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device);
+  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize, device, cache, checkpointing: mode === 'checkpointed' };
   const sourceIndices = ids.map((_, i) => i);
   const step = () => {
     // Read once per step before the optimizer, as the trainer does (on CUDA, the step's one wait).
@@ -138,7 +171,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     teacher_parameters: teacher?.model.numParameters() ?? null,
     cache_bytes_per_token: cache ? +cache.manifest.bytesPerToken.toFixed(1) : null,
     student_parameters: student.numParameters(),
-    chunk_size: mode === 'naive' ? null : chunkRows(flags.chunkSize, student.config.vocabSize),
+    chunk_size: mode === 'naive' ? null : chunkSize,
     top_k: cache ? cache.manifest.topK : null,
     threads: numThreads(),
     allocator_caching: allocatorCachingEnabled(),
@@ -162,7 +195,7 @@ function pytorchFor(flags: BenchKdFlags): string | null {
  * design).
  */
 function compareWithBaselines(record: Record<string, unknown>, baselines: Record<string, Record<string, unknown>>, mode: string): Record<string, unknown> {
-  const reference = baselines.pytorch ?? baselines['pytorch-tuned'];
+  const reference = baselines.pytorch ?? baselines['pytorch-tuned'] ?? baselines['pytorch-best'];
   if (reference === undefined || mode.startsWith('pytorch')) return {};
   const out: Record<string, unknown> = {};
   for (const [name, baseline] of Object.entries(baselines)) {
@@ -173,6 +206,23 @@ function compareWithBaselines(record: Record<string, unknown>, baselines: Record
   const relative = Math.abs(ours - theirs) / Math.max(1e-12, Math.abs(theirs));
   if (relative > 1e-4) console.error(`bench kd: mode ${mode}'s loss ${ours} differs from PyTorch's ${theirs} (relative ${relative.toExponential(1)}): not the same computation`);
   return { ...out, loss_matches_pytorch: relative <= 1e-4 };
+}
+
+/**
+ * The PyTorch step at one thread and at every core (pytorch-best), the faster one returned with
+ * both figures; `threads` fixes the count (the memory run repeats the speed run's choice).
+ */
+function bestPyTorch(python: string, baselineArgs: string[], extra: string[], env: NodeJS.ProcessEnv, threads?: unknown): Record<string, unknown> {
+  const withThreads = (n: number): Record<string, unknown> => {
+    const args = baselineArgs.map((a, i) => (baselineArgs[i - 1] === '--threads' ? String(n) : a));
+    const oneThread = n === 1 ? { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } : {};
+    return { ...runBaseline(python, 'pytorch_kd_step.py', [...args, ...extra], { ...env, ...oneThread }), mode: 'pytorch-best', threads: n };
+  };
+  if (typeof threads === 'number') return withThreads(threads);
+  const counts = [...new Set([1, numThreads()])];
+  const runs = counts.map(withThreads);
+  const best = runs.reduce((a, b) => ((b.tokens_per_s as number) > (a.tokens_per_s as number) ? b : a));
+  return { ...best, tokens_per_s_by_threads: Object.fromEntries(runs.map((r) => [r.threads, r.tokens_per_s])) };
 }
 
 export function registerBenchKd(bench: Command): void {
@@ -186,7 +236,7 @@ export function registerBenchKd(bench: Command): void {
     .option('--steps <n>', 'timed steps after the warm-up', intOption('--steps', 1, 100_000), 3)
     .option('--warmup <n>', 'untimed steps first', intOption('--warmup', 1, 100_000), 2)
     .option('--modes <list>', `comma-separated: ${MODES.join(', ')} (default: all; pytorch only where Python with torch is found)`)
-    .option('--chunk-size <n>', 'rows per chunk of the chunked loss (0: by vocabulary size, as distill)', intOption('--chunk-size', 0), 0)
+    .option('--chunk-size <n>', 'rows per chunk of the chunked loss (0: what distill\'s memory plan chooses)', intOption('--chunk-size', 0), 0)
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
     .addOption(new Option('--dtype <dtype>', 'student compute dtype (float32 master weights either way; the PyTorch baseline uses autocast)').choices(['float32', 'bfloat16']).default('float32'))
     .option('--peak-tflops <n>', `the device's peak for MFU (default: ${H200_DENSE_BF16_TFLOPS}, an H200's dense bf16, on CUDA; none on CPU)`, (v) => {
@@ -234,6 +284,7 @@ export function registerBenchKd(bench: Command): void {
               ? { ...process.env, DISTILLERY_ALLOCATOR_CACHING: '0', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }
               : mode === 'pytorch-tuned' ? { ...process.env, ...TUNED_ENV } : process.env;
             const extra = measureMemory ? ['--measure-memory'] : [];
+            if (mode === 'pytorch-best') return bestPyTorch(python!, baselineArgs, extra, measureMemory ? env : { ...env, ...TUNED_ENV }, measureMemory ? baselines['pytorch-best']?.threads : undefined);
             if (isBaseline(mode)) return { ...runBaseline(python!, 'pytorch_kd_step.py', [...baselineArgs, ...extra], env), mode };
             return childJsonResult(cli(['bench', 'kd', ...passThrough, '--worker', mode, ...extra], env), `bench kd: mode ${mode}`);
           };

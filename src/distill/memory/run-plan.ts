@@ -79,12 +79,45 @@ function alternatives(input: PlanInput, config: DistillConfig): Alternative[] {
   return out;
 }
 
-export function planRun(config: DistillConfig, prepared: PreparedRun): MemoryPlan {
+/** The memory plan of a run, with the rows per chunk of the chunked loss it settled on. */
+export interface RunPlan extends MemoryPlan {
+  lossChunkRows: number;
+}
+
+export function planRun(config: DistillConfig, prepared: PreparedRun): RunPlan {
   const input = planInputOf(config, prepared);
   const budget = memoryBudget(config.device, config.memoryLimit);
   const shared = config.device === 'cpu' ? processesOnThisMachine() : 1;
   const perProcess = budget && shared > 1 ? { bytes: budget.bytes / shared, source: `${budget.source}, shared by ${shared} processes` } : budget;
-  return planMemory(input, config.gradientCheckpointing, perProcess, () => alternatives(input, config));
+  return withChunkRows(input, planMemory(input, config.gradientCheckpointing, perProcess, () => alternatives(input, config)), config.lossChunkSize);
+}
+
+/** The plan with its loss chunk: `requested` rows when positive, else as large as the headroom allows (largerChunkRows). */
+export function withChunkRows(input: PlanInput, plan: MemoryPlan, requested: number): RunPlan {
+  if (input.lossImpl !== 'chunked' || requested > 0) return { ...plan, lossChunkRows: input.lossChunkRows };
+  const lossChunkRows = largerChunkRows(input, plan);
+  return { ...plan, estimate: estimateMemory({ ...input, lossChunkRows }, plan.shape), lossChunkRows };
+}
+
+/**
+ * Rows per chunk of the chunked loss when --loss-chunk-size is 0. Fewer, larger chunks are faster
+ * where the hidden size is small: each chunk adds a rank-c update into the whole [V × H] head
+ * gradient (at V = 151,936, hidden 128, 508 target rows: 282 tokens/s in 4 chunks, 394 in one,
+ * the naive loss 398), and no slower at hidden 1,024 (64 vs 256 rows: 65.8 vs 65.6 tokens/s). So
+ * the chunk grows from the 40 MiB default, doubling up to a whole micro-batch's rows, while the
+ * estimate stays within half of the headroom the plan left under the budget.
+ */
+function largerChunkRows(input: PlanInput, plan: MemoryPlan): number {
+  if (!plan.budget || plan.estimate.peakBytes >= plan.budget.bytes) return input.lossChunkRows;
+  const allowed = plan.estimate.peakBytes + (plan.budget.bytes - plan.estimate.peakBytes) / 2;
+  const rowsPerPass = plan.shape.microBatchSize * input.sequenceLength;
+  let rows = input.lossChunkRows;
+  while (rows < rowsPerPass) {
+    const next = Math.min(2 * rows, Math.ceil(rowsPerPass / 16) * 16);
+    if (estimateMemory({ ...input, lossChunkRows: next }, plan.shape).peakBytes > allowed) break;
+    rows = next;
+  }
+  return rows;
 }
 
 const mb = (bytes: number) => Math.round(bytes / MIB);
@@ -122,6 +155,7 @@ export function planRecord(plan: MemoryPlan, config: DistillConfig): Record<stri
     micro_batch_size: shape.microBatchSize,
     grad_accum: passesPerStep(config.batchSize, shape.microBatchSize, config.gradAccum),
     gradient_checkpointing: shape.gradientCheckpointing,
+    ...('lossChunkRows' in plan ? { loss_chunk_rows: (plan as RunPlan).lossChunkRows } : {}),
     components: Object.fromEntries(estimate.components.map((c) => [c.name, mb(c.bytes)])),
     teacher_device_peak_mb: estimate.teacherDevice ? mb(estimate.teacherDevice.peakBytes) : null,
     reason: plan.reason,
