@@ -126,7 +126,13 @@ describe('teacher cache', () => {
     assert.equal(result.status, 0, result.stderr);
     const records = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(records.map((r) => r.mode), ['naive', 'chunked', 'cached']);
-    for (const r of records) assert.ok(r.tokens_per_s > 0 && r.peak_rss_mb > 0, JSON.stringify(r));
+    for (const r of records) {
+      assert.ok(r.tokens_per_s > 0 && r.peak_rss_mb > 0, JSON.stringify(r));
+      // The phases account for the whole step (rounding aside).
+      const phases = Object.values(r.phase_ms as Record<string, number>).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(phases - r.step_ms) <= 0.02 * r.step_ms + 0.5, `phases ${JSON.stringify(r.phase_ms)} vs step ${r.step_ms} ms`);
+      assert.deepEqual(Object.keys(r.phase_ms).sort(), ['loss_and_head', 'optimizer', 'student_backward', 'student_forward', 'teacher_forward']);
+    }
     assert.equal(records[2].teacher_parameters, null); // the cached mode loads no teacher
   });
 
@@ -136,11 +142,17 @@ describe('teacher cache', () => {
   const python = findPythonWithTorch().python;
   test('bench kd beside PyTorch eager: the same loss on the same weights and tokens', { skip: python === null && 'no Python with torch (apt-get install python3-torch)' }, async () => {
     const { spawnSync } = await import('node:child_process');
-    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--batch-size', '2', '--seq-len', '16', '--steps', '1', '--modes', 'pytorch,naive,chunked', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--batch-size', '2', '--seq-len', '16', '--steps', '1', '--modes', 'pytorch,pytorch-best,naive,chunked', '--json'], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(result.status, 0, result.stderr);
     const records = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(records.map((r) => r.mode), ['pytorch', 'naive', 'chunked']);
-    for (const r of records.slice(1)) {
+    assert.deepEqual(records.map((r) => r.mode), ['pytorch', 'pytorch-best', 'naive', 'chunked']);
+    // pytorch-best ran at one thread and at every core, and kept the faster.
+    const best = records[1];
+    const byThreads = Object.values(best.tokens_per_s_by_threads as Record<string, number>);
+    assert.ok(Object.keys(best.tokens_per_s_by_threads).includes('1'));
+    assert.equal(best.tokens_per_s, Math.max(...byThreads));
+    for (const r of records.slice(2)) {
+      assert.ok(r.speedup_vs_pytorch_best > 0);
       assert.equal(r.loss_matches_pytorch, true, JSON.stringify(r));
       assertClose([r.first_loss], [records[0].first_loss], 1e-5);
       assert.ok(r.speedup_vs_pytorch > 0);

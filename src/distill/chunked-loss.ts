@@ -11,6 +11,7 @@ import { rowsPerLogitsChunk } from '../eval/targets.js';
 import { cat, keep, linear, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { combineLoss, type LossSettings } from './loss.js';
+import type { PhaseClock } from './phase-clock.js';
 import type { TeacherSignal } from './teacher-signal.js';
 
 /**
@@ -35,6 +36,8 @@ export interface ChunkedLossInput {
   /** Target tokens of the whole accumulated batch (the loss is a mean over them). */
   totalTargets: number;
   chunkSize: number;
+  /** Laps: the chunks (heads, loss and their backward), then the backward through the student. */
+  clock?: PhaseClock;
 }
 
 /** Backpropagates this micro-batch's share of the loss; returns its [Σkd, Σce] (float64, on the device). */
@@ -64,6 +67,7 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
         chunkSums.push(keep(cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach()));
       });
     }
+    input.clock?.lap('loss_and_head');
     if (rows > 0) tidy(() => input.hiddenRows.backward(cat(hiddenGrads)));
     // Added in float64, as JavaScript numbers would add them.
     return rows > 0 ? tidy(() => cat(chunkSums).to('float64').view(-1, 2).sum(0)) : zeros([2], { dtype: 'float64', device: input.targets.device });

@@ -8,6 +8,7 @@ import { cat, embedding, linear, noGrad, type Tensor, tidy } from '../tensor/ind
 import { gradientBuffer } from './gradient-buffer.js';
 import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
 import { combineLoss, type LossSettings } from './loss.js';
+import type { PhaseClock } from './phase-clock.js';
 import { teacherSignalFor } from './teacher-signal.js';
 import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
@@ -27,6 +28,8 @@ export interface MicroBatchSetup {
   cache?: TeacherCache | null;
   /** Activation checkpointing of the student's decoder layers (recomputed during backward). */
   checkpointing?: boolean;
+  /** Laps at the step's phase boundaries (bench kd on CPU). */
+  clock?: PhaseClock;
 }
 
 /** The student's final hidden states, and what carries their gradient through the decoder layers. */
@@ -78,10 +81,12 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
     const { index, targets } = targetIndexOf(batch.labels, s.device);
     const input = batchInput(batch.inputIds, batch.attentionMask, s.device);
     const teacher = teacherSignalFor(s, batch, index, sourceIndices, s.device);
+    s.clock?.lap('teacher_forward');
     try {
       if (s.impl === 'chunked') {
         const embeddings = detachedEmbeddings(s.student, input.ids);
         return withStudentHidden(s, input.ids, { ...input.options, inputsEmbeds: embeddings.inputs }, (student) => {
+          s.clock?.lap('student_forward');
           const sums = chunkedLossBackward({
             hiddenRows: rowsAt(student.hidden, index),
             headWeight: s.student.lmHeadWeight,
@@ -90,16 +95,21 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
             settings: s.loss,
             totalTargets,
             chunkSize: chunkRows(s.chunkSize, s.student.config.vocabSize),
+            clock: s.clock,
           });
           student.backward();
           embeddings.backward();
+          s.clock?.lap('student_backward');
           return sums;
         });
       }
       const sums = withStudentHidden(s, input.ids, input.options, (student) => {
+        s.clock?.lap('student_forward');
         const rowSums = teacher.lossSums(linear(rowsAt(student.hidden, index), s.student.lmHeadWeight), 0, targets, s.loss);
+        s.clock?.lap('loss_and_head');
         if (totalTargets > 0) combineLoss(rowSums, s.loss.alpha, totalTargets).backward();
         student.backward();
+        s.clock?.lap('student_backward');
         return rowSums;
       });
       return cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach().to('float64');

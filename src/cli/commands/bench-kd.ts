@@ -19,6 +19,7 @@ import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
 import { allocatorCachingEnabled, cudaAllocated, numThreads, resetCudaPeak, torchVersion } from '../../tensor/index.js';
+import { PhaseClock } from '../../distill/phase-clock.js';
 import { StudentPrecision } from '../../distill/precision.js';
 import { qwen3ForwardFlopsPerToken } from '../../models/qwen3/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../../distill/memory/process-memory.js';
@@ -126,15 +127,19 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   // The cache was made from this very batch file: it is opened against its own fingerprint.
   const cache = mode === 'cached' ? TeacherCache.open(flags.cacheDir!, (readJsonFile(join(flags.cacheDir!, MANIFEST)) as CacheManifest).fingerprint) : null;
   const chunkSize = plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device);
-  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize, device, cache, checkpointing: mode === 'checkpointed' };
+  // Per-phase laps on CPU only (CUDA queues kernels: laps would time launches).
+  const clock = device === 'cpu' ? new PhaseClock() : undefined;
+  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize, device, cache, checkpointing: mode === 'checkpointed', clock };
   const sourceIndices = ids.map((_, i) => i);
   const step = () => {
     // Read once per step before the optimizer, as the trainer does (on CUDA, the step's one wait).
+    clock?.start();
     const { kdSum, ceSum } = readStepScalars(microBatchBackward(batch, batch.targetTokens, setup, sourceIndices), null).sums;
     precision.gradientsToMaster();
     optimizer.step();
     optimizer.zeroGrad();
     precision.syncCompute();
+    clock?.lap('optimizer');
     return (setup.loss.alpha * kdSum + (1 - setup.loss.alpha) * ceSum) / batch.targetTokens;
   };
   // Warm-up: creates the gradients and optimizer state that persist between steps, and lets the
@@ -146,6 +151,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     return { step_working_mb: working === null ? null : Math.round(working / 2 ** 20) };
   }
   resetCudaPeak(device);
+  clock?.reset(); // the warm-up's laps do not count
   const start = performance.now();
   for (let i = 0; i < flags.steps; i++) step(); // each step reads its loss once: the device is done
   const seconds = (performance.now() - start) / 1000;
@@ -173,6 +179,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     student_parameters: student.numParameters(),
     chunk_size: mode === 'naive' ? null : chunkSize,
     top_k: cache ? cache.manifest.topK : null,
+    phase_ms: clock ? clock.perStep(flags.steps) : null,
     threads: numThreads(),
     allocator_caching: allocatorCachingEnabled(),
     torch: torchVersion(),
