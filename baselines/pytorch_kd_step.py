@@ -157,6 +157,28 @@ def status_kb(field):
     return None
 
 
+
+class PhaseClock:
+    """Laps between named points of a step, summed over steps (bench kd's phase_ms)."""
+
+    def __init__(self):
+        self.totals = {}
+        self.last = time.perf_counter()
+
+    def reset(self):
+        self.totals = {}
+
+    def start(self):
+        self.last = time.perf_counter()
+
+    def lap(self, name):
+        now = time.perf_counter()
+        self.totals[name] = self.totals.get(name, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+    def per_step(self, steps):
+        return {name: round(ms / steps, 1) for name, ms in self.totals.items()}
+
 def main():
     a = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     a.add_argument('--teacher', required=True)
@@ -185,15 +207,30 @@ def main():
     teacher.requires_grad_(False)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)
 
+    # Where the step's time goes, on CPU (as bench kd's phase_ms; here the LM heads run inside the
+    # forwards, and one backward covers head and layers).
+    clock = PhaseClock() if device.type == 'cpu' else None
+
+    def lap(name):
+        if clock:
+            clock.lap(name)
+
     def step():
+        if clock:
+            clock.start()
         with torch.no_grad():
             teacher_logits = teacher(ids, sdpa)
+        lap('teacher_forward_with_head')
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
             student_logits = student(ids, sdpa)
+        lap('student_forward_with_head')
         loss = kd_loss(student_logits, teacher_logits, ids, args.alpha, args.temperature)
+        lap('loss')
         loss.backward()
+        lap('student_backward')
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        lap('optimizer')
         return loss.item()
 
     # Warm-up: creates the gradients and optimizer state that persist between steps, and lets the
@@ -211,6 +248,8 @@ def main():
     cuda = device.type == 'cuda'
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
+    if clock:
+        clock.reset()  # the warm-up's laps do not count
     start = time.perf_counter()
     for _ in range(args.steps):
         step()  # loss.item() waits for the device
@@ -221,6 +260,7 @@ def main():
         'tokens_per_s': round(b * t * args.steps / seconds, 1),
         'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         'step_ms': round(seconds * 1000 / args.steps, 1),
+        'phase_ms': clock.per_step(args.steps) if clock else None,
         'first_loss': first_loss,
         'batch_size': b,
         'seq_len': t,
