@@ -43,6 +43,17 @@ describe('the TypeScript API', () => {
     assert.equal(next.value.summary?.steps, 3);
   });
 
+  test('leaving the distillRecords loop stops the run after its step, with a checkpoint', async () => {
+    const out = join(dir, 'left');
+    for await (const record of distillRecords({ ...base, out, maxSteps: 50 })) {
+      if (record.type === 'train' && record.step === 2) break;
+    }
+    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((r) => r.type === 'train');
+    assert.deepEqual(steps.map((r) => r.step), [1, 2]);
+    assert.ok(existsSync(join(out, 'checkpoints', 'step-00000002', 'optimizer.safetensors')));
+    assert.equal(existsSync(join(out, 'student')), false, 'the run did not go on to the end');
+  });
+
   test('an AbortSignal stops after the step, with a checkpoint that resume continues from', async () => {
     const out = join(dir, 'aborted');
     const controller = new AbortController();

@@ -83,33 +83,49 @@ export async function distill(options: DistillOptions): Promise<DistillRunResult
 
 /**
  * distill() as an async iterator of its metrics records (each `train` step and `eval`), ending
- * with the run's result as the iterator's return value.
+ * with the run's result as the iterator's return value. Leaving the loop early (break, return, a
+ * throw) stops the run after its current step with a checkpoint, as aborting `signal` does; the
+ * loop's exit waits for that.
  *
  * @example
  * const run = distillRecords({ teacher, student, data, out, maxSteps: 10 });
  * for await (const record of run) if (record.type === 'train') console.log(record.step, record.loss);
  */
 export async function* distillRecords(options: DistillOptions): AsyncGenerator<MetricsRecord, DistillRunResult> {
+  if (options.signal?.aborted) throw new OptionsError('distill: the signal was already aborted');
+  // The run stops when the caller's signal aborts or when the caller leaves the loop.
+  const stop = new AbortController();
+  options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   const pending: MetricsRecord[] = [];
   let wake: (() => void) | null = null;
-  let done = false;
+  let settled = false;
   const run = distill({
     ...options,
+    signal: stop.signal,
     onRecord: (record) => {
       options.onRecord?.(record);
       pending.push(record);
       wake?.();
     },
   }).finally(() => {
-    done = true;
+    settled = true;
     wake?.();
   });
-  // The trainer yields to the event loop between steps, so records arrive while it runs.
-  while (true) {
-    while (pending.length > 0) yield pending.shift()!;
-    if (done) break;
-    await new Promise<void>((resolve) => (wake = resolve));
-    wake = null;
+  let drained = false;
+  try {
+    // The trainer yields to the event loop between steps, so records arrive while it runs.
+    while (true) {
+      while (pending.length > 0) yield pending.shift()!;
+      if (settled) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+    drained = true;
+    return await run;
+  } finally {
+    if (!drained) {
+      stop.abort();
+      await run;
+    }
   }
-  return await run;
 }
