@@ -3,7 +3,7 @@
 // attention dropout; and it holds far less memory during a step.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { lossSumsOf, microBatchBackward } from '../src/distill/micro-batch.js';
+import { microBatchBackward, readStepScalars } from '../src/distill/micro-batch.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
@@ -45,7 +45,7 @@ function gradients(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM, batch: 
   student.zeroGrad();
   T.manualSeed(7); // the same dropout masks for both runs, if any
   const setup = { student, teacher: new OnlineTeacher(teacher), loss: { alpha: 0.6, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl, chunkSize: 4, device: 'cpu', checkpointing };
-  const sums = lossSumsOf(microBatchBackward(batch, 14, setup));
+  const sums = readStepScalars(microBatchBackward(batch, 14, setup), null).sums;
   return { sums, grads: [...student.namedParameters()].map(([name, p]) => [name, T.tidy(() => (p.grad ? p.grad.float().toArray() : null))] as const) };
 }
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chunkedLossBackward } from '../src/distill/chunked-loss.js';
-import { lossSumsOf, microBatchBackward } from '../src/distill/micro-batch.js';
+import { microBatchBackward, readStepScalars } from '../src/distill/micro-batch.js';
 import { cachedSignal, logitsSignal } from '../src/distill/teacher-signal.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import type { Divergence } from '../src/distill/divergences.js';
@@ -48,11 +48,11 @@ function gradients(impl: 'naive' | 'chunked', divergence: Divergence, cached?: C
     const teacherHidden = T.noGrad(() => rowsAt(teacher.hiddenStates(ids, { attentionMask: mask }), index));
     const total = targets.numel + 5; // as if other micro-batches of the step held 5 more targets
     if (impl === 'chunked') {
-      const r = lossSumsOf(chunkedLossBackward({
+      const r = readStepScalars(chunkedLossBackward({
         hiddenRows: rowsAt(hidden, index), headWeight: student.lmHeadWeight,
         teacher: cached ? cachedSignal(cached) : logitsSignal((s, c) => T.noGrad(() => T.linear(teacherHidden.narrow(0, s, c), teacher.lmHeadWeight))),
         targets, settings, totalTargets: total, chunkSize: 3,
-      }));
+      }), null).sums;
       return (0.6 * r.kdSum + 0.4 * r.ceSum) / total;
     }
     const studentRows = T.linear(rowsAt(hidden, index), student.lmHeadWeight);
@@ -109,7 +109,7 @@ describe('a whole micro-batch step, chunked = naive', () => {
       const run = (impl: 'naive' | 'chunked') => {
         model.zeroGrad();
         const setup = { student: model, teacher: new OnlineTeacher(teacher), loss: { alpha: 0.6, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl, chunkSize: 3, device: 'cpu' };
-        const sums = lossSumsOf(microBatchBackward(batch, 13, setup));
+        const sums = readStepScalars(microBatchBackward(batch, 13, setup), null).sums;
         return { sums, grads: model.parameters().map((p) => T.tidy(() => p.grad!.toArray())) };
       };
       const naive = run('naive');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
-import { lossSumsOf, microBatchBackward } from '../src/distill/micro-batch.js';
+import { microBatchBackward, readStepScalars } from '../src/distill/micro-batch.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import { ProcessGroup } from '../src/distributed/process-group.js';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
@@ -42,7 +42,7 @@ const batch = {
 function step(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM, device: string, impl: 'chunked' | 'naive') {
   student.zeroGrad();
   const setup = { student, teacher: new OnlineTeacher(teacher), loss: { alpha: 0.6, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl, chunkSize: 4, device };
-  const sums = lossSumsOf(microBatchBackward(batch, 10, setup));
+  const sums = readStepScalars(microBatchBackward(batch, 10, setup), null).sums;
   return { sums, grads: student.parameters().map((p) => T.tidy(() => p.grad!.to({ device: 'cpu' }).toArray())) };
 }
 

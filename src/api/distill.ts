@@ -3,7 +3,7 @@
 // flags are; progress through callbacks or an async iterator of the metrics records; an
 // AbortSignal stops the run with a resumable checkpoint.
 import { type DistillConfig, OPTIONS, resolveConfig } from '../distill/config.js';
-import { distill as runDistillation, type DistillResult, type StepReport } from '../distill/trainer.js';
+import { distill as runDistillation, type StepReport } from '../distill/trainer.js';
 import type { RunSummary } from '../distill/summary.js';
 import type { MetricsRecord } from '../report/metrics.js';
 import { checkDevice } from '../tensor/index.js';
@@ -72,13 +72,12 @@ export async function distill(options: DistillOptions): Promise<DistillRunResult
   const config = distillConfig(options);
   const { signal } = options;
   if (signal?.aborted) throw new OptionsError('distill: the signal was already aborted');
-  const result: DistillResult = await runDistillation(config, {
+  return runDistillation(config, {
     log: options.log ?? (() => {}),
     onStep: options.onStep,
     onRecord: options.onRecord,
     stopRequested: () => signal?.aborted ?? false,
   });
-  return { ...result };
 }
 
 /**

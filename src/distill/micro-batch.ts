@@ -73,7 +73,7 @@ function detachedEmbeddings(student: Qwen3ForCausalLM, ids: Tensor): { inputs: T
 /**
  * Backpropagates α·Σkd/N + (1−α)·Σce/N for this micro-batch (N: targets of the whole step), and
  * returns [Σkd, Σce] as a float64 tensor on the device, to be added to the step's other
- * micro-batches and read once (see lossSumsOf): nothing here waits for the device.
+ * micro-batches and read once (readStepScalars): nothing here waits for the device.
  */
 export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: MicroBatchSetup, sourceIndices: readonly number[] = []): Tensor {
   return tidy(() => {
@@ -117,12 +117,6 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
       teacher.dispose();
     }
   });
-}
-
-/** Reads [Σkd, Σce] sums (one device synchronisation). */
-export function lossSumsOf(sums: Tensor): { kdSum: number; ceSum: number } {
-  const [kdSum, ceSum] = sums.toArray();
-  return { kdSum: kdSum!, ceSum: ceSum! };
 }
 
 /**

@@ -7,9 +7,7 @@ import { linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface TeacherSource {
-  /** Teacher logits [K, V] at the predictor positions `index` (see eval/targets.ts), on `device`. */
-  rows(inputIds: number[][], attentionMask: number[][], index: Tensor, device: string): Tensor;
-  /** The teacher's final hidden states [K, H] at those positions (on the teacher's device)... */
+  /** The teacher's final hidden states [K, H] at the predictor positions `index` (see eval/targets.ts), on the teacher's device... */
   hiddenRows(inputIds: number[][], attentionMask: number[][], index: Tensor): Tensor;
   /** ...and its LM head applied to some of them: logits [c, V] on `device`. */
   headLogits(hiddenRows: Tensor, device: string): Tensor;

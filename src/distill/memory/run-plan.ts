@@ -142,7 +142,7 @@ export function formatPlan(plan: MemoryPlan, config: DistillConfig): string {
 }
 
 /** The plan as one JSON object (--dry-run --json). */
-export function planRecord(plan: MemoryPlan, config: DistillConfig): Record<string, unknown> {
+export function planRecord(plan: MemoryPlan & { lossChunkRows?: number }, config: DistillConfig): Record<string, unknown> {
   const { estimate, shape } = plan;
   return {
     estimated_peak_mb: mb(estimate.peakBytes),
@@ -155,7 +155,7 @@ export function planRecord(plan: MemoryPlan, config: DistillConfig): Record<stri
     micro_batch_size: shape.microBatchSize,
     grad_accum: passesPerStep(config.batchSize, shape.microBatchSize, config.gradAccum),
     gradient_checkpointing: shape.gradientCheckpointing,
-    ...('lossChunkRows' in plan ? { loss_chunk_rows: (plan as RunPlan).lossChunkRows } : {}),
+    ...(plan.lossChunkRows !== undefined ? { loss_chunk_rows: plan.lossChunkRows } : {}),
     components: Object.fromEntries(estimate.components.map((c) => [c.name, mb(c.bytes)])),
     teacher_device_peak_mb: estimate.teacherDevice ? mb(estimate.teacherDevice.peakBytes) : null,
     reason: plan.reason,
