@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { generate } from '../src/models/qwen3/generate.js';
+import { generate, generateBatch } from '../src/models/qwen3/generate.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { sampleToken } from '../src/models/qwen3/sampling.js';
 import { normal_ } from '../src/nn/index.js';
@@ -50,6 +50,27 @@ describe('generation', () => {
     const greedy = generate(model, [5, 6], { maxNewTokens: 8, greedy: true }).ids;
     assert.deepEqual(generate(model, [5, 6], { maxNewTokens: 8, topK: 1, generator: new T.Generator(1) }).ids, greedy);
     assert.deepEqual(generate(model, [5, 6], { maxNewTokens: 8, topP: 1e-6, generator: new T.Generator(1) }).ids, greedy);
+  });
+
+  test('a batch of prompts of different lengths (left-padded) decodes as each prompt alone, each row stopping on its own', () => {
+    const prompts = [[4, 8, 15, 16, 23, 42], [7], [9, 9, 2]];
+    const alone = prompts.map((p) => generate(model, p, { maxNewTokens: 7, greedy: true }).ids);
+    const together = generateBatch(model, prompts, { maxNewTokens: 7, greedy: true, padId: 0 });
+    assert.deepEqual(together.map((r) => r.ids), alone);
+    assert.deepEqual(together.map((r) => r.promptTokens), [6, 1, 3]);
+    // Per-row budgets and an eos that only the second row meets: it stops there, the others go on.
+    const eos = alone[1]![1]!;
+    const expectedRow = (ids: number[], budget: number) => {
+      const cut = ids.slice(0, budget);
+      const at = cut.indexOf(eos);
+      return at < 0 ? cut : cut.slice(0, at + 1);
+    };
+    const stopped = generateBatch(model, prompts, { maxNewTokens: [3, 7, 5], greedy: true, eosTokenIds: [eos] });
+    assert.deepEqual(stopped.map((r) => r.ids), [expectedRow(alone[0]!, 3), expectedRow(alone[1]!, 7), expectedRow(alone[2]!, 5)]);
+    assert.equal(stopped[1]!.finishReason, 'eos');
+    // Seeded sampling of a batch repeats.
+    const sampled = (seed: number) => generateBatch(model, prompts, { maxNewTokens: 6, temperature: 1.2, generator: new T.Generator(seed) }).map((r) => r.ids);
+    assert.deepEqual(sampled(5), sampled(5));
   });
 
   test('top-k and top-p keep exactly the tokens the definitions keep', () => {

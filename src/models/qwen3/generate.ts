@@ -1,10 +1,13 @@
-// Autoregressive generation with a KV cache: the prompt is encoded once, then each new token
-// costs one single-position forward pass. Stops at any of the eos ids or after maxNewTokens.
-import { linear, noGrad, tensor, tidy } from '../../tensor/index.js';
+// Autoregressive generation with a KV cache: the prompts are encoded once, then each new position
+// costs one single-token forward pass for the whole batch. Prompts of different lengths are padded
+// on the left, so every row's next token sits in the last column; the padding mask keeps pads out
+// of attention and the positions count each row's real tokens only. A row stops at any of the eos
+// ids or after its budget of new tokens; the batch stops when every row has.
+import { cat, linear, noGrad, ones, type Tensor, tensor, tidy } from '../../tensor/index.js';
 import { checkTokenIds } from './batch-input.js';
 import { KVCache } from './kv-cache.js';
 import type { Qwen3ForCausalLM } from './model.js';
-import { sampleToken, type SamplingOptions, validateSampling } from './sampling.js';
+import { sampleTokens, type SamplingOptions, validateSampling } from './sampling.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -21,40 +24,82 @@ export interface GenerateResult {
   promptTokens: number;
 }
 
+export interface BatchGenerateOptions extends SamplingOptions {
+  /** New tokens per row at most: one budget for all rows, or one per row. */
+  maxNewTokens: number | readonly number[];
+  eosTokenIds?: number[];
+  /** Token id that pads the shorter prompts on the left (never attended to). */
+  padId?: number;
+}
+
+function checkBudget(n: number): void {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`max new tokens must be a non-negative integer, got ${n}`);
+}
+
+/** Continues one prompt (the batch of one; `onToken` streams each new id). */
 export function generate(model: Qwen3ForCausalLM, promptIds: number[], options: GenerateOptions): GenerateResult {
   if (promptIds.length === 0) throw new RangeError('generation needs at least one prompt token');
-  if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 0) {
-    throw new RangeError(`max new tokens must be a non-negative integer, got ${options.maxNewTokens}`);
-  }
+  const [result] = generateBatch(model, [promptIds], options, options.onToken && ((id) => options.onToken!(id)));
+  return result!;
+}
+
+/** Continues every prompt of a batch together; results are in the prompts' order. */
+export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[][], options: BatchGenerateOptions, onToken?: (id: number, row: number) => void): GenerateResult[] {
+  const budgets = prompts.map((_, i) => (typeof options.maxNewTokens === 'number' ? options.maxNewTokens : options.maxNewTokens[i]!));
+  budgets.forEach(checkBudget);
   const vocab = model.config.vocabSize;
-  checkTokenIds(promptIds, vocab, 'prompt token id');
+  prompts.forEach((ids, i) => {
+    if (ids.length === 0) throw new RangeError(`generation needs at least one prompt token (prompt ${i} is empty)`);
+    checkTokenIds(ids, vocab, 'prompt token id');
+  });
   validateSampling(options);
   const eos = new Set(options.eosTokenIds ?? []);
+  const results: GenerateResult[] = prompts.map((ids) => ({ ids: [], finishReason: 'length', promptTokens: ids.length }));
+  const done = budgets.map((b) => b === 0);
+  if (prompts.length === 0 || done.every(Boolean)) return results;
+
   const device = model.device;
+  const width = Math.max(...prompts.map((p) => p.length));
+  const padded = prompts.some((p) => p.length < width);
+  const padId = options.padId ?? 0;
   const cache = new KVCache(model.config.numHiddenLayers);
-  const ids: number[] = [];
-  let finishReason: GenerateResult['finishReason'] = 'length';
+  // [B, past + new]: 1 for real tokens; only needed when some prompt was padded.
+  let mask: Tensor | null = padded
+    ? tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(0), ...new Array<number>(p.length).fill(1)]), { dtype: 'int64', device })
+    : null;
   try {
     noGrad(() => {
-      let input = promptIds;
-      while (ids.length < options.maxNewTokens) {
+      let input = tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(padId), ...p]), { dtype: 'int64', device });
+      for (let position = 0; !done.every(Boolean); position++) {
         const next = tidy(() => {
-          // Only the last position's logits are sampled from: the LM head runs on that row alone
-          // (a prompt of T tokens would otherwise make a [T × V] matrix, as logits_to_keep=1 avoids).
-          const hidden = model.hiddenStates(tensor([input], { dtype: 'int64', device }), { cache });
-          return sampleToken(linear(hidden.select(0, 0).narrow(0, input.length - 1, 1), model.lmHeadWeight).select(0, 0), options);
+          // Only the last column's logits are sampled from: the LM head runs on those rows alone
+          // (a prompt of T tokens would otherwise make a [B × T × V] tensor, as logits_to_keep=1 avoids).
+          const hidden = model.hiddenStates(input, { cache, attentionMask: mask ?? undefined });
+          return sampleTokens(linear(hidden.select(1, hidden.size(1) - 1), model.lmHeadWeight), options);
         });
-        ids.push(next);
-        options.onToken?.(next);
-        if (eos.has(next)) {
-          finishReason = 'eos';
-          break;
+        input.dispose();
+        next.forEach((id, row) => {
+          if (done[row]) return; // a finished row keeps decoding with the others; its tokens are dropped
+          const result = results[row]!;
+          result.ids.push(id);
+          onToken?.(id, row);
+          if (eos.has(id)) {
+            result.finishReason = 'eos';
+            done[row] = true;
+          } else if (result.ids.length >= budgets[row]!) done[row] = true;
+        });
+        input = tensor(next.map((id) => [id]), { dtype: 'int64', device });
+        if (mask) {
+          const grown = cat([mask, ones([prompts.length, 1], { dtype: 'int64', device })], 1);
+          mask.dispose();
+          mask = grown;
         }
-        input = [next];
       }
+      input.dispose();
     });
   } finally {
+    mask?.dispose();
     cache.dispose();
   }
-  return { ids, finishReason, promptTokens: promptIds.length };
+  return results;
 }
