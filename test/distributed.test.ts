@@ -167,6 +167,23 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
     assert.match(resumed.stderr, /--resume: the checkpoint was made by 2 process\(es\), this run has 1/);
   });
 
+  test('on-policy micro-batches: two processes make the same choices and completions as one process with accumulation', async () => {
+    const onPolicy = ['--batch-size', '2', '--max-steps', '4', '--on-policy-fraction', '0.5', '--max-new-tokens', '5'];
+    const single = join(dir, 'single-on-policy');
+    const one = runCli([...baseArgs(single), ...onPolicy, '--grad-accum', '2']);
+    assert.equal(one.status, 0, one.stderr);
+    const ddp = join(dir, 'ddp-on-policy');
+    const two = runCli([...baseArgs(ddp), ...onPolicy, '--nproc-per-node', '2']);
+    assert.equal(two.status, 0, two.stderr);
+    const [a, b] = [trainRecords(single), trainRecords(ddp)];
+    // Each rank generates for its own micro-batches; the counts summed over ranks are the single process's.
+    assert.deepEqual(b.map((r) => [r.step, r.on_policy_fraction, r.generated_tokens, r.tokens, r.input_tokens]), a.map((r) => [r.step, r.on_policy_fraction, r.generated_tokens, r.tokens, r.input_tokens]));
+    assert.ok(a.some((r) => r.on_policy_fraction === 0.5), `some step mixes on-policy and data micro-batches: ${a.map((r) => r.on_policy_fraction)}`);
+    for (const [i, r] of b.entries()) assert.ok(Math.abs(r.loss - a[i].loss) <= 1e-5 * Math.abs(a[i].loss), `step ${r.step}: loss ${r.loss} vs ${a[i].loss}`);
+    const { abs, worst } = maxDifference(join(single, 'student', 'model.safetensors'), join(ddp, 'student', 'model.safetensors'));
+    assert.ok(worst <= 1, `weights differ by up to ${abs}`);
+  });
+
   test('only rank 0 writes: a rank started in another folder leaves it empty', async () => {
     const port = await freePort();
     const [cwd0, cwd1] = [join(dir, 'node-a'), join(dir, 'node-b')];

@@ -22,7 +22,7 @@ export function createProgress(logEvery: number, stream: NodeJS.WriteStream = pr
       update(r) {
         if (r.step === 1 || r.step % logEvery === 0 || r.step === r.totalSteps) {
           stream.write(
-            `step ${r.step}/${r.totalSteps}  epoch ${r.epoch.toFixed(2)}  loss ${r.loss.toFixed(4)} (kd ${r.kdLoss.toFixed(4)}, ce ${r.ceLoss.toFixed(4)})  ` +
+            `step ${r.step}/${r.totalSteps}  epoch ${r.epoch.toFixed(2)}  loss ${r.loss.toFixed(4)} (kd ${r.kdLoss.toFixed(4)}, ce ${r.ceLoss === null ? '–' : r.ceLoss.toFixed(4)})  ` +
               `lr ${r.lr.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tok/s  eta ${duration(r.etaSeconds)}\n`,
           );
         }
@@ -37,7 +37,7 @@ export function createProgress(logEvery: number, stream: NodeJS.WriteStream = pr
   let started = false;
   return {
     update(r) {
-      const payload = { loss: r.loss.toFixed(4), kd: r.kdLoss.toFixed(4), ce: r.ceLoss.toFixed(4), tps: r.tokensPerSecond.toFixed(0), eta_h: duration(r.etaSeconds) };
+      const payload = { loss: r.loss.toFixed(4), kd: r.kdLoss.toFixed(4), ce: r.ceLoss === null ? null : r.ceLoss.toFixed(4), tps: r.tokensPerSecond.toFixed(0), eta_h: duration(r.etaSeconds) };
       if (!started) {
         bar.start(r.totalSteps, r.step, payload);
         started = true;

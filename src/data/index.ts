@@ -9,6 +9,6 @@ export { detectFormat, DATA_FORMATS, type DataFormat } from './formats.js';
 export { DEFAULT_INSTRUCTION_TEMPLATE } from './instruction.js';
 export { DROP_EMPTY_REPLY, encodeExamples, type EncodeOptions, type EncodeResult } from './encode.js';
 export { IGNORE_INDEX, predictedTargets, type EncodedExample } from './segments.js';
-export { epochOrder, splitHeldOut, mulberry32 } from './shuffle.js';
+export { derivedSeed, epochOrder, splitHeldOut, mulberry32 } from './shuffle.js';
 export { padBatch, type PaddedBatch } from './pad-batch.js';
 export { readTextRecords, type TextRecord } from './text-records.js';

@@ -28,13 +28,18 @@ function fmix32(h: number): number {
 const STREAM_EPOCH = 0x45504f43;
 const STREAM_HELD_OUT = 0x484f4c44;
 
-function streamSeed(seed: number, stream: number, epoch: number): number {
+/**
+ * A 32-bit seed for one stream of `seed`'s randomness, told apart by `parts` (an epoch; a step and a
+ * micro-batch): nearby inputs give unrelated seeds, and the same inputs always the same one.
+ */
+export function derivedSeed(seed: number, stream: number, ...parts: number[]): number {
   if (!Number.isSafeInteger(seed)) throw new DataError(`seed must be an integer, got ${seed}`);
   const low = seed >>> 0;
   const high = Math.floor(seed / 4294967296) >>> 0;
   let h = fmix32(low ^ stream);
   h = fmix32(h ^ high);
-  return fmix32(h ^ epoch);
+  for (const part of parts) h = fmix32(h ^ part);
+  return h;
 }
 
 function shuffled(n: number, random: () => number): number[] {
@@ -50,7 +55,7 @@ function shuffled(n: number, random: () => number): number[] {
 export function epochOrder(n: number, seed: number, epoch: number): number[] {
   if (!Number.isSafeInteger(n) || n < 0) throw new DataError(`epochOrder: n must be a non-negative integer, got ${n}`);
   if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > 0xffffffff) throw new DataError(`epochOrder: epoch must be an integer in [0, 2^32), got ${epoch}`);
-  return shuffled(n, mulberry32(streamSeed(seed, STREAM_EPOCH, epoch)));
+  return shuffled(n, mulberry32(derivedSeed(seed, STREAM_EPOCH, epoch)));
 }
 
 /**
@@ -63,7 +68,7 @@ export function splitHeldOut<T>(examples: readonly T[], ratio: number, seed: num
   if (ratio === 0) return { train: [...examples], heldOut: [] };
   if (n < 2) throw new DataError(`cannot hold out part of ${n} example${n === 1 ? '' : 's'}: at least 2 are needed (one to train on, one held out)`);
   const count = Math.min(n - 1, Math.max(1, Math.round(n * ratio)));
-  const chosen = new Set(shuffled(n, mulberry32(streamSeed(seed, STREAM_HELD_OUT, 0))).slice(0, count));
+  const chosen = new Set(shuffled(n, mulberry32(derivedSeed(seed, STREAM_HELD_OUT, 0))).slice(0, count));
   const train: T[] = [];
   const heldOut: T[] = [];
   examples.forEach((example, i) => (chosen.has(i) ? heldOut : train).push(example));

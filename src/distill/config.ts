@@ -76,6 +76,16 @@ export interface DistillConfig {
   distTimeout: number;
   memoryLimit: number | null;
   gradientCheckpointing: 'auto' | 'on' | 'off';
+  /** Probability that a micro-batch is replaced by the student's own completions of its prompts (on-policy KD, as GKD's λ). */
+  onPolicyFraction: number;
+  /** Sequence-level KD: the teacher's completions replace the reference answers of every micro-batch. */
+  seqKd: boolean;
+  /** New tokens per completion at most (on-policy and sequence-level KD). */
+  maxNewTokens: number;
+  /** Sampling temperature of completions; 0 is greedy. */
+  generationTemperature: number;
+  /** Nucleus (top-p) filtering of completions; 1 is off. */
+  generationTopP: number;
 }
 
 const N = Number.MAX_SAFE_INTEGER;
@@ -131,6 +141,11 @@ const TABLE = [
   { key: 'memoryLimit', resumable: true, kind: 'number', default: null, min: 0, max: N, help: 'memory budget in GB of the student\'s device (default: what is free at start, less a margin); the run is fitted into it or refused before loading' },
   { key: 'gradientCheckpointing', resumable: true, kind: 'enum', default: 'auto', choices: ['auto', 'on', 'off'], help: 'recompute the student\'s decoder layers during backward (auto: only when the memory plan needs it)' },
   { key: 'distTimeout', resumable: true, kind: 'number', default: 600, above: 0, max: 86400, help: 'seconds a rank waits for the others (rendezvous, collectives) before naming the one that is missing' },
+  { key: 'onPolicyFraction', kind: 'number', default: 0, min: 0, max: 1, help: "probability that a micro-batch is replaced by the student's own completions of its prompts, trained with the KD term alone (on-policy distillation, GKD's λ)" },
+  { key: 'seqKd', kind: 'bool', default: false, help: "sequence-level KD: the teacher's completions replace the reference answers (see also distillery generate-data)" },
+  { key: 'maxNewTokens', kind: 'int', default: 128, min: 1, max: N, help: 'new tokens per completion at most (on-policy and sequence-level KD; prompt + completion stay within --max-length)' },
+  { key: 'generationTemperature', kind: 'number', default: 1.0, min: 0, max: 100, help: 'sampling temperature of completions (0: greedy)' },
+  { key: 'generationTopP', kind: 'number', default: 1.0, above: 0, max: 1, help: 'top-p (nucleus) filtering of completions (1: off)' },
 ] as const satisfies readonly OptionSpec[];
 
 export const OPTIONS: readonly OptionSpec[] = TABLE;
@@ -233,10 +248,25 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
     throw new ConfigError(`missing ${missing.map(name).join(', ')} ${options.naming === 'keys' ? '(required options; teacher may be replaced by teacherCache)' : '(give them as flags or in --config)'}`);
   }
   if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError(`training without a teacher needs ${name('alpha')} 0 (cross-entropy only)`);
+  checkGeneration(config as unknown as DistillConfig, name);
   if ((config.nodeRank as number) >= (config.nnodes as number)) {
     throw new ConfigError(`${name('nodeRank')} ${config.nodeRank} must be below ${name('nnodes')} ${config.nnodes} (nodes are numbered from 0)`);
   }
   return config as unknown as DistillConfig;
+}
+
+/** Completions need a live teacher: a cache only holds the teacher's view of text it has seen. */
+function checkGeneration(config: DistillConfig, name: (key: string) => string): void {
+  const onPolicy = config.onPolicyFraction > 0;
+  if (config.teacherCache !== null && (onPolicy || config.seqKd)) {
+    const what = onPolicy ? `${name('onPolicyFraction')} ${config.onPolicyFraction}` : name('seqKd');
+    throw new ConfigError(
+      `${name('teacherCache')} cannot be used with ${what}: the cache holds the teacher's predictions for the data's own text, and completions are new text; drop ${name('teacherCache')} to run the teacher online`,
+    );
+  }
+  if (config.teacher === null && (onPolicy || config.seqKd)) {
+    throw new ConfigError(`${onPolicy ? name('onPolicyFraction') : name('seqKd')} needs a teacher: it scores (or writes) the completions`);
+  }
 }
 
 /** The resolved configuration as YAML (what DIR/config.yaml holds and the run prints). */

@@ -119,14 +119,23 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
   });
 }
 
+/** A step's loss sums: over micro-batches with the data's (or the teacher's) answers, and Σkd over on-policy ones. */
+export interface StepSums {
+  kdSum: number;
+  ceSum: number;
+  /** Σkd of on-policy micro-batches (the student's own completions: KD alone, no CE). */
+  studentKdSum: number;
+}
+
 /**
- * A step's [Σkd, Σce] and its gradient norm (when clipped) read in one transfer, the step's only
- * device synchronisation; both tensors are disposed.
+ * A step's sums — [Σkd, Σce] or [Σkd, Σce, Σkd on-policy] — and its gradient norm (when clipped)
+ * read in one transfer, the step's only device synchronisation; both tensors are disposed.
  */
-export function readStepScalars(sums: Tensor, gradNorm: Tensor | null): { sums: { kdSum: number; ceSum: number }; gradNorm: number | null } {
+export function readStepScalars(sums: Tensor, gradNorm: Tensor | null): { sums: StepSums; gradNorm: number | null } {
   try {
+    const count = sums.numel;
     const values = tidy(() => (gradNorm ? cat([sums, gradNorm.to({ dtype: 'float64', device: sums.device }).reshape(1)]) : sums).toArray());
-    return { sums: { kdSum: values[0]!, ceSum: values[1]! }, gradNorm: gradNorm ? values[2]! : null };
+    return { sums: { kdSum: values[0]!, ceSum: values[1]!, studentKdSum: count > 2 ? values[2]! : 0 }, gradNorm: gradNorm ? values[count]! : null };
   } finally {
     sums.dispose();
     gradNorm?.dispose();

@@ -32,6 +32,8 @@ export interface PreparedRun {
   all: EncodedExample[];
   fingerprint: CacheFingerprint;
   padId: number;
+  /** The tokenizer's eos id (what the data's examples end with), if it has one. */
+  eosId: number | null;
 }
 
 export type IndexedExample = EncodedExample & { sourceIndex: number };
@@ -91,5 +93,5 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
-  return { teacherFolder, studentFolder, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId };
+  return { teacherFolder, studentFolder, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
 }

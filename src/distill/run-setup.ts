@@ -25,6 +25,8 @@ import { type PreparedRun, prepareRun } from './prepare.js';
 import type { ScheduleSettings } from './schedule.js';
 import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
+import type { CompletionPlan } from './step-micro-batches.js';
+import { readGenerationDefaults } from '../models/open-model.js';
 import type { DistillHooks, DistillOptions } from './trainer.js';
 
 export interface RunSetup {
@@ -53,6 +55,8 @@ export interface RunSetup {
   cursor: BatchCursor;
   metrics: MetricsWriter | null;
   evalBatches: ScoredBatch[];
+  /** How completions are made, when the run trains on any (on-policy or sequence-level KD); else null. */
+  completion: CompletionPlan | null;
   /** Releases the models' memory and closes the teacher cache. */
   dispose(): void;
 }
@@ -69,11 +73,45 @@ function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] 
   return out;
 }
 
+/**
+ * Where the run trains on completions, what makes them: the student (on-policy) and the teacher
+ * (sequence-level KD) stop at either model's eos ids or the tokenizer's, and choose only ids both
+ * vocabularies share.
+ */
+function completionPlan(config: DistillConfig, prepared: PreparedRun, student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null): CompletionPlan | null {
+  if (config.onPolicyFraction === 0 && !config.seqKd) return null;
+  const eos = new Set(readGenerationDefaults(prepared.studentFolder, student).eosTokenIds);
+  if (teacher && prepared.teacherFolder) for (const id of readGenerationDefaults(prepared.teacherFolder, teacher).eosTokenIds) eos.add(id);
+  if (prepared.eosId !== null) eos.add(prepared.eosId);
+  return {
+    onPolicyFraction: config.onPolicyFraction,
+    seqKd: config.seqKd,
+    seed: config.seed,
+    student,
+    teacher,
+    settings: {
+      maxNewTokens: config.maxNewTokens, temperature: config.generationTemperature, topP: config.generationTopP, maxLength: config.maxLength,
+      eosTokenIds: [...eos], padId: prepared.padId, vocabLimit: prepared.sharedVocab,
+    },
+  };
+}
+
+function completionNote(config: DistillConfig): string {
+  const sampling = config.generationTemperature === 0 ? 'greedy' : `temperature ${config.generationTemperature}${config.generationTopP < 1 ? `, top-p ${config.generationTopP}` : ''}`;
+  const parts = [
+    ...(config.onPolicyFraction > 0 ? [`${config.onPolicyFraction === 1 ? 'every' : `${Math.round(config.onPolicyFraction * 100)} % of`} micro-batches on the student's own completions (KD term only)`] : []),
+    ...(config.seqKd ? [`${config.onPolicyFraction > 0 ? 'the others' : 'every micro-batch'} on the teacher's completions (sequence-level KD)`] : []),
+  ];
+  return `completions: ${parts.join('; ')}; up to ${config.maxNewTokens} new tokens, ${sampling}`;
+}
+
 function checkResumable(saved: Record<string, unknown>, config: DistillConfig): void {
-  const changed = OPTIONS.filter((o) => !o.resumable && JSON.stringify(saved[o.key]) !== JSON.stringify(config[o.key]));
+  // An option the checkpoint predates was at its default then.
+  const savedValue = (o: (typeof OPTIONS)[number]) => (o.key in saved ? saved[o.key] : o.default);
+  const changed = OPTIONS.filter((o) => !o.resumable && JSON.stringify(savedValue(o)) !== JSON.stringify(config[o.key]));
   if (changed.length > 0) {
     throw new Error(
-      `--resume: the checkpoint was made with different settings (${changed.map((o) => `${yamlKeyOf(o.key)}: ${JSON.stringify(saved[o.key])} then, ${JSON.stringify(config[o.key])} now`).join('; ')}); ` +
+      `--resume: the checkpoint was made with different settings (${changed.map((o) => `${yamlKeyOf(o.key)}: ${JSON.stringify(savedValue(o))} then, ${JSON.stringify(config[o.key])} now`).join('; ')}); ` +
         'resume with the original settings to continue the same run',
     );
   }
@@ -150,10 +188,12 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, optio
   const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'), hooks.onRecord) : null;
   metrics?.start(resumed ? step : null);
   const evalBatches = scoredBatches(prepared, config.evalBatchSize);
+  const completion = completionPlan(config, prepared, precision.compute, teacher?.model ?? null);
+  if (completion) log(completionNote(config));
 
   return {
     config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer,
-    microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches,
+    microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches, completion,
     dispose: () => {
       precision.dispose();
       master.dispose();

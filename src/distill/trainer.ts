@@ -4,7 +4,7 @@
 // over the valid tokens of each accumulated batch, with periodic evaluation and checkpoints; at
 // the end the student folder, metrics and the teacher/student comparison.
 import { join } from 'node:path';
-import { padBatch, predictedTargets } from '../data/index.js';
+import { padBatch } from '../data/index.js';
 import { type Comparison, comparisonFromSums, comparisonSums } from '../eval/compare.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
@@ -16,9 +16,9 @@ import { zeros } from '../tensor/index.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
 import { microBatchBackward, readStepScalars } from './micro-batch.js';
+import { answerSource, type AnswerSource, stepCounts, stepMicroBatches } from './step-micro-batches.js';
 import { splitMicroBatch } from './memory/plan.js';
 import { RunPeaks } from './memory/peaks.js';
-import type { IndexedExample } from './prepare.js';
 import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
 import { comparisonFromRecord, evalRecord, formatSummary, type RunSummary, summarize } from './summary.js';
@@ -29,7 +29,8 @@ export interface StepReport {
   epoch: number;
   loss: number;
   kdLoss: number;
-  ceLoss: number;
+  /** Mean CE over the step's reference answers; null when every micro-batch was on-policy (no reference). */
+  ceLoss: number | null;
   lr: number;
   tokensPerSecond: number;
   etaSeconds: number;
@@ -64,6 +65,18 @@ export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
+/** A step's metrics fields about completions: how many micro-batches were on-policy, what generation made and how fast. */
+function generationRecord(answers: AnswerSource[], counted: { generatedTokens: number; generationSeconds: number }, worldSize: number): Record<string, number> {
+  // Ranks generate side by side: the run's rate is all tokens over the ranks' mean time.
+  const seconds = counted.generationSeconds / worldSize;
+  return {
+    on_policy_fraction: answers.filter((a) => a === 'student').length / answers.length,
+    generated_tokens: counted.generatedTokens,
+    generation_seconds: +seconds.toFixed(3),
+    generation_tokens_per_s: +(seconds > 0 ? counted.generatedTokens / seconds : 0).toFixed(1),
+  };
+}
+
 /** Runs a distillation: setup (run-setup.ts), the training loop, and the release of the models. */
 export async function distill(config: DistillConfig, hooks: DistillHooks, options: DistillOptions = {}): Promise<DistillResult> {
   const run = await setupRun(config, hooks, options);
@@ -77,7 +90,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
 /** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
 async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult> {
   const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer } = run;
-  const { microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches } = run;
+  const { microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
   let step = run.startStep;
   const evaluate = (): Comparison | null => {
@@ -143,17 +156,25 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       // pads and trains only its own share.
       const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(config.batchSize));
       const stepExamples = micro.flatMap((m) => m.examples);
-      const targetCount = stepExamples.reduce((n, e) => n + predictedTargets(e.labels), 0);
-      const inputTokens = stepExamples.reduce((n, e) => n + e.inputIds.length, 0);
+      const answers = micro.map((_, index) => answerSource(completion, step + 1, index));
+      const { batches, generation } = stepMicroBatches(parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))), step + 1, completion);
+      const counted = stepCounts(stepExamples, answers, batches, generation, parallel);
+      const { targets: targetCount, ceTargets, inputTokens } = counted;
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, device, cache, checkpointing: gradientCheckpointing };
+      // On the student's own completions there is no reference answer: the KD term alone.
+      const kdOnly = { ...setup, loss: { ...loss, alpha: 1 } };
       peaks.stepStarts();
-      // [Σkd, Σce] of this rank's micro-batches, added on the device.
-      const localSums = zeros([2], { dtype: 'float64', device });
-      for (const { examples } of parallel.shareOf(micro)) {
+      // [Σkd, Σce, Σkd on-policy] of this rank's micro-batches, added on the device.
+      const localSums = zeros([3], { dtype: 'float64', device });
+      for (const batch of batches) {
         // The memory plan may compute each micro-batch in smaller pieces: the same step, accumulated.
-        for (const piece of splitMicroBatch(examples, microBatchSize)) {
-          const sums = microBatchBackward(padBatch(piece, prepared.padId), targetCount, setup, piece.map((e) => (e as IndexedExample).sourceIndex));
-          localSums.add_(sums);
+        const onPolicy = batch.answers === 'student';
+        const positions = batch.examples.map((_, i) => i);
+        for (const piece of splitMicroBatch(positions, microBatchSize)) {
+          const examples = piece.map((i) => batch.examples[i]!);
+          const sourceIndices = piece.map((i) => batch.sourceIndices[i] ?? -1);
+          const sums = microBatchBackward(padBatch(examples, prepared.padId), targetCount, onPolicy ? kdOnly : setup, sourceIndices);
+          (onPolicy ? localSums.narrow(0, 2, 1) : localSums.narrow(0, 0, 2)).add_(onPolicy ? sums.narrow(0, 0, 1) : sums);
           sums.dispose();
         }
       }
@@ -164,10 +185,11 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       // The step's one wait for the device: the loss sums and the gradient norm, read together
       // before the optimizer may apply anything.
       const { sums: local, gradNorm } = readStepScalars(localSums, config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null);
-      const { kdSum, ceSum } = parallel.sumFields(local);
-      const kdLoss = kdSum / Math.max(1, targetCount);
-      const ceLoss = ceSum / Math.max(1, targetCount);
-      const stepLoss = config.alpha * kdLoss + (1 - config.alpha) * ceLoss;
+      const { kdSum, ceSum, studentKdSum } = parallel.sumFields(local);
+      const n = Math.max(1, targetCount);
+      const kdLoss = (kdSum + studentKdSum) / n;
+      const ceLoss = ceTargets > 0 ? ceSum / ceTargets : null;
+      const stepLoss = (config.alpha * kdSum + (1 - config.alpha) * ceSum + studentKdSum) / n;
       if (!Number.isFinite(stepLoss)) {
         const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
         throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step + 1}, batch ${where}; no checkpoint was written for it`);
@@ -184,6 +206,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       metrics?.append({
         type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
         tokens: targetCount, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
+        ...(completion ? generationRecord(answers, counted, parallel.worldSize) : {}),
         ...(parallel.worldSize > 1 ? { allreduce_seconds: +reduceSeconds.toFixed(3) } : {}),
         ...peaks.step(),
       });

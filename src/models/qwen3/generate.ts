@@ -30,6 +30,8 @@ export interface BatchGenerateOptions extends SamplingOptions {
   eosTokenIds?: number[];
   /** Token id that pads the shorter prompts on the left (never attended to). */
   padId?: number;
+  /** Only ids below this are chosen (a vocabulary another model shares; default: the whole head). */
+  vocabLimit?: number;
 }
 
 function checkBudget(n: number): void {
@@ -53,6 +55,8 @@ export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[
     checkTokenIds(ids, vocab, 'prompt token id');
   });
   validateSampling(options);
+  const limit = options.vocabLimit ?? vocab;
+  if (!Number.isInteger(limit) || limit < 1 || limit > vocab) throw new RangeError(`vocabLimit must be an integer in [1, ${vocab}], got ${limit}`);
   const eos = new Set(options.eosTokenIds ?? []);
   const results: GenerateResult[] = prompts.map((ids) => ({ ids: [], finishReason: 'length', promptTokens: ids.length }));
   const done = budgets.map((b) => b === 0);
@@ -75,7 +79,8 @@ export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[
           // Only the last column's logits are sampled from: the LM head runs on those rows alone
           // (a prompt of T tokens would otherwise make a [B × T × V] tensor, as logits_to_keep=1 avoids).
           const hidden = model.hiddenStates(input, { cache, attentionMask: mask ?? undefined });
-          return sampleTokens(linear(hidden.select(1, hidden.size(1) - 1), model.lmHeadWeight), options);
+          const logits = linear(hidden.select(1, hidden.size(1) - 1), model.lmHeadWeight);
+          return sampleTokens(limit < vocab ? logits.narrow(-1, 0, limit) : logits, options);
         });
         input.dispose();
         next.forEach((id, row) => {
