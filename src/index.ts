@@ -13,6 +13,7 @@ export { distill, distillRecords, type DistillCallbacks, type DistillOptions, ty
 export { cacheTeacher, type CacheTeacherOptions } from './api/cache-teacher.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { generateText, type GenerateTextOptions, type GenerateTextResult } from './api/generate.js';
+export { generateData, type GenerateDataOptions, type GenerateDataResult } from './api/generate-data.js';
 export { initModel, type InitModelOptions, type InitModelResult } from './api/init-model.js';
 export { loadModel, saveModel, type LoadModelOptions, type LoadOptions, type SaveOptions } from './api/models.js';
 export { writeReport, type ReportOptions, type ReportResult } from './api/report.js';
