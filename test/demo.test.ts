@@ -33,11 +33,14 @@ describe('distillery demo --quick', () => {
     assert.match(second.stderr, /reusing the cached teacher/);
   });
 
-  test('arithmetic: exact-match accuracy for teacher, CE-only and KD students', () => {
+  test('arithmetic: exact-match accuracy for teacher, CE-only, KD and on-policy KD students, with wall times', () => {
     const out = join(dir, 'arithmetic');
     const result = demo('--task', 'arithmetic', '--out', out);
     assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, /exact-match accuracy: teacher [\d.]+ %, student, CE only [\d.]+ %, student, KD [\d.]+ %/);
+    assert.match(result.stdout, /exact-match accuracy: teacher [\d.]+ %, student, CE only [\d.]+ %, student, KD [\d.]+ %, student, on-policy KD [\d.]+ %/);
+    assert.match(result.stdout, /training wall time: student, CE only [\d.]+ s, student, KD [\d.]+ s, student, on-policy KD [\d.]+ s; generation [\d.]+ % of the on-policy run's step time/);
+    const onPolicySteps = readFileSync(join(out, 'on-policy-kd', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'train');
+    assert.ok(onPolicySteps.some((r) => r.generated_tokens > 0), 'the on-policy student generated answers');
     assert.ok(existsSync(join(out, 'report.html')));
   });
 

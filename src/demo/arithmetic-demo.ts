@@ -1,6 +1,8 @@
 // `distillery demo --task arithmetic`: synthetic instruction data in the reference format
 // ("Instruction: What is 48 + 25?\nResponse: 73"), a teacher trained on many problems, a student on
-// few, CE-only versus distillation, scored by exact-match accuracy of greedy answers.
+// few, CE-only versus distillation off-policy (on the data's answers) and on-policy (partly on the
+// student's own sampled answers, scored by the teacher), scored by exact-match accuracy of greedy
+// answers at the same number of optimizer steps, with each run's wall time.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32 } from '../data/index.js';
@@ -13,7 +15,8 @@ import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../token
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
 import type { DemoHooks } from './language-demo.js';
 import type { ModelShape, TrainingBudget } from './settings.js';
-import { trainStudentPair, writeRandomModel } from './training.js';
+import { readMetrics } from '../report/metrics.js';
+import { timedDistill, trainStudentPair, writeRandomModel } from './training.js';
 
 export interface ArithmeticSettings {
   seed: number;
@@ -25,6 +28,8 @@ export interface ArithmeticSettings {
   student: ModelShape & TrainingBudget;
   alpha: number;
   temperature: number;
+  /** Share of the on-policy run's micro-batches trained on the student's own answers (GKD's λ). */
+  onPolicyFraction: number;
 }
 
 export const DEFAULT_ARITHMETIC: ArithmeticSettings = {
@@ -37,6 +42,7 @@ export const DEFAULT_ARITHMETIC: ArithmeticSettings = {
   student: { layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, intermediate: 192, steps: 600, batchSize: 32, lr: 2e-3 },
   alpha: 0.7,
   temperature: 1,
+  onPolicyFraction: 0.5,
 };
 
 export const QUICK_ARITHMETIC: ArithmeticSettings = {
@@ -70,7 +76,23 @@ function writeProblems(path: string, list: Problem[]): void {
 export interface ArithmeticResult {
   accuracy: Record<string, number>;
   examples: { problem: string; expected: string; answers: Record<string, string> }[];
-  runs: { ceOnly: string; kd: string };
+  runs: { ceOnly: string; kd: string; onPolicy: string };
+  /** Wall time of each student run (same steps), seconds. */
+  seconds: Record<string, number>;
+  /** The on-policy run: generation's share of its step time, and its generated tokens per second. */
+  generation: { share: number; tokensPerSecond: number };
+}
+
+const CE_ONLY = 'student, CE only';
+const OFF_POLICY = 'student, KD';
+const ON_POLICY = 'student, on-policy KD';
+
+/** Generation's share of a run's step time, and its rate, from metrics.jsonl. */
+function generationOf(runDir: string): { share: number; tokensPerSecond: number } {
+  const steps = readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => r.type === 'train');
+  const total = (field: string) => steps.reduce((n, r) => n + (typeof r[field] === 'number' ? (r[field] as number) : 0), 0);
+  const seconds = total('generation_seconds');
+  return { share: seconds / Math.max(1e-9, total('step_seconds')), tokensPerSecond: total('generated_tokens') / Math.max(1e-9, seconds) };
 }
 
 export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<ArithmeticResult> {
@@ -111,10 +133,18 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
     lr: s.student.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.student.steps, batchSize: s.student.batchSize, seed: s.seed,
     maxEvalExamples: 128, weightDecay: 0.1, logEvery: 100,
   };
-  const runs = await trainStudentPair(outDir, common, s, hooks, quiet);
+  const pair = await trainStudentPair(outDir, common, s, hooks, quiet);
+  const onPolicyDir = join(outDir, 'on-policy-kd');
+  hooks.stage(`student, on-policy distillation (${Math.round(100 * s.onPolicyFraction)} % of micro-batches on its own sampled answers)`);
+  // Answers are at most digits + 1 characters and the eos.
+  const onPolicySeconds = await timedDistill(
+    { ...common, out: onPolicyDir, alpha: s.alpha, temperature: s.temperature, onPolicyFraction: s.onPolicyFraction, maxNewTokens: s.digits + 2, generationTemperature: 1 },
+    quiet,
+  );
+  const runs = { ceOnly: pair.ceOnly, kd: pair.kd, onPolicy: onPolicyDir };
 
   hooks.stage('exact-match accuracy');
-  const models = { teacher: teacherModel, 'student, CE only': join(runs.ceOnly, 'student'), 'student, KD': join(runs.kd, 'student') };
+  const models = { teacher: teacherModel, [CE_ONLY]: join(runs.ceOnly, 'student'), [OFF_POLICY]: join(runs.kd, 'student'), [ON_POLICY]: join(runs.onPolicy, 'student') };
   const accuracy: Record<string, number> = {};
   const answers: Record<string, string[]> = {};
   for (const [name, folder] of Object.entries(models)) {
@@ -129,5 +159,6 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
     expected: String(p.a + p.b),
     answers: Object.fromEntries(Object.keys(models).map((name) => [name, answers[name]![i]!])),
   }));
-  return { accuracy, examples, runs };
+  const seconds = { [CE_ONLY]: pair.seconds.ceOnly, [OFF_POLICY]: pair.seconds.kd, [ON_POLICY]: onPolicySeconds };
+  return { accuracy, examples, runs, seconds, generation: generationOf(runs.onPolicy) };
 }

@@ -67,8 +67,8 @@ export async function writeLanguageReport(outDir: string, result: LanguageDemoRe
 
 export async function writeArithmeticReport(outDir: string, result: ArithmeticResult): Promise<string> {
   const table = {
-    headers: ['model', 'exact-match accuracy'],
-    rows: Object.entries(result.accuracy).map(([model, accuracy]) => [model, pct(accuracy)]),
+    headers: ['model', 'exact-match accuracy', 'training wall time'],
+    rows: Object.entries(result.accuracy).map(([model, accuracy]) => [model, pct(accuracy), model in result.seconds ? `${result.seconds[model]!.toFixed(0)} s` : '–']),
   };
   const examples = [
     '| problem | expected | ' + Object.keys(result.accuracy).join(' | ') + ' |',
@@ -79,10 +79,19 @@ export async function writeArithmeticReport(outDir: string, result: ArithmeticRe
     title: 'Distillery demo: arithmetic — exact-match accuracy of greedy answers',
     label: 'KD student',
     outDir,
-    extraRuns: [{ label: 'CE-only student', dir: result.runs.ceOnly }],
+    extraRuns: [
+      { label: 'CE-only student', dir: result.runs.ceOnly },
+      { label: 'on-policy KD student', dir: result.runs.onPolicy },
+    ],
     comparison: table,
     sections: [
       { title: 'Task', markdown: 'Instruction data in the reference format, e.g. `Instruction: What is 48 + 25?\\nResponse: 73`; the loss counts the response tokens only. The teacher saw many problems, the students few; answers are generated greedily and must match exactly.' },
+      {
+        title: 'On-policy distillation',
+        markdown:
+          "The on-policy student trains part of its micro-batches on its own sampled answers to the prompts, with the teacher's distributions over them as the only signal (the KD term), the rest on the data's answers as the KD student does; all three students take the same number of optimizer steps. " +
+          `Generating the answers took ${pct(result.generation.share)} of its step time (${result.generation.tokensPerSecond.toFixed(0)} generated tokens/s).`,
+      },
       { title: 'Examples', markdown: examples },
     ],
   });

@@ -21,6 +21,15 @@ export function writeRandomModel(folder: string, shape: ModelShape, tokenizer: T
 export interface StudentPair {
   ceOnly: string;
   kd: string;
+  /** Wall time of each run (training and its evaluations), seconds. */
+  seconds: { ceOnly: number; kd: number };
+}
+
+/** One student run through `distill`'s trainer; returns its wall time in seconds. */
+export async function timedDistill(settings: Record<string, unknown>, quiet: DistillHooks): Promise<number> {
+  const started = Date.now();
+  await distill(resolveConfig(settings), quiet);
+  return (Date.now() - started) / 1000;
 }
 
 /** The same student, steps, data order and seed with α = 0 and with the given α, τ. */
@@ -31,10 +40,10 @@ export async function trainStudentPair(
   hooks: { stage(name: string): void },
   quiet: DistillHooks,
 ): Promise<StudentPair> {
-  const runs = { ceOnly: join(outDir, 'ce-only'), kd: join(outDir, 'kd') };
+  const dirs = { ceOnly: join(outDir, 'ce-only'), kd: join(outDir, 'kd') };
   hooks.stage('student, cross-entropy only');
-  await distill(resolveConfig({ ...common, out: runs.ceOnly, alpha: 0, temperature: 1 }), quiet);
+  const ceOnly = await timedDistill({ ...common, out: dirs.ceOnly, alpha: 0, temperature: 1 }, quiet);
   hooks.stage(`student, distillation (α ${kd.alpha}, τ ${kd.temperature})`);
-  await distill(resolveConfig({ ...common, out: runs.kd, alpha: kd.alpha, temperature: kd.temperature }), quiet);
-  return runs;
+  const kdSeconds = await timedDistill({ ...common, out: dirs.kd, alpha: kd.alpha, temperature: kd.temperature }, quiet);
+  return { ...dirs, seconds: { ceOnly, kd: kdSeconds } };
 }

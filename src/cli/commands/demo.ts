@@ -63,6 +63,7 @@ export function registerDemo(program: Command): void {
         progress.stop();
         html = await writeArithmeticReport(flags.out, result);
         console.log(`\nexact-match accuracy: ${Object.entries(result.accuracy).map(([m, a]) => `${m} ${(100 * a).toFixed(1)} %`).join(', ')}`);
+        console.log(`training wall time: ${Object.entries(result.seconds).map(([m, s]) => `${m} ${s.toFixed(1)} s`).join(', ')}; generation ${(100 * result.generation.share).toFixed(1)} % of the on-policy run's step time`);
       }
       console.log(`\nreport: ${html} (also ${reportPaths(flags.out).markdown}); total ${elapsed()}`);
     });
