@@ -12,7 +12,7 @@ import { writeTextAtomic } from '../io/atomic.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
 import { clipGradNorm } from '../nn/index.js';
 import { type MetricsRecord, readMetrics } from '../report/metrics.js';
-import { zeros } from '../tensor/index.js';
+import { tidy, zeros } from '../tensor/index.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
 import { microBatchBackward, readStepScalars } from './micro-batch.js';
@@ -174,7 +174,10 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
           const examples = piece.map((i) => batch.examples[i]!);
           const sourceIndices = piece.map((i) => batch.sourceIndices[i] ?? -1);
           const sums = microBatchBackward(padBatch(examples, prepared.padId), targetCount, onPolicy ? kdOnly : setup, sourceIndices);
-          (onPolicy ? localSums.narrow(0, 2, 1) : localSums.narrow(0, 0, 2)).add_(onPolicy ? sums.narrow(0, 0, 1) : sums);
+          tidy(() => {
+            if (onPolicy) localSums.narrow(0, 2, 1).add_(sums.narrow(0, 0, 1));
+            else localSums.narrow(0, 0, 2).add_(sums);
+          });
           sums.dispose();
         }
       }
