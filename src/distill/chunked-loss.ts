@@ -40,6 +40,19 @@ export interface ChunkedLossInput {
   clock?: PhaseClock;
 }
 
+/**
+ * A chunk's [Σkd, Σce] and the gradient of its share of the loss with respect to its logits: from
+ * the fused kernel where it applies, else by autograd through the loss.
+ */
+function chunkLossGradient(input: ChunkedLossInput, logits: Tensor, start: number, targets: Tensor): { sums: Tensor; dLogits: Tensor } {
+  const fused = input.teacher.fusedLossGradient?.(logits, start, targets, input.settings, 1 / input.totalTargets) ?? null;
+  if (fused) return { sums: fused.sums, dLogits: fused.grad };
+  logits.requiresGrad_();
+  const sums = input.teacher.lossSums(logits, start, targets, input.settings);
+  combineLoss(sums, input.settings.alpha, input.totalTargets).backward();
+  return { sums: cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach(), dLogits: logits.grad! };
+}
+
 /** Backpropagates this micro-batch's share of the loss; returns its [Σkd, Σce] (float64, on the device). */
 export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
   const rows = input.hiddenRows.size(0);
@@ -55,16 +68,14 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
       const count = Math.min(input.chunkSize, rows - start);
       tidy(() => {
         const h = detached.narrow(0, start, count);
-        const logits = noGrad(() => linear(h, weight)).requiresGrad_();
+        const logits = noGrad(() => linear(h, weight));
         const targets = input.targets.narrow(0, start, count);
-        const sums = input.teacher.lossSums(logits, start, targets, input.settings);
-        combineLoss(sums, input.settings.alpha, input.totalTargets).backward();
+        const { sums, dLogits } = chunkLossGradient(input, logits, start, targets);
         noGrad(() => {
-          const dLogits = logits.grad!;
           hiddenGrads.push(keep(dLogits.matmul(weight)));
           weightGrad!.addmm_(dLogits.t(), h);
         });
-        chunkSums.push(keep(cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach()));
+        chunkSums.push(keep(sums));
       });
     }
     input.clock?.lap('loss_and_head');

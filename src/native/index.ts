@@ -97,6 +97,8 @@ export interface NativeAddon {
   adamwGetState(opt: NativeAdamW): (NativeAdamWState | null)[];
   adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): NativeTensor;
+  kdLossRows(student: NativeTensor, teacher: NativeTensor, targets: NativeTensor, temperature: number, alpha: number, scale: number, shared: number): [NativeTensor, NativeTensor];
+  kdLossVectorised(): boolean;
   distAvailable(): { gloo: boolean; nccl: boolean };
   distInit(options: DistInitOptions): NativeProcessGroup;
   distAllReduce(group: NativeProcessGroup, tensors: NativeTensor[], op: 'sum' | 'max' | 'min', bucketBytes: number): void;

@@ -487,6 +487,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   distillery::registerOptim(env, exports);
   distillery::registerDistributed(env, exports);
   distillery::registerCudaMemory(env, exports);
+  distillery::registerKdLoss(env, exports);
   return exports;
 }
 

@@ -19,3 +19,4 @@ export * from './runtime.js';
 export { tidy, keep } from './scope.js';
 export { hasOp } from './dispatch.js';
 export { hostSyncCount } from './host-sync.js';
+export { fusedKdLoss, fusedKdLossVectorised, type FusedKdSettings } from './fused-kd-loss.js';
