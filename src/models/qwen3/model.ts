@@ -3,7 +3,7 @@
 // eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, dropout, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy } from '../../tensor/index.js';
+import { arange, dropout, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where } from '../../tensor/index.js';
 import type { Qwen3Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
@@ -17,6 +17,14 @@ export interface LayerInputs {
    *  built once per forward for all layers; null means plain causal with no padding. */
   fullAllowed: Tensor | null;
   slidingAllowed: Tensor | null;
+  /**
+   * The same masks as additive biases in the scores' dtype (0 where allowed, the dtype's minimum
+   * where not), for the eager attention: one add per layer, as transformers' eager attention does,
+   * instead of a masked_fill whose broadcast boolean mask cost several times the add here, in the
+   * forward and again in the backward. Null where the fused kernel takes the boolean mask.
+   */
+  fullBias: Tensor | null;
+  slidingBias: Tensor | null;
   cache?: KVCache;
 }
 
@@ -69,8 +77,8 @@ export class Qwen3Attention extends Module {
     k = applyRotary(k, inputs.cos, inputs.sin);
     if (inputs.cache) ({ k, v } = inputs.cache.update(this.layerIndex, k, v));
     const groups = numAttentionHeads / numKeyValueHeads;
-    const allowed = this.sliding ? inputs.slidingAllowed : inputs.fullAllowed;
-    const out = this.#attend(q, repeatKv(k, groups), repeatKv(v, groups), allowed);
+    const [allowed, bias] = this.sliding ? [inputs.slidingAllowed, inputs.slidingBias] : [inputs.fullAllowed, inputs.fullBias];
+    const out = this.#attend(q, repeatKv(k, groups), repeatKv(v, groups), allowed, bias);
     return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
   }
 
@@ -80,7 +88,7 @@ export class Qwen3Attention extends Module {
    * scores kept for backward); otherwise the softmax runs in float32 as transformers' eager
    * attention does.
    */
-  #attend(q: Tensor, k: Tensor, v: Tensor, allowedMask: Tensor | null): Tensor {
+  #attend(q: Tensor, k: Tensor, v: Tensor, allowedMask: Tensor | null, bias: Tensor | null): Tensor {
     const [queryLength, keyLength] = [q.size(2), k.size(2)];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
     if (dropoutP === 0 && fusedAttention(q.device)) {
@@ -88,10 +96,14 @@ export class Qwen3Attention extends Module {
         ? scaledDotProductAttention(q, k, v, { attnMask: allowedMask })
         : scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
     }
-    const blocked = allowedMask ? allowedMask.logicalNot() : allowedAttention({ queryLength, pastLength: keyLength - queryLength, device: q.device }).logicalNot();
     const scale = 1 / Math.sqrt(this.config.headDim);
     let scores = q.matmul(k.transpose(2, 3)).mul(scale);
-    scores = scores.maskedFill(blocked, dtypeMin(scores.dtype));
+    if (bias) scores = scores.add(bias);
+    else {
+      // Dropout on a device whose masks were built for the fused kernel: the boolean mask, applied here.
+      const allowed = allowedMask ?? allowedAttention({ queryLength, pastLength: keyLength - queryLength, device: q.device });
+      scores = scores.maskedFill(allowed.logicalNot(), dtypeMin(scores.dtype));
+    }
     let probs = scores.softmax(-1, { dtype: 'float32' }).to(q.dtype);
     if (dropoutP > 0) probs = dropout(probs, dropoutP, true);
     return probs.matmul(v);
@@ -199,11 +211,17 @@ export class Qwen3Model extends Module {
       // Without padding, and with queries either the whole sequence or one new token, the mask is
       // plain causal and the fused attention kernel can apply it itself.
       const plainCausal = !options.attentionMask && (past === 0 || length === 1);
+      const fused = fusedAttention(device);
+      const full = plainCausal && fused ? null : attendableMask(allowedAttention(common));
+      const sliding = needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null;
+      const additive = (allowed: Tensor | null) => (allowed && !fused ? where(allowed, 0, dtypeMin(embeddings.dtype)).to(embeddings.dtype) : null);
       const inputs: LayerInputs = {
         cos,
         sin,
-        fullAllowed: plainCausal && fusedAttention(device) ? null : attendableMask(allowedAttention(common)),
-        slidingAllowed: needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null,
+        fullAllowed: full,
+        slidingAllowed: sliding,
+        fullBias: additive(full),
+        slidingBias: additive(sliding),
         cache: options.cache,
       };
       return { embeddings, inputs };
