@@ -48,8 +48,9 @@ const MODES = [...BASELINE_MODES, ...DISTILLERY_MODES] as const;
  */
 /**
  * pytorch-best: PyTorch as its best users would run it here — pytorch-tuned's process settings, at
- * whichever thread count is faster: one thread (OpenMP and OpenBLAS both at 1, no oversubscription)
- * or every core. Distillery's modes are compared with it; the others show what each setting is worth.
+ * whichever thread setting is fastest (pytorchThreadSettings: one thread; ATen on one thread and
+ * OpenBLAS on every core; every core). Distillery's modes are compared with it; the others show
+ * what each setting is worth.
  */
 /** An H200's dense bf16 tensor-core peak (NVIDIA's figure), the default MFU denominator on CUDA. */
 const H200_DENSE_BF16_TFLOPS = 989;
@@ -216,18 +217,29 @@ function compareWithBaselines(record: Record<string, unknown>, baselines: Record
 }
 
 /**
- * The PyTorch step at one thread and at every core (pytorch-best), the faster one returned with
- * both figures; `threads` fixes the count (the memory run repeats the speed run's choice).
+ * The thread settings pytorch-best tries: everything on one thread; ATen's kernels on one thread
+ * with OpenBLAS on every core (what Debian's torch chooses by itself on this kind of VM, and often
+ * the fastest: OpenBLAS's own workers do not compete with a second OpenMP team); every core for both.
+ */
+function pytorchThreadSettings(cores: number): { label: string; torchThreads: number; env: Record<string, string> }[] {
+  const one = { label: '1', torchThreads: 1, env: { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } };
+  if (cores === 1) return [one];
+  return [one, { label: `1+blas${cores}`, torchThreads: 1, env: { OPENBLAS_NUM_THREADS: String(cores) } }, { label: String(cores), torchThreads: cores, env: {} }];
+}
+
+/**
+ * The PyTorch step at each thread setting (pytorch-best), the fastest returned with every figure;
+ * `threads` fixes the setting by its label (the memory run repeats the speed run's choice).
  */
 function bestPyTorch(python: string, baselineArgs: string[], extra: string[], env: NodeJS.ProcessEnv, threads?: unknown): Record<string, unknown> {
-  const withThreads = (n: number): Record<string, unknown> => {
-    const args = baselineArgs.map((a, i) => (baselineArgs[i - 1] === '--threads' ? String(n) : a));
-    const oneThread = n === 1 ? { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } : {};
-    return { ...runBaseline(python, 'pytorch_kd_step.py', [...args, ...extra], { ...env, ...oneThread }), mode: 'pytorch-best', threads: n };
+  const settings = pytorchThreadSettings(numThreads());
+  const withSetting = (setting: (typeof settings)[number]): Record<string, unknown> => {
+    const args = baselineArgs.map((a, i) => (baselineArgs[i - 1] === '--threads' ? String(setting.torchThreads) : a));
+    return { ...runBaseline(python, 'pytorch_kd_step.py', [...args, ...extra], { ...env, ...setting.env }), mode: 'pytorch-best', threads: setting.label };
   };
-  if (typeof threads === 'number') return withThreads(threads);
-  const counts = [...new Set([1, numThreads()])];
-  const runs = counts.map(withThreads);
+  const fixed = settings.find((s) => s.label === threads);
+  if (fixed) return withSetting(fixed);
+  const runs = settings.map(withSetting);
   const best = runs.reduce((a, b) => ((b.tokens_per_s as number) > (a.tokens_per_s as number) ? b : a));
   return { ...best, tokens_per_s_by_threads: Object.fromEntries(runs.map((r) => [r.threads, r.tokens_per_s])) };
 }
