@@ -132,6 +132,9 @@ describe('teacher cache', () => {
       const phases = Object.values(r.phase_ms as Record<string, number>).reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(phases - r.step_ms) <= 0.02 * r.step_ms + 0.5, `phases ${JSON.stringify(r.phase_ms)} vs step ${r.step_ms} ms`);
       assert.deepEqual(Object.keys(r.phase_ms).sort(), ['loss_and_head', 'optimizer', 'student_backward', 'student_forward', 'teacher_forward']);
+      // Beside the machine's own fp32 matmul rate, measured in the same process.
+      assert.ok(r.matmul_ceiling_gflops.float32 > 1, JSON.stringify(r.matmul_ceiling_gflops));
+      assert.ok(r.fraction_of_matmul_ceiling > 0 && r.fraction_of_matmul_ceiling < 1, `fraction ${r.fraction_of_matmul_ceiling}`);
     }
     assert.equal(records[2].teacher_parameters, null); // the cached mode loads no teacher
   });

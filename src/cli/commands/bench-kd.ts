@@ -18,7 +18,8 @@ import { readJsonFile } from '../../io/json-file.js';
 import { resolveModelPath } from '../../io/hub/index.js';
 import { loadQwen3 } from '../../models/qwen3/weights.js';
 import { AdamW } from '../../nn/index.js';
-import { allocatorCachingEnabled, cudaAllocated, numThreads, resetCudaPeak, torchVersion } from '../../tensor/index.js';
+import { allocatorCachingEnabled, cudaAllocated, type DType, numThreads, resetCudaPeak, torchVersion } from '../../tensor/index.js';
+import { benchMatmul } from '../bench-ops.js';
 import { PhaseClock } from '../../distill/phase-clock.js';
 import { StudentPrecision } from '../../distill/precision.js';
 import { qwen3ForwardFlopsPerToken } from '../../models/qwen3/size.js';
@@ -74,6 +75,8 @@ interface BenchKdFlags {
   worker?: Mode;
   measureMemory?: boolean;
   dtype: 'float32' | 'bfloat16';
+  /** The teacher's dtype in Distillery's modes (the PyTorch baseline follows --dtype). */
+  teacherDtype: 'float32' | 'bfloat16';
   peakTflops?: number;
   batchFile?: string;
   cacheDir?: string;
@@ -102,7 +105,7 @@ function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: Qwen3Config,
   const lossChunkRows = chunkRows(flags.chunkSize, student.vocabSize);
   if (flags.chunkSize > 0 || mode === 'naive') return lossChunkRows;
   const input: PlanInput = {
-    student, studentDtype: flags.dtype, teacher: mode === 'cached' ? null : teacher, teacherDtype: 'float32', teacherElsewhere: false,
+    student, studentDtype: flags.dtype, teacher: mode === 'cached' ? null : teacher, teacherDtype: flags.teacherDtype, teacherElsewhere: false,
     sequenceLength: flags.seqLen, evalSequenceLength: flags.seqLen, evalBatchSize: flags.batchSize, lossImpl: 'chunked', lossChunkRows,
     runtimeBytes: residentBytes() ?? 512 * 2 ** 20, fusedAttention: fusedAttention(device), gradAccum: 1, batchSize: flags.batchSize,
   };
@@ -118,7 +121,7 @@ function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: Qwen3Config,
 async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string, unknown>> {
   const device = checkDevice(flags.device);
   // The cached mode never loads the teacher: its predictions come from the cache.
-  const teacher = mode === 'cached' ? null : new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device }));
+  const teacher = mode === 'cached' ? null : new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device, dtype: flags.teacherDtype }));
   // float32 master weights; with --dtype bfloat16 a bf16 copy runs forward and backward, as in distill.
   const master = loadQwen3(await resolveModelPath(flags.student), { dtype: 'float32', device });
   const precision = new StudentPrecision(master, flags.dtype);
@@ -160,7 +163,15 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const tokensPerSecond = (flags.batchSize * flags.seqLen * flags.steps) / seconds;
   // Model FLOPs: the teacher's forward, the student's forward and backward (3 forwards' worth).
-  const flopsPerToken = (teacher ? qwen3ForwardFlopsPerToken(teacher.model.config, flags.seqLen) : 0) + 3 * qwen3ForwardFlopsPerToken(student.config, flags.seqLen);
+  const teacherFlopsPerToken = teacher ? qwen3ForwardFlopsPerToken(teacher.model.config, flags.seqLen) : 0;
+  const studentFlopsPerToken = 3 * qwen3ForwardFlopsPerToken(student.config, flags.seqLen);
+  const flopsPerToken = teacherFlopsPerToken + studentFlopsPerToken;
+  // On CPU, the step beside the machine's own matmul rate at each model's dtype (measured now, after
+  // the timed steps): the fraction of the step a perfect matmul-bound implementation would take.
+  const ceiling = device === 'cpu' ? matmulCeiling([...new Set([flags.teacherDtype, flags.dtype])]) : null;
+  const idealSecondsPerToken = ceiling
+    ? teacherFlopsPerToken / (ceiling[teacher ? flags.teacherDtype : flags.dtype]! * 1e9) + studentFlopsPerToken / (ceiling[flags.dtype]! * 1e9)
+    : null;
   const peakTflops = flags.peakTflops ?? (device.startsWith('cuda') ? H200_DENSE_BF16_TFLOPS : null);
   const cudaPeak = cudaAllocated(device)?.peakAllocatedBytes ?? null;
   return {
@@ -168,6 +179,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     tokens_per_s: +tokensPerSecond.toFixed(1),
     mfu: peakTflops === null ? null : +((flopsPerToken * tokensPerSecond) / (peakTflops * 1e12)).toFixed(4),
     model_tflops_per_s: +((flopsPerToken * tokensPerSecond) / 1e12).toFixed(3),
+    matmul_ceiling_gflops: ceiling,
+    fraction_of_matmul_ceiling: idealSecondsPerToken === null ? null : +(idealSecondsPerToken * tokensPerSecond).toFixed(3),
     cuda_max_allocated_mb: cudaPeak === null ? null : Math.round(cudaPeak / 2 ** 20),
     dtype: flags.dtype,
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
@@ -186,6 +199,11 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     allocator_caching: allocatorCachingEnabled(),
     torch: torchVersion(),
   };
+}
+
+/** Measured matmul GFLOP/s (2048 × 2048 × 2048) at each dtype: the CPU's practical ceiling. */
+function matmulCeiling(dtypes: DType[]): Record<string, number> {
+  return Object.fromEntries(dtypes.map((dtype) => [dtype, benchMatmul(2048, dtype, 'cpu').gflops as number]));
 }
 
 /** The Python for the pytorch mode; null (with a note) when it was not asked for by name and none is found. */
@@ -269,6 +287,7 @@ export function registerBenchKd(bench: Command): void {
     .option('--chunk-size <n>', 'rows per chunk of the chunked loss (0: what distill\'s memory plan chooses)', intOption('--chunk-size', 0), 0)
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
     .addOption(new Option('--dtype <dtype>', 'student compute dtype (float32 master weights either way; the PyTorch baseline uses autocast)').choices(['float32', 'bfloat16']).default('float32'))
+    .addOption(new Option('--teacher-dtype <dtype>', "the teacher's dtype in Distillery's modes (the PyTorch baseline follows --dtype)").choices(['float32', 'bfloat16']).default('float32'))
     .option('--peak-tflops <n>', `the device's peak for MFU (default: ${H200_DENSE_BF16_TFLOPS}, an H200's dense bf16, on CUDA; none on CPU)`, (v) => {
       const n = Number(v);
       if (!(n > 0)) throw new UsageError(`--peak-tflops must be a positive number, got '${v}'`);
@@ -303,7 +322,7 @@ export function registerBenchKd(bench: Command): void {
           const built = cli(['cache-teacher', '--teacher', flags.teacher, '--data', batchFile, '--out', cacheDir, '--top-k', String(flags.topK), '--max-length', String(flags.seqLen), '--device', flags.device]);
           if (built.status !== 0) throw new Error(`bench kd: building the teacher cache failed: ${whyChildFailed(built)}`);
         }
-        const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--dtype', flags.dtype, '--batch-file', batchFile, '--cache-dir', cacheDir, ...(flags.peakTflops ? ['--peak-tflops', String(flags.peakTflops)] : [])];
+        const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--dtype', flags.dtype, '--teacher-dtype', flags.teacherDtype, '--batch-file', batchFile, '--cache-dir', cacheDir, ...(flags.peakTflops ? ['--peak-tflops', String(flags.peakTflops)] : [])];
         const baselineArgs = python === null ? [] : ['--teacher', await resolveModelPath(flags.teacher), '--student', await resolveModelPath(flags.student), '--batch-file', batchFile, '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--threads', String(numThreads()), '--device', flags.device, '--dtype', flags.dtype];
         const baselines: Record<string, Record<string, unknown>> = {};
         const run = (mode: string, measureMemory: boolean): Record<string, unknown> => {
