@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { loadCheckpoint } from '../src/distill/checkpoint.js';
 import { DistributedEnvironmentError, worldFromEnvironment } from '../src/distributed/environment.js';
 import { SafetensorsFile } from '../src/io/safetensors/index.js';
-import { makeModel, tokenData } from './tiny-run.js';
+import { makeModel, promptedTokenData, tokenData } from './tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-ddp-'));
 const teacher = makeModel(dir, 'teacher', 1, 0.5);
@@ -168,7 +168,7 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
   });
 
   test('on-policy micro-batches: two processes make the same choices and completions as one process with accumulation', async () => {
-    const onPolicy = ['--batch-size', '2', '--max-steps', '4', '--on-policy-fraction', '0.5', '--max-new-tokens', '5'];
+    const onPolicy = ['--batch-size', '2', '--max-steps', '4', '--on-policy-fraction', '0.5', '--max-new-tokens', '5', '--data', promptedTokenData(dir, 'prompted.jsonl', 24, 5)];
     const single = join(dir, 'single-on-policy');
     const one = runCli([...baseArgs(single), ...onPolicy, '--grad-accum', '2']);
     assert.equal(one.status, 0, one.stderr);

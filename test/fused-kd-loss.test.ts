@@ -41,15 +41,15 @@ describe('fused KD loss kernel', () => {
     { name: 'a padded student vocabulary (KD over the shared part, CE over all)', rows: 4, vocab: 45, teacherVocab: 40, shared: 37 },
     { name: 'a larger vocabulary (the vectorised body)', rows: 5, vocab: 1000, teacherVocab: 1000, shared: 1000 },
   ];
-  for (const c of cases) {
-    test(`${c.name}: sums and gradient equal the definitions`, () => {
+  for (const c of cases) for (const plainLoop of [false, true]) {
+    test(`${c.name}${plainLoop ? ', plain loop' : ''}: sums and gradient equal the definitions`, () => {
       const [tau, alpha, scale] = [1.7, 0.3, 1 / 11];
       const s = randomRows(c.rows, c.vocab, 3, 6);
       const t = randomRows(c.rows, c.teacherVocab, 5, 6);
       const y = s.map((_, i) => (i * 7 + 2) % c.vocab);
       const expected = byHand(s, t, y, tau, alpha, scale, c.shared);
       T.tidy(() => {
-        const { sums, grad } = T.fusedKdLoss(T.tensor(s), T.tensor(t), T.tensor(y, { dtype: 'int64' }), { temperature: tau, alpha, scale, shared: c.shared });
+        const { sums, grad } = T.fusedKdLoss(T.tensor(s), T.tensor(t), T.tensor(y, { dtype: 'int64' }), { temperature: tau, alpha, scale, shared: c.shared, plainLoop });
         const [kd, ce] = sums.toArray();
         assert.ok(Math.abs(kd! - expected.kd) <= 1e-4 * Math.max(1, Math.abs(expected.kd)), `Σkd ${kd} vs ${expected.kd}`);
         assert.ok(Math.abs(ce! - expected.ce) <= 1e-4 * Math.max(1, Math.abs(expected.ce)), `Σce ${ce} vs ${expected.ce}`);
@@ -57,6 +57,15 @@ describe('fused KD loss kernel', () => {
       });
     });
   }
+
+  test('a NaN logit gives NaN sums (the trainer then stops), not a finite loss', () => {
+    T.tidy(() => {
+      const s = T.randn([2, 40]);
+      const bad = T.cat([s.narrow(0, 0, 1), T.full([1, 40], NaN)]);
+      const { sums } = T.fusedKdLoss(bad, T.randn([2, 40]), T.tensor([1, 2], { dtype: 'int64' }), { temperature: 2, alpha: 0.5, scale: 1, shared: 32 });
+      for (const v of sums.toArray()) assert.ok(Number.isNaN(v), `sum ${v}`);
+    });
+  });
 
   test('bad inputs are refused with a message, not a crash', () => {
     T.tidy(() => {

@@ -84,6 +84,18 @@ describe('generate-data', () => {
     assert.deepEqual(b.labels.slice(0, 2), [-100, -100]);
     const run = await distill(resolveConfig({ teacher: model, student: model, data: out, out: join(dir, 'tokens-run'), maxSteps: 1, evalRatio: 0 }), { log: () => {} });
     assert.ok(run.studentDir);
+    // Records without labels or loss_mask have no prompt: copied unchanged; when none has one, refused and nothing left behind.
+    const mixed = join(dir, 'mixed.jsonl');
+    writeJsonl(mixed, [{ input_ids: [3, 4, 5, 6] }, { input_ids: [3, 14, 15, 9], labels: [-100, -100, 15, 9] }]);
+    const mixedOut = join(dir, 'mixed-out.jsonl');
+    const mixedResult = await generateData({ teacher: model, data: mixed, out: mixedOut, generationTemperature: 0, maxNewTokens: 2 });
+    assert.deepEqual([mixedResult.regenerated, mixedResult.unchanged], [1, 1]);
+    assert.deepEqual(readJsonl(mixedOut)[0], { input_ids: [3, 4, 5, 6] });
+    const bare = join(dir, 'bare.jsonl');
+    writeJsonl(bare, [{ input_ids: [3, 4, 5, 6] }]);
+    const bareOut = join(dir, 'bare-out.jsonl');
+    await assert.rejects(generateData({ teacher: model, data: bare, out: bareOut }), /data .*bare\.jsonl: no record has a prompt to answer/);
+    assert.ok(!existsSync(bareOut) && !existsSync(`${bareOut}.partial`) && !existsSync(`${bareOut}.partial.json`), 'nothing left behind');
   });
 
   test('refused: plain text (no prompt to keep), an output that is not .jsonl, bad generation flags', () => {

@@ -11,13 +11,15 @@ import { ConfigError, resolveConfig } from '../src/distill/config.js';
 import { distill } from '../src/distill/trainer.js';
 import { loadQwen3 } from '../src/models/qwen3/weights.js';
 import * as T from '../src/tensor/index.js';
-import { makeModel, tokenData } from './tiny-run.js';
+import { makeModel, promptedTokenData, tokenData } from './tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-on-policy-'));
 const quiet = { log: () => {} };
 const teacher = makeModel(dir, 'teacher', 1, 0.5);
 const student = makeModel(dir, 'student', 2, 0.3);
-const data = tokenData(dir, 'data.jsonl', 48, 7);
+const data = promptedTokenData(dir, 'data.jsonl', 48, 7);
+// Every token a target: no prompt to continue.
+const unprompted = tokenData(dir, 'unprompted.jsonl', 8, 3);
 const readJsonl = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
 // One pre-tokenized record: its labels make the first four tokens the prompt.
@@ -113,7 +115,7 @@ describe('on-policy and sequence-level distillation', () => {
     await assert.rejects(distill(resolveConfig({ ...settings, onPolicyFraction: 0.25, out: split, resume: split }), quiet), /on_policy_fraction: 0\.5 then, 0\.25 now/);
   });
 
-  test('bad generation settings and a teacher cache are refused, naming the flag', () => {
+  test('bad generation settings, a teacher cache and data without prompts are refused, naming the flag', async () => {
     const base = { teacher, student, data, out: join(dir, 'never') };
     const refused = (flags: Record<string, unknown>, pattern: RegExp) => assert.throws(() => resolveConfig({ ...base, ...flags }), (e: Error) => e instanceof ConfigError && pattern.test(e.message), JSON.stringify(flags));
     refused({ onPolicyFraction: '1.5' }, /--on-policy-fraction must be >= 0 and <= 1, got "1\.5"/);
@@ -125,6 +127,10 @@ describe('on-policy and sequence-level distillation', () => {
     refused({ generationTopP: '1.01' }, /--generation-top-p must be > 0 and <= 1/);
     refused({ teacherCache: join(dir, 'cache'), onPolicyFraction: '0.5' }, /--teacher-cache cannot be used with --on-policy-fraction 0\.5: .*completions are new text/);
     refused({ teacherCache: join(dir, 'cache'), seqKd: true }, /--teacher-cache cannot be used with --seq-kd/);
+    // Data with no prompts (every token a target) is refused before anything is loaded, leaving no folder.
+    const noPrompt = join(dir, 'no-prompt');
+    await assert.rejects(distill(resolveConfig({ teacher, student, data: unprompted, out: noPrompt, onPolicyFraction: 0.5 }), quiet), /--on-policy-fraction needs prompts to continue, but every token of --data .*unprompted\.jsonl is a target/);
+    assert.ok(!existsSync(noPrompt), 'a refused run leaves no folder');
     // From the command line: one line, exit 1, no run folder.
     const out = join(dir, 'cli-refused');
     const run = spawnSync(process.execPath, ['bin/distillery.mjs', 'distill', '--teacher', teacher, '--student', student, '--data', data, '--out', out, '--on-policy-fraction', '2'], { encoding: 'utf8', timeout: 60_000 });

@@ -34,3 +34,17 @@ export function tokenData(dir: string, name: string, count: number, seed: number
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
 }
+
+/** DIR/NAME: `count` JSONL records of 6–15 pseudo-random token ids whose first 2–4 are a prompt (labels -100). */
+export function promptedTokenData(dir: string, name: string, count: number, seed: number, vocab = 40): string {
+  let s = seed;
+  const next = () => (s = (s * 16807) % 2147483647);
+  const lines = Array.from({ length: count }, () => {
+    const ids = Array.from({ length: 6 + (next() % 10) }, () => next() % vocab);
+    const prompt = 2 + (next() % 3);
+    return JSON.stringify({ input_ids: ids, labels: ids.map((id, t) => (t < prompt ? -100 : id)) });
+  });
+  const path = join(dir, name);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}

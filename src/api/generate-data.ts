@@ -3,6 +3,7 @@
 // sequences: `distillery generate-data`. The output is written in batches to OUT.partial and renamed
 // to OUT when complete; an interrupted job rerun with the same settings continues where it stopped
 // and writes exactly what an uninterrupted one would (sampling is seeded per batch).
+import { createHash } from 'node:crypto';
 import { detectFormat, type DataFormat, type DataRecord, encodeExamples, readRecords } from '../data/index.js';
 import { parseInstructionTemplate } from '../data/instruction.js';
 import { checkAnswerFormat, withGeneratedAnswer } from '../data/replace-answer.js';
@@ -64,6 +65,13 @@ const KEYS = [
   'maxLength', 'maxExamples', 'teacherDtype', 'device', 'onBatch', 'signal', 'log',
 ];
 
+/** A digest of the records' content: a partial output is continued only over the same data. */
+function recordsDigest(records: readonly DataRecord[]): string {
+  const hash = createHash('sha256');
+  for (const record of records) hash.update(`${JSON.stringify(record)}\n`);
+  return hash.digest('hex').slice(0, 16);
+}
+
 export async function generateData(options: GenerateDataOptions, naming: Naming = 'keys'): Promise<GenerateDataResult> {
   const name = namer(naming);
   rejectUnknownOptions('generateData', options, KEYS);
@@ -87,8 +95,9 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
   const { folder, model, tokenizer, generation } = await openModel(config.teacher!, {
     dtype: config.teacherDtype, device, needTokenizer: format === 'tokens' ? undefined : `the ${format} format`, log,
   });
+  // What the output depends on: a rerun continues a partial output only when all of it is the same.
   const job = {
-    teacher: folder, data: source.source, records: records.length, format, template: template?.source ?? null, maxLength: config.maxLength,
+    teacher: folder, data: source.source, dataDigest: recordsDigest(records), records: records.length, device, format, template: template?.source ?? null, maxLength: config.maxLength,
     maxNewTokens: config.maxNewTokens, temperature: config.generationTemperature, topP: config.generationTopP, seed: config.seed, batchSize, dtype: config.teacherDtype,
   };
   let writer: ResumableLines | null = null;
@@ -107,7 +116,11 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
     for (let start = resumedAt; start < records.length; start += batchSize) {
       const batch = records.slice(start, start + batchSize);
       // A record encoding drops (nothing to answer) is copied as it is; distill would drop it too.
-      const encoded = batch.map((record) => encodeExamples([record], tokenizer, encodeOptions).examples[0] ?? null);
+      // Without a prompt (every token a target) there is nothing to continue: copied as well.
+      const encoded = batch.map((record) => {
+        const example = encodeExamples([record], tokenizer, encodeOptions).examples[0];
+        return example && promptLength(example.labels) > 1 ? example : null;
+      });
       const answerable = encoded.flatMap((e, i) => (e ? [{ example: e, at: i }] : []));
       const completed = completeExamples(model, answerable.map((a) => a.example), settings, { seed: config.seed, step: start / batchSize, micro: 0 });
       const lines = batch.map((record) => JSON.stringify(record));
@@ -118,6 +131,8 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
         lines[at] = JSON.stringify(withGeneratedAnswer(batch[at] as DataRecord, start + at, format, { text, ids, promptIds: example.inputIds.slice(0, prompt) }, template));
       });
       writer.append(lines);
+      // Let Ctrl-C's handler (the CLI's abort) run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
       regenerated += answerable.length;
       unchanged += batch.length - answerable.length;
       generatedTokens += completed.generatedTokens;
@@ -127,6 +142,10 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
         log(`generate-data: stopped after ${writer.lines} of ${records.length} records; rerun the same command to continue`);
         return { out: null, records: records.length, regenerated, generatedTokens, unchanged, resumedAt, seconds: (Date.now() - started) / 1000 };
       }
+    }
+    if (regenerated === 0 && resumedAt === 0) {
+      writer.discard();
+      throw new OptionsError(`${name('data')} ${config.data}: no record has a prompt to answer (every token is a target, or nothing fits within maxLength); nothing was written`);
     }
     writer.finish();
     writer = null;

@@ -5,7 +5,7 @@
 // Every random choice is a function of (seed, step, micro-batch), never of a running state, so a
 // resumed run and every rank of a data-parallel one make the same choices.
 import { derivedSeed, type EncodedExample, IGNORE_INDEX, mulberry32 } from '../data/index.js';
-import { generateBatch } from '../models/qwen3/generate.js';
+import { generateBatch, type GenerateResult } from '../models/qwen3/generate.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { Generator } from '../tensor/index.js';
 
@@ -14,8 +14,13 @@ export interface GenerationSettings {
   /** 0: greedy. */
   temperature: number;
   topP: number;
-  /** Prompt plus completion never exceed the run's max length (what the memory plan counted). */
+  /** Prompt plus completion never exceed the run's max length (the sequence length the memory plan assumed). */
   maxLength: number;
+  /**
+   * Prompts generated together at most: the memory plan's micro-batch (the rows its forward passes
+   * were sized for); a larger micro-batch is completed in pieces of this many rows. 0: all at once.
+   */
+  rowsPerPass?: number;
   eosTokenIds: number[];
   padId: number;
   /** Only ids below this are generated: the vocabulary teacher and student share. */
@@ -63,16 +68,24 @@ export function completeExamples(
   const wasTraining = model.training;
   model.eval(); // no dropout while generating
   try {
-    const results = generateBatch(model, prompts, {
-      maxNewTokens: budgets,
-      greedy: settings.temperature === 0,
-      temperature: settings.temperature,
-      topP: settings.topP,
-      eosTokenIds: settings.eosTokenIds,
-      padId: settings.padId,
-      vocabLimit: settings.vocabLimit,
-      generator: settings.temperature === 0 ? undefined : new Generator(derivedSeed(at.seed, STREAM_SAMPLING, at.step, at.micro)),
-    });
+    // One generator for the micro-batch, drawn from piece after piece in order.
+    const generator = settings.temperature === 0 ? undefined : new Generator(derivedSeed(at.seed, STREAM_SAMPLING, at.step, at.micro));
+    const rows = settings.rowsPerPass && settings.rowsPerPass > 0 ? settings.rowsPerPass : Math.max(1, prompts.length);
+    const results: GenerateResult[] = [];
+    for (let start = 0; start < prompts.length; start += rows) {
+      results.push(
+        ...generateBatch(model, prompts.slice(start, start + rows), {
+          maxNewTokens: budgets.slice(start, start + rows),
+          greedy: settings.temperature === 0,
+          temperature: settings.temperature,
+          topP: settings.topP,
+          eosTokenIds: settings.eosTokenIds,
+          padId: settings.padId,
+          vocabLimit: settings.vocabLimit,
+          generator,
+        }),
+      );
+    }
     const completed = prompts.map((prompt, i) => {
       const ids = results[i]!.ids;
       return { inputIds: [...prompt, ...ids], labels: [...new Array<number>(prompt.length).fill(IGNORE_INDEX), ...ids] };

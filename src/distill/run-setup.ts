@@ -15,7 +15,8 @@ import { MetricsWriter } from '../report/metrics.js';
 import { manualSeed, setRngState } from '../tensor/index.js';
 import { BatchCursor } from './batches.js';
 import { type LoadedCheckpoint, loadCheckpoint } from './checkpoint.js';
-import { configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
+import { promptLength } from './completions.js';
+import { ConfigError, configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
 import { DataParallel } from './data-parallel.js';
 import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
@@ -78,7 +79,7 @@ function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] 
  * (sequence-level KD) stop at either model's eos ids or the tokenizer's, and choose only ids both
  * vocabularies share.
  */
-function completionPlan(config: DistillConfig, prepared: PreparedRun, student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null): CompletionPlan | null {
+function completionPlan(config: DistillConfig, prepared: PreparedRun, student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, rowsPerPass: number): CompletionPlan | null {
   if (config.onPolicyFraction === 0 && !config.seqKd) return null;
   const eos = new Set(readGenerationDefaults(prepared.studentFolder, student).eosTokenIds);
   if (teacher && prepared.teacherFolder) for (const id of readGenerationDefaults(prepared.teacherFolder, teacher).eosTokenIds) eos.add(id);
@@ -91,9 +92,24 @@ function completionPlan(config: DistillConfig, prepared: PreparedRun, student: Q
     teacher,
     settings: {
       maxNewTokens: config.maxNewTokens, temperature: config.generationTemperature, topP: config.generationTopP, maxLength: config.maxLength,
-      eosTokenIds: [...eos], padId: prepared.padId, vocabLimit: prepared.sharedVocab,
+      eosTokenIds: [...eos], padId: prepared.padId, vocabLimit: prepared.sharedVocab, rowsPerPass,
     },
   };
+}
+
+/**
+ * Completions continue prompts: data where every token is a target (plain text, --no-response-only,
+ * tokens records without labels or loss_mask) has none, and is refused before anything is loaded.
+ */
+function checkPrompts(config: DistillConfig, prepared: PreparedRun, log: (line: string) => void): void {
+  const without = prepared.train.filter((e) => promptLength(e.labels) <= 1).length;
+  const flag = config.onPolicyFraction > 0 ? '--on-policy-fraction' : '--seq-kd';
+  if (without === prepared.train.length) {
+    throw new ConfigError(
+      `${flag} needs prompts to continue, but every token of --data ${config.data} is a target (plain text, --no-response-only, or tokens records without labels or loss_mask): nothing comes before an answer`,
+    );
+  }
+  if (without > 0) log(`completions: ${without} of ${prepared.train.length} training examples have no prompt (their first token is followed by targets); they are continued from that one token`);
 }
 
 function completionNote(config: DistillConfig): string {
@@ -140,6 +156,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, optio
     log(`resuming from ${resumed.dir} at step ${resumed.state.step}`);
   }
 
+  if (config.onPolicyFraction > 0 || config.seqKd) checkPrompts(config, prepared, log);
   // Planned before any weight is loaded: a run that cannot fit stops here, naming what would.
   const plan = planRun(config, prepared);
   log(plan.reason);
@@ -188,7 +205,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, optio
   const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'), hooks.onRecord) : null;
   metrics?.start(resumed ? step : null);
   const evalBatches = scoredBatches(prepared, config.evalBatchSize);
-  const completion = completionPlan(config, prepared, precision.compute, teacher?.model ?? null);
+  const completion = completionPlan(config, prepared, precision.compute, teacher?.model ?? null, plan.shape.microBatchSize);
   if (completion) log(completionNote(config));
 
   return {

@@ -156,6 +156,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       // pads and trains only its own share.
       const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(config.batchSize));
       const stepExamples = micro.flatMap((m) => m.examples);
+      peaks.stepStarts(); // generation belongs to the step's memory too
       const answers = micro.map((_, index) => answerSource(completion, step + 1, index));
       const { batches, generation } = stepMicroBatches(parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))), step + 1, completion);
       const counted = stepCounts(stepExamples, answers, batches, generation, parallel);
@@ -163,7 +164,6 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, device, cache, checkpointing: gradientCheckpointing };
       // On the student's own completions there is no reference answer: the KD term alone.
       const kdOnly = { ...setup, loss: { ...loss, alpha: 1 } };
-      peaks.stepStarts();
       // [Σkd, Σce, Σkd on-policy] of this rank's micro-batches, added on the device.
       const localSums = zeros([3], { dtype: 'float64', device });
       for (const batch of batches) {

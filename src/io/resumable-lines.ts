@@ -13,6 +13,7 @@ export class ResumableLinesError extends Error {
 
 export class ResumableLines {
   readonly #fd: number;
+  #open = true;
   /** Lines already written (whole batches), by earlier runs of this job or this one. */
   #lines: number;
 
@@ -71,14 +72,23 @@ export class ResumableLines {
 
   /** All batches are in: the output takes its final name. */
   finish(): void {
-    closeSync(this.#fd);
+    this.close();
     renameSync(`${this.target}.partial`, this.target);
     fsyncDirectory(dirname(this.target));
     rmSync(`${this.target}.partial.json`, { force: true });
   }
 
-  /** Stops without finishing: what was appended stays for a rerun to continue. */
+  /** Abandons the job: the partial output and its description are removed. */
+  discard(): void {
+    this.close();
+    rmSync(`${this.target}.partial`, { force: true });
+    rmSync(`${this.target}.partial.json`, { force: true });
+  }
+
+  /** Stops without finishing: what was appended stays for a rerun to continue. Closing twice is harmless. */
   close(): void {
+    if (!this.#open) return;
+    this.#open = false;
     closeSync(this.#fd);
   }
 }

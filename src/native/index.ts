@@ -97,7 +97,7 @@ export interface NativeAddon {
   adamwGetState(opt: NativeAdamW): (NativeAdamWState | null)[];
   adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): NativeTensor;
-  kdLossRows(student: NativeTensor, teacher: NativeTensor, targets: NativeTensor, temperature: number, alpha: number, scale: number, shared: number): [NativeTensor, NativeTensor];
+  kdLossRows(student: NativeTensor, teacher: NativeTensor, targets: NativeTensor, temperature: number, alpha: number, scale: number, shared: number, plainLoop?: boolean): [NativeTensor, NativeTensor];
   kdLossVectorised(): boolean;
   distAvailable(): { gloo: boolean; nccl: boolean };
   distInit(options: DistInitOptions): NativeProcessGroup;

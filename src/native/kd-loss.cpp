@@ -9,7 +9,9 @@
 //   ce  = logsumexp(s) − s[y]
 //   ∂(α·kd + (1−α)·ce)/∂s = α·τ·(q_S − p_T) + (1−α)·(softmax(s) − onehot(y))   (q_S, p_T: 0 beyond the shared part)
 // The gradient is scaled by `scale` (1/N: the loss is a mean over the step's N target tokens).
-// x86-64 CPUs with AVX2 and FMA get a vectorised exp; others a scalar loop (same arithmetic).
+// x86-64 CPUs with AVX2 and FMA get a vectorised exp. The plain loop (same arithmetic) is what any
+// other CPU gets when it calls the kernel; the trainer uses the kernel only where it is vectorised
+// and autograd elsewhere (a scalar exp is slower than ATen's vectorised kernels). Tests run both.
 #include "handles.h"
 
 #include <ATen/ATen.h>
@@ -19,7 +21,7 @@
 #include <cmath>
 #include <limits>
 
-#if defined(__x86_64__) || defined(_M_X64)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define DISTILLERY_KD_AVX2 1
 #endif
@@ -74,10 +76,12 @@ RowSums rowScalar(const float* s, const float* t, float* g, int64_t y, const Row
 #define AVX2_FMA __attribute__((target("avx2,fma")))
 
 // exp for 8 floats: Cephes' expf (range reduction by log 2, degree-5 polynomial), ~1 ulp in the
-// range that matters; inputs below −88.4 give ~1e-38 instead of 0, which no sum here can see.
+// range that matters; inputs are clamped to ±88.38 first (below about −87.3 the result is 0). The
+// clamps take x as their second operand, which min/max return when it is NaN: a NaN logit stays
+// NaN and the trainer's non-finite check stops the run.
 AVX2_FMA inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
-  x = _mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f));
+  x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
+  x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
   __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
@@ -189,7 +193,7 @@ bool hasAvx2() { return false; }
 #endif
 
 // kdLossRows(student [c, V] float32, teacher [c, Vt] float32, targets [c] int64, temperature,
-// alpha, scale, shared) -> [sums float64 [Σkd (τ² applied), Σce], grad float32 [c, V]]
+// alpha, scale, shared, plainLoop?) -> [sums float64 [Σkd (τ² applied), Σce], grad float32 [c, V]]
 Napi::Value KdLossRows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   at::Tensor student = unwrapTensor(info[0], "kdLossRows student").contiguous();
@@ -216,7 +220,8 @@ Napi::Value KdLossRows(const Napi::CallbackInfo& info) {
   const float* s = student.data_ptr<float>();
   const float* t = teacher.data_ptr<float>();
   float* g = grad.data_ptr<float>();
-  const bool vectorised = hasAvx2();
+  const bool plainLoop = info.Length() > 7 && info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value();
+  const bool vectorised = hasAvx2() && !plainLoop;
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
 #ifdef DISTILLERY_KD_AVX2

@@ -23,7 +23,7 @@ export function lossChart(records: MetricsRecord[]): ChartPlan {
   const file = 'loss.png';
   const caption = 'Training loss per optimizer step, with its distillation (KD) and cross-entropy (CE) parts.';
   const parts: [string, string][] = [
-    ['loss', 'total (α·KD + (1−α)·CE)'],
+    ['loss', 'total (α·KD + (1−α)·CE; on-policy batches: KD)'],
     ['kd_loss', 'KD term (τ²·divergence)'],
     ['ce_loss', 'CE term (cross-entropy)'],
   ];

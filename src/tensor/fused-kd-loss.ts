@@ -13,9 +13,11 @@ export interface FusedKdSettings {
   scale: number;
   /** Only the first `shared` logits enter the KD term (teacher and student vocabularies may be padded differently). */
   shared: number;
+  /** The kernel's plain loop even where it is vectorised (tests check both against the definitions). */
+  plainLoop?: boolean;
 }
 
-/** Whether the kernel runs vectorised here (x86-64 with AVX2 and FMA); elsewhere it is a plain loop. */
+/** Whether the kernel runs vectorised here (x86-64 with AVX2 and FMA); elsewhere it is a plain loop, which training does not use (autograd is faster there). */
 export function fusedKdLossVectorised(): boolean {
   return native.kdLossVectorised();
 }
@@ -26,6 +28,6 @@ export function fusedKdLossVectorised(): boolean {
  * the student's logits [N, V].
  */
 export function fusedKdLoss(student: Tensor, teacher: Tensor, targets: Tensor, settings: FusedKdSettings): { sums: Tensor; grad: Tensor } {
-  const [sums, grad] = native.kdLossRows(student.native, teacher.native, targets.native, settings.temperature, settings.alpha, settings.scale, settings.shared);
+  const [sums, grad] = native.kdLossRows(student.native, teacher.native, targets.native, settings.temperature, settings.alpha, settings.scale, settings.shared, settings.plainLoop ?? false);
   return { sums: new Tensor(sums), grad: new Tensor(grad) };
 }

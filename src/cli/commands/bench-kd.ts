@@ -183,6 +183,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     fraction_of_matmul_ceiling: idealSecondsPerToken === null ? null : +(idealSecondsPerToken * tokensPerSecond).toFixed(3),
     cuda_max_allocated_mb: cudaPeak === null ? null : Math.round(cudaPeak / 2 ** 20),
     dtype: flags.dtype,
+    teacher_dtype: teacher ? flags.teacherDtype : null,
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
     step_ms: +((seconds * 1000) / flags.steps).toFixed(1),
     first_loss: firstLoss,
@@ -340,9 +341,10 @@ export function registerBenchKd(bench: Command): void {
         // shared machine noise only ever slows a run down, and rotating spreads it over all modes.
         const speeds: Record<string, Record<string, unknown>> = {};
         for (let round = 0; round < flags.rounds; round++) for (const mode of modes) speeds[mode] = fasterRun(speeds[mode], run(mode, false));
+        // Every mode is compared with every baseline, whatever their order in --modes.
+        for (const mode of modes) if (isBaseline(mode)) baselines[mode] = speeds[mode]!;
         for (const mode of modes) {
           const speed = speeds[mode]!;
-          if (isBaseline(mode)) baselines[mode] = speed;
           // Step working memory is resident host memory; on CUDA the step's peak is cuda_max_allocated_mb.
           const memory = flags.device.startsWith('cuda') ? {} : run(mode, true);
           const record = { mode: speed.mode, tokens_per_s: speed.tokens_per_s, peak_rss_mb: speed.peak_rss_mb, ...memory, ...compareWithBaselines(speed, baselines, mode), rounds: flags.rounds, ...speed };

@@ -71,18 +71,19 @@ export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[
   let mask: Tensor | null = padded
     ? tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(0), ...new Array<number>(p.length).fill(1)]), { dtype: 'int64', device })
     : null;
+  let input: Tensor | null = null;
   try {
     noGrad(() => {
-      let input = tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(padId), ...p]), { dtype: 'int64', device });
+      input = tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(padId), ...p]), { dtype: 'int64', device });
       for (let position = 0; !done.every(Boolean); position++) {
         const next = tidy(() => {
           // Only the last column's logits are sampled from: the LM head runs on those rows alone
           // (a prompt of T tokens would otherwise make a [B × T × V] tensor, as logits_to_keep=1 avoids).
-          const hidden = model.hiddenStates(input, { cache, attentionMask: mask ?? undefined });
+          const hidden = model.hiddenStates(input!, { cache, attentionMask: mask ?? undefined });
           const logits = linear(hidden.select(1, hidden.size(1) - 1), model.lmHeadWeight);
           return sampleTokens(limit < vocab ? logits.narrow(-1, 0, limit) : logits, options);
         });
-        input.dispose();
+        input!.dispose();
         next.forEach((id, row) => {
           if (done[row]) return; // a finished row keeps decoding with the others; its tokens are dropped
           const result = results[row]!;
@@ -95,14 +96,14 @@ export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[
         });
         input = tensor(next.map((id) => [id]), { dtype: 'int64', device });
         if (mask) {
-          const grown = cat([mask, ones([prompts.length, 1], { dtype: 'int64', device })], 1);
-          mask.dispose();
-          mask = grown;
+          const previous: Tensor = mask;
+          mask = tidy(() => cat([previous, ones([prompts.length, 1], { dtype: 'int64', device })], 1));
+          previous.dispose();
         }
       }
-      input.dispose();
     });
   } finally {
+    (input as Tensor | null)?.dispose();
     mask?.dispose();
     cache.dispose();
   }
