@@ -180,7 +180,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     mfu: peakTflops === null ? null : +((flopsPerToken * tokensPerSecond) / (peakTflops * 1e12)).toFixed(4),
     model_tflops_per_s: +((flopsPerToken * tokensPerSecond) / 1e12).toFixed(3),
     matmul_ceiling_gflops: ceiling,
-    fraction_of_matmul_ceiling: idealSecondsPerToken === null ? null : +(idealSecondsPerToken * tokensPerSecond).toFixed(3),
+    // Four significant digits: tiny models sit far below the ceiling.
+    fraction_of_matmul_ceiling: idealSecondsPerToken === null ? null : +(idealSecondsPerToken * tokensPerSecond).toPrecision(4),
     cuda_max_allocated_mb: cudaPeak === null ? null : Math.round(cudaPeak / 2 ** 20),
     dtype: flags.dtype,
     teacher_dtype: teacher ? flags.teacherDtype : null,
