@@ -206,7 +206,7 @@ describe('series helpers', () => {
     const records = [1, 2, 3].map((step) => ({ type: 'train' as const, step, loss: 5 - step, kd_loss: 0, ce_loss: 5 - step }));
     const plan = lossChart(records);
     assert.ok('spec' in plan);
-    assert.deepEqual(plan.spec.series.map((s) => s.name), ['total (α·KD + (1−α)·CE)']);
+    assert.deepEqual(plan.spec.series.map((s) => s.name), ['total (α·KD + (1−α)·CE; on-policy batches: KD)']);
   });
 });
 
