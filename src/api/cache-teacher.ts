@@ -8,7 +8,7 @@ import { OnlineTeacher } from '../distill/teacher.js';
 import { loadQwen3 } from '../models/qwen3/weights.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
-import { checkInt, rejectUnknownOptions } from './options.js';
+import { checkInt, definedOptions, rejectUnknownOptions } from './options.js';
 
 export interface CacheTeacherOptions {
   /** Teacher model folder or Hugging Face repo id. */
@@ -45,10 +45,10 @@ export async function cacheTeacher(options: CacheTeacherOptions, naming: Naming 
   const batchSize = checkInt(name('batchSize'), options.batchSize ?? 8, 1, 4096);
   const examplesPerShard = checkInt(name('examplesPerShard'), options.examplesPerShard ?? 2048, 1);
   // The data is prepared exactly as distill prepares it, so the fingerprints agree.
-  const given: Record<string, unknown> = { teacher: options.teacher, student: options.teacher, data: options.data, out: options.out, evalRatio: 0 };
-  for (const key of ['format', 'template', 'responseOnly', 'maxLength', 'maxExamples', 'teacherDtype', 'device'] as const) {
-    if (options[key] !== undefined) given[key] = options[key];
-  }
+  const given = {
+    teacher: options.teacher, student: options.teacher, data: options.data, out: options.out, evalRatio: 0,
+    ...definedOptions(options, ['format', 'template', 'responseOnly', 'maxLength', 'maxExamples', 'teacherDtype', 'device']),
+  };
   const config = resolveConfig(given, {}, { naming });
   const device = checkDevice(config.device, name('device'));
   const prepared = await prepareRun(config, log);

@@ -4,16 +4,16 @@
 // to OUT when complete; an interrupted job rerun with the same settings continues where it stopped
 // and writes exactly what an uninterrupted one would (sampling is seeded per batch).
 import { createHash } from 'node:crypto';
-import { detectFormat, type DataFormat, type DataRecord, encodeExamples, readRecords } from '../data/index.js';
+import { detectFormat, type DataFormat, type DataRecord, encodeExamples, paddingId, readRecords } from '../data/index.js';
 import { parseInstructionTemplate } from '../data/instruction.js';
 import { checkAnswerFormat, withGeneratedAnswer } from '../data/replace-answer.js';
 import { completeExamples, promptLength } from '../distill/completions.js';
 import { resolveConfig } from '../distill/config.js';
 import { ResumableLines } from '../io/resumable-lines.js';
-import { openModel } from '../models/open-model.js';
+import { openModel, stopTokenIds } from '../models/open-model.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
-import { checkInt, OptionsError, rejectUnknownOptions } from './options.js';
+import { checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
 
 export interface GenerateDataOptions {
   /** The model that writes the answers: a folder or Hugging Face repo id. */
@@ -80,10 +80,10 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
   const batchSize = checkInt(name('batchSize'), options.batchSize ?? 8, 1, 4096);
   if (typeof options.out !== 'string' || !options.out.endsWith('.jsonl')) throw new OptionsError(`${name('out')} must name a .jsonl file, got ${JSON.stringify(options.out)}`);
   // Validated as distill validates the options of the same names.
-  const given: Record<string, unknown> = { teacher: options.teacher, student: options.teacher, data: options.data, out: options.out };
-  for (const key of ['maxNewTokens', 'generationTemperature', 'generationTopP', 'seed', 'format', 'template', 'maxLength', 'maxExamples', 'teacherDtype', 'device'] as const) {
-    if (options[key] !== undefined) given[key] = options[key];
-  }
+  const given = {
+    teacher: options.teacher, student: options.teacher, data: options.data, out: options.out,
+    ...definedOptions(options, ['maxNewTokens', 'generationTemperature', 'generationTopP', 'seed', 'format', 'template', 'maxLength', 'maxExamples', 'teacherDtype', 'device']),
+  };
   const config = resolveConfig(given, {}, { naming });
   const device = checkDevice(config.device, name('device'));
 
@@ -105,11 +105,10 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
     writer = ResumableLines.open(config.out, job, batchSize, name('out'));
     const resumedAt = writer.lines;
     log(`generate-data: ${records.length} ${format} records from ${source.source}${resumedAt > 0 ? `; continuing at record ${resumedAt + 1} (${config.out}.partial)` : ''}`);
-    const eos = new Set(generation.eosTokenIds);
-    if (tokenizer?.eosTokenId != null) eos.add(tokenizer.eosTokenId);
+    const eos = new Set(stopTokenIds([generation], tokenizer?.eosTokenId ?? null));
     const settings = {
       maxNewTokens: config.maxNewTokens, temperature: config.generationTemperature, topP: config.generationTopP, maxLength: config.maxLength,
-      eosTokenIds: [...eos], padId: tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0,
+      eosTokenIds: [...eos], padId: paddingId(tokenizer),
     };
     const encodeOptions = { format, template: template?.source, responseOnly: true, maxLength: config.maxLength, addEos: true };
     let [regenerated, unchanged, generatedTokens] = [0, 0, 0];

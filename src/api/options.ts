@@ -32,6 +32,11 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
+/** The options among `keys` that were given (undefined ones left to the defaults). */
+export function definedOptions<T extends object, K extends keyof T>(options: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])) as Partial<Pick<T, K>>;
+}
+
 /** Throws unless `value` is an integer in [min, max]; `name` is the option as the user wrote it. */
 export function checkInt(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new OptionsError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);

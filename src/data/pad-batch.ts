@@ -1,6 +1,7 @@
 // Right-padded batches. Padding is never attended to and never a target, and the batch says how
 // many positions the loss averages over, so the trainer can normalise per token across accumulated
 // micro-batches (DESIGN.md: means are over the valid tokens of the whole batch).
+import type { TextTokenizer } from '../tokenizer/index.js';
 import { DataError } from './errors.js';
 import { IGNORE_INDEX, type EncodedExample, predictedTargets } from './segments.js';
 
@@ -12,6 +13,11 @@ export interface PaddedBatch {
   labels: number[][];
   /** Positions t >= 1 with labels[t] != -100: the tokens the shifted loss predicts (logits at t-1). */
   targetTokens: number;
+}
+
+/** The id that pads batches: the tokenizer's pad token, else its eos, else 0 (never attended to or scored). */
+export function paddingId(tokenizer: TextTokenizer | null): number {
+  return tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0;
 }
 
 export function padBatch(examples: readonly EncodedExample[], padId: number): PaddedBatch {

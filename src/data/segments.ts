@@ -12,6 +12,11 @@ export function predictedTargets(labels: readonly number[]): number {
   return count;
 }
 
+/** Target tokens of a set of examples (predictedTargets of each). */
+export function countTargets(examples: readonly { labels: readonly number[] }[]): number {
+  return examples.reduce((n, e) => n + predictedTargets(e.labels), 0);
+}
+
 export interface Segment {
   text: string;
   /** Response text is a training target under response-only masking; prompt text never is. */

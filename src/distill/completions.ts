@@ -7,6 +7,7 @@
 import { derivedSeed, type EncodedExample, IGNORE_INDEX, mulberry32 } from '../data/index.js';
 import { generateBatch, type GenerateResult } from '../models/qwen3/generate.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { splitMicroBatch } from './memory/plan.js';
 import { Generator } from '../tensor/index.js';
 
 export interface GenerationSettings {
@@ -72,10 +73,10 @@ export function completeExamples(
     const generator = settings.temperature === 0 ? undefined : new Generator(derivedSeed(at.seed, STREAM_SAMPLING, at.step, at.micro));
     const rows = settings.rowsPerPass && settings.rowsPerPass > 0 ? settings.rowsPerPass : Math.max(1, prompts.length);
     const results: GenerateResult[] = [];
-    for (let start = 0; start < prompts.length; start += rows) {
+    for (const piece of splitMicroBatch(prompts.map((_, i) => i), rows)) {
       results.push(
-        ...generateBatch(model, prompts.slice(start, start + rows), {
-          maxNewTokens: budgets.slice(start, start + rows),
+        ...generateBatch(model, piece.map((i) => prompts[i]!), {
+          maxNewTokens: piece.map((i) => budgets[i]!),
           greedy: settings.temperature === 0,
           temperature: settings.temperature,
           topP: settings.topP,

@@ -9,7 +9,8 @@ import {
   encodeExamples,
   isDataFileName,
   MissingSplitError,
-  predictedTargets,
+  countTargets,
+  paddingId,
   readRecords,
   splitHeldOut,
 } from '../data/index.js';
@@ -86,9 +87,9 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   }
   heldOut = heldOut.slice(0, config.maxEvalExamples);
   if (train.length === 0) throw new Error(`--data ${config.data}: no usable training examples (${records.length} records read)`);
-  const targetCount = train.reduce((n, e) => n + predictedTargets(e.labels), 0);
+  const targetCount = countTargets(train);
   log(`data: ${train.length} training examples (${targetCount} target tokens), ${heldOut.length} held-out`);
-  const padId = tokenizer?.padTokenId ?? tokenizer?.eosTokenId ?? 0;
+  const padId = paddingId(tokenizer);
   const fingerprint: CacheFingerprint = {
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,

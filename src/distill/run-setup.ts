@@ -27,7 +27,7 @@ import type { ScheduleSettings } from './schedule.js';
 import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
 import type { CompletionPlan } from './step-micro-batches.js';
-import { readGenerationDefaults } from '../models/open-model.js';
+import { readGenerationDefaults, stopTokenIds } from '../models/open-model.js';
 import type { DistillHooks, DistillOptions } from './trainer.js';
 
 export interface RunSetup {
@@ -81,9 +81,7 @@ function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] 
  */
 function completionPlan(config: DistillConfig, prepared: PreparedRun, student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, rowsPerPass: number): CompletionPlan | null {
   if (config.onPolicyFraction === 0 && !config.seqKd) return null;
-  const eos = new Set(readGenerationDefaults(prepared.studentFolder, student).eosTokenIds);
-  if (teacher && prepared.teacherFolder) for (const id of readGenerationDefaults(prepared.teacherFolder, teacher).eosTokenIds) eos.add(id);
-  if (prepared.eosId !== null) eos.add(prepared.eosId);
+  const defaults = [readGenerationDefaults(prepared.studentFolder, student), ...(teacher && prepared.teacherFolder ? [readGenerationDefaults(prepared.teacherFolder, teacher)] : [])];
   return {
     onPolicyFraction: config.onPolicyFraction,
     seqKd: config.seqKd,
@@ -92,7 +90,7 @@ function completionPlan(config: DistillConfig, prepared: PreparedRun, student: Q
     teacher,
     settings: {
       maxNewTokens: config.maxNewTokens, temperature: config.generationTemperature, topP: config.generationTopP, maxLength: config.maxLength,
-      eosTokenIds: [...eos], padId: prepared.padId, vocabLimit: prepared.sharedVocab, rowsPerPass,
+      eosTokenIds: stopTokenIds(defaults, prepared.eosId), padId: prepared.padId, vocabLimit: prepared.sharedVocab, rowsPerPass,
     },
   };
 }

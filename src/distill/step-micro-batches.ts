@@ -2,7 +2,7 @@
 // sequence-level KD — completions generated now. The micro-batches chosen on-policy are a function
 // of (seed, step, micro-batch index) alone, so every rank knows the whole step's choice and a
 // resumed run repeats it.
-import { type EncodedExample, predictedTargets } from '../data/index.js';
+import { countTargets, type EncodedExample } from '../data/index.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { completeExamples, type GenerationSettings, isOnPolicy } from './completions.js';
 import type { DataParallel } from './data-parallel.js';
@@ -39,21 +39,25 @@ export function answerSource(plan: CompletionPlan | null, step: number, micro: n
   return plan.seqKd ? 'teacher' : 'data';
 }
 
-/** This rank's micro-batches (`index`: position in the global step), completed where the plan says so. */
+/**
+ * This rank's micro-batches (`index`: position in the global step), completed where `answers` (the
+ * whole step's answerSource) says so.
+ */
 export function stepMicroBatches(
   share: readonly { examples: EncodedExample[]; index: number }[],
+  answers: readonly AnswerSource[],
   step: number,
   plan: CompletionPlan | null,
 ): { batches: StepMicroBatch[]; generation: GenerationStats } {
   const generation: GenerationStats = { tokens: 0, seconds: 0 };
   const batches = share.map(({ examples, index }): StepMicroBatch => {
-    const answers = answerSource(plan, step, index);
-    if (answers === 'data' || !plan) return { examples, sourceIndices: examples.map((e) => (e as IndexedExample).sourceIndex), answers: 'data' };
-    const model = answers === 'student' ? plan.student : plan.teacher!;
+    const source = answers[index]!;
+    if (source === 'data' || !plan) return { examples, sourceIndices: examples.map((e) => (e as IndexedExample).sourceIndex), answers: 'data' };
+    const model = source === 'student' ? plan.student : plan.teacher!;
     const completed = completeExamples(model, examples, plan.settings, { seed: plan.seed, step, micro: index });
     generation.tokens += completed.generatedTokens;
     generation.seconds += completed.seconds;
-    return { examples: completed.examples, sourceIndices: [], answers };
+    return { examples: completed.examples, sourceIndices: [], answers: source };
   });
   return { batches, generation };
 }
@@ -70,7 +74,6 @@ export interface StepCounts {
   generationSeconds: number;
 }
 
-const targetsOf = (examples: readonly EncodedExample[]) => examples.reduce((n, e) => n + predictedTargets(e.labels), 0);
 const inputsOf = (examples: readonly EncodedExample[]) => examples.reduce((n, e) => n + e.inputIds.length, 0);
 
 /**
@@ -85,12 +88,12 @@ export function stepCounts(
   parallel: DataParallel,
 ): StepCounts {
   if (answers.every((a) => a === 'data')) {
-    const targets = targetsOf(stepExamples);
+    const targets = countTargets(stepExamples);
     return { targets, ceTargets: targets, inputTokens: inputsOf(stepExamples), generatedTokens: 0, generationSeconds: 0 };
   }
   return parallel.sumFields({
-    targets: batches.reduce((n, b) => n + targetsOf(b.examples), 0),
-    ceTargets: batches.reduce((n, b) => n + (b.answers === 'student' ? 0 : targetsOf(b.examples)), 0),
+    targets: batches.reduce((n, b) => n + countTargets(b.examples), 0),
+    ceTargets: batches.reduce((n, b) => n + (b.answers === 'student' ? 0 : countTargets(b.examples)), 0),
     inputTokens: batches.reduce((n, b) => n + inputsOf(b.examples), 0),
     generatedTokens: generation.tokens,
     generationSeconds: generation.seconds,

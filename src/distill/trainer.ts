@@ -158,7 +158,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       const stepExamples = micro.flatMap((m) => m.examples);
       peaks.stepStarts(); // generation belongs to the step's memory too
       const answers = micro.map((_, index) => answerSource(completion, step + 1, index));
-      const { batches, generation } = stepMicroBatches(parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))), step + 1, completion);
+      const { batches, generation } = stepMicroBatches(parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))), answers, step + 1, completion);
       const counted = stepCounts(stepExamples, answers, batches, generation, parallel);
       const { targets: targetCount, ceTargets, inputTokens } = counted;
       const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, device, cache, checkpointing: gradientCheckpointing };

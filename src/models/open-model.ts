@@ -37,6 +37,16 @@ export function readGenerationDefaults(folder: string, model: Qwen3ForCausalLM):
   return { eosTokenIds: eos, doSample: json.do_sample === true, temperature: num('temperature'), topK: num('top_k'), topP: num('top_p') };
 }
 
+/**
+ * The ids a generation stops at: every model's generation_config.json eos ids, and the tokenizer's
+ * eos (what the data's answers end with).
+ */
+export function stopTokenIds(defaults: readonly GenerationDefaults[], tokenizerEos: number | null): number[] {
+  const ids = new Set(defaults.flatMap((d) => d.eosTokenIds));
+  if (tokenizerEos !== null) ids.add(tokenizerEos);
+  return [...ids];
+}
+
 export interface OpenModelOptions {
   dtype: DType;
   device: string;

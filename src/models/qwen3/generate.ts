@@ -71,19 +71,18 @@ export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[
   let mask: Tensor | null = padded
     ? tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(0), ...new Array<number>(p.length).fill(1)]), { dtype: 'int64', device })
     : null;
-  let input: Tensor | null = null;
   try {
     noGrad(() => {
-      input = tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(padId), ...p]), { dtype: 'int64', device });
+      // The next forward pass's ids: the padded prompts, then each row's newest token.
+      let inputIds = prompts.map((p) => [...new Array<number>(width - p.length).fill(padId), ...p]);
       for (let position = 0; !done.every(Boolean); position++) {
         const next = tidy(() => {
           // Only the last column's logits are sampled from: the LM head runs on those rows alone
           // (a prompt of T tokens would otherwise make a [B × T × V] tensor, as logits_to_keep=1 avoids).
-          const hidden = model.hiddenStates(input!, { cache, attentionMask: mask ?? undefined });
+          const hidden = model.hiddenStates(tensor(inputIds, { dtype: 'int64', device }), { cache, attentionMask: mask ?? undefined });
           const logits = linear(hidden.select(1, hidden.size(1) - 1), model.lmHeadWeight);
           return sampleTokens(limit < vocab ? logits.narrow(-1, 0, limit) : logits, options);
         });
-        input!.dispose();
         next.forEach((id, row) => {
           if (done[row]) return; // a finished row keeps decoding with the others; its tokens are dropped
           const result = results[row]!;
@@ -94,7 +93,7 @@ export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[
             done[row] = true;
           } else if (result.ids.length >= budgets[row]!) done[row] = true;
         });
-        input = tensor(next.map((id) => [id]), { dtype: 'int64', device });
+        inputIds = next.map((id) => [id]);
         if (mask) {
           const previous: Tensor = mask;
           mask = tidy(() => cat([previous, ones([prompts.length, 1], { dtype: 'int64', device })], 1));
@@ -103,7 +102,6 @@ export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[
       }
     });
   } finally {
-    (input as Tensor | null)?.dispose();
     mask?.dispose();
     cache.dispose();
   }
