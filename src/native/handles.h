@@ -61,6 +61,7 @@ void registerOptim(Napi::Env env, Napi::Object exports);
 void registerDistributed(Napi::Env env, Napi::Object exports);
 void registerCudaMemory(Napi::Env env, Napi::Object exports);
 void registerKdLoss(Napi::Env env, Napi::Object exports);
+void registerFusedLayers(Napi::Env env, Napi::Object exports);
 
 // Keeps freed CPU blocks of 1 MiB and more for reuse (on), or unmaps them at once (off): cpu-block-cache.cpp.
 void setCpuBlockCaching(bool on);

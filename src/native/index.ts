@@ -99,6 +99,8 @@ export interface NativeAddon {
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): NativeTensor;
   kdLossRows(student: NativeTensor, teacher: NativeTensor, targets: NativeTensor, temperature: number, alpha: number, scale: number, shared: number, plainLoop?: boolean): [NativeTensor, NativeTensor];
   kdLossVectorised(): boolean;
+  rmsNorm(x: NativeTensor, weight: NativeTensor, eps: number): NativeTensor;
+  rotary(x: NativeTensor, cos: NativeTensor, sin: NativeTensor): NativeTensor;
   distAvailable(): { gloo: boolean; nccl: boolean };
   distInit(options: DistInitOptions): NativeProcessGroup;
   distAllReduce(group: NativeProcessGroup, tensors: NativeTensor[], op: 'sum' | 'max' | 'min', bucketBytes: number): void;

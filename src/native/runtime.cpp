@@ -488,6 +488,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   distillery::registerDistributed(env, exports);
   distillery::registerCudaMemory(env, exports);
   distillery::registerKdLoss(env, exports);
+  distillery::registerFusedLayers(env, exports);
   return exports;
 }
 

@@ -1,0 +1,225 @@
+// Two layers of every Qwen3 decoder block as one CPU kernel each, forward and backward, instead of
+// the chains of elementwise ATen kernels that Hugging Face's formulas expand to:
+//   RMSNorm:  y = w · to_dtype(x₃₂ · rsqrt(mean(x₃₂²) + ε))            (8 kernels → 1; backward ~12 → 1)
+//   rotary:   y = x·cos + rotate_half(x)·sin, rotate_half([x₁, x₂]) = [−x₂, x₁]   (6 → 1; backward ~7 → 1)
+// On a 2-core CPU each ATen kernel of a [8, 128, 256] activation costs a parallel region and a
+// pass over memory; these layers run four and two times per decoder layer, in the teacher's forward
+// and the student's forward and backward. The arithmetic is the formulas' own, rounded where they
+// round (bfloat16/float16 products are rounded to the dtype as ATen's ops round them), so float32
+// results equal the composite ops' but for the order of RMSNorm's sum of squares.
+// Both are torch::autograd::Functions: the student's backward runs through them, and under no-grad
+// (the teacher) nothing is saved.
+#include "handles.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+#include <vector>
+
+namespace distillery {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Rows per parallel task: about 16K elements, so small activations stay on one thread (a parallel
+// region costs more than the work below that) and large ones split across the cores.
+int64_t rowGrain(int64_t width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, width)); }
+
+// Σ v² over a row in float, in 16 independent lanes so that the compiler vectorises it.
+template <typename T>
+float sumOfSquares(const T* x, int64_t n) {
+  float lanes[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 16; ++k) {
+      const float v = static_cast<float>(x[j + k]);
+      lanes[k] += v * v;
+    }
+  float tail = 0;
+  for (; j < n; ++j) tail += static_cast<float>(x[j]) * static_cast<float>(x[j]);
+  for (int width = 8; width >= 1; width /= 2)
+    for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
+  return lanes[0] + tail;
+}
+
+template <typename T>
+void rmsNormForwardRows(const T* x, const T* w, T* y, float* rstd, int64_t rows, int64_t dim, float eps) {
+  at::parallel_for(0, rows, rowGrain(dim), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T* xi = x + i * dim;
+      T* yi = y + i * dim;
+      const float r = 1.0f / std::sqrt(sumOfSquares(xi, dim) / static_cast<float>(dim) + eps);
+      rstd[i] = r;
+      // w · to_dtype(x·r): the product in float, rounded to T, then the weight's product rounded to T.
+      for (int64_t j = 0; j < dim; ++j) yi[j] = static_cast<T>(static_cast<float>(w[j]) * static_cast<float>(static_cast<T>(static_cast<float>(xi[j]) * r)));
+    }
+  });
+}
+
+// dx = r·(g − n·mean(g·n)), n = x·r, g = to_float(dy·w) (the gradient reaching the float32 normed
+// values through the dtype cast); dw = Σ_rows dy·to_dtype(n), summed per column in double over
+// rows in order, so that it does not depend on the thread count.
+template <typename T>
+void rmsNormBackwardRows(const T* dy, const T* x, const T* w, const float* rstd, T* dx, T* dw, int64_t rows, int64_t dim) {
+  at::parallel_for(0, rows, rowGrain(dim), [&](int64_t begin, int64_t end) {
+    std::vector<float> g(dim);
+    for (int64_t i = begin; i < end; ++i) {
+      const T* dyi = dy + i * dim;
+      const T* xi = x + i * dim;
+      const float r = rstd[i];
+      float dot = 0;
+      for (int64_t j = 0; j < dim; ++j) {
+        g[j] = static_cast<float>(static_cast<T>(static_cast<float>(dyi[j]) * static_cast<float>(w[j])));
+        dot += g[j] * static_cast<float>(xi[j]) * r;
+      }
+      const float mean = dot / static_cast<float>(dim);
+      T* dxi = dx + i * dim;
+      for (int64_t j = 0; j < dim; ++j) dxi[j] = static_cast<T>(r * (g[j] - static_cast<float>(xi[j]) * r * mean));
+    }
+  });
+  at::parallel_for(0, dim, 16, [&](int64_t begin, int64_t end) {
+    std::vector<double> sums(end - begin, 0.0);
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* dyi = dy + i * dim;
+      const T* xi = x + i * dim;
+      const float r = rstd[i];
+      for (int64_t j = begin; j < end; ++j) sums[j - begin] += static_cast<double>(static_cast<float>(dyi[j]) * static_cast<float>(static_cast<T>(static_cast<float>(xi[j]) * r)));
+    }
+    for (int64_t j = begin; j < end; ++j) dw[j] = static_cast<T>(sums[j - begin]);
+  });
+}
+
+void checkCpuFloating(const at::Tensor& t, const char* what) {
+  TORCH_CHECK(t.device().is_cpu(), what, ": CPU tensors only (got ", t.device(), ")");
+  TORCH_CHECK(at::isFloatingType(t.scalar_type()), what, ": floating-point tensors only (got ", t.scalar_type(), ")");
+}
+
+struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight, double eps) {
+    const at::Tensor x = input.contiguous();
+    const at::Tensor w = weight.contiguous();
+    const int64_t dim = x.size(-1);
+    const int64_t rows = dim == 0 ? 0 : x.numel() / dim;
+    at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+    at::Tensor rstd = at::empty({rows}, x.options().dtype(at::kFloat));
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rmsNorm", [&] {
+      rmsNormForwardRows<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rstd.data_ptr<float>(), rows, dim, static_cast<float>(eps));
+    });
+    ctx->save_for_backward({x, w, rstd});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& w = saved[1];
+    const at::Tensor& rstd = saved[2];
+    const at::Tensor dy = gradOutputs[0].contiguous();
+    const int64_t dim = x.size(-1);
+    const int64_t rows = dim == 0 ? 0 : x.numel() / dim;
+    at::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
+    at::Tensor dw = at::empty_like(w, at::MemoryFormat::Contiguous);
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rmsNormBackward", [&] {
+      rmsNormBackwardRows<scalar_t>(dy.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), rstd.data_ptr<float>(), dx.data_ptr<scalar_t>(), dw.data_ptr<scalar_t>(), rows, dim);
+    });
+    return {dx, dw, at::Tensor()};
+  }
+};
+
+// Rotary rows: y₁ = x₁·c₁ − x₂·s₁, y₂ = x₂·c₂ + x₁·s₂ over the two halves of each head row,
+// each product and the sum rounded to T as mul/add/neg round them. `inverse` gives the backward:
+// dx₁ = dy₁·c₁ + dy₂·s₂, dx₂ = dy₂·c₂ − dy₁·s₁.
+template <typename T>
+void rotaryRow(const T* x, const T* c, const T* s, T* y, int64_t half, bool inverse) {
+  for (int64_t j = 0; j < half; ++j) {
+    const float x1 = static_cast<float>(x[j]), x2 = static_cast<float>(x[j + half]);
+    const float c1 = static_cast<float>(c[j]), c2 = static_cast<float>(c[j + half]);
+    const float s1 = static_cast<float>(s[j]), s2 = static_cast<float>(s[j + half]);
+    const auto round = [](float v) { return static_cast<float>(static_cast<T>(v)); };
+    if (!inverse) {
+      y[j] = static_cast<T>(round(x1 * c1) + round(-x2 * s1));
+      y[j + half] = static_cast<T>(round(x2 * c2) + round(x1 * s2));
+    } else {
+      y[j] = static_cast<T>(round(x1 * c1) + round(x2 * s2));
+      y[j + half] = static_cast<T>(round(x2 * c2) + round(-x1 * s1));
+    }
+  }
+}
+
+// x [B, H, T, D] with any strides but a unit last one; cos/sin [B or 1, T, D] contiguous.
+// Returns a contiguous [B, H, T, D] (the attention matmuls read it as a batch of matrices).
+at::Tensor rotaryApply(const at::Tensor& input, const at::Tensor& cos, const at::Tensor& sin, bool inverse) {
+  const at::Tensor x = input.stride(-1) == 1 ? input : input.contiguous();
+  const int64_t batch = x.size(0), heads = x.size(1), length = x.size(2), dim = x.size(3), half = dim / 2;
+  const int64_t sb = x.stride(0), sh = x.stride(1), st = x.stride(2);
+  const int64_t tableRowsPerBatch = cos.size(0) == 1 ? 0 : length * dim;
+  at::Tensor y = at::empty({batch, heads, length, dim}, x.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rotary", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* cp = cos.data_ptr<scalar_t>();
+    const scalar_t* sp = sin.data_ptr<scalar_t>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    at::parallel_for(0, batch * heads * length, rowGrain(dim), [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t t = row % length, h = (row / length) % heads, b = row / (length * heads);
+        const int64_t table = b * tableRowsPerBatch + t * dim;
+        rotaryRow<scalar_t>(xp + b * sb + h * sh + t * st, cp + table, sp + table, yp + row * dim, half, inverse);
+      }
+    });
+  });
+  return y;
+}
+
+struct RotaryFunction : public torch::autograd::Function<RotaryFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    return rotaryApply(x, cos, sin, false);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    return {rotaryApply(gradOutputs[0], saved[0], saved[1], true), at::Tensor(), at::Tensor()};
+  }
+};
+
+// rmsNorm(x [..., D], weight [D], eps) → [..., D] in x's dtype.
+Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
+  const at::Tensor x = unwrapTensor(info[0], "rmsNorm input");
+  const at::Tensor w = unwrapTensor(info[1], "rmsNorm weight");
+  const double eps = info[2].As<Napi::Number>().DoubleValue();
+  checkCpuFloating(x, "rmsNorm input");
+  checkCpuFloating(w, "rmsNorm weight");
+  TORCH_CHECK(x.dim() >= 1 && w.dim() == 1 && w.size(0) == x.size(-1), "rmsNorm: weight [", x.size(-1), "] expected for input [", x.sizes(), "], got [", w.sizes(), "]");
+  TORCH_CHECK(w.scalar_type() == x.scalar_type(), "rmsNorm: weight dtype ", w.scalar_type(), " differs from input dtype ", x.scalar_type());
+  TORCH_CHECK(eps >= 0, "rmsNorm: eps must be >= 0");
+  return wrapTensor(info.Env(), RmsNormFunction::apply(x, w, eps));
+}
+
+// rotary(x [B, H, T, D], cos [B|1, T, D], sin [B|1, T, D]) → contiguous [B, H, T, D].
+Napi::Value Rotary(const Napi::CallbackInfo& info) {
+  const at::Tensor x = unwrapTensor(info[0], "rotary input");
+  const at::Tensor cos = unwrapTensor(info[1], "rotary cos").contiguous();
+  const at::Tensor sin = unwrapTensor(info[2], "rotary sin").contiguous();
+  checkCpuFloating(x, "rotary input");
+  TORCH_CHECK(x.dim() == 4 && x.size(3) % 2 == 0, "rotary: input [B, H, T, D] with an even D expected, got [", x.sizes(), "]");
+  for (const at::Tensor* table : {&cos, &sin}) {
+    checkCpuFloating(*table, "rotary cos/sin");
+    TORCH_CHECK(table->dim() == 3 && (table->size(0) == 1 || table->size(0) == x.size(0)) && table->size(1) == x.size(2) && table->size(2) == x.size(3),
+                "rotary: cos/sin [", x.size(0), " or 1, ", x.size(2), ", ", x.size(3), "] expected, got [", table->sizes(), "]");
+    TORCH_CHECK(table->scalar_type() == x.scalar_type(), "rotary: cos/sin dtype ", table->scalar_type(), " differs from input dtype ", x.scalar_type());
+  }
+  return wrapTensor(info.Env(), RotaryFunction::apply(x, cos, sin));
+}
+
+}  // namespace
+
+void registerFusedLayers(Napi::Env env, Napi::Object exports) {
+  exports.Set("rmsNorm", guardedFunction(env, RmsNorm));
+  exports.Set("rotary", guardedFunction(env, Rotary));
+}
+
+}  // namespace distillery

@@ -1,0 +1,26 @@
+// Fused CPU kernels of the addon for two layers every decoder block runs several times: RMSNorm and
+// rotary position embedding (src/native/fused-layers.cpp), forward and backward in one pass each
+// instead of a chain of elementwise ATen kernels. Autograd runs through them as through any op.
+import { native } from '../native/index.js';
+import { Tensor } from './tensor.js';
+
+/** Whether the fused kernels serve tensors on `device` (CPU; elsewhere the models use ATen's ops). */
+export function fusedLayersServe(device: string): boolean {
+  return device === 'cpu';
+}
+
+/**
+ * w · to_dtype(x₃₂ · rsqrt(mean(x₃₂²) + eps)) over the last dimension, as Hugging Face's Qwen3RMSNorm:
+ * computed in float32, rounded to x's dtype, scaled by the weight [D] (same dtype as x).
+ */
+export function fusedRmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  return new Tensor(native.rmsNorm(x.native, weight.native, eps));
+}
+
+/**
+ * x·cos + rotate_half(x)·sin for x [B, H, T, D] (any strides) and cos/sin [B or 1, T, D] in x's
+ * dtype; returns a contiguous [B, H, T, D].
+ */
+export function fusedRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  return new Tensor(native.rotary(x.native, cos.native, sin.native));
+}
