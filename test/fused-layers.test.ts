@@ -24,7 +24,7 @@ function rmsNormByHand(x: number[], w: number[], eps: number): number[] {
 }
 
 /** x·cos + rotate_half(x)·sin for x [B, H, T, D] (row-major values) and cos/sin [B or 1, T, D]. */
-function rotaryByHand(x: number[], cos: number[], sin: number[], [b, h, t, d]: number[], tableBatch: number): number[] {
+function rotaryByHand(x: number[], cos: number[], sin: number[], [, h, t, d]: [number, number, number, number], tableBatch: number): number[] {
   const half = d / 2;
   return x.map((v, i) => {
     const j = i % d;

@@ -193,7 +193,7 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   const double eps = info[2].As<Napi::Number>().DoubleValue();
   checkCpuFloating(x, "rmsNorm input");
   checkCpuFloating(w, "rmsNorm weight");
-  TORCH_CHECK(x.dim() >= 1 && w.dim() == 1 && w.size(0) == x.size(-1), "rmsNorm: weight [", x.size(-1), "] expected for input [", x.sizes(), "], got [", w.sizes(), "]");
+  TORCH_CHECK(x.dim() >= 1 && w.dim() == 1 && w.size(0) == x.size(-1), "rmsNorm: weight [", x.size(-1), "] expected for input ", x.sizes(), ", got ", w.sizes());
   TORCH_CHECK(w.scalar_type() == x.scalar_type(), "rmsNorm: weight dtype ", w.scalar_type(), " differs from input dtype ", x.scalar_type());
   TORCH_CHECK(eps >= 0, "rmsNorm: eps must be >= 0");
   return wrapTensor(info.Env(), RmsNormFunction::apply(x, w, eps));
@@ -205,11 +205,11 @@ Napi::Value Rotary(const Napi::CallbackInfo& info) {
   const at::Tensor cos = unwrapTensor(info[1], "rotary cos").contiguous();
   const at::Tensor sin = unwrapTensor(info[2], "rotary sin").contiguous();
   checkCpuFloating(x, "rotary input");
-  TORCH_CHECK(x.dim() == 4 && x.size(3) % 2 == 0, "rotary: input [B, H, T, D] with an even D expected, got [", x.sizes(), "]");
+  TORCH_CHECK(x.dim() == 4 && x.size(3) % 2 == 0, "rotary: input [B, H, T, D] with an even D expected, got ", x.sizes());
   for (const at::Tensor* table : {&cos, &sin}) {
     checkCpuFloating(*table, "rotary cos/sin");
     TORCH_CHECK(table->dim() == 3 && (table->size(0) == 1 || table->size(0) == x.size(0)) && table->size(1) == x.size(2) && table->size(2) == x.size(3),
-                "rotary: cos/sin [", x.size(0), " or 1, ", x.size(2), ", ", x.size(3), "] expected, got [", table->sizes(), "]");
+                "rotary: cos/sin [", x.size(0), " or 1, ", x.size(2), ", ", x.size(3), "] expected, got ", table->sizes());
     TORCH_CHECK(table->scalar_type() == x.scalar_type(), "rotary: cos/sin dtype ", table->scalar_type(), " differs from input dtype ", x.scalar_type());
   }
   return wrapTensor(info.Env(), RotaryFunction::apply(x, cos, sin));
