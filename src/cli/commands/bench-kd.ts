@@ -44,7 +44,7 @@ const MODES = [...BASELINE_MODES, ...DISTILLERY_MODES] as const;
 /**
  * pytorch-tuned: the baseline given the process settings Distillery makes for itself — glibc keeps
  * freed memory for reuse instead of returning (and page-faulting in) every large block, and idle
- * OpenMP threads sleep instead of spinning against OpenBLAS's — so the comparison separates what the
+ * OpenMP and OpenBLAS threads sleep instead of spinning against each other — so the comparison separates what the
  * runtime settings win from what the code does.
  */
 /**
@@ -56,7 +56,7 @@ const MODES = [...BASELINE_MODES, ...DISTILLERY_MODES] as const;
 /** An H200's dense bf16 tensor-core peak (NVIDIA's figure), the default MFU denominator on CUDA. */
 const H200_DENSE_BF16_TFLOPS = 989;
 
-const TUNED_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: '4294967295', OMP_WAIT_POLICY: 'PASSIVE' };
+const TUNED_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: '4294967295', OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4' };
 
 interface BenchKdFlags {
   teacher: string;
@@ -240,12 +240,21 @@ function compareWithBaselines(record: Record<string, unknown>, baselines: Record
 /**
  * The thread settings pytorch-best tries: everything on one thread; ATen's kernels on one thread
  * with OpenBLAS on every core (what Debian's torch chooses by itself on this kind of VM, and often
- * the fastest: OpenBLAS's own workers do not compete with a second OpenMP team); every core for both.
+ * the fastest: OpenBLAS's own workers do not compete with a second OpenMP team — so there they keep
+ * OpenBLAS's default busy-wait between calls, which then costs nothing and saves waking them);
+ * every core for both, with OpenBLAS's workers sleeping between calls (the tuned setting) and with
+ * its default busy-wait ('+spin'), whichever suits the step.
  */
 function pytorchThreadSettings(cores: number): { label: string; torchThreads: number; env: Record<string, string> }[] {
   const one = { label: '1', torchThreads: 1, env: { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } };
   if (cores === 1) return [one];
-  return [one, { label: `1+blas${cores}`, torchThreads: 1, env: { OPENBLAS_NUM_THREADS: String(cores) } }, { label: String(cores), torchThreads: cores, env: {} }];
+  const blasSpin = { OPENBLAS_THREAD_TIMEOUT: '28' };
+  return [
+    one,
+    { label: `1+blas${cores}`, torchThreads: 1, env: { OPENBLAS_NUM_THREADS: String(cores), ...blasSpin } },
+    { label: String(cores), torchThreads: cores, env: {} },
+    { label: `${cores}+spin`, torchThreads: cores, env: blasSpin },
+  ];
 }
 
 /**
