@@ -154,3 +154,27 @@ describe('fused rotary kernel', () => {
     });
   });
 });
+
+describe('fused SwiGLU kernel', () => {
+  const silu = (g: number) => g / (1 + Math.exp(-g));
+  // 8 rows × 13: whole vectors of 8 and a scalar tail, with large |g| where σ saturates.
+  const gate = randomValues(8 * 13, 31, 12);
+  const up = randomValues(8 * 13, 37, 3);
+  const c = randomValues(8 * 13, 41);
+  for (const plainLoop of [false, true]) {
+    test(`${plainLoop ? 'plain loop' : 'vectorised where AVX2 is'}: silu(g)·u and both gradients`, () => {
+      const { out, grads } = forwardBackward(([g, u]) => T.fusedSwiglu(g!, u!, { plainLoop }), [{ values: gate, shape: [8, 13] }, { values: up, shape: [8, 13] }], c);
+      assertClose(out, gate.map((g, i) => silu(g) * up[i]!), 1e-6, 'y');
+      const swiglu = (gs: number[], us: number[]) => gs.map((g, i) => silu(g) * us[i]!);
+      assertClose(grads[0]!, finiteDifferences((gs) => swiglu(gs, up), gate, c), 1e-4, 'dg');
+      assertClose(grads[1]!, finiteDifferences((us) => swiglu(gate, us), up, c), 1e-4, 'du');
+    });
+  }
+
+  test('bad inputs are refused with what was expected', () => {
+    T.tidy(() => {
+      assert.throws(() => T.fusedSwiglu(T.randn([2, 8]), T.randn([2, 7])), /gate \[2, 8\] and up \[2, 7\] differ in shape/);
+      assert.throws(() => T.fusedSwiglu(T.randn([2, 8], { dtype: 'float64' }), T.randn([2, 8], { dtype: 'float64' })), /float32 tensors only/);
+    });
+  });
+});

@@ -1,7 +1,9 @@
-// Two layers of every Qwen3 decoder block as one CPU kernel each, forward and backward, instead of
+// Three layers of every Qwen3 decoder block as one CPU kernel each, forward and backward, instead of
 // the chains of elementwise ATen kernels that Hugging Face's formulas expand to:
 //   RMSNorm:  y = w · to_dtype(x₃₂ · rsqrt(mean(x₃₂²) + ε))            (8 kernels → 1; backward ~12 → 1)
 //   rotary:   y = x·cos + rotate_half(x)·sin, rotate_half([x₁, x₂]) = [−x₂, x₁]   (6 → 1; backward ~7 → 1)
+//   SwiGLU:   y = silu(g)·u, silu(g) = g·σ(g)   (2 → 1, backward 4 → 1, and two saved [tokens × I]
+//             tensors instead of three; float32 with AVX2, where its exp is vectorised)
 // On a 2-core CPU each ATen kernel of a [8, 128, 256] activation costs a parallel region and a
 // pass over memory; these layers run four and two times per decoder layer, in the teacher's forward
 // and the student's forward and backward. The arithmetic is the formulas' own, rounded where they
@@ -10,6 +12,7 @@
 // Both are torch::autograd::Functions: the student's backward runs through them, and under no-grad
 // (the teacher) nothing is saved.
 #include "handles.h"
+#include "vector-math.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -186,6 +189,89 @@ struct RotaryFunction : public torch::autograd::Function<RotaryFunction> {
   }
 };
 
+// SwiGLU over n float32 values: y = silu(g)·u, and its backward
+//   du = dy·silu(g),  dg = dy·u·σ(g)·(1 + g·(1 − σ(g))).
+// σ(g) = 1 / (1 + exp(−g)), as ATen's silu computes it.
+void swigluForwardPlain(const float* g, const float* u, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void swigluBackwardPlain(const float* dy, const float* g, const float* u, float* dg, float* du, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float sigma = 1.0f / (1.0f + std::exp(-g[i]));
+    du[i] = dy[i] * (g[i] * sigma);
+    dg[i] = dy[i] * u[i] * (sigma * (1.0f + g[i] * (1.0f - sigma)));
+  }
+}
+
+#ifdef DISTILLERY_AVX2
+AVX2_FMA void swigluForwardAvx2(const float* g, const float* u, float* y, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + i);
+    const __m256 silu = _mm256_div_ps(gv, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, gv))));
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+  }
+  swigluForwardPlain(g + i, u + i, y + i, n - i);
+}
+
+AVX2_FMA void swigluBackwardAvx2(const float* dy, const float* g, const float* u, float* dg, float* du, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + i), dyv = _mm256_loadu_ps(dy + i);
+    const __m256 sigma = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, gv))));
+    _mm256_storeu_ps(du + i, _mm256_mul_ps(dyv, _mm256_mul_ps(gv, sigma)));
+    const __m256 slope = _mm256_mul_ps(sigma, _mm256_add_ps(one, _mm256_mul_ps(gv, _mm256_sub_ps(one, sigma))));
+    _mm256_storeu_ps(dg + i, _mm256_mul_ps(_mm256_mul_ps(dyv, _mm256_loadu_ps(u + i)), slope));
+  }
+  swigluBackwardPlain(dy + i, g + i, u + i, dg + i, du + i, n - i);
+}
+#endif
+
+// Elements per parallel task: exp makes each element cost several times a plain elementwise op.
+constexpr int64_t kSwigluGrain = 8192;
+
+struct SwigluFunction : public torch::autograd::Function<SwigluFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up, bool plainLoop) {
+    const at::Tensor g = gate.contiguous(), u = up.contiguous();
+    at::Tensor y = at::empty_like(g, at::MemoryFormat::Contiguous);
+    const float *gp = g.data_ptr<float>(), *up_ = u.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    const bool vectorised = hasAvx2() && !plainLoop;
+    at::parallel_for(0, g.numel(), kSwigluGrain, [&](int64_t begin, int64_t end) {
+#ifdef DISTILLERY_AVX2
+      if (vectorised) return swigluForwardAvx2(gp + begin, up_ + begin, yp + begin, end - begin);
+#endif
+      swigluForwardPlain(gp + begin, up_ + begin, yp + begin, end - begin);
+    });
+    (void)vectorised;
+    ctx->save_for_backward({g, u});
+    ctx->saved_data["plainLoop"] = plainLoop;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor& g = saved[0];
+    const at::Tensor& u = saved[1];
+    const at::Tensor dy = gradOutputs[0].contiguous();
+    at::Tensor dg = at::empty_like(g), du = at::empty_like(u);
+    const float *dyp = dy.data_ptr<float>(), *gp = g.data_ptr<float>(), *up_ = u.data_ptr<float>();
+    float *dgp = dg.data_ptr<float>(), *dup = du.data_ptr<float>();
+    const bool vectorised = hasAvx2() && !ctx->saved_data["plainLoop"].toBool();
+    at::parallel_for(0, g.numel(), kSwigluGrain, [&](int64_t begin, int64_t end) {
+#ifdef DISTILLERY_AVX2
+      if (vectorised) return swigluBackwardAvx2(dyp + begin, gp + begin, up_ + begin, dgp + begin, dup + begin, end - begin);
+#endif
+      swigluBackwardPlain(dyp + begin, gp + begin, up_ + begin, dgp + begin, dup + begin, end - begin);
+    });
+    (void)vectorised;
+    return {dg, du, at::Tensor()};
+  }
+};
+
 // rmsNorm(x [..., D], weight [D], eps) → [..., D] in x's dtype.
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   const at::Tensor x = unwrapTensor(info[0], "rmsNorm input");
@@ -215,11 +301,28 @@ Napi::Value Rotary(const Napi::CallbackInfo& info) {
   return wrapTensor(info.Env(), RotaryFunction::apply(x, cos, sin));
 }
 
+// swiglu(gate [..., I], up [..., I] float32, plainLoop?) → silu(gate)·up.
+Napi::Value Swiglu(const Napi::CallbackInfo& info) {
+  const at::Tensor gate = unwrapTensor(info[0], "swiglu gate");
+  const at::Tensor up = unwrapTensor(info[1], "swiglu up");
+  const bool plainLoop = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  for (const at::Tensor* t : {&gate, &up}) {
+    checkCpuFloating(*t, "swiglu");
+    TORCH_CHECK(t->scalar_type() == at::kFloat, "swiglu: float32 tensors only (got ", t->scalar_type(), ")");
+  }
+  TORCH_CHECK(gate.sizes() == up.sizes(), "swiglu: gate ", gate.sizes(), " and up ", up.sizes(), " differ in shape");
+  return wrapTensor(info.Env(), SwigluFunction::apply(gate, up, plainLoop));
+}
+
+Napi::Value SwigluVectorised(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), hasAvx2()); }
+
 }  // namespace
 
 void registerFusedLayers(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsNorm", guardedFunction(env, RmsNorm));
   exports.Set("rotary", guardedFunction(env, Rotary));
+  exports.Set("swiglu", guardedFunction(env, Swiglu));
+  exports.Set("swigluVectorised", guardedFunction(env, SwigluVectorised));
 }
 
 }  // namespace distillery

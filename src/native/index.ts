@@ -101,6 +101,8 @@ export interface NativeAddon {
   kdLossVectorised(): boolean;
   rmsNorm(x: NativeTensor, weight: NativeTensor, eps: number): NativeTensor;
   rotary(x: NativeTensor, cos: NativeTensor, sin: NativeTensor): NativeTensor;
+  swiglu(gate: NativeTensor, up: NativeTensor, plainLoop?: boolean): NativeTensor;
+  swigluVectorised(): boolean;
   distAvailable(): { gloo: boolean; nccl: boolean };
   distInit(options: DistInitOptions): NativeProcessGroup;
   distAllReduce(group: NativeProcessGroup, tensors: NativeTensor[], op: 'sum' | 'max' | 'min', bucketBytes: number): void;

@@ -13,6 +13,7 @@
 // other CPU gets when it calls the kernel; the trainer uses the kernel only where it is vectorised
 // and autograd elsewhere (a scalar exp is slower than ATen's vectorised kernels). Tests run both.
 #include "handles.h"
+#include "vector-math.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -21,10 +22,6 @@
 #include <cmath>
 #include <limits>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define DISTILLERY_KD_AVX2 1
-#endif
 
 namespace distillery {
 namespace {
@@ -72,30 +69,7 @@ RowSums rowScalar(const float* s, const float* t, float* g, int64_t y, const Row
   return {kd, static_cast<double>(a1) - s[y]};
 }
 
-#ifdef DISTILLERY_KD_AVX2
-#define AVX2_FMA __attribute__((target("avx2,fma")))
-
-// exp for 8 floats: Cephes' expf (range reduction by log 2, degree-5 polynomial), ~1 ulp in the
-// range that matters; inputs are clamped to ±88.38 first (below about −87.3 the result is 0). The
-// clamps take x as their second operand, which min/max return when it is NaN: a NaN logit stays
-// NaN and the trainer's non-finite check stops the run.
-AVX2_FMA inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
-  x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
-  __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  __m256i n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(0x7f)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
-}
-
+#ifdef DISTILLERY_AVX2
 AVX2_FMA inline float hmax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   m = _mm_max_ps(m, _mm_movehl_ps(m, m));
@@ -184,12 +158,6 @@ AVX2_FMA RowSums rowAvx2(const float* s, const float* t, float* g, int64_t y, co
   return {kdSum, static_cast<double>(a1) - s[y]};
 }
 
-bool hasAvx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-#else
-bool hasAvx2() { return false; }
 #endif
 
 // kdLossRows(student [c, V] float32, teacher [c, Vt] float32, targets [c] int64, temperature,
@@ -224,7 +192,7 @@ Napi::Value KdLossRows(const Napi::CallbackInfo& info) {
   const bool vectorised = hasAvx2() && !plainLoop;
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-#ifdef DISTILLERY_KD_AVX2
+#ifdef DISTILLERY_AVX2
       if (vectorised) {
         perRow[i] = rowAvx2(s + i * vocab, t + i * teacherVocab, g + i * vocab, y[i], settings);
         continue;

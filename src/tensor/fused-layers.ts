@@ -1,6 +1,6 @@
-// Fused CPU kernels of the addon for two layers every decoder block runs several times: RMSNorm and
-// rotary position embedding (src/native/fused-layers.cpp), forward and backward in one pass each
-// instead of a chain of elementwise ATen kernels. Autograd runs through them as through any op.
+// Fused CPU kernels of the addon for three layers every decoder block runs: RMSNorm, rotary position
+// embedding and SwiGLU (src/native/fused-layers.cpp), forward and backward in one pass each instead
+// of a chain of elementwise ATen kernels. Autograd runs through them as through any op.
 import { native } from '../native/index.js';
 import { Tensor } from './tensor.js';
 
@@ -23,4 +23,17 @@ export function fusedRmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
  */
 export function fusedRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   return new Tensor(native.rotary(x.native, cos.native, sin.native));
+}
+
+/**
+ * Whether fusedSwiglu serves `t`: float32 on a CPU with AVX2 and FMA, where its exp is vectorised
+ * (elsewhere ATen's vectorised silu and mul are faster than the kernel's plain loop).
+ */
+export function fusedSwigluServes(t: Tensor): boolean {
+  return fusedLayersServe(t.device) && t.dtype === 'float32' && native.swigluVectorised();
+}
+
+/** silu(gate)·up for float32 CPU tensors of one shape; `plainLoop` forces the unvectorised loop (tests check both). */
+export function fusedSwiglu(gate: Tensor, up: Tensor, options: { plainLoop?: boolean } = {}): Tensor {
+  return new Tensor(native.swiglu(gate.native, up.native, options.plainLoop ?? false));
 }

@@ -20,4 +20,4 @@ export { tidy, keep } from './scope.js';
 export { hasOp } from './dispatch.js';
 export { hostSyncCount } from './host-sync.js';
 export { fusedKdLoss, fusedKdLossVectorised, type FusedKdSettings } from './fused-kd-loss.js';
-export { fusedLayersServe, fusedRmsNorm, fusedRotary } from './fused-layers.js';
+export { fusedLayersServe, fusedRmsNorm, fusedRotary, fusedSwiglu, fusedSwigluServes } from './fused-layers.js';

@@ -3,7 +3,7 @@
 // eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, dropout, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where } from '../../tensor/index.js';
+import { arange, dropout, fusedSwiglu, fusedSwigluServes, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where } from '../../tensor/index.js';
 import type { Qwen3Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
@@ -137,7 +137,11 @@ export class Qwen3MLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(this.gate_proj.forward(x).silu().mul(this.up_proj.forward(x)));
+    const gate = this.gate_proj.forward(x);
+    const up = this.up_proj.forward(x);
+    // One fused pass (forward and backward) on CPU where it is vectorised; ATen's silu and mul elsewhere.
+    const activated = fusedSwigluServes(gate) ? fusedSwiglu(gate, up) : gate.silu().mul(up);
+    return this.down_proj.forward(activated);
   }
 }
 
