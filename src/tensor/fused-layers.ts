@@ -2,6 +2,7 @@
 // embedding and SwiGLU (src/native/fused-layers.cpp), forward and backward in one pass each instead
 // of a chain of elementwise ATen kernels. Autograd runs through them as through any op.
 import { native } from '../native/index.js';
+import type { DType } from './dtype.js';
 import { Tensor } from './tensor.js';
 
 /** Whether the fused kernels serve tensors on `device` (CPU; elsewhere the models use ATen's ops). */
@@ -26,11 +27,11 @@ export function fusedRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 }
 
 /**
- * Whether fusedSwiglu serves `t`: float32 on a CPU with AVX2 and FMA, where its exp is vectorised
- * (elsewhere ATen's vectorised silu and mul are faster than the kernel's plain loop).
+ * Whether fusedSwiglu serves tensors of `dtype` on `device`: float32 on a CPU with AVX2 and FMA,
+ * where its exp is vectorised (elsewhere ATen's vectorised silu and mul are faster than the plain loop).
  */
-export function fusedSwigluServes(t: Tensor): boolean {
-  return fusedLayersServe(t.device) && t.dtype === 'float32' && native.swigluVectorised();
+export function fusedSwigluServes(device: string, dtype: DType): boolean {
+  return fusedLayersServe(device) && dtype === 'float32' && native.swigluVectorised();
 }
 
 /** silu(gate)·up for float32 CPU tensors of one shape; `plainLoop` forces the unvectorised loop (tests check both). */

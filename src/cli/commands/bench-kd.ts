@@ -26,7 +26,7 @@ import { qwen3ForwardFlopsPerToken } from '../../models/qwen3/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../../distill/memory/process-memory.js';
 import { checkDevice } from '../device.js';
 import type { Qwen3Config } from '../../models/qwen3/config.js';
-import { fusedAttention } from '../../models/qwen3/model.js';
+import { fusedAttention, fusedLayerKernels } from '../../models/qwen3/model.js';
 import type { PlanInput } from '../../distill/memory/estimate.js';
 import { memoryBudget } from '../../distill/memory/limit.js';
 import { MemoryPlanError, planMemory } from '../../distill/memory/plan.js';
@@ -107,7 +107,7 @@ function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: Qwen3Config,
   const input: PlanInput = {
     student, studentDtype: flags.dtype, teacher: mode === 'cached' ? null : teacher, teacherDtype: flags.teacherDtype, teacherElsewhere: false,
     sequenceLength: flags.seqLen, evalSequenceLength: flags.seqLen, evalBatchSize: flags.batchSize, lossImpl: 'chunked', lossChunkRows,
-    runtimeBytes: residentBytes() ?? 512 * 2 ** 20, fusedAttention: fusedAttention(device), gradAccum: 1, batchSize: flags.batchSize,
+    runtimeBytes: residentBytes() ?? 512 * 2 ** 20, fusedAttention: fusedAttention(device), fusedLayers: fusedLayerKernels(device, flags.dtype), gradAccum: 1, batchSize: flags.batchSize,
   };
   try {
     const plan = planMemory(input, mode === 'checkpointed' ? 'on' : 'off', memoryBudget(device, null), () => []);

@@ -35,6 +35,11 @@ export interface PlanInput {
   runtimeBytes: number;
   /** Attention runs the fused kernel (models/qwen3 fusedAttention: libtorch 2.x on CUDA), which keeps no [T × T] matrices. */
   fusedAttention: boolean;
+  /**
+   * The student's RMSNorm and rotary run the addon's fused CPU kernels, and its SwiGLU too where
+   * that kernel serves the dtype (tensor/fused-layers.ts): they keep fewer tensors for backward.
+   */
+  fusedLayers: { normsAndRotary: boolean; swiglu: boolean };
   /** Micro-batches per optimizer step as configured (--grad-accum). */
   gradAccum: number;
   /** Sequences per micro-batch as configured (--batch-size): the plan may split them. */
@@ -91,6 +96,20 @@ function savedPerTokenLayer(c: Qwen3Config, e: number, t: number, fused = false)
   return 32 * c.hiddenSize + 12 * kv + attention + 4 * e * c.intermediateSize + probs;
 }
 
+/**
+ * The same where the fused CPU kernels run the norms and rotary (eager attention), counted from what
+ * each op keeps rather than fitted: every norm its input (two of H, the q and k heads), the q/k/v and
+ * gate/up projections their shared input, the attention products the rotated q and k, v, and the
+ * float32 probabilities (plus a cast copy in bf16), o_proj and down_proj their inputs, and the MLP
+ * gate and up (silu's output too where SwiGLU is not fused).
+ */
+function savedPerTokenLayerFused(c: Qwen3Config, e: number, t: number, fusedSwiglu: boolean): number {
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const probs = c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
+  return e * (4 * c.hiddenSize + 3 * q + 3 * kv) + (fusedSwiglu ? 3 : 4) * e * c.intermediateSize + probs;
+}
+
 /** Extra bytes per token while one layer runs (its intermediates live until the layer's scope ends). */
 function transientPerTokenLayer(c: Qwen3Config, e: number, t: number, fused = false): number {
   return (fused ? 0 : c.numAttentionHeads * t * (e === 4 ? 18 : 12)) + (e === 4 ? 8 : 20) * c.hiddenSize;
@@ -131,7 +150,8 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   // The fused attention kernel (libtorch 2.x on CUDA, with or without a padding mask) keeps no
   // [T × T] matrices; the eager path runs on CPU, on libtorch 1.13 and under attention dropout.
   const fused = input.fusedAttention && s.attentionDropout === 0;
-  const saved = savedPerTokenLayer(s, e, t, fused);
+  const { normsAndRotary, swiglu } = input.fusedLayers;
+  const saved = normsAndRotary && !fused ? savedPerTokenLayerFused(s, e, t, swiglu) : savedPerTokenLayer(s, e, t, fused);
   const transient = transientPerTokenLayer(s, e, t, fused);
   const outside = tokens * (4 * e + 8) * s.hiddenSize; // embeddings (a leaf and its gradient), final norm
   const activations: MemoryComponent = shape.gradientCheckpointing

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readQwen3Config } from '../../models/qwen3/config.js';
-import { fusedAttention } from '../../models/qwen3/model.js';
+import { fusedAttention, fusedLayerKernels } from '../../models/qwen3/model.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import type { DistillConfig } from '../config.js';
 import type { PreparedRun } from '../prepare.js';
@@ -58,6 +58,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     lossChunkRows: config.lossChunkSize > 0 ? config.lossChunkSize : rowsPerLogitsChunk(student.vocabSize),
     runtimeBytes: residentBytes() ?? 512 * MIB,
     fusedAttention: fusedAttention(config.device),
+    fusedLayers: fusedLayerKernels(config.device, config.dtype),
     gradAccum: config.gradAccum,
     batchSize: config.batchSize,
   };

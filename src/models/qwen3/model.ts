@@ -3,7 +3,7 @@
 // eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, dropout, fusedSwiglu, fusedSwigluServes, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where } from '../../tensor/index.js';
+import { arange, dropout, fusedLayersServe, fusedSwiglu, fusedSwigluServes, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where, type DType } from '../../tensor/index.js';
 import type { Qwen3Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
@@ -36,6 +36,11 @@ export interface LayerInputs {
  */
 export function fusedAttention(device: string): boolean {
   return device !== 'cpu' && hasOp('aten::scaled_dot_product_attention');
+}
+
+/** Which of the addon's fused layer kernels a model computing in `dtype` on `device` runs (what the memory plan counts). */
+export function fusedLayerKernels(device: string, dtype: DType): { normsAndRotary: boolean; swiglu: boolean } {
+  return { normsAndRotary: fusedLayersServe(device), swiglu: fusedSwigluServes(device, dtype) };
 }
 
 /** k, v [B, kvH, S, D] → [B, kvH·n, S, D]: each key/value head serves n query heads. */
@@ -140,7 +145,7 @@ export class Qwen3MLP extends Module {
     const gate = this.gate_proj.forward(x);
     const up = this.up_proj.forward(x);
     // One fused pass (forward and backward) on CPU where it is vectorised; ATen's silu and mul elsewhere.
-    const activated = fusedSwigluServes(gate) ? fusedSwiglu(gate, up) : gate.silu().mul(up);
+    const activated = fusedSwigluServes(gate.device, gate.dtype) ? fusedSwiglu(gate, up) : gate.silu().mul(up);
     return this.down_proj.forward(activated);
   }
 }
