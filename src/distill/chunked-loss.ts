@@ -8,7 +8,7 @@
 // hidden-state gradients through the rest of the student. Liger-Kernel's fused linear losses
 // follow the same idea.
 import { rowsPerLogitsChunk } from '../eval/targets.js';
-import { cat, keep, linear, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
+import { cat, gemm, gemmAccumulate, keep, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { combineLoss, type LossSettings } from './loss.js';
 import type { PhaseClock } from './phase-clock.js';
@@ -68,12 +68,13 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
       const count = Math.min(input.chunkSize, rows - start);
       tidy(() => {
         const h = detached.narrow(0, start, count);
-        const logits = noGrad(() => linear(h, weight));
+        // The three head products go through gemm (oneDNN's sgemm on CPU where libtorch has it).
+        const logits = noGrad(() => gemm(h, weight, { transposeB: true }));
         const targets = input.targets.narrow(0, start, count);
         const { sums, dLogits } = chunkLossGradient(input, logits, start, targets);
         noGrad(() => {
-          hiddenGrads.push(keep(dLogits.matmul(weight)));
-          weightGrad!.addmm_(dLogits.t(), h);
+          hiddenGrads.push(keep(gemm(dLogits, weight)));
+          gemmAccumulate(weightGrad!, dLogits, h, { transposeA: true });
         });
         chunkSums.push(keep(sums));
       });

@@ -3,7 +3,7 @@
 // device. (An offline top-k cache is the other source the design allows.)
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { rowsAt } from '../eval/targets.js';
-import { linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
+import { gemm, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { batchInput } from '../models/qwen3/batch-input.js';
 
 export interface TeacherSource {
@@ -42,7 +42,7 @@ export class OnlineTeacher implements TeacherSource {
   headLogits(hiddenRows: Tensor, device: string): Tensor {
     return noGrad(() =>
       tidy(() => {
-        const logits = linear(hiddenRows, this.model.lmHeadWeight);
+        const logits = gemm(hiddenRows, this.model.lmHeadWeight, { transposeB: true });
         return logits.device === device ? logits : logits.to({ device });
       }),
     );

@@ -62,6 +62,7 @@ void registerDistributed(Napi::Env env, Napi::Object exports);
 void registerCudaMemory(Napi::Env env, Napi::Object exports);
 void registerKdLoss(Napi::Env env, Napi::Object exports);
 void registerFusedLayers(Napi::Env env, Napi::Object exports);
+void registerGemm(Napi::Env env, Napi::Object exports);
 
 // Keeps freed CPU blocks of 1 MiB and more for reuse (on), or unmaps them at once (off): cpu-block-cache.cpp.
 void setCpuBlockCaching(bool on);

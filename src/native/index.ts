@@ -103,6 +103,8 @@ export interface NativeAddon {
   rotary(x: NativeTensor, cos: NativeTensor, sin: NativeTensor): NativeTensor;
   swiglu(gate: NativeTensor, up: NativeTensor, plainLoop?: boolean): NativeTensor;
   swigluVectorised(): boolean;
+  gemm(a: NativeTensor, b: NativeTensor, transposeA: boolean, transposeB: boolean, accumulate: NativeTensor | null): NativeTensor | undefined;
+  gemmBackend(): 'onednn' | 'aten';
   distAvailable(): { gloo: boolean; nccl: boolean };
   distInit(options: DistInitOptions): NativeProcessGroup;
   distAllReduce(group: NativeProcessGroup, tensors: NativeTensor[], op: 'sum' | 'max' | 'min', bucketBytes: number): void;

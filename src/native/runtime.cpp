@@ -489,6 +489,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   distillery::registerCudaMemory(env, exports);
   distillery::registerKdLoss(env, exports);
   distillery::registerFusedLayers(env, exports);
+  distillery::registerGemm(env, exports);
   return exports;
 }
 
