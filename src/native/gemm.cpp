@@ -17,6 +17,12 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <dlfcn.h>
+#if defined(__linux__)
+#include <link.h>
+#endif
+
+#include <cstring>
+#include <string>
 
 namespace distillery {
 namespace {
@@ -25,15 +31,32 @@ namespace {
 using SgemmFunction = int (*)(char transA, char transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
                               int64_t ldb, float beta, float* c, int64_t ldc);
 
-// Only a oneDNN that is already loaded (RTLD_NOLOAD): the one libtorch itself uses, never a second copy.
+// Only a oneDNN that is already loaded: the one libtorch itself uses (libdnnl.so.2 beside Debian 12's
+// libtorch, libdnnl.so.3.6 beside Debian 13's), found among the process's loaded objects, never a
+// second copy. dlsym(RTLD_DEFAULT) cannot see it: Node loads the addon, and so libtorch's
+// dependencies, with local symbol scope.
+#if defined(__linux__)
+int findLoadedOnednn(struct dl_phdr_info* info, size_t, void* found) {
+  const char* name = info->dlpi_name;
+  if (name && std::strstr(name, "/libdnnl.so")) {
+    *static_cast<std::string*>(found) = name;
+    return 1;
+  }
+  return 0;
+}
+#endif
+
 SgemmFunction onednnSgemm() {
   static const SgemmFunction function = []() -> SgemmFunction {
-    for (const char* library : {"libdnnl.so.3", "libdnnl.so.2"}) {
-      if (void* handle = dlopen(library, RTLD_NOW | RTLD_NOLOAD)) {
-        if (void* symbol = dlsym(handle, "dnnl_sgemm")) return reinterpret_cast<SgemmFunction>(symbol);
-      }
-    }
-    return nullptr;
+#if !defined(__linux__)
+    return nullptr;  // elsewhere ATen's own BLAS serves every product
+#else
+    std::string path;
+    dl_iterate_phdr(findLoadedOnednn, &path);
+    if (path.empty()) return nullptr;
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    return handle ? reinterpret_cast<SgemmFunction>(dlsym(handle, "dnnl_sgemm")) : nullptr;
+#endif
   }();
   return function;
 }
