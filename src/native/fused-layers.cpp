@@ -314,7 +314,8 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   return wrapTensor(info.Env(), SwigluFunction::apply(gate, up, plainLoop));
 }
 
-Napi::Value SwigluVectorised(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), hasAvx2()); }
+// Whether the fused kernels' vectorised loops run here (kd-loss.cpp's and SwiGLU's: x86-64 with AVX2 and FMA).
+Napi::Value KernelsVectorised(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), hasAvx2()); }
 
 }  // namespace
 
@@ -322,7 +323,7 @@ void registerFusedLayers(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsNorm", guardedFunction(env, RmsNorm));
   exports.Set("rotary", guardedFunction(env, Rotary));
   exports.Set("swiglu", guardedFunction(env, Swiglu));
-  exports.Set("swigluVectorised", guardedFunction(env, SwigluVectorised));
+  exports.Set("kernelsVectorised", guardedFunction(env, KernelsVectorised));
 }
 
 }  // namespace distillery

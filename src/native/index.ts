@@ -98,11 +98,11 @@ export interface NativeAddon {
   adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): NativeTensor;
   kdLossRows(student: NativeTensor, teacher: NativeTensor, targets: NativeTensor, temperature: number, alpha: number, scale: number, shared: number, plainLoop?: boolean): [NativeTensor, NativeTensor];
-  kdLossVectorised(): boolean;
   rmsNorm(x: NativeTensor, weight: NativeTensor, eps: number): NativeTensor;
   rotary(x: NativeTensor, cos: NativeTensor, sin: NativeTensor): NativeTensor;
   swiglu(gate: NativeTensor, up: NativeTensor, plainLoop?: boolean): NativeTensor;
-  swigluVectorised(): boolean;
+  /** The fused kernels' vectorised loops run here (AVX2 + FMA). */
+  kernelsVectorised(): boolean;
   gemm(a: NativeTensor, b: NativeTensor, transposeA: boolean, transposeB: boolean, accumulate: NativeTensor | null): NativeTensor | undefined;
   gemmBackend(): 'onednn' | 'aten';
   distAvailable(): { gloo: boolean; nccl: boolean };

@@ -216,13 +216,10 @@ Napi::Value KdLossRows(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value KdLossVectorised(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), hasAvx2()); }
-
 }  // namespace
 
 void registerKdLoss(Napi::Env env, Napi::Object exports) {
   exports.Set("kdLossRows", guardedFunction(env, KdLossRows));
-  exports.Set("kdLossVectorised", guardedFunction(env, KdLossVectorised));
 }
 
 }  // namespace distillery

@@ -19,7 +19,7 @@ export interface FusedKdSettings {
 
 /** Whether the kernel runs vectorised here (x86-64 with AVX2 and FMA); elsewhere it is a plain loop, which training does not use (autograd is faster there). */
 export function fusedKdLossVectorised(): boolean {
-  return native.kdLossVectorised();
+  return native.kernelsVectorised();
 }
 
 /**

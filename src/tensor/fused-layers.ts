@@ -31,7 +31,7 @@ export function fusedRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
  * where its exp is vectorised (elsewhere ATen's vectorised silu and mul are faster than the plain loop).
  */
 export function fusedSwigluServes(device: string, dtype: DType): boolean {
-  return fusedLayersServe(device) && dtype === 'float32' && native.swigluVectorised();
+  return fusedLayersServe(device) && dtype === 'float32' && native.kernelsVectorised();
 }
 
 /** silu(gate)·up for float32 CPU tensors of one shape; `plainLoop` forces the unvectorised loop (tests check both). */
