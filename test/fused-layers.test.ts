@@ -178,3 +178,14 @@ describe('fused SwiGLU kernel', () => {
     });
   });
 });
+
+test('fused rotary keeps float64 in double precision (a float64 model is not rounded to float32)', () => {
+  T.tidy(() => {
+    const x = T.tensor([1 + 2 ** -40, 3, 0.1, -7], { dtype: 'float64' }).reshape(1, 1, 1, 4);
+    const cos = T.tensor([1, 0.5, 1, 0.5], { dtype: 'float64' }).reshape(1, 1, 4);
+    const sin = T.tensor([0.25, 2, 0.25, 2], { dtype: 'float64' }).reshape(1, 1, 4);
+    // y = x·cos + [−x₃, −x₄, x₁, x₂]·sin, in doubles.
+    const expected = [(1 + 2 ** -40) * 1 - 0.1 * 0.25, 3 * 0.5 - -7 * 2, 0.1 * 1 + (1 + 2 ** -40) * 0.25, -7 * 0.5 + 3 * 2];
+    assert.deepEqual(T.fusedRotary(x, cos, sin).toArray(), expected);
+  });
+});

@@ -20,6 +20,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace distillery {
@@ -136,13 +137,15 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
 // Rotary rows: y₁ = x₁·c₁ − x₂·s₁, y₂ = x₂·c₂ + x₁·s₂ over the two halves of each head row,
 // each product and the sum rounded to T as mul/add/neg round them. `inverse` gives the backward:
 // dx₁ = dy₁·c₁ + dy₂·s₂, dx₂ = dy₂·c₂ − dy₁·s₁.
+// (In float for the 16- and 32-bit types, in double for float64, as ATen computes each.)
 template <typename T>
 void rotaryRow(const T* x, const T* c, const T* s, T* y, int64_t half, bool inverse) {
+  using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
   for (int64_t j = 0; j < half; ++j) {
-    const float x1 = static_cast<float>(x[j]), x2 = static_cast<float>(x[j + half]);
-    const float c1 = static_cast<float>(c[j]), c2 = static_cast<float>(c[j + half]);
-    const float s1 = static_cast<float>(s[j]), s2 = static_cast<float>(s[j + half]);
-    const auto round = [](float v) { return static_cast<float>(static_cast<T>(v)); };
+    const Acc x1 = static_cast<Acc>(x[j]), x2 = static_cast<Acc>(x[j + half]);
+    const Acc c1 = static_cast<Acc>(c[j]), c2 = static_cast<Acc>(c[j + half]);
+    const Acc s1 = static_cast<Acc>(s[j]), s2 = static_cast<Acc>(s[j + half]);
+    const auto round = [](Acc v) { return static_cast<Acc>(static_cast<T>(v)); };
     if (!inverse) {
       y[j] = static_cast<T>(round(x1 * c1) + round(-x2 * s1));
       y[j + half] = static_cast<T>(round(x2 * c2) + round(x1 * s2));
