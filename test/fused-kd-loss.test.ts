@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as T from '../src/tensor/index.js';
-import { assertClose } from './helpers.js';
+import { assertClose, seededRows } from './helpers.js';
 
 const logSoftmax = (row: number[], tau: number) => {
   const m = Math.max(...row.map((v) => v / tau));
@@ -29,12 +29,6 @@ function byHand(s: number[][], t: number[][], y: number[], tau: number, alpha: n
   return { kd, ce, grad };
 }
 
-function randomRows(rows: number, width: number, seed: number, spread: number): number[][] {
-  let state = seed;
-  const next = () => ((state = (state * 16807) % 2147483647) / 2147483647 - 0.5) * 2 * spread;
-  return Array.from({ length: rows }, () => Array.from({ length: width }, next));
-}
-
 describe('fused KD loss kernel', () => {
   const cases = [
     { name: 'a vocabulary that is not a multiple of 8 (the scalar tails)', rows: 3, vocab: 21, teacherVocab: 21, shared: 21 },
@@ -44,8 +38,8 @@ describe('fused KD loss kernel', () => {
   for (const c of cases) for (const plainLoop of [false, true]) {
     test(`${c.name}${plainLoop ? ', plain loop' : ''}: sums and gradient equal the definitions`, () => {
       const [tau, alpha, scale] = [1.7, 0.3, 1 / 11];
-      const s = randomRows(c.rows, c.vocab, 3, 6);
-      const t = randomRows(c.rows, c.teacherVocab, 5, 6);
+      const s = seededRows(c.rows, c.vocab, 3, 6);
+      const t = seededRows(c.rows, c.teacherVocab, 5, 6);
       const y = s.map((_, i) => (i * 7 + 2) % c.vocab);
       const expected = byHand(s, t, y, tau, alpha, scale, c.shared);
       T.tidy(() => {

@@ -4,12 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as T from '../src/tensor/index.js';
-import { assertClose } from './helpers.js';
-
-function randomValues(count: number, seed: number, spread = 1): number[] {
-  let state = seed;
-  return Array.from({ length: count }, () => ((state = (state * 16807) % 2147483647) / 2147483647 - 0.5) * 2 * spread);
-}
+import { assertClose, seededValues } from './helpers.js';
 
 /** RMSNorm of each row of `x` (width d), by the definition, in doubles. */
 function rmsNormByHand(x: number[], w: number[], eps: number): number[] {
@@ -64,9 +59,9 @@ describe('fused RMSNorm kernel', () => {
     test(`width ${d} (${d % 16 ? 'a scalar tail after the vectorised lanes' : 'whole lanes'}): output, input gradient and weight gradient`, () => {
       const rows = 6;
       const eps = 1e-6;
-      const x = randomValues(rows * d, 11 + d, 3);
-      const w = randomValues(d, 7, 1.5);
-      const c = randomValues(rows * d, 5);
+      const x = seededValues(rows * d, 11 + d, 3);
+      const w = seededValues(d, 7, 1.5);
+      const c = seededValues(rows * d, 5);
       const { out, grads } = forwardBackward(([xs, ws]) => T.fusedRmsNorm(xs!, ws!, eps), [{ values: x, shape: [2, 3, d] }, { values: w, shape: [d] }], c);
       assertClose(out, rmsNormByHand(x, w, eps), 2e-6, 'y');
       assertClose(grads[0]!, finiteDifferences((xs) => rmsNormByHand(xs, w, eps), x, c), 2e-4, 'dx');
@@ -76,8 +71,8 @@ describe('fused RMSNorm kernel', () => {
 
   test('bfloat16: rounds where the float32-then-cast formula rounds (as ATen ops compute it)', () => {
     T.tidy(() => {
-      const x = T.tensor(randomValues(4 * 40, 3, 4), { dtype: 'float32' }).reshape(4, 40).to('bfloat16');
-      const w = T.tensor(randomValues(40, 9, 2), { dtype: 'float32' }).to('bfloat16');
+      const x = T.tensor(seededValues(4 * 40, 3, 4), { dtype: 'float32' }).reshape(4, 40).to('bfloat16');
+      const w = T.tensor(seededValues(40, 9, 2), { dtype: 'float32' }).to('bfloat16');
       const x32 = x.to('float32');
       const normed = x32.mul(x32.square().mean(-1, true).add(1e-6).rsqrt());
       const expected = w.mul(normed.to('bfloat16'));
@@ -117,10 +112,10 @@ describe('fused rotary kernel', () => {
     });
   for (const tableBatch of [1, b]) {
     test(`cos/sin [${tableBatch}, T, D], input in [B, T, H, D] memory order: output and input gradient`, () => {
-      const x = randomValues(b * h * t * d, 17, 2);
-      const cos = randomValues(tableBatch * t * d, 19);
-      const sin = randomValues(tableBatch * t * d, 23);
-      const c = randomValues(b * h * t * d, 29);
+      const x = seededValues(b * h * t * d, 17, 2);
+      const cos = seededValues(tableBatch * t * d, 19);
+      const sin = seededValues(tableBatch * t * d, 23);
+      const c = seededValues(b * h * t * d, 29);
       const table = (values: number[]) => T.tensor(values, { dtype: 'float32' }).reshape(tableBatch, t, d);
       // The model's q and k: a [B, T, H, D] projection seen as [B, H, T, D] (a transposed view).
       const leafValues = toBTHD(x);
@@ -158,9 +153,9 @@ describe('fused rotary kernel', () => {
 describe('fused SwiGLU kernel', () => {
   const silu = (g: number) => g / (1 + Math.exp(-g));
   // 8 rows × 13: whole vectors of 8 and a scalar tail, with large |g| where σ saturates.
-  const gate = randomValues(8 * 13, 31, 12);
-  const up = randomValues(8 * 13, 37, 3);
-  const c = randomValues(8 * 13, 41);
+  const gate = seededValues(8 * 13, 31, 12);
+  const up = seededValues(8 * 13, 37, 3);
+  const c = seededValues(8 * 13, 41);
   for (const plainLoop of [false, true]) {
     test(`${plainLoop ? 'plain loop' : 'vectorised where AVX2 is'}: silu(g)·u and both gradients`, () => {
       const { out, grads } = forwardBackward(([g, u]) => T.fusedSwiglu(g!, u!, { plainLoop }), [{ values: gate, shape: [8, 13] }, { values: up, shape: [8, 13] }], c);

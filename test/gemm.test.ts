@@ -3,12 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as T from '../src/tensor/index.js';
-import { assertClose } from './helpers.js';
-
-function randomMatrix(rows: number, cols: number, seed: number): number[][] {
-  let state = seed;
-  return Array.from({ length: rows }, () => Array.from({ length: cols }, () => ((state = (state * 16807) % 2147483647) / 2147483647 - 0.5) * 4));
-}
+import { assertClose, seededRows } from './helpers.js';
 
 const transpose = (m: number[][]) => m[0]!.map((_, j) => m.map((row) => row[j]!));
 const product = (a: number[][], b: number[][]) => a.map((row) => b[0]!.map((_, j) => row.reduce((s, v, k) => s + v * b[k]![j]!, 0)));
@@ -18,9 +13,9 @@ describe(`gemm (backend here: ${T.gemmBackend()})`, () => {
   for (const dtype of ['float32', 'float64'] as const)
     for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
       test(`${dtype}, ${transposeA ? 'aᵀ' : 'a'}·${transposeB ? 'bᵀ' : 'b'}: the product, and += into an existing matrix`, () => {
-        const a = randomMatrix(m, k, 3);
-        const b = randomMatrix(k, n, 5);
-        const c = randomMatrix(m, n, 7);
+        const a = seededRows(m, k, 3, 2);
+        const b = seededRows(k, n, 5, 2);
+        const c = seededRows(m, n, 7, 2);
         T.tidy(() => {
           const stored = (values: number[][], transposed: boolean) => T.tensor(transposed ? transpose(values) : values, { dtype });
           const expected = product(a, b);
@@ -35,8 +30,8 @@ describe(`gemm (backend here: ${T.gemmBackend()})`, () => {
     }
 
   test('a non-contiguous operand (ATen path) gives the same product', () => {
-    const a = randomMatrix(m, k, 11);
-    const b = randomMatrix(n, k, 13);
+    const a = seededRows(m, k, 11, 2);
+    const b = seededRows(n, k, 13, 2);
     T.tidy(() => {
       const bt = T.tensor(transpose(b), { dtype: 'float32' }).t(); // [n, k], column-major
       assertClose(T.gemm(T.tensor(a, { dtype: 'float32' }), bt, { transposeB: true }).toArray(), product(a, transpose(b)).flat(), 1e-5);

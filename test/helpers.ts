@@ -10,3 +10,21 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     assert.ok(ok, `${what}[${i}]: got ${a}, expected ${e} (tolerance ${tolerance})`);
   }
 }
+
+/** A Lehmer (Park–Miller) generator: integers in [1, 2³¹ − 1), the same sequence for the same seed. */
+export function lehmer(seed: number): () => number {
+  let state = seed;
+  return () => (state = (state * 16807) % 2147483647);
+}
+
+/** `count` pseudo-random values in (−spread, spread), the same for the same seed. */
+export function seededValues(count: number, seed: number, spread = 1): number[] {
+  const next = lehmer(seed);
+  return Array.from({ length: count }, () => (next() / 2147483647 - 0.5) * 2 * spread);
+}
+
+/** seededValues as `rows` rows of `width`. */
+export function seededRows(rows: number, width: number, seed: number, spread = 1): number[][] {
+  const values = seededValues(rows * width, seed, spread);
+  return Array.from({ length: rows }, (_, r) => values.slice(r * width, (r + 1) * width));
+}

@@ -7,6 +7,7 @@ import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { saveQwen3 } from '../src/models/qwen3/weights.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
+import { lehmer } from './helpers.js';
 
 export const microConfig = (overrides: Record<string, unknown> = {}) =>
   parseQwen3Config({
@@ -27,24 +28,24 @@ export function makeModel(dir: string, name: string, seed: number, std: number, 
 
 /** DIR/NAME: `count` JSONL records of 6–15 pseudo-random token ids. */
 export function tokenData(dir: string, name: string, count: number, seed: number, vocab = 40): string {
-  let s = seed;
-  const next = () => (s = (s * 16807) % 2147483647);
-  const lines = Array.from({ length: count }, () => JSON.stringify({ input_ids: Array.from({ length: 6 + (next() % 10) }, () => next() % vocab) }));
-  const path = join(dir, name);
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
+  const next = lehmer(seed);
+  return writeRecords(dir, name, Array.from({ length: count }, () => ({ input_ids: Array.from({ length: 6 + (next() % 10) }, () => next() % vocab) })));
 }
 
 /** DIR/NAME: `count` JSONL records of 6–15 pseudo-random token ids whose first 2–4 are a prompt (labels -100). */
 export function promptedTokenData(dir: string, name: string, count: number, seed: number, vocab = 40): string {
-  let s = seed;
-  const next = () => (s = (s * 16807) % 2147483647);
-  const lines = Array.from({ length: count }, () => {
+  const next = lehmer(seed);
+  const records = Array.from({ length: count }, () => {
     const ids = Array.from({ length: 6 + (next() % 10) }, () => next() % vocab);
     const prompt = 2 + (next() % 3);
-    return JSON.stringify({ input_ids: ids, labels: ids.map((id, t) => (t < prompt ? -100 : id)) });
+    return { input_ids: ids, labels: ids.map((id, t) => (t < prompt ? -100 : id)) };
   });
+  return writeRecords(dir, name, records);
+}
+
+/** DIR/NAME: the records as JSON lines; returns the path. */
+function writeRecords(dir: string, name: string, records: readonly object[]): string {
   const path = join(dir, name);
-  writeFileSync(path, `${lines.join('\n')}\n`);
+  writeFileSync(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
   return path;
 }

@@ -3,6 +3,7 @@
 // student's logits, in three passes over each row (src/native/kd-loss.cpp). Autograd's version runs
 // some twenty full-size elementwise kernels for the same numbers.
 import { native } from '../native/index.js';
+import { fusedKernelsVectorised } from './fused-layers.js';
 import { Tensor } from './tensor.js';
 
 export interface FusedKdSettings {
@@ -19,7 +20,7 @@ export interface FusedKdSettings {
 
 /** Whether the kernel runs vectorised here (x86-64 with AVX2 and FMA); elsewhere it is a plain loop, which training does not use (autograd is faster there). */
 export function fusedKdLossVectorised(): boolean {
-  return native.kernelsVectorised();
+  return fusedKernelsVectorised();
 }
 
 /**

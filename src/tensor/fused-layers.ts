@@ -5,6 +5,17 @@ import { native } from '../native/index.js';
 import type { DType } from './dtype.js';
 import { Tensor } from './tensor.js';
 
+let vectorised: boolean | undefined;
+
+/**
+ * Whether the fused kernels' vectorised loops (AVX2 + FMA) run on this CPU: asked of the addon once,
+ * since the models consult it on every forward pass.
+ */
+export function fusedKernelsVectorised(): boolean {
+  vectorised ??= native.kernelsVectorised();
+  return vectorised;
+}
+
 /** Whether the fused kernels serve tensors on `device` (CPU; elsewhere the models use ATen's ops). */
 export function fusedLayersServe(device: string): boolean {
   return device === 'cpu';
@@ -31,7 +42,7 @@ export function fusedRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
  * where its exp is vectorised (elsewhere ATen's vectorised silu and mul are faster than the plain loop).
  */
 export function fusedSwigluServes(device: string, dtype: DType): boolean {
-  return fusedLayersServe(device) && dtype === 'float32' && native.kernelsVectorised();
+  return fusedLayersServe(device) && dtype === 'float32' && fusedKernelsVectorised();
 }
 
 /** silu(gate)·up for float32 CPU tensors of one shape; `plainLoop` forces the unvectorised loop (tests check both). */
