@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Linear } from '../nn/index.js';
 import { allocatorCachingEnabled, blasInfo, type DType, full, manualSeed, numThreads, randn, setAllocatorCaching, tidy, torchVersion } from '../tensor/index.js';
+import { formatBenchRecord } from './bench-record.js';
 
 export interface BenchRecord {
   bench: string;
@@ -149,11 +150,9 @@ export function runBenchOps(options: { device: string; json: boolean; sizes: num
   ];
   const emit = (record: BenchRecord): void => {
     records.push(record);
-    if (options.json) console.log(JSON.stringify(record));
-    else console.log(Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
+    console.log(formatBenchRecord(record, options.json));
   };
-  if (options.json) console.log(JSON.stringify(records[0]));
-  else console.log(Object.entries(records[0]!).map(([k, v]) => `${k}=${v}`).join('  '));
+  console.log(formatBenchRecord(records[0]!, options.json));
   for (const n of options.sizes) emit(benchMatmul(n, 'float32', options.device));
   emit(benchMatmul(1024, 'bfloat16', options.device));
   emit(benchMlp(2048, 256, options.device));

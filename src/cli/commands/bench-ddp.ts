@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { whyChildFailed } from '../child-process.js';
 import { intOption, UsageError } from '../errors.js';
 import { writeRandomTokens } from '../random-tokens.js';
+import { formatBenchRecord } from '../bench-record.js';
 
 interface BenchDdpFlags {
   teacher: string;
@@ -71,7 +72,7 @@ export function registerBenchDdp(bench: Command): void {
             cores: availableParallelism(),
             timed_steps: timed.length,
           };
-          console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
+          console.log(formatBenchRecord(record, flags.json));
         }
       } finally {
         rmSync(work, { recursive: true, force: true });

@@ -35,6 +35,7 @@ import { intOption, UsageError } from '../errors.js';
 import { childJsonResult, whyChildFailed } from '../child-process.js';
 import { findPythonWithTorch, runBaseline } from '../pytorch-baseline.js';
 import { writeRandomTokens } from '../random-tokens.js';
+import { formatBenchRecord } from '../bench-record.js';
 
 // checkpointed: the chunked step with the student's decoder layers recomputed during backward.
 const DISTILLERY_MODES = ['naive', 'chunked', 'cached', 'checkpointed'] as const;
@@ -358,7 +359,7 @@ export function registerBenchKd(bench: Command): void {
           // Step working memory is resident host memory; on CUDA the step's peak is cuda_max_allocated_mb.
           const memory = flags.device.startsWith('cuda') ? {} : run(mode, true);
           const record = { mode: speed.mode, tokens_per_s: speed.tokens_per_s, peak_rss_mb: speed.peak_rss_mb, ...memory, ...compareWithBaselines(speed, baselines, mode), rounds: flags.rounds, ...speed };
-          console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
+          console.log(formatBenchRecord(record, flags.json));
         }
       } finally {
         rmSync(work, { recursive: true, force: true });

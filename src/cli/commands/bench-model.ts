@@ -10,6 +10,7 @@ import { checkDevice } from '../device.js';
 import { intOption, UsageError } from '../errors.js';
 import { openModel } from '../../models/open-model.js';
 import { modelDtype, note } from '../options.js';
+import { formatBenchRecord } from '../bench-record.js';
 
 interface BenchModelFlags {
   model?: string;
@@ -86,7 +87,7 @@ export function registerBenchModel(bench: Command): void {
         torch: torchVersion(),
         ...measure(model, flags),
       };
-      console.log(flags.json ? JSON.stringify(record) : Object.entries(record).map(([k, v]) => `${k}=${v}`).join('  '));
+      console.log(formatBenchRecord(record, flags.json));
       model.dispose();
     });
 }
