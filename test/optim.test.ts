@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AdamW, clipGradNorm, decayParamGroups } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
-import { assertClose } from './helpers.js';
+import { assertClose, seededValues } from './helpers.js';
 
 /** One hand-computed AdamW step (Loshchilov & Hutter; PyTorch's bias-corrected form). */
 function adamwByHand(
@@ -48,6 +48,26 @@ describe('AdamW', () => {
       assertClose(p.toArray(), expected, 1e-12, `after step ${step}`);
     });
     assert.equal(opt.getLr(), 0.02);
+  });
+
+  test('a float32 parameter large enough to be updated in parallel pieces follows the formula in every element', () => {
+    const n = 100_003; // several of the fused kernel's pieces, and a ragged end
+    const start = seededValues(n, 7);
+    const p = T.tensor(start, { dtype: 'float32' }).requiresGrad_();
+    const hp = { lr: 0.01, wd: 0.1, b1: 0.9, b2: 0.999, eps: 1e-8 };
+    const opt = new AdamW([p], { lr: hp.lr, betas: [hp.b1, hp.b2], eps: hp.eps, weightDecay: hp.wd });
+    const exact = Array.from(Float32Array.from(start)); // the formula starts from the float32 values
+    const m = new Array<number>(n).fill(0);
+    const v = new Array<number>(n).fill(0);
+    for (let step = 1; step <= 3; step++) {
+      const g = seededValues(n, 100 + step, 2);
+      opt.zeroGrad();
+      setGrad(p, g);
+      opt.step();
+      adamwByHand(exact, Array.from(Float32Array.from(g)), m, v, step, hp);
+    }
+    // Float32 arithmetic against the formula in doubles: each step moves a parameter by about lr.
+    assertClose(p.toArray(), exact, 1e-6, 'after three steps');
   });
 
   test('norms and biases are not decayed; matrices are', () => {
