@@ -135,6 +135,8 @@ describe('teacher cache', () => {
       // Beside the machine's own fp32 matmul rate, measured in the same process.
       assert.ok(r.matmul_ceiling_gflops.float32 > 1, JSON.stringify(r.matmul_ceiling_gflops));
       assert.ok(r.fraction_of_matmul_ceiling > 0 && r.fraction_of_matmul_ceiling < 1, `fraction ${r.fraction_of_matmul_ceiling}`);
+      // The matmul-bound rate is the measured one over that fraction, so above it.
+      assertClose([r.matmul_bound_tokens_per_s], [r.tokens_per_s / r.fraction_of_matmul_ceiling], 2e-3);
     }
     assert.equal(records[2].teacher_parameters, null); // the cached mode loads no teacher
   });
@@ -157,6 +159,9 @@ describe('teacher cache', () => {
     assert.equal(best.tokens_per_s, Math.max(...byThreads));
     for (const r of records.slice(2)) {
       assert.ok(r.speedup_vs_pytorch_best > 0);
+      // The bound on any speedup: the matmul-bound rate over the baseline's, never below the speedup measured.
+      assertClose([r.speedup_bound_vs_pytorch_best], [r.matmul_bound_tokens_per_s / best.tokens_per_s], 0.01);
+      assert.ok(r.speedup_bound_vs_pytorch_best >= r.speedup_vs_pytorch_best, JSON.stringify(r));
       assert.equal(r.loss_matches_pytorch, true, JSON.stringify(r));
       assertClose([r.first_loss], [records[0].first_loss], 1e-5);
       assert.ok(r.speedup_vs_pytorch > 0);

@@ -183,6 +183,9 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     matmul_ceiling_gflops: ceiling,
     // Four significant digits: tiny models sit far below the ceiling.
     fraction_of_matmul_ceiling: idealSecondsPerToken === null ? null : +(idealSecondsPerToken * tokensPerSecond).toPrecision(4),
+    // The rate if every model FLOP ran at that ceiling and nothing else took time: no implementation
+    // of the same arithmetic on this machine is faster (compareWithBaselines turns it into a bound).
+    matmul_bound_tokens_per_s: idealSecondsPerToken === null ? null : +(1 / idealSecondsPerToken).toPrecision(4),
     cuda_max_allocated_mb: cudaPeak === null ? null : Math.round(cudaPeak / 2 ** 20),
     dtype: flags.dtype,
     teacher_dtype: teacher ? flags.teacherDtype : null,
@@ -229,7 +232,11 @@ function compareWithBaselines(record: Record<string, unknown>, baselines: Record
   if (reference === undefined || mode.startsWith('pytorch')) return {};
   const out: Record<string, unknown> = {};
   for (const [name, baseline] of Object.entries(baselines)) {
-    out[`speedup_vs_${name.replace('-', '_')}`] = +((record.tokens_per_s as number) / (baseline.tokens_per_s as number)).toFixed(2);
+    const key = name.replace('-', '_');
+    out[`speedup_vs_${key}`] = +((record.tokens_per_s as number) / (baseline.tokens_per_s as number)).toFixed(2);
+    // The largest speedup over this baseline that the machine's matmul rate allows at all.
+    const bound = record.matmul_bound_tokens_per_s as number | null | undefined;
+    if (typeof bound === 'number') out[`speedup_bound_vs_${key}`] = +(bound / (baseline.tokens_per_s as number)).toFixed(2);
   }
   if (mode === 'cached') return out;
   const [ours, theirs] = [record.first_loss as number, reference.first_loss as number];
