@@ -46,4 +46,44 @@ describe(`gemm (backend here: ${T.gemmBackend()})`, () => {
       assert.doesNotThrow(() => T.noGrad(() => T.gemm(T.randn([3, 4]).requiresGrad_(), T.randn([4, 2]))));
     });
   });
+
+  for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+    test(`batchedMatmul ${transposeA ? 'aᵀ' : 'a'}·${transposeB ? 'bᵀ' : 'b'} over [2, 3] batches: every product, and both gradients, against sums in doubles`, () => {
+      const [batches, m, k, n] = [6, 5, 7, 4];
+      const as = Array.from({ length: batches }, (_, i) => seededRows(m, k, 31 + i, 2));
+      const bs = Array.from({ length: batches }, (_, i) => seededRows(k, n, 53 + i, 2));
+      const rs = Array.from({ length: batches }, (_, i) => seededRows(m, n, 71 + i, 2)); // the loss Σ C∘R
+      T.tidy(() => {
+        const stored = (ms: number[][][], transposed: boolean) => {
+          const rows = ms.map((x) => (transposed ? transpose(x) : x));
+          return T.tensor(rows.flat(2), { dtype: 'float32' }).reshape(2, 3, rows[0]!.length, rows[0]![0]!.length).requiresGrad_();
+        };
+        const a = stored(as, transposeA);
+        const b = stored(bs, transposeB);
+        const c = T.batchedMatmul(a, b, { transposeA, transposeB });
+        assert.deepEqual(c.shape, [2, 3, m, n]);
+        assertClose(c.toArray(), as.flatMap((x, i) => product(x, bs[i]!).flat()), 1e-5, 'products');
+        c.mul(T.tensor(rs.flat(2)).reshape(2, 3, m, n)).sum().backward();
+        // ∂/∂op(A) = R·op(B)ᵀ and ∂/∂op(B) = op(A)ᵀ·R, stored transposed where the operand was.
+        const gradA = as.map((_, i) => product(rs[i]!, transpose(bs[i]!)));
+        const gradB = as.map((x, i) => product(transpose(x), rs[i]!));
+        assertClose(a.grad!.toArray(), gradA.flatMap((g) => (transposeA ? transpose(g) : g).flat()), 1e-5, '∂a');
+        assertClose(b.grad!.toArray(), gradB.flatMap((g) => (transposeB ? transpose(g) : g).flat()), 1e-5, '∂b');
+      });
+    });
+  }
+
+  test('batchedMatmul: a non-contiguous operand, float64 (ATen path) and mismatched batches', () => {
+    const a = seededRows(4, 3, 91, 2);
+    const b = seededRows(3, 2, 93, 2);
+    T.tidy(() => {
+      const bStrided = T.tensor(transpose(b), { dtype: 'float32' }).t().reshape(1, 3, 2).expand(2, 3, 2); // [2, 3, 2], no contiguous storage
+      const a2 = T.tensor([...a.flat(), ...a.flat()], { dtype: 'float32' }).reshape(2, 4, 3);
+      assertClose(T.batchedMatmul(a2, bStrided).toArray(), [...product(a, b).flat(), ...product(a, b).flat()], 1e-5, 'strided');
+      const a64 = T.tensor(a, { dtype: 'float64' }).reshape(1, 4, 3);
+      assertClose(T.batchedMatmul(a64, T.tensor(b, { dtype: 'float64' }).reshape(1, 3, 2)).toArray(), product(a, b).flat(), 1e-12, 'float64');
+      assert.throws(() => T.batchedMatmul(T.randn([2, 4, 3]), T.randn([3, 3, 2])), /same leading dimensions/);
+      assert.throws(() => T.batchedMatmul(T.randn([2, 4, 3]), T.randn([2, 4, 2])), /do not multiply/);
+    });
+  });
 });

@@ -105,6 +105,7 @@ export interface NativeAddon {
   kernelsVectorised(): boolean;
   gemm(a: NativeTensor, b: NativeTensor, transposeA: boolean, transposeB: boolean, accumulate: NativeTensor | null): NativeTensor | undefined;
   gemmBackend(): 'onednn' | 'aten';
+  batchedMatmul(a: NativeTensor, b: NativeTensor, transposeA: boolean, transposeB: boolean): NativeTensor;
   distAvailable(): { gloo: boolean; nccl: boolean };
   distInit(options: DistInitOptions): NativeProcessGroup;
   distAllReduce(group: NativeProcessGroup, tensors: NativeTensor[], op: 'sum' | 'max' | 'min', bucketBytes: number): void;

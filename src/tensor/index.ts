@@ -21,4 +21,4 @@ export { hasOp } from './dispatch.js';
 export { hostSyncCount } from './host-sync.js';
 export { fusedKdLoss, fusedKdLossVectorised, type FusedKdSettings } from './fused-kd-loss.js';
 export { fusedLayersServe, fusedRmsNorm, fusedRotary, fusedSwiglu, fusedSwigluServes } from './fused-layers.js';
-export { gemm, gemmAccumulate, gemmBackend, type GemmOptions } from './gemm.js';
+export { batchedMatmul, gemm, gemmAccumulate, gemmBackend, type GemmOptions } from './gemm.js';

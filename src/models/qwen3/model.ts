@@ -3,7 +3,7 @@
 // eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, dropout, fusedLayersServe, fusedSwiglu, fusedSwigluServes, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where, type DType } from '../../tensor/index.js';
+import { arange, batchedMatmul, dropout, fusedLayersServe, fusedSwiglu, fusedSwigluServes, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where, type DType } from '../../tensor/index.js';
 import type { Qwen3Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
@@ -102,7 +102,7 @@ export class Qwen3Attention extends Module {
     const [kvHeads, keyLength] = [k.size(1), k.size(2)];
     const stacked = (t: Tensor, width: number) => t.reshape(batch, kvHeads, groups * queryLength, width);
     const perHead = (t: Tensor, width: number) => t.view(batch, heads, queryLength, width);
-    let scores = perHead(stacked(q, headDim).matmul(k.transpose(2, 3)), keyLength);
+    let scores = perHead(batchedMatmul(stacked(q, headDim), k, { transposeB: true }), keyLength);
     const scale = 1 / Math.sqrt(this.config.headDim);
     // mask + scale·scores in one pass over the scores.
     if (bias) scores = bias.add(scores, scale);
@@ -113,7 +113,7 @@ export class Qwen3Attention extends Module {
     }
     let probs = scores.softmax(-1, { dtype: 'float32' }).to(q.dtype);
     if (dropoutP > 0) probs = dropout(probs, dropoutP, true);
-    return perHead(stacked(probs, keyLength).matmul(v), headDim);
+    return perHead(batchedMatmul(stacked(probs, keyLength), v), headDim);
   }
 }
 
