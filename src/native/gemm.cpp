@@ -68,7 +68,9 @@ SgemmFunction onednnSgemm() {
   return function;
 }
 
-bool onednnServes(const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(); }
+// oneDNN's sgemm takes float32 CPU matrices, contiguous (row-major) in memory.
+bool onednnServesType(const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat; }
+bool onednnServes(const at::Tensor& t) { return onednnServesType(t) && t.is_contiguous(); }
 
 // gemm(a, b, transposeA, transposeB, accumulate | null): returns op(a)·op(b), or adds it into
 // `accumulate` in place (and returns undefined), for 2-D matrices.
@@ -164,8 +166,8 @@ Napi::Value BatchedMatmul(const Napi::CallbackInfo& info) {
               "batchedMatmul: batches of matrices with the same leading dimensions expected, got ", a.sizes(), " and ", b.sizes());
   const at::Tensor opA = transposeA ? a.transpose(-2, -1) : a;
   const at::Tensor opB = transposeB ? b.transpose(-2, -1) : b;
-  const bool served = onednnSgemm() && a.device().is_cpu() && a.scalar_type() == at::kFloat && b.device().is_cpu() && b.scalar_type() == at::kFloat;
-  if (!served) return wrapTensor(info.Env(), at::matmul(opA, opB));
+  // Any strides: the operands are made contiguous below.
+  if (!onednnSgemm() || !onednnServesType(a) || !onednnServesType(b)) return wrapTensor(info.Env(), at::matmul(opA, opB));
   std::vector<int64_t> outSizes(a.sizes().begin(), a.sizes().end() - 2);
   outSizes.push_back(opA.size(-2));
   outSizes.push_back(opB.size(-1));

@@ -41,22 +41,34 @@ typename Map::key_type stateKey(const at::Tensor& param) {
   }
 }
 
+// One step's AdamW coefficients for a parameter group, computed in double and used in the
+// parameter's own precision by the fused update (as<T>) or as scalars by libtorch's ops.
 template <typename T>
-struct ElementCoefficients {
-  T decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, biasCorrection2Sqrt, eps;
+struct AdamWCoefficients {
+  T decay;  // 1 − lr·weight_decay
+  T beta1, oneMinusBeta1, beta2, oneMinusBeta2;
+  T stepSize;  // lr / (1 − β1^t)
+  T biasCorrection2Sqrt;  // sqrt(1 − β2^t)
+  T eps;
+
+  template <typename U>
+  AdamWCoefficients<U> as() const {
+    return {static_cast<U>(decay), static_cast<U>(beta1), static_cast<U>(oneMinusBeta1), static_cast<U>(beta2), static_cast<U>(oneMinusBeta2),
+            static_cast<U>(stepSize), static_cast<U>(biasCorrection2Sqrt), static_cast<U>(eps)};
+  }
 };
 
 // The AdamW update of n elements in one pass. The pointers never alias (a parameter, its gradient
 // and its two moments), which lets the compiler vectorise the loop, square root and divisions included.
 template <typename T>
-void updateElements(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, int64_t n, const ElementCoefficients<T>& k) {
+void updateElements(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, int64_t n, const AdamWCoefficients<T>& k) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i];
     const T mi = m[i] * k.beta1 + k.oneMinusBeta1 * gi;
     const T vi = v[i] * k.beta2 + k.oneMinusBeta2 * gi * gi;
     const T denom = std::sqrt(vi) / k.biasCorrection2Sqrt + k.eps;
-    p[i] = p[i] * k.decay + k.negStepSize * mi / denom;
+    p[i] = p[i] * k.decay - k.stepSize * mi / denom;
     m[i] = mi;
     v[i] = vi;
   }
@@ -101,14 +113,14 @@ class LeanAdamW : public torch::optim::AdamW {
         const double beta2 = std::get<1>(o.betas());
         const double biasCorrection1 = 1 - std::pow(beta1, s.step());
         const double biasCorrection2 = 1 - std::pow(beta2, s.step());
-        const AdamWScalars c{1 - o.lr() * o.weight_decay(), beta1, beta2, o.lr() / biasCorrection1, std::sqrt(biasCorrection2), o.eps()};
+        const AdamWCoefficients<double> c{1 - o.lr() * o.weight_decay(), beta1, 1 - beta1, beta2, 1 - beta2, o.lr() / biasCorrection1, std::sqrt(biasCorrection2), o.eps()};
         if (fusable(p, grad, s.exp_avg(), s.exp_avg_sq())) {
           fusedUpdate(p, grad, s.exp_avg(), s.exp_avg_sq(), c);
           continue;
         }
         if (o.weight_decay() != 0) p.mul_(c.decay);
-        s.exp_avg().mul_(beta1).add_(grad, 1 - beta1);
-        s.exp_avg_sq().mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+        s.exp_avg().mul_(beta1).add_(grad, c.oneMinusBeta1);
+        s.exp_avg_sq().mul_(beta2).addcmul_(grad, grad, c.oneMinusBeta2);
         update(p, s.exp_avg(), s.exp_avg_sq(), c.stepSize, c.biasCorrection2Sqrt, c.eps);
       }
     }
@@ -116,14 +128,6 @@ class LeanAdamW : public torch::optim::AdamW {
   }
 
  private:
-  struct AdamWScalars {
-    double decay;  // 1 − lr·weight_decay
-    double beta1, beta2;
-    double stepSize;  // lr / (1 − β1^t)
-    double biasCorrection2Sqrt;  // sqrt(1 − β2^t)
-    double eps;
-  };
-
   // One pass over the parameter, its gradient and both moments instead of libtorch's nine
   // (decay, two per moment, sqrt, div, add, addcdiv), each of which streams the whole tensor from
   // memory: 20M parameters (a 151,936-token embedding) took ~40 ms a step that way. Same formula
@@ -131,13 +135,13 @@ class LeanAdamW : public torch::optim::AdamW {
   // multiply-adds may differ from libtorch's vectorised kernels (in the last bit).
   static bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
     const at::ScalarType dtype = p.scalar_type();
-    if (!p.device().is_cpu() || (dtype != at::kFloat && dtype != at::kDouble)) return false;
+    if (dtype != at::kFloat && dtype != at::kDouble) return false;
     for (const at::Tensor* t : {&p, &g, &m, &v})
       if (!t->device().is_cpu() || t->scalar_type() != dtype || !t->is_contiguous() || t->numel() != p.numel()) return false;
     return true;
   }
 
-  static void fusedUpdate(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const AdamWScalars& c) {
+  static void fusedUpdate(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const AdamWCoefficients<double>& c) {
     if (p.scalar_type() == at::kFloat)
       fusedUpdateAs<float>(p, g, m, v, c);
     else
@@ -145,9 +149,8 @@ class LeanAdamW : public torch::optim::AdamW {
   }
 
   template <typename T>
-  static void fusedUpdateAs(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const AdamWScalars& c) {
-    const ElementCoefficients<T> k{static_cast<T>(c.decay), static_cast<T>(c.beta1), static_cast<T>(1 - c.beta1), static_cast<T>(c.beta2), static_cast<T>(1 - c.beta2),
-                                   static_cast<T>(-c.stepSize), static_cast<T>(c.biasCorrection2Sqrt), static_cast<T>(c.eps)};
+  static void fusedUpdateAs(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const AdamWCoefficients<double>& c) {
+    const AdamWCoefficients<T> k = c.as<T>();
     T* pd = p.data_ptr<T>();
     const T* gd = g.data_ptr<T>();
     T* md = m.data_ptr<T>();
