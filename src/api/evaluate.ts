@@ -1,48 +1,73 @@
-// evaluate(): perplexity of a model on held-out text or token ids, and with a teacher, the
+// evaluate(): perplexity of a model on held-out data, a text or token ids, and with a teacher, the
 // comparison a distillation run reports (teacher perplexity, top-1 agreement, KL(teacher‖student)):
-// `distillery eval`.
-import { readTextRecords } from '../data/index.js';
+// `distillery eval`. Data is prepared and scored as distill prepares and scores its held-out set
+// (format, template, response-only targets, truncation, eos, batches in order), so the numbers
+// for a run's student on its held-out file are the run's summary numbers; `allTokens` scores
+// every token of every record instead (plain perplexity, long records cut into windows).
+import { DataError, type DataFormat, detectFormat, type EncodedExample, encodeExamples, padBatch, paddingId, readRecords, type ReadResult } from '../data/index.js';
+import { resolveConfig } from '../distill/config.js';
 import { checkVocabularies } from '../distill/vocabulary.js';
-import { compareModels, scoreEveryToken } from '../eval/compare.js';
-import { perplexity, windows } from '../eval/perplexity.js';
+import { type Comparison, type ComparisonSums, comparisonFromSums, comparisonSums, type ScoredBatch, scoreEveryToken } from '../eval/compare.js';
+import { windows } from '../eval/perplexity.js';
+import { checkTokenIds } from '../models/qwen3/batch-input.js';
+import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { openModel } from '../models/open-model.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
-import { checkInt, OptionsError, rejectUnknownOptions } from './options.js';
+import { checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
 
 export interface EvaluateOptions {
   /** Model folder or Hugging Face repo id. */
   model: string;
-  /** Exactly one of: a data file/folder/dataset id (records with `input_ids` or `text`)... */
+  /** Exactly one of: a data file/folder/dataset id (guanaco, instruction, chat, text or tokens records)... */
   data?: string;
-  /** ...one text (needs the model folder's tokenizer)... */
+  /** ...one text (needs the model folder's tokenizer; every token scored)... */
   text?: string;
-  /** ...or the token ids of one sequence. */
+  /** ...or the token ids of one sequence (every token scored). */
   inputIds?: number[];
   /** Which files of a data folder or hub dataset (default `test`). */
   split?: 'train' | 'validation' | 'test';
   /** Also score this teacher on the same tokens. */
   teacher?: string;
-  /** Sequences per forward pass (default 8). */
+  /**
+   * With `data`: score every token of each record, long records cut into `maxLength` windows, instead
+   * of the tokens distill scores (response tokens of guanaco/instruction/chat records, a tokens
+   * record's labels or loss_mask). Always so for `text` and `inputIds`.
+   */
+  allTokens?: boolean;
+  /** With `data`: its format (default detected) and instruction template, as distill's options of the same names. */
+  format?: string;
+  template?: string;
+  /** With `data`: only the first N examples (a run scores its first maxEvalExamples, default 100). */
+  maxExamples?: number;
+  /** Sequences per forward pass (default 8, as distill's evalBatchSize). */
   batchSize?: number;
-  /** Cut longer sequences into windows of this many tokens (default: the model's context). */
+  /**
+   * Distill's scoring of `data`: examples are truncated to this many tokens (default 512, distill's).
+   * Every token (`allTokens`, `text`, `inputIds`): longer sequences are cut into windows of this many
+   * tokens (default: the model's context).
+   */
   maxLength?: number;
   device?: string;
   dtype?: 'float32' | 'bfloat16' | 'float16';
-  /** After each batch (perplexity without a teacher). */
+  /** After each batch. */
   onBatch?: (done: number, total: number) => void;
   log?: (line: string) => void;
 }
 
 export interface EvaluateResult {
   model: string;
-  /** Scored tokens (every token after the first of each window). */
+  /** Scored tokens. */
   tokens: number;
   /** Mean negative log-likelihood, nats per token, and its exponential. */
   nll: number;
   perplexity: number;
-  /** Sequences scored (without a teacher). */
-  sequences?: number;
+  /** Sequences scored (examples, or windows when every token is scored). */
+  sequences: number;
+  /** With `data`: its format. */
+  format?: DataFormat;
+  /** True when every token was scored (`allTokens`, `text`, `inputIds`), false for distill's targets. */
+  allTokens: boolean;
   /** With a teacher: */
   teacher?: string;
   teacherNll?: number;
@@ -51,7 +76,18 @@ export interface EvaluateResult {
   klTeacherStudent?: number;
 }
 
-const KEYS = ['model', 'data', 'text', 'inputIds', 'split', 'teacher', 'batchSize', 'maxLength', 'device', 'dtype', 'onBatch', 'log'];
+const KEYS = ['model', 'data', 'text', 'inputIds', 'split', 'teacher', 'allTokens', 'format', 'template', 'maxExamples', 'batchSize', 'maxLength', 'device', 'dtype', 'onBatch', 'log'];
+
+/** Scores the batches one at a time (for progress); token sums of disjoint batches add. */
+function scoreBatches(model: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], sharedVocab: number | undefined, onBatch?: (done: number, total: number) => void): Comparison {
+  const total: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0 };
+  batches.forEach((batch, i) => {
+    const sums = comparisonSums(model, teacher, [batch], { sharedVocab });
+    for (const key of Object.keys(total) as (keyof ComparisonSums)[]) total[key] += sums[key];
+    onBatch?.(i + 1, batches.length);
+  });
+  return comparisonFromSums(total, teacher !== null);
+}
 
 export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'): Promise<EvaluateResult> {
   const name = namer(naming);
@@ -59,34 +95,73 @@ export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'
   const { dtype = 'float32', split = 'test', log = () => {} } = options;
   const sources = [options.inputIds, options.text, options.data].filter((s) => s !== undefined);
   if (sources.length !== 1) throw new OptionsError(`give exactly one of ${name('inputIds')}, ${name('text')} or ${name('data')}`);
+  if (options.data === undefined) {
+    for (const key of ['allTokens', 'format', 'template', 'maxExamples'] as const) {
+      if (options[key] !== undefined) throw new OptionsError(`${name(key)} applies to ${name('data')} only (${name('text')} and ${name('inputIds')} score every token)`);
+    }
+  }
+  if (options.allTokens !== undefined && typeof options.allTokens !== 'boolean') throw new OptionsError(`${name('allTokens')} must be true or false, got ${JSON.stringify(options.allTokens)}`);
+  const allTokens = options.data === undefined || options.allTokens === true;
   const batchSize = checkInt(name('batchSize'), options.batchSize ?? 8, 1, 4096);
   const maxLength = options.maxLength === undefined ? undefined : checkInt(name('maxLength'), options.maxLength, 2);
-  // Perplexity is a held-out measure, so a folder or hub dataset defaults to its test/eval/validation files.
-  const records = options.data !== undefined ? (await readTextRecords(options.data, { split })).records : null;
-  const needsTokenizer = options.text !== undefined || (records?.some((r) => 'text' in r) ?? false);
+  const maxExamples = options.maxExamples === undefined ? undefined : checkInt(name('maxExamples'), options.maxExamples, 1);
+
+  // Data: read and its format told before any weights load. Perplexity is a held-out measure, so a
+  // folder or hub dataset defaults to its test/eval/validation files.
+  let data: { records: ReadResult; format: DataFormat; template?: string; truncateAt: number } | null = null;
+  if (options.data !== undefined) {
+    // format, template and maxLength checked, and defaulted, as distill's options of the same names.
+    const config = resolveConfig(
+      { teacher: options.model, student: options.model, data: options.data, out: options.data, ...definedOptions(options, ['format', 'template', 'maxLength']) },
+      {},
+      { naming },
+    );
+    const records = await readRecords(options.data, { split });
+    const detected = config.format === 'auto' ? detectFormat(records.records, records.source) : { format: config.format as DataFormat, reason: `set by ${name('format')}` };
+    log(`data: ${records.records.length} records from ${records.source}; format ${detected.format} (${detected.reason})`);
+    data = { records, format: detected.format, template: detected.format === 'instruction' ? config.template : undefined, truncateAt: config.maxLength };
+  }
+
+  const needsTokenizer = options.text !== undefined ? name('text') : data !== null && data.format !== 'tokens' ? `the ${data.format} records of ${options.data}` : undefined;
   const { folder, model, tokenizer } = await openModel(options.model, {
     dtype,
     device: checkDevice(options.device ?? 'cpu', name('device')),
-    needTokenizer: needsTokenizer ? (options.text !== undefined ? name('text') : `the text records of ${options.data}`) : undefined,
+    needTokenizer: needsTokenizer,
     log,
   });
   try {
-    const encode = (text: string) => tokenizer!.encode(text);
-    const sequences = options.inputIds ? [options.inputIds] : options.text !== undefined ? [encode(options.text)] : records!.map((r) => ('ids' in r ? r.ids : encode(r.text)));
+    const vocabSize = model.config.vocabSize;
+    let batches: ScoredBatch[];
+    if (data === null) {
+      const sequences = options.inputIds ? [options.inputIds] : [tokenizer!.encode(options.text!)];
+      batches = everyToken(sequences, maxLength ?? model.config.maxPositionEmbeddings, batchSize, vocabSize);
+    } else {
+      const encoded = encodeExamples(data.records.records, tokenizer, {
+        format: data.format, template: data.template, responseOnly: !allTokens, maxLength: allTokens ? Number.MAX_SAFE_INTEGER : data.truncateAt, addEos: true,
+      });
+      for (const [reason, count] of Object.entries(encoded.reasons)) log(`data: ${count} × ${reason}`);
+      const examples = encoded.examples.slice(0, maxExamples);
+      if (examples.length === 0) {
+        throw new DataError(`${name('data')} ${data.records.source}: no example has a token to score (${data.records.records.length} records; ${Object.keys(encoded.reasons).join('; ')})`);
+      }
+      if (allTokens) batches = everyToken(examples.map((e) => e.inputIds), maxLength ?? model.config.maxPositionEmbeddings, batchSize, vocabSize);
+      else batches = inOrder(examples, batchSize, paddingId(tokenizer), vocabSize);
+    }
+    const sequences = batches.reduce((n, b) => n + b.inputIds.length, 0);
+    const common = { model: folder, sequences, allTokens, ...(data ? { format: data.format } : {}) };
     if (options.teacher === undefined) {
-      const result = perplexity(model, sequences, { batchSize, maxLength, onBatch: options.onBatch });
-      return { model: folder, tokens: result.tokens, nll: result.nll, perplexity: result.perplexity, sequences: result.sequences };
+      const c = scoreBatches(model, null, batches, undefined, options.onBatch);
+      return { ...common, tokens: c.tokens, nll: c.student.nll, perplexity: c.student.perplexity };
     }
     const opened = await openModel(options.teacher, { dtype, device: model.device, log });
     try {
       const vocab = checkVocabularies(
         { folder: opened.folder, vocabSize: opened.model.config.vocabSize, tokenizer: opened.tokenizer },
-        { folder, vocabSize: model.config.vocabSize, tokenizer },
+        { folder, vocabSize, tokenizer },
       );
-      const batches = scoreEveryToken(windows(sequences, maxLength ?? model.config.maxPositionEmbeddings), batchSize);
-      const c = compareModels(model, opened.model, batches, { sharedVocab: vocab.sharedVocab });
+      const c = scoreBatches(model, opened.model, batches, vocab.sharedVocab, options.onBatch);
       return {
-        model: folder, tokens: c.tokens, nll: c.student.nll, perplexity: c.student.perplexity,
+        ...common, tokens: c.tokens, nll: c.student.nll, perplexity: c.student.perplexity,
         teacher: opened.folder, teacherNll: c.teacher!.nll, teacherPerplexity: c.teacher!.perplexity, top1Agreement: c.top1Agreement!, klTeacherStudent: c.klTeacherStudent!,
       };
     } finally {
@@ -95,4 +170,20 @@ export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'
   } finally {
     model.dispose();
   }
+}
+
+/** Every next token scored: windows of `maxLength`, longest first (less padding per batch). */
+function everyToken(sequences: number[][], maxLength: number, batchSize: number, vocabSize: number): ScoredBatch[] {
+  const pieces = windows(sequences, maxLength);
+  for (const ids of pieces) checkTokenIds(ids, vocabSize);
+  if (pieces.length === 0) throw new RangeError('nothing to score: every sequence has fewer than two tokens');
+  return scoreEveryToken([...pieces].sort((a, b) => b.length - a.length), batchSize);
+}
+
+/** Distill's held-out batches: the examples in order, right-padded, labels as encoded. */
+function inOrder(examples: readonly EncodedExample[], batchSize: number, padId: number, vocabSize: number): ScoredBatch[] {
+  for (const e of examples) checkTokenIds(e.inputIds, vocabSize);
+  const out: ScoredBatch[] = [];
+  for (let i = 0; i < examples.length; i += batchSize) out.push(padBatch(examples.slice(i, i + batchSize), padId));
+  return out;
 }
