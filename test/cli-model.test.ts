@@ -1,7 +1,7 @@
 // The model commands' command-line contract, as scripts use it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -61,6 +61,44 @@ describe('distillery init / eval / generate', () => {
     assert.equal(text.ids.length, 3);
     assert.equal(typeof text.text, 'string');
     assert.equal(text.prompt_tokens, 2); // "Hello world" → [9707, 1879]
+  });
+
+  test('generate says on stderr which decoding runs and why; --max-new-tokens 0 and prompts past the context are refused up front', async () => {
+    const decodingOf = (args: string[]) => {
+      const result = run(['generate', ...args, '--input-ids', '1,2,3', '--max-new-tokens', '2', '--json']);
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(JSON.parse(result.stdout).ids.length, 2, 'stdout holds the JSON alone');
+      return result.stderr.split('\n').filter((line) => line.startsWith('decoding: '));
+    };
+    // micro's generation_config.json holds eos ids only: no do_sample, so greedy, and a seed does nothing.
+    assert.deepEqual(decodingOf(['--model', micro, '--seed', '5']), [
+      "decoding: greedy (no --temperature, --top-k or --top-p, and the model's generation_config.json does not set do_sample); --seed has no effect on greedy decoding",
+    ]);
+    assert.deepEqual(decodingOf(['--model', micro, '--temperature', '0.7', '--seed', '42']), ['decoding: sampling (a sampling option was given), temperature 0.7 (--temperature), seed 42']);
+    const bare = join(dir, 'micro-no-generation-config');
+    cpSync(micro, bare, { recursive: true });
+    rmSync(join(bare, 'generation_config.json'));
+    assert.deepEqual(decodingOf(['--model', bare]), ['decoding: greedy (no --temperature, --top-k or --top-p, and the model has no generation_config.json)']);
+    writeFileSync(join(bare, 'generation_config.json'), JSON.stringify({ do_sample: true, temperature: 0.6, top_p: 0.8 }));
+    assert.deepEqual(decodingOf(['--model', bare, '--top-k', '5']), [
+      'decoding: sampling (a sampling option was given), temperature 0.6 (generation_config.json), top-k 5 (--top-k), top-p 0.8 (generation_config.json), seed 0',
+    ]);
+
+    const refusals: [string[], RegExp][] = [
+      [['--max-new-tokens', '0'], /^distillery: error: --max-new-tokens must be an integer in \[1, 1000000\], got '0'\n$/],
+      // micro's max_position_embeddings is 2048.
+      [['--max-new-tokens', '2046'], /the prompt's 3 tokens \+ --max-new-tokens 2046 exceed the model's context of 2048 tokens \(max_position_embeddings in config\.json\); give --max-new-tokens 2045 or less/],
+    ];
+    for (const [args, pattern] of refusals) {
+      const result = run(['generate', '--model', micro, '--input-ids', '1,2,3', ...args]);
+      assert.notEqual(result.status, 0, args.join(' '));
+      assert.match(result.stderr, pattern, args.join(' '));
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    }
+    const { generateText } = await import('../src/api/generate.js');
+    await assert.rejects(generateText({ model: micro, inputIds: [1, 2, 3], maxNewTokens: 0 }), /maxNewTokens must be an integer in \[1, 1000000\], got 0/);
+    const api = await generateText({ model: micro, inputIds: [1, 2, 3], maxNewTokens: 2, temperature: 0 });
+    assert.equal(api.decoding, 'greedy (temperature 0, from temperature)');
   });
 
   test('ORG/NAME resolves from the Hugging Face cache; offline and uncached names the paths looked at', () => {

@@ -13,7 +13,7 @@ interface GenerateFlags {
   temperature?: number;
   topK?: number;
   topP?: number;
-  seed: number;
+  seed?: number;
   chat?: boolean;
   thinking: boolean;
   device: string;
@@ -28,12 +28,12 @@ export function registerGenerate(program: Command): void {
     .requiredOption('--model <path|ORG/NAME>', 'model folder or Hugging Face repo id')
     .option('--prompt <text>', 'prompt text (needs the model folder’s tokenizer)')
     .option('--input-ids <ids>', 'comma-separated prompt token ids')
-    .option('--max-new-tokens <n>', 'tokens to generate at most', intOption('--max-new-tokens', 0, 1_000_000), 64)
-    .option('--greedy', 'always take the most likely token')
+    .option('--max-new-tokens <n>', "tokens to generate at most; prompt + new tokens must fit the model's max_position_embeddings", intOption('--max-new-tokens', 1, 1_000_000), 64)
+    .option('--greedy', 'always take the most likely token (the default when no sampling flag is given and generation_config.json does not set do_sample; stderr says which decoding runs)')
     .option('--temperature <t>', 'sampling temperature (default: generation_config.json)', numberOption('--temperature', 0, 100))
     .option('--top-k <k>', 'sample among the k most likely tokens', intOption('--top-k', 0))
     .option('--top-p <p>', 'sample from the smallest set reaching probability p', numberOption('--top-p', 1e-9, 1))
-    .option('--seed <n>', 'sampling seed', intOption('--seed', 0), 0)
+    .option('--seed <n>', 'sampling seed (default: 0; no effect on greedy decoding)', intOption('--seed', 0))
     .option('--chat', 'wrap --prompt as a user message with the chat template')
     .option('--no-thinking', 'with --chat: disable Qwen3 thinking (enable_thinking=False)')
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
