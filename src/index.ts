@@ -7,6 +7,8 @@
  * const { summary } = await distill({ teacher: 'Qwen/Qwen3-4B', student: 'Qwen/Qwen3-0.6B', data: 'train.jsonl', out: 'runs/a' });
  *
  * The tensor engine and nn layers (Tensor, tidy, AdamW, ...) are in `distillery/tensor`.
+ * Objects the functions return are camelCase; the files a run writes (metrics.jsonl, summary.json)
+ * hold the same keys snake_cased (`gapClosed` ↔ `gap_closed`).
  * @packageDocumentation
  */
 export { distill, distillRecords, type DistillCallbacks, type DistillOptions, type DistillRunResult, type DistillSettings } from './api/distill.js';
@@ -17,15 +19,26 @@ export { generateData, type GenerateDataOptions, type GenerateDataResult } from 
 export { initModel, type InitModelOptions, type InitModelResult } from './api/init-model.js';
 export { loadModel, saveModel, type LoadModelOptions, type LoadOptions, type SaveOptions } from './api/models.js';
 export { writeReport, type ReportOptions, type ReportResult } from './api/report.js';
-export { OptionsError } from './api/options.js';
-export { AddonMissingError } from './native/index.js';
+export type { AbortSignalLike } from './api/options.js';
+export type { EvalRecord, MetricsRecord, TrainRecord } from './api/records.js';
 export type { DistillConfig } from './distill/config.js';
-export { ConfigError } from './distill/config.js';
 export type { StepReport } from './distill/trainer.js';
-export { NonFiniteLossError } from './distill/trainer.js';
 export type { RunSummary } from './distill/summary.js';
 export type { CacheManifest } from './distill/teacher-cache/format.js';
-export type { MetricsRecord } from './report/metrics.js';
+// Every error class the functions above throw; each message names the option, file or field at fault.
+export { OptionsError } from './api/options.js';
+export { AddonMissingError } from './native/index.js';
+export { ConfigError } from './distill/config.js';
+export { NonFiniteLossError } from './distill/trainer.js';
+export { MemoryLimitError } from './distill/memory/limit.js';
+export { MemoryPlanError } from './distill/memory/plan.js';
+export { DataError, MissingSplitError } from './data/errors.js';
+export { TokenizerError } from './tokenizer/tokenizer.js';
+export { ModelConfigError } from './models/qwen3/config.js';
+export { SafetensorsError } from './io/safetensors/format.js';
+export { HubError } from './io/hub/download.js';
+export { ResumableLinesError } from './io/resumable-lines.js';
+export { RunFolderError } from './report/run-folder.js';
 export { Qwen3ForCausalLM } from './models/qwen3/model.js';
 export type { Qwen3Config } from './models/qwen3/config.js';
 export { PRESETS } from './models/qwen3/presets.js';

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { distill, distillRecords, initModel, type MetricsRecord } from '../src/index.js';
+import { camelCaseKeys } from '../src/report/key-case.js';
 import { makeModel, tokenData } from './tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-api-'));
@@ -37,7 +38,12 @@ describe('the TypeScript API', () => {
       next = await run.next();
     }
     const onDisk = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-    assert.deepEqual(seen, onDisk);
+    // The file's lines, keys camelCased: kd_loss on disk is kdLoss here.
+    assert.deepEqual(seen, onDisk.map(camelCaseKeys));
+    const train = seen.find((r) => r.type === 'train')!;
+    const evaluation = seen.find((r) => r.type === 'eval')!;
+    assert.deepEqual(Object.keys(train).sort(), ['ceLoss', 'epoch', 'gradNorm', 'inputTokens', 'kdLoss', 'loss', 'lr', 'peakRssMb', 'step', 'stepSeconds', 'tokens', 'tokensPerS', 'type']);
+    assert.deepEqual(Object.keys(evaluation).sort(), ['evalTokens', 'klTeacherStudent', 'step', 'studentNll', 'studentPerplexity', 'teacherNll', 'teacherPerplexity', 'top1Agreement', 'type']);
     assert.deepEqual(seen.filter((r) => r.type === 'train').map((r) => r.step), [1, 2, 3]);
     assert.equal(next.value.studentDir, join(out, 'student'));
     assert.equal(next.value.summary?.steps, 3);

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
 import { distill } from '../src/distill/trainer.js';
 import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
+import { camelCaseKeys } from '../src/report/key-case.js';
 import * as T from '../src/tensor/index.js';
 import { makeModel, tokenData } from './tiny-run.js';
 
@@ -68,9 +69,13 @@ describe('distillery distill', () => {
       quiet,
     );
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-    assert.ok(summary.klTeacherStudent < 0.95 * summary.klTeacherStudentBefore, `KL ${summary.klTeacherStudentBefore} -> ${summary.klTeacherStudent}`);
-    assert.ok(summary.top1Agreement > summary.top1AgreementBefore);
+    assert.ok(summary.kl_teacher_student < 0.95 * summary.kl_teacher_student_before, `KL ${summary.kl_teacher_student_before} -> ${summary.kl_teacher_student}`);
+    assert.ok(summary.top1_agreement > summary.top1_agreement_before);
     assert.equal(result.summary?.steps, 40);
+    // One casing per side: summary.json snake_case like metrics.jsonl, the returned summary the same fields camelCased.
+    assert.ok(Object.keys(summary).every((k) => /^[a-z0-9_]+$/.test(k)), Object.keys(summary).join(', '));
+    assert.deepEqual(result.summary, camelCaseKeys(summary));
+    assert.equal(result.summary?.microBatchSize, 4);
     for (const file of ['config.yaml', 'metrics.jsonl', 'summary.json', 'student/config.json', 'student/model.safetensors']) assert.ok(existsSync(join(out, file)), file);
     const records = readJsonl(join(out, 'metrics.jsonl'));
     assert.deepEqual(records.filter((r) => r.type === 'eval').map((r) => r.step), [0, 20, 40]);

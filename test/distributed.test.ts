@@ -151,9 +151,9 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
     for (const [i, r] of b.entries()) assert.ok(Math.abs(r.loss - a[i].loss) <= 1e-5 * Math.abs(a[i].loss), `step ${r.step}: loss ${r.loss} vs ${a[i].loss}`);
     // Sharded evaluation sums to the single-process numbers.
     const evalOf = (out: string) => JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-    assert.equal(evalOf(ddp).heldOutTokens, evalOf(single).heldOutTokens);
-    assert.ok(Math.abs(evalOf(ddp).studentPerplexityAfter - evalOf(single).studentPerplexityAfter) < 1e-4);
-    assert.ok(Math.abs(evalOf(ddp).klTeacherStudent - evalOf(single).klTeacherStudent) < 1e-5);
+    assert.equal(evalOf(ddp).held_out_tokens, evalOf(single).held_out_tokens);
+    assert.ok(Math.abs(evalOf(ddp).student_perplexity_after - evalOf(single).student_perplexity_after) < 1e-4);
+    assert.ok(Math.abs(evalOf(ddp).kl_teacher_student - evalOf(single).kl_teacher_student) < 1e-5);
 
     // Resuming from step 12 with the same world size ends bitwise where the uninterrupted run did.
     const again = join(dir, 'ddp-resumed');

@@ -163,7 +163,7 @@ describe('runs with parts missing', () => {
     const dir = runCopy((d) => {
       writeMetrics(d, metricsLines(d).map((r) => (r.type === 'eval' ? { ...r, teacher_nll: null, teacher_perplexity: null, top1_agreement: null, kl_teacher_student: null } : r)));
       const summary = JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8'));
-      for (const k of ['teacherPerplexity', 'gapClosed', 'top1AgreementBefore', 'top1Agreement', 'klTeacherStudentBefore', 'klTeacherStudent']) summary[k] = null;
+      for (const k of ['teacher_perplexity', 'gap_closed', 'top1_agreement_before', 'top1_agreement', 'kl_teacher_student_before', 'kl_teacher_student']) summary[k] = null;
       writeFileSync(join(d, 'summary.json'), JSON.stringify(summary));
       rmSync(join(d, 'config.yaml'));
     });

@@ -5,9 +5,9 @@
 import { type DistillConfig, OPTIONS, resolveConfig } from '../distill/config.js';
 import { distill as runDistillation, type StepReport } from '../distill/trainer.js';
 import type { RunSummary } from '../distill/summary.js';
-import type { MetricsRecord } from '../report/metrics.js';
 import { checkDevice } from '../tensor/index.js';
-import { OptionsError, rejectUnknownOptions } from './options.js';
+import { type AbortSignalLike, OptionsError, rejectUnknownOptions } from './options.js';
+import { apiRecord, type MetricsRecord } from './records.js';
 
 /** Settings of a multi-process run, which only the command line launches (`--nproc-per-node`). */
 type LauncherKey = 'nprocPerNode' | 'nnodes' | 'nodeRank' | 'distBackend' | 'distTimeout';
@@ -18,12 +18,12 @@ export type DistillSettings = Pick<DistillConfig, 'student' | 'data' | 'out'> & 
 export interface DistillCallbacks {
   /** After every optimizer step: loss, learning rate, tokens/s, ETA. */
   onStep?: (report: StepReport) => void;
-  /** Every record as it is appended to metrics.jsonl (`type: 'train'` per step, `type: 'eval'` per evaluation). */
+  /** Every record as it is appended to metrics.jsonl (`type: 'train'` per step, `type: 'eval'` per evaluation), its keys camelCased (`kd_loss` → `kdLoss`). */
   onRecord?: (record: MetricsRecord) => void;
   /** Diagnostic lines (configuration, memory plan, evaluation results); silent by default. */
   log?: (line: string) => void;
   /** Aborting stops the run after the current step, with a checkpoint `resume` continues from. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 export type DistillOptions = DistillSettings & DistillCallbacks;
@@ -75,7 +75,7 @@ export async function distill(options: DistillOptions): Promise<DistillRunResult
   return runDistillation(config, {
     log: options.log ?? (() => {}),
     onStep: options.onStep,
-    onRecord: options.onRecord,
+    onRecord: options.onRecord && ((line) => options.onRecord!(apiRecord(line))),
     stopRequested: () => signal?.aborted ?? false,
   });
 }

@@ -6,6 +6,15 @@ export class OptionsError extends Error {
   override name = 'OptionsError';
 }
 
+/**
+ * What a `signal` option reads of an AbortSignal: any AbortSignal (DOM's or Node's) is one. Declared
+ * here so that the published declarations need neither the DOM lib nor @types/node.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+}
+
 /** Throws naming the first key of `options` that `fn` does not take (with the closest valid one). */
 export function rejectUnknownOptions(fn: string, options: object, valid: readonly string[]): void {
   if (options === null || typeof options !== 'object') throw new OptionsError(`${fn}: options must be an object`);

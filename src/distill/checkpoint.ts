@@ -55,7 +55,8 @@ export function saveCheckpoint(
     writeSafetensors(join(temporary, 'optimizer.safetensors'), optimizer.tensors, { steps: JSON.stringify(optimizer.steps), lrs: JSON.stringify(optimizer.lrs) });
     for (const t of optimizer.tensors.values()) t.dispose();
     const rng = getRngState();
-    const state: TrainerState = { ...parts.state, rng: rng.toBytes().toString('base64') };
+    const bytes = rng.toBytes();
+    const state: TrainerState = { ...parts.state, rng: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
     rng.dispose();
     writeTextAtomic(join(temporary, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
   });

@@ -1,9 +1,11 @@
 // The end-of-run comparison: teacher perplexity, student perplexity before and after, the share
 // of the gap closed, top-1 agreement and held-out KL(teacher ‖ student).
 import { type Comparison, gapClosed } from '../eval/compare.js';
+import { camelCaseKeys, snakeCaseKeys } from '../report/key-case.js';
 import { fixed, percent } from '../report/markdown-table.js';
 import type { PeakRecord } from './memory/peaks.js';
 
+/** The end-of-run comparison as distill() returns it; summary.json holds the same fields snake_cased (`gap_closed`). */
 export interface RunSummary {
   heldOutTokens: number;
   teacherPerplexity: number | null;
@@ -16,12 +18,12 @@ export interface RunSummary {
   klTeacherStudent: number | null;
   steps: number;
   trainSeconds: number;
-  /** Memory, under the names metrics.jsonl and `--dry-run --json` use: the plan, and what ran. */
-  estimated_peak_mb?: number | null;
-  peak_rss_mb?: number | null;
-  cuda_max_allocated_mb?: number;
-  micro_batch_size?: number;
-  gradient_checkpointing?: boolean;
+  /** Memory (MiB): the plan's estimate and the measured peaks (`peak_rss_mb`, `cuda_max_allocated_mb` in metrics.jsonl), and the shape that ran. */
+  estimatedPeakMb?: number | null;
+  peakRssMb?: number | null;
+  cudaMaxAllocatedMb?: number;
+  microBatchSize?: number;
+  gradientCheckpointing?: boolean;
 }
 
 export interface RunMemory extends PeakRecord {
@@ -45,8 +47,13 @@ export function summarize(before: Comparison | null, after: Comparison, steps: n
     klTeacherStudent: after.klTeacherStudent,
     steps,
     trainSeconds,
-    ...memory,
+    ...(memory ? (camelCaseKeys(memory) as Partial<RunSummary>) : {}),
   };
+}
+
+/** summary.json's content: the summary with its keys snake_cased, as metrics.jsonl's are. */
+export function summaryFile(s: RunSummary): Record<string, unknown> {
+  return snakeCaseKeys(s);
 }
 
 export function formatSummary(s: RunSummary): string {

@@ -21,7 +21,7 @@ import { splitMicroBatch } from './memory/plan.js';
 import { RunPeaks } from './memory/peaks.js';
 import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
-import { comparisonFromRecord, evalRecord, formatSummary, type RunSummary, summarize } from './summary.js';
+import { comparisonFromRecord, evalRecord, formatSummary, type RunSummary, summarize, summaryFile } from './summary.js';
 
 export interface StepReport {
   step: number;
@@ -243,7 +243,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
         micro_batch_size: microBatchSize,
         gradient_checkpointing: gradientCheckpointing,
       });
-      writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summaryFile(summary), null, 2)}\n`);
       log(formatSummary(summary));
     }
     // Every rank leaves together, after rank 0's files are complete (as destroy_process_group).

@@ -19,7 +19,7 @@ export class DistributedEnvironmentError extends Error {
   override name = 'DistributedEnvironmentError';
 }
 
-function integer(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number {
+function integer(env: Record<string, string | undefined>, name: string, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') throw new DistributedEnvironmentError(`${name} is not set; a multi-process worker needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (as torchrun sets them)`);
   const value = Number(raw);
@@ -33,7 +33,7 @@ function integer(env: NodeJS.ProcessEnv, name: string, min: number, max: number)
  * The world this process belongs to, or null for a plain single-process run (WORLD_SIZE unset or 1).
  * Every error names the variable at fault.
  */
-export function worldFromEnvironment(env: NodeJS.ProcessEnv = process.env): WorldEnvironment | null {
+export function worldFromEnvironment(env: Record<string, string | undefined> = process.env): WorldEnvironment | null {
   if (env.WORLD_SIZE === undefined || env.WORLD_SIZE.trim() === '') return null;
   const worldSize = integer(env, 'WORLD_SIZE', 1, 1 << 20);
   if (worldSize === 1) return null;

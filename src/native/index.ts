@@ -51,7 +51,7 @@ export interface NativeAddon {
   dispose(t: NativeTensor): void;
   isDisposed(t: NativeTensor): boolean;
   fromBuffer(data: ArrayBufferView | ArrayBuffer, dtype: number, shape: number[], device?: string): NativeTensor;
-  toBuffer(t: NativeTensor): Buffer;
+  toBuffer(t: NativeTensor): Uint8Array;
   /** null where the addon was built without CUDA. */
   cudaDeviceMemory(index: number): { freeBytes: number; totalBytes: number } | null;
   cudaAllocated(index: number): { allocatedBytes: number; peakAllocatedBytes: number } | null;

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { camelCaseKeys } from './key-case.js';
 import { type MetricsRecord, readMetrics } from './metrics.js';
 
 /** The folder is not a run folder, or one of its files is unreadable; the message names the path. */
@@ -10,7 +11,7 @@ export class RunFolderError extends Error {
   override name = 'RunFolderError';
 }
 
-/** summary.json as the report reads it: every field may be absent or null. */
+/** summary.json as the report reads it (its snake_case keys camelCased): every field may be absent or null. */
 export interface SummaryFile {
   heldOutTokens: number | null;
   teacherPerplexity: number | null;
@@ -62,8 +63,10 @@ function readSummary(dir: string): SummaryFile | null {
     throw new RunFolderError(`${path}: not valid JSON (${(error as Error).message})`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new RunFolderError(`${path}: expected a JSON object`);
+  // snake_case keys (gap_closed), and the camelCase ones (gapClosed) that earlier versions wrote.
+  const fields = camelCaseKeys(doc);
   const value = (k: keyof SummaryFile) => {
-    const v = (doc as Record<string, unknown>)[k];
+    const v = fields[k];
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   };
   return Object.fromEntries(SUMMARY_FIELDS.map((k) => [k, value(k)])) as unknown as SummaryFile;

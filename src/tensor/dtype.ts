@@ -72,7 +72,7 @@ export function dtypeOfTypedArray(data: TypedArray): DType {
 }
 
 /** Views host bytes as the typed array that holds values of `dtype` (float16/bfloat16 have none). */
-export function typedArrayFromBytes(bytes: Buffer, dtype: DType): TypedArray {
+export function typedArrayFromBytes(bytes: Uint8Array, dtype: DType): TypedArray {
   const { buffer, byteOffset, byteLength } = bytes;
   // Buffers from the addon may sit at any offset; copy when the view would be misaligned.
   const aligned = byteOffset % BYTES_PER_ELEMENT[dtype] === 0;

@@ -7,6 +7,14 @@ import { countHostRead } from './host-sync.js';
 import { type DType, dtypeCode, dtypeFromCode, isDType, isFloatingPoint, type TypedArray, typedArrayFromBytes } from './dtype.js';
 import { setScopedPredicate, track } from './scope.js';
 
+// `Symbol.dispose` (for `using`) as lib.esnext.disposable and @types/node declare it, so that the
+// shipped declarations type-check for consumers whose `lib` has neither (the same declaration merges).
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
 export type Scalar = number | boolean;
 export type Device = string;
 
@@ -86,8 +94,8 @@ export class Tensor {
     const data = this.toTypedArray();
     return data instanceof BigInt64Array ? Array.from(data, Number) : Array.from(data as ArrayLike<number>);
   }
-  /** The host bytes of the elements, row-major, little-endian (what safetensors stores). */
-  toBytes(): Buffer {
+  /** The host bytes of the elements, row-major, little-endian (what safetensors stores); a Node Buffer at run time. */
+  toBytes(): Uint8Array {
     countHostRead();
     return native.toBuffer(this.native);
   }

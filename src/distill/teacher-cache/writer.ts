@@ -23,6 +23,9 @@ export interface CacheWriteOptions {
   log: (line: string) => void;
 }
 
+/** A tensor's host bytes (a Uint8Array view) as the Buffer they are, without a copy. */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** Encodes one micro-batch's target rows: one block per example (example-block.ts). */
 function encodeBatch(examples: EncodedExample[], teacher: OnlineTeacher, topK: number, padId: number): Buffer[] {
   const rows = tidy((): RowData => {
@@ -38,8 +41,8 @@ function encodeBatch(examples: EncodedExample[], teacher: OnlineTeacher, topK: n
       rows: index.size(0),
       ids: byId.values.to('int32').toTypedArray() as Int32Array,
       codes: codes.toTypedArray() as Uint8Array,
-      tailLogMass: tail.to('float16').toBytes(),
-      spread: spread.toBytes(),
+      tailLogMass: asBuffer(tail.to('float16').toBytes()),
+      spread: asBuffer(spread.toBytes()),
     };
   });
   const blocks: Buffer[] = [];
