@@ -2,7 +2,7 @@
 // resumable to the byte after an interruption, and refusals that name what is wrong.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -96,6 +96,35 @@ describe('generate-data', () => {
     const bareOut = join(dir, 'bare-out.jsonl');
     await assert.rejects(generateData({ teacher: model, data: bare, out: bareOut }), /data .*bare\.jsonl: no record has a prompt to answer/);
     assert.ok(!existsSync(bareOut) && !existsSync(`${bareOut}.partial`) && !existsSync(`${bareOut}.partial.json`), 'nothing left behind');
+  });
+
+  test('the output is checked before the teacher loads: a missing folder, a file for a folder, an existing --out, another job\'s partial output', async () => {
+    // A teacher folder whose weights cannot load: any refusal below that names the output came first.
+    const unloadable = join(dir, 'unloadable-teacher');
+    mkdirSync(unloadable);
+    for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(teacher, file), join(unloadable, file));
+    const outside = join(dir, 'no-such-folder', 'out.jsonl');
+    await assert.rejects(generateData({ teacher: unloadable, data: instructions, out: outside }), (e: Error) => {
+      assert.equal(e.message, `out ${outside}: the folder ${join(dir, 'no-such-folder')} does not exist; create it first or choose another path`);
+      return true;
+    });
+    assert.ok(!existsSync(join(dir, 'no-such-folder')), 'nothing created');
+    await assert.rejects(generateData({ teacher: unloadable, data: instructions, out: join(instructions, 'out.jsonl') }), /out .*instructions\.jsonl[/\\]out\.jsonl: .*instructions\.jsonl is not a folder/);
+    const existing = join(dir, 'existing.jsonl');
+    writeFileSync(existing, '');
+    await assert.rejects(generateData({ teacher: unloadable, data: instructions, out: existing }), /^ResumableLinesError: out .*existing\.jsonl already exists; choose another path or delete it/);
+    const other = join(dir, 'other-job.jsonl');
+    writeFileSync(`${other}.partial`, '');
+    writeFileSync(`${other}.partial.json`, JSON.stringify({ teacher: 'another' }));
+    await assert.rejects(generateData({ teacher: unloadable, data: instructions, out: other }), /other-job\.jsonl\.partial is the unfinished output of a job with other settings/);
+    // The premise: with a usable output, this teacher fails to load, and nothing is written.
+    const fresh = join(dir, 'fresh.jsonl');
+    await assert.rejects(generateData({ teacher: unloadable, data: instructions, out: fresh }), (e: Error) => !/^out /.test(e.message) && /safetensors/.test(e.message));
+    assert.ok(!existsSync(`${fresh}.partial`) && !existsSync(`${fresh}.partial.json`), 'nothing written before the teacher loads');
+    // The command line names the flag.
+    const cli = spawnSync(process.execPath, ['bin/distillery.mjs', 'generate-data', '--teacher', unloadable, '--data', instructions, '--out', outside], { encoding: 'utf8', timeout: 60_000 });
+    assert.notEqual(cli.status, 0);
+    assert.equal(cli.stderr, `distillery: error: --out ${outside}: the folder ${join(dir, 'no-such-folder')} does not exist; create it first or choose another path\n`);
   });
 
   test('refused: plain text (no prompt to keep), an output that is not .jsonl, bad generation flags', () => {

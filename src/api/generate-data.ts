@@ -2,18 +2,20 @@
 // teacher, in the record's own format, so that plain training on the result distils the teacher's
 // sequences: `distillery generate-data`. The output is written in batches to OUT.partial and renamed
 // to OUT when complete; an interrupted job rerun with the same settings continues where it stopped
-// and writes exactly what an uninterrupted one would (sampling is seeded per batch).
+// and writes exactly what an uninterrupted one would (sampling is seeded per batch). The output is
+// checked before the teacher loads (minutes and gigabytes at real size).
 import { createHash } from 'node:crypto';
 import { detectFormat, type DataFormat, type DataRecord, encodeExamples, paddingId, readRecords } from '../data/index.js';
 import { parseInstructionTemplate } from '../data/instruction.js';
 import { checkAnswerFormat, withGeneratedAnswer } from '../data/replace-answer.js';
 import { completeExamples, promptLength } from '../distill/completions.js';
 import { resolveConfig } from '../distill/config.js';
+import { resolveModelPath } from '../io/hub/index.js';
 import { ResumableLines } from '../io/resumable-lines.js';
 import { openModel, stopTokenIds } from '../models/open-model.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
-import { type AbortSignalLike, checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
+import { checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
 
 export interface GenerateDataOptions {
   /** The model that writes the answers: a folder or Hugging Face repo id. */
@@ -42,7 +44,7 @@ export interface GenerateDataOptions {
   /** After each batch is on disk: records written so far and in all. */
   onBatch?: (done: number, total: number) => void;
   /** Stops after the current batch; a rerun with the same options continues. */
-  signal?: AbortSignalLike;
+  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -86,20 +88,25 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
   };
   const config = resolveConfig(given, {}, { naming });
   const device = checkDevice(config.device, name('device'));
+  // Its folder exists and it does not: before anything is read or loaded.
+  ResumableLines.check(config.out, name('out'));
 
   const source = await readRecords(config.data, { split: 'train' });
   const records = config.maxExamples === null ? source.records : source.records.slice(0, config.maxExamples);
   const format = config.format === 'auto' ? detectFormat(records, source.source).format : (config.format as DataFormat);
   checkAnswerFormat(format);
   const template = format === 'instruction' ? parseInstructionTemplate(config.template) : null;
-  const { folder, model, tokenizer, generation } = await openModel(config.teacher!, {
-    dtype: config.teacherDtype, device, needTokenizer: format === 'tokens' ? undefined : `the ${format} format`, log,
-  });
+  const folder = await resolveModelPath(config.teacher!, { log });
   // What the output depends on: a rerun continues a partial output only when all of it is the same.
   const job = {
     teacher: folder, data: source.source, dataDigest: recordsDigest(records), records: records.length, device, format, template: template?.source ?? null, maxLength: config.maxLength,
     maxNewTokens: config.maxNewTokens, temperature: config.generationTemperature, topP: config.generationTopP, seed: config.seed, batchSize, dtype: config.teacherDtype,
   };
+  // An unfinished output of other settings is refused before the teacher loads too.
+  ResumableLines.check(config.out, name('out'), job);
+  const { model, tokenizer, generation } = await openModel(folder, {
+    dtype: config.teacherDtype, device, needTokenizer: format === 'tokens' ? undefined : `the ${format} format`, log,
+  });
   let writer: ResumableLines | null = null;
   try {
     writer = ResumableLines.open(config.out, job, batchSize, name('out'));

@@ -3,7 +3,7 @@
 // writes them. A rerun of the same job keeps the whole batches already there and continues; a
 // rerun of another job is refused rather than mixing outputs. On completion OUT.partial is renamed
 // to OUT, so OUT is either absent or complete.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fsyncDirectory, writeAll, writeTextAtomic } from './atomic.js';
 
@@ -31,19 +31,12 @@ export class ResumableLines {
    * progress — a rerun resumes at a multiple of it, dropping a batch the interruption cut short.
    */
   static open(target: string, job: unknown, batchLines: number, what = 'the output'): ResumableLines {
-    if (existsSync(target)) throw new ResumableLinesError(`${what} ${target} already exists; choose another path or delete it`);
+    ResumableLines.check(target, what, job);
     const partial = `${target}.partial`;
     const jobFile = `${partial}.json`;
-    const jobText = JSON.stringify(job);
     let keepBytes = 0;
     let lines = 0;
     if (existsSync(partial) && existsSync(jobFile)) {
-      const saved = readFileSync(jobFile, 'utf8');
-      if (saved !== jobText) {
-        throw new ResumableLinesError(
-          `${partial} is the unfinished output of a job with other settings (${describeDifference(saved, jobText)}); rerun with those settings to continue it, or delete ${partial} to start over`,
-        );
-      }
       const bytes = readFileSync(partial);
       // Whole lines only, and whole batches of them: the batch an interruption cut short is redone.
       const ends: number[] = [];
@@ -51,12 +44,34 @@ export class ResumableLines {
       lines = Math.floor(ends.length / batchLines) * batchLines;
       keepBytes = lines === 0 ? 0 : ends[lines - 1]!;
     } else {
-      writeTextAtomic(jobFile, jobText);
+      writeTextAtomic(jobFile, JSON.stringify(job));
     }
     if (existsSync(partial)) truncateSync(partial, keepBytes);
     const fd = openSync(partial, 'a');
     fsyncSync(fd);
     return new ResumableLines(target, fd, lines);
+  }
+
+  /**
+   * Throws what open() would refuse, writing nothing: so a long job can check its output before it
+   * loads anything. Its folder must exist, `target` must not; with `job`, an unfinished output of
+   * another job is refused too.
+   */
+  static check(target: string, what = 'the output', job?: unknown): void {
+    const folder = dirname(target);
+    if (!existsSync(folder)) throw new ResumableLinesError(`${what} ${target}: the folder ${folder} does not exist; create it first or choose another path`);
+    if (!statSync(folder).isDirectory()) throw new ResumableLinesError(`${what} ${target}: ${folder} is not a folder`);
+    if (existsSync(target)) throw new ResumableLinesError(`${what} ${target} already exists; choose another path or delete it`);
+    const partial = `${target}.partial`;
+    const jobFile = `${partial}.json`;
+    if (job === undefined || !existsSync(partial) || !existsSync(jobFile)) return;
+    const saved = readFileSync(jobFile, 'utf8');
+    const jobText = JSON.stringify(job);
+    if (saved !== jobText) {
+      throw new ResumableLinesError(
+        `${partial} is the unfinished output of a job with other settings (${describeDifference(saved, jobText)}); rerun with those settings to continue it, or delete ${partial} to start over`,
+      );
+    }
   }
 
   get lines(): number {
