@@ -139,7 +139,9 @@ export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'
       const encoded = encodeExamples(data.records.records, tokenizer, {
         format: data.format, template: data.template, responseOnly: !allTokens, maxLength: allTokens ? Number.MAX_SAFE_INTEGER : data.truncateAt, addEos: true,
       });
-      for (const [reason, count] of Object.entries(encoded.reasons)) log(`data: ${count} × ${reason}`);
+      // Truncated as distill truncates; a whole long text (a .txt file is one record) is scored with allTokens.
+      const hint = allTokens ? '' : ` (${name('maxLength')}; ${name('allTokens')} scores whole records, in windows)`;
+      for (const [reason, count] of Object.entries(encoded.reasons)) log(`data: ${count} × ${reason}${reason.startsWith('truncated') ? hint : ''}`);
       const examples = encoded.examples.slice(0, maxExamples);
       if (examples.length === 0) {
         throw new DataError(`${name('data')} ${data.records.source}: no example has a token to score (${data.records.records.length} records; ${Object.keys(encoded.reasons).join('; ')})`);
