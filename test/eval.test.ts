@@ -41,11 +41,11 @@ describe('eval on held-out data', () => {
     assert.match(lines.join('\n'), /format guanaco/);
     assert.equal(r.format, 'guanaco');
     assert.equal(r.allTokens, false);
-    assert.equal(r.tokens, summary.heldOutTokens);
-    close(r.perplexity, summary.studentPerplexityAfter, 'student perplexity');
-    close(r.teacherPerplexity!, summary.teacherPerplexity, 'teacher perplexity');
-    close(r.top1Agreement!, summary.top1Agreement, 'top-1 agreement');
-    close(r.klTeacherStudent!, summary.klTeacherStudent, 'KL(teacher‖student)');
+    assert.equal(r.tokens, summary.held_out_tokens);
+    close(r.perplexity, summary.student_perplexity_after, 'student perplexity');
+    close(r.teacherPerplexity!, summary.teacher_perplexity, 'teacher perplexity');
+    close(r.top1Agreement!, summary.top1_agreement, 'top-1 agreement');
+    close(r.klTeacherStudent!, summary.kl_teacher_student, 'KL(teacher‖student)');
 
     // Every token: the prompts count too.
     const all = await evaluate({ model: join(out, 'student'), teacher, data: HELD_OUT, allTokens: true });
@@ -58,10 +58,10 @@ describe('eval on held-out data', () => {
     });
     assert.equal(cli.status, 0, cli.stderr);
     const printed = JSON.parse(cli.stdout);
-    assert.equal(printed.tokens, summary.heldOutTokens);
+    assert.equal(printed.tokens, summary.held_out_tokens);
     assert.equal(printed.all_tokens, false);
-    close(printed.perplexity, summary.studentPerplexityAfter, 'CLI student perplexity');
-    close(printed.kl_teacher_student, summary.klTeacherStudent, 'CLI KL');
+    close(printed.perplexity, summary.student_perplexity_after, 'CLI student perplexity');
+    close(printed.kl_teacher_student, summary.kl_teacher_student, 'CLI KL');
   });
 
   test('data-only options are refused with text or token ids (every token is scored there)', async () => {
