@@ -28,7 +28,7 @@ describe('distillery init / eval / generate', () => {
     ok(['init', '--preset', 'qwen3-micro', '--seed', '3', '--out', micro]);
     ok(['init', '--preset', 'qwen3-tiny', '--seed', '1', '--out', tiny, '--tokenizer', QWEN3_TOKENIZER, '--dtype', 'bfloat16']);
     const refused = run(['init', '--preset', 'qwen3-micro', '--out', micro]);
-    assert.equal(refused.status, 1);
+    assert.equal(refused.status, 2);
     assert.match(refused.stderr, /--out .* already has files; choose an empty folder or pass --force/);
     assert.match(run(['init', '--preset', 'gpt-9', '--out', join(dir, 'x')]).stderr, /--preset 'gpt-9' is unknown; available: qwen3-0\.6b/);
   });
@@ -116,19 +116,19 @@ describe('distillery init / eval / generate', () => {
     assert.match(missing.stderr, /models--tiny-org--absent/);
   });
 
-  test('bad input gets one clear line', () => {
-    const cases: [string[], RegExp][] = [
-      [['eval', '--model', micro, '--json'], /give exactly one of --input-ids, --text or --data/],
-      [['eval', '--model', micro, '--input-ids', '1,x'], /--input-ids must be comma-separated non-negative integers/],
-      [['eval', '--model', micro, '--input-ids', '1,999'], /token id 999 is outside the model's vocabulary \[0, 512\)/],
-      [['generate', '--model', micro, '--prompt', 'hi'], /has no tokenizer\.json\/tokenizer_config\.json, which --prompt needs/],
-      [['generate', '--model', micro, '--input-ids', '1', '--top-p', '2'], /--top-p must be a number in/],
-      [['eval', '--model', join(dir, 'nowhere'), '--input-ids', '1,2'], /nowhere/],
-      [['eval', '--model', micro, '--data', join(dir, 'missing.jsonl')], /missing\.jsonl: cannot read \(ENOENT\)/],
+  test('bad input gets one clear line: exit 2 for a wrong command line, 1 for what the model or files refuse', () => {
+    const cases: [string[], RegExp, number][] = [
+      [['eval', '--model', micro, '--json'], /give exactly one of --input-ids, --text or --data/, 2],
+      [['eval', '--model', micro, '--input-ids', '1,x'], /--input-ids must be comma-separated non-negative integers/, 2],
+      [['eval', '--model', micro, '--input-ids', '1,999'], /token id 999 is outside the model's vocabulary \[0, 512\)/, 1],
+      [['generate', '--model', micro, '--prompt', 'hi'], /has no tokenizer\.json\/tokenizer_config\.json, which --prompt needs/, 1],
+      [['generate', '--model', micro, '--input-ids', '1', '--top-p', '2'], /--top-p must be a number in/, 2],
+      [['eval', '--model', join(dir, 'nowhere'), '--input-ids', '1,2'], /nowhere/, 1],
+      [['eval', '--model', micro, '--data', join(dir, 'missing.jsonl')], /missing\.jsonl: cannot read \(ENOENT\)/, 1],
     ];
-    for (const [args, pattern] of cases) {
+    for (const [args, pattern, status] of cases) {
       const result = run(args);
-      assert.equal(result.status, 1, args.join(' '));
+      assert.equal(result.status, status, args.join(' '));
       assert.match(result.stderr, pattern, args.join(' '));
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
     }

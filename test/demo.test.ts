@@ -49,7 +49,7 @@ describe('distillery demo --quick', () => {
     mkdirSync(mine);
     writeFileSync(join(mine, 'notes.txt'), 'precious');
     const result = demo('--out', mine);
-    assert.equal(result.status, 1);
+    assert.equal(result.status, 2);
     assert.match(result.stderr, /--out .*mine has files that are not from a demo; choose another folder/);
     assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'precious');
   });

@@ -203,20 +203,21 @@ describe('distillery distill', () => {
     const noIds = join(dir, 'noids.jsonl');
     writeFileSync(noIds, '{"prompt": "x"}\n');
     const base = ['--teacher', teacher, '--student', student, '--out', join(dir, 'bad-run')];
-    const cases: [string[], RegExp][] = [
-      [['--student', student, '--data', data, '--out', join(dir, 'x')], /missing --teacher/],
-      [[...base, '--data', data, '--alpha', '2'], /--alpha must be >= 0 and <= 1, got "2"/],
-      [[...base, '--data', data, '--loss', 'kl'], /--loss must be one of forward-kl, reverse-kl, jsd, skew-kl, tvd/],
-      [[...base, '--data', data, '--config', badYaml], /bad\.yaml: not valid YAML/],
-      [[...base, '--data', data, '--config', unknownKey], /unknown key 'alpah'; valid keys: teacher, student/],
-      [[...base, '--data', join(dir, 'nope.jsonl')], /nope\.jsonl/],
-      [[...base, '--data', empty], /empty\.jsonl/],
-      [[...base, '--data', noIds], /noids\.jsonl.*(fields|prompt)/],
-      [['--teacher', join(dir, 'nothing'), '--student', student, '--data', data, '--out', join(dir, 'y')], /nothing/],
+    // Exit 2: the options are wrong (flags or --config); 1: the data or a model cannot be used.
+    const cases: [string[], RegExp, number][] = [
+      [['--student', student, '--data', data, '--out', join(dir, 'x')], /missing --teacher/, 2],
+      [[...base, '--data', data, '--alpha', '2'], /--alpha must be >= 0 and <= 1, got "2"/, 2],
+      [[...base, '--data', data, '--loss', 'kl'], /--loss must be one of forward-kl, reverse-kl, jsd, skew-kl, tvd/, 2],
+      [[...base, '--data', data, '--config', badYaml], /bad\.yaml: not valid YAML/, 2],
+      [[...base, '--data', data, '--config', unknownKey], /unknown key 'alpah'; valid keys: teacher, student/, 2],
+      [[...base, '--data', join(dir, 'nope.jsonl')], /nope\.jsonl/, 1],
+      [[...base, '--data', empty], /empty\.jsonl/, 1],
+      [[...base, '--data', noIds], /noids\.jsonl.*(fields|prompt)/, 1],
+      [['--teacher', join(dir, 'nothing'), '--student', student, '--data', data, '--out', join(dir, 'y')], /nothing/, 1],
     ];
-    for (const [args, pattern] of cases) {
+    for (const [args, pattern, status] of cases) {
       const result = run(args);
-      assert.equal(result.status, 1, `${args.join(' ')}\n${result.stderr}`);
+      assert.equal(result.status, status, `${args.join(' ')}\n${result.stderr}`);
       assert.match(result.stderr, pattern, args.join(' '));
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
     }

@@ -137,7 +137,7 @@ describe('generate-data', () => {
     const notJsonl = cli(['--data', instructions, '--out', join(dir, 'p.json')]);
     assert.match(notJsonl.stderr, /--out must name a \.jsonl file/);
     const badTokens = cli(['--data', instructions, '--out', join(dir, 'q.jsonl'), '--max-new-tokens', '0']);
-    assert.equal(badTokens.status, 1);
+    assert.equal(badTokens.status, 2);
     assert.match(badTokens.stderr, /--max-new-tokens must be >= 1, got "0"/);
     assert.ok(!existsSync(join(dir, 'q.jsonl.partial')), 'nothing written for a refused command');
     const ok = cli(['--data', instructions, '--out', join(dir, 'cli.jsonl'), '--generation-temperature', '0', '--max-new-tokens', '2']);

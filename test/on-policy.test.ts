@@ -131,10 +131,10 @@ describe('on-policy and sequence-level distillation', () => {
     const noPrompt = join(dir, 'no-prompt');
     await assert.rejects(distill(resolveConfig({ teacher, student, data: unprompted, out: noPrompt, onPolicyFraction: 0.5 }), quiet), /--on-policy-fraction needs prompts to continue, but every token of --data .*unprompted\.jsonl is a target/);
     assert.ok(!existsSync(noPrompt), 'a refused run leaves no folder');
-    // From the command line: one line, exit 1, no run folder.
+    // From the command line: one line, exit 2 (a usage error), no run folder.
     const out = join(dir, 'cli-refused');
     const run = spawnSync(process.execPath, ['bin/distillery.mjs', 'distill', '--teacher', teacher, '--student', student, '--data', data, '--out', out, '--on-policy-fraction', '2'], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(run.status, 1, run.stderr);
+    assert.equal(run.status, 2, run.stderr);
     assert.match(run.stderr.trim(), /^distillery: error: --on-policy-fraction must be >= 0 and <= 1, got "2"$/);
     assert.ok(!existsSync(out));
   });

@@ -240,7 +240,7 @@ describe('distillery report', () => {
     assert.equal(ok.status, 0, ok.stderr);
     assert.deepEqual(ok.stdout.trim().split('\n'), ['report.md', 'report.html', 'loss.png', 'perplexity.png', 'lr.png'].map((f) => join(dir, f)));
     const bad = spawnSync(process.execPath, ['bin/distillery.mjs', 'report', scratch], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(bad.status, 1);
+    assert.equal(bad.status, 2);
     assert.match(bad.stderr, /distillery: error: .*metrics\.jsonl not found/);
     assert.doesNotMatch(bad.stderr, /at .*\.ts:\d+/);
   });

@@ -2,9 +2,13 @@
 // (the reference setup) and its validation, so flags and --config files resolve the same way and
 // every error names the flag or key at fault.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { DIVERGENCE_NAMES } from './divergences.js';
+import { createRequire } from 'node:module';
+import { DIVERGENCE_NAMES } from './divergence-names.js';
 import { SCHEDULE_NAMES } from './schedule.js';
+
+// The YAML parser loads when a --config file or a run's config.yaml is read or written: the table
+// below also makes `distillery distill --help`, which should not wait for it.
+const yaml = () => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 type Kind = 'string' | 'number' | 'int' | 'bool' | 'enum';
 
@@ -202,7 +206,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = yaml().parse(text);
   } catch (error) {
     throw new ConfigError(`--config ${path}: not valid YAML (${(error as Error).message.split('\n')[0]})`);
   }
@@ -271,5 +275,5 @@ function checkGeneration(config: DistillConfig, name: (key: string) => string): 
 
 /** The resolved configuration as YAML (what DIR/config.yaml holds and the run prints). */
 export function configToYaml(config: DistillConfig): string {
-  return stringifyYaml(Object.fromEntries(OPTIONS.map((o) => [yamlKeyOf(o.key), config[o.key]])));
+  return yaml().stringify(Object.fromEntries(OPTIONS.map((o) => [yamlKeyOf(o.key), config[o.key]])));
 }

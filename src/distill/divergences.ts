@@ -17,8 +17,7 @@ export type Divergence =
   | { kind: 'skew-kl'; lambda: number }
   | { kind: 'tvd' };
 
-export const DIVERGENCE_NAMES = ['forward-kl', 'reverse-kl', 'jsd', 'skew-kl', 'tvd'] as const;
-export type DivergenceName = (typeof DIVERGENCE_NAMES)[number];
+export { DIVERGENCE_NAMES, type DivergenceName } from './divergence-names.js';
 
 /**
  * Σ_v p·(log p − log q) over the last dimension. Log-probabilities of finite logits are finite, so

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { whyChildFailed } from '../child-process.js';
 import { intOption, UsageError } from '../errors.js';
-import { writeRandomTokens } from '../random-tokens.js';
 import { formatBenchRecord } from '../bench-record.js';
 
 interface BenchDdpFlags {
@@ -41,6 +40,7 @@ export function registerBenchDdp(bench: Command): void {
     .option('--nproc <list>', 'process counts to compare, comma-separated', '1,2')
     .option('--json', 'one JSON object per configuration')
     .action(async (flags: BenchDdpFlags) => {
+      const { writeRandomTokens } = await import('../random-tokens.js');
       const counts = flags.nproc.split(',').map((s) => intOption('--nproc', 1, 1024)(s.trim()));
       const uneven = counts.filter((n) => flags.batchSize % n !== 0);
       if (uneven.length) throw new UsageError(`--nproc ${uneven.join(', ')}: --batch-size ${flags.batchSize} must divide evenly over every process count`);

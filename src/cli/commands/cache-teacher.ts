@@ -1,7 +1,7 @@
 // `distillery cache-teacher`: run the teacher once over the training data and keep its top-k
 // predictions, so `distill --teacher-cache` trains later epochs without the teacher.
 import type { Command } from 'commander';
-import { cacheTeacher, type CacheTeacherOptions } from '../../api/cache-teacher.js';
+import type { CacheTeacherOptions } from '../../api/cache-teacher.js';
 import { intOption } from '../errors.js';
 import { note } from '../options.js';
 
@@ -33,13 +33,14 @@ export function registerCacheTeacher(program: Command): void {
     .option('--format <format>', 'data format, as for distill (default: detected)')
     .option('--template <template>', 'instruction template, as for distill')
     .option('--no-response-only', 'count every token, as distill --no-response-only')
-    .option('--max-length <n>', 'truncate examples, as for distill (default 512)', intOption('--max-length', 2))
+    .option('--max-length <n>', 'truncate examples, as for distill (default: 512)', intOption('--max-length', 2))
     .option('--max-examples <n>', 'only the first N examples, as for distill', intOption('--max-examples', 1))
     .option('--batch-size <n>', 'sequences per teacher forward pass', intOption('--batch-size', 1, 4096), 8)
     .option('--examples-per-shard <n>', 'examples per shard file', intOption('--examples-per-shard', 1), 2048)
     .option('--teacher-dtype <dtype>', 'teacher dtype: float32, bfloat16 or float16')
     .option('--device <device>', "'cpu' or 'cuda[:N]'", 'cpu')
     .action(async (flags: CacheFlags) => {
+      const { cacheTeacher } = await import('../../api/cache-teacher.js');
       const started = Date.now();
       const manifest = await cacheTeacher(
         {

@@ -2,13 +2,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_ARITHMETIC, QUICK_ARITHMETIC, runArithmeticDemo } from '../../demo/arithmetic-demo.js';
-import { languageTable, reportPaths, writeArithmeticReport, writeLanguageReport } from '../../demo/demo-report.js';
-import { runLanguageDemo } from '../../demo/language-demo.js';
-import { DEFAULT_LANGUAGE_DEMO, QUICK_LANGUAGE_DEMO } from '../../demo/settings.js';
 import { writeTextAtomic } from '../../io/atomic.js';
 import { UsageError } from '../errors.js';
-import { createProgress } from '../progress.js';
 
 const MARKER = '.distillery-demo';
 
@@ -36,6 +31,14 @@ export function registerDemo(program: Command): void {
     .action(async (flags: DemoFlags) => {
       if (flags.task !== 'text' && flags.task !== 'arithmetic') throw new UsageError(`--task must be 'text' or 'arithmetic', got '${flags.task}'`);
       prepareOutDir(flags.out);
+      // Loaded here, not at the top: `distillery --help` stays quick.
+      const [{ DEFAULT_ARITHMETIC, QUICK_ARITHMETIC, runArithmeticDemo }, { languageTable, reportPaths, writeArithmeticReport, writeLanguageReport }, { runLanguageDemo }, { DEFAULT_LANGUAGE_DEMO, QUICK_LANGUAGE_DEMO }, { createProgress }] = await Promise.all([
+        import('../../demo/arithmetic-demo.js'),
+        import('../../demo/demo-report.js'),
+        import('../../demo/language-demo.js'),
+        import('../../demo/settings.js'),
+        import('../progress.js'),
+      ]);
       const started = Date.now();
       const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
       const progress = createProgress(50);

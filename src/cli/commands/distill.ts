@@ -1,7 +1,8 @@
 // `distillery distill`: teacher → student distillation. Every option is a flag and a --config YAML
-// key (flags win); see src/distill/config.ts for the table of options and their defaults.
-import { type Command, Option } from 'commander';
-import { flagOf, OPTIONS, readConfigFile, resolveConfig } from '../../distill/config.js';
+// key (flags win); see src/distill/config.ts for the table of options and their defaults, and
+// distill-options.ts for the command's registration (this module loads when the command runs).
+import type { Command } from 'commander';
+import { OPTIONS, readConfigFile, resolveConfig } from '../../distill/config.js';
 import { distill } from '../../distill/trainer.js';
 import { writeRunReport } from '../../report/run-report.js';
 import { checkDevice } from '../device.js';
@@ -45,25 +46,9 @@ async function dryRun(config: DistillConfig, json: boolean): Promise<number> {
   }
 }
 
-export function registerDistill(program: Command): void {
-  const command = program
-    .command('distill')
-    .description('distill a teacher into a student: loss = α·KD(τ) + (1−α)·CE, AdamW, evaluation, checkpoints')
-    .option('--config <file>', 'YAML file of options (keys as the flags, with _ for -); flags override it')
-    .option('--dry-run', 'print the memory plan (per component, before any weight is loaded) and exit')
-    .option('--json', 'with --dry-run: the plan as one JSON line');
-  for (const spec of OPTIONS) {
-    const flag = flagOf(spec.key);
-    const fallback = spec.default === undefined || spec.default === null ? '' : ` (default ${JSON.stringify(spec.default)})`;
-    if (spec.kind === 'bool') {
-      command.addOption(new Option(flag, `${spec.help}${fallback}`));
-      command.addOption(new Option(`--no-${flag.slice(2)}`, `turn ${flag} off`));
-    } else {
-      const choices = spec.choices ? ` [${spec.choices.join('|')}]` : '';
-      command.addOption(new Option(`${flag} <value>`, `${spec.help}${choices}${fallback}`));
-    }
-  }
-  command.action(async (flags: Record<string, unknown>) => {
+/** The command's action; distill-options.ts registers the command and imports this module when it runs. */
+export function distillAction(command: Command): (flags: Record<string, unknown>) => Promise<void> {
+  return async (flags: Record<string, unknown>) => {
     const given: Record<string, unknown> = {};
     for (const spec of OPTIONS) if (command.getOptionValueSource(spec.key) === 'cli') given[spec.key] = flags[spec.key];
     const config = resolveConfig(given, typeof flags.config === 'string' ? readConfigFile(flags.config) : {});
@@ -113,5 +98,5 @@ export function registerDistill(program: Command): void {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-  });
+  };
 }

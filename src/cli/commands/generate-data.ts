@@ -1,8 +1,7 @@
 // `distillery generate-data`: the teacher rewrites every answer of a data set (sequence-level KD),
 // in the data's own format; Ctrl-C stops after the current batch and a rerun continues.
 import type { Command } from 'commander';
-import { generateData, type GenerateDataOptions } from '../../api/generate-data.js';
-import { createProgress } from '../progress.js';
+import type { GenerateDataOptions } from '../../api/generate-data.js';
 import { intOption } from '../errors.js';
 import { note } from '../options.js';
 
@@ -34,18 +33,19 @@ export function registerGenerateData(program: Command): void {
     .requiredOption('--teacher <path|ORG/NAME>', 'the model that writes the answers')
     .requiredOption('--data <path|ORG/NAME>', 'guanaco, instruction, chat or tokens records')
     .requiredOption('--out <file.jsonl>', 'the new data set, in the same format (must not exist; an unfinished FILE.partial is continued)')
-    .option('--max-new-tokens <n>', 'new tokens per answer at most; prompt + answer stay within --max-length (default 128)')
-    .option('--generation-temperature <t>', 'sampling temperature, 0 for greedy (default 1)')
-    .option('--generation-top-p <p>', 'top-p (nucleus) filtering, 1 for off (default 1)')
-    .option('--seed <n>', 'sampling seed (default 42)')
+    .option('--max-new-tokens <n>', 'new tokens per answer at most; prompt + answer stay within --max-length (default: 128)')
+    .option('--generation-temperature <t>', 'sampling temperature, 0 for greedy (default: 1)')
+    .option('--generation-top-p <p>', 'top-p (nucleus) filtering, 1 for off (default: 1)')
+    .option('--seed <n>', 'sampling seed (default: 42)')
     .option('--batch-size <n>', 'prompts generated together', intOption('--batch-size', 1, 4096), 8)
     .option('--format <format>', 'data format, as for distill (default: detected)')
     .option('--template <template>', 'instruction template, as for distill')
-    .option('--max-length <n>', 'prompt + answer tokens at most, as distill --max-length (default 512)')
+    .option('--max-length <n>', 'prompt + answer tokens at most, as distill --max-length (default: 512)')
     .option('--max-examples <n>', 'only the first N records')
-    .option('--teacher-dtype <dtype>', 'float32, bfloat16 or float16 (default float32)')
-    .option('--device <device>', "'cpu' or 'cuda[:N]' (default cpu)")
+    .option('--teacher-dtype <dtype>', 'float32, bfloat16 or float16 (default: float32)')
+    .option('--device <device>', "'cpu' or 'cuda[:N]' (default: cpu)")
     .action(async (flags: GenerateDataFlags) => {
+      const [{ generateData }, { createProgress }] = await Promise.all([import('../../api/generate-data.js'), import('../progress.js')]);
       const progress = createProgress(10);
       const stop = new AbortController();
       const onSignal = () => {

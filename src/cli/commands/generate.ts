@@ -1,6 +1,5 @@
 // `distillery generate`: text or token continuation with a KV cache, streamed to the terminal.
 import type { Command } from 'commander';
-import { generateText } from '../../api/generate.js';
 import { intOption } from '../errors.js';
 import { modelDtype, note, numberOption, parseIds } from '../options.js';
 
@@ -40,6 +39,7 @@ export function registerGenerate(program: Command): void {
     .option('--dtype <dtype>', 'compute dtype: float32, bfloat16 or float16', modelDtype('--dtype'), 'float32')
     .option('--json', 'print {"ids": [...new ids...], "text": ...} instead of streaming')
     .action(async (flags: GenerateFlags) => {
+      const { generateText } = await import('../../api/generate.js');
       const r = await generateText(
         {
           model: flags.model, prompt: flags.prompt, inputIds: flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : undefined,

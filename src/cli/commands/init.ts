@@ -1,6 +1,5 @@
 // `distillery init`: a randomly initialised Qwen3 folder from a config file or a preset.
 import type { Command } from 'commander';
-import { initModel } from '../../api/init-model.js';
 import { PRESETS } from '../../models/qwen3/presets.js';
 import { intOption } from '../errors.js';
 import { modelDtype, note } from '../options.js';
@@ -26,7 +25,8 @@ export function registerInit(program: Command): void {
     .option('--dtype <dtype>', 'weights dtype: float32, bfloat16 or float16', modelDtype('--dtype'), 'float32')
     .option('--tokenizer <dir>', 'copy tokenizer files from this folder')
     .option('--force', 'write into a folder that already has files')
-    .action((flags: InitFlags) => {
+    .action(async (flags: InitFlags) => {
+      const { initModel } = await import('../../api/init-model.js');
       const { parameters } = initModel(flags, 'flags');
       note(`wrote ${flags.out}: ${(parameters / 1e6).toFixed(2)}M parameters, ${flags.dtype}, seed ${flags.seed}`);
     });

@@ -1,8 +1,6 @@
 // `distillery report RUN_DIR`: report.md, report.html and PNG charts for a finished (or
 // interrupted) distill run, written into the run folder.
 import type { Command } from 'commander';
-import { RunFolderError } from '../../report/run-folder.js';
-import { writeRunReport } from '../../report/run-report.js';
 import { UsageError } from '../errors.js';
 
 interface ReportFlags {
@@ -26,6 +24,7 @@ export function registerReport(program: Command): void {
     .option('--label <text>', "this run's name in the perplexity chart when runs are compared (default: the folder name)")
     .option('--compare <label=dir>', 'another run to draw in the perplexity chart; repeatable', compareRun)
     .action(async (runDir: string, flags: ReportFlags) => {
+      const [{ RunFolderError }, { writeRunReport }] = await Promise.all([import('../../report/run-folder.js'), import('../../report/run-report.js')]);
       try {
         const report = await writeRunReport(runDir, { title: flags.title, label: flags.label, extraRuns: flags.compare });
         for (const path of [report.markdownPath, report.htmlPath, ...report.pngs]) console.log(path);

@@ -4,14 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
 
 /** The package folder (the checkout, or node_modules/distillery), from src/cli/commands or dist/cli/commands. */
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 function runScript(script: string, args: string[], what: string): void {
   const result = spawnSync(process.execPath, [join(packageRoot, 'scripts', script), ...args], { stdio: 'inherit' });
-  if (result.status !== 0) throw new UsageError(`setup: ${what} did not finish (see above)`);
+  if (result.status !== 0) throw new Error(`setup: ${what} did not finish (see above)`);
 }
 
 export function registerSetup(program: Command): void {

@@ -1,7 +1,7 @@
 // Qwen3 configuration: every field of Hugging Face's Qwen3Config (config.json), validated with
 // errors that name the file and field, and written back in the same form.
 import { readJsonFile } from '../../io/json-file.js';
-import { type DType, isDType } from '../../tensor/index.js';
+import { type DType, isDType } from '../../tensor/dtype.js';
 
 export type RopeScaling =
   | { type: 'default' }
