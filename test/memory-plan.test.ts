@@ -144,16 +144,49 @@ describe('fitting a budget', () => {
     assert.throws(() => plan(one / GIB - 0.2, 'off'), MemoryPlanError);
   });
 
-  test('nothing fits: the smallest need, the limit and what would need less, in numbers', () => {
+  test('nothing fits: the smallest need, the limit, and only the changes that close the gap, with what each saves', () => {
     const input = realJob();
-    const remedies = () => [{ change: '--teacher-cache CACHE', estimate: estimateMemory({ ...input, teacher: null }, { microBatchSize: 1, gradientCheckpointing: true }) }];
-    assert.throws(() => planMemory(input, 'auto', budget(6), remedies), (error: Error) => {
-      assert.ok(error instanceof MemoryPlanError);
-      assert.match(error.message, /needs about 1\d\.\d GB at its smallest .*more than the 6\.0 GB limit/);
-      assert.match(error.message, /--teacher-cache CACHE: \d+\.\d GB/);
-      assert.match(error.message, /No weights were loaded/);
-      return true;
-    });
+    const smallestShape = { microBatchSize: 1, gradientCheckpointing: true };
+    const option = (change: string, changed: Partial<typeof input>) => ({ change, changed, estimate: estimateMemory({ ...input, ...changed }, smallestShape) });
+    const noTeacher = option('--teacher-cache CACHE', { teacher: null });
+    const bf16 = option('--teacher-dtype bfloat16', { teacherDtype: 'bfloat16' });
+    const shorter = option('--max-length 64', { sequenceLength: 64, evalSequenceLength: 64 });
+    const smallest = estimateMemory(input, smallestShape).peakBytes;
+    const refusal = (limitBytes: number) => {
+      try {
+        planMemory(input, 'auto', { bytes: limitBytes, source: 'test' }, () => [noTeacher, bf16, shorter]);
+      } catch (error) {
+        assert.ok(error instanceof MemoryPlanError);
+        assert.match(error.message, /needs about \d+\.\d GB at its smallest .*more than the \d+\.\d GB limit.*No weights were loaded/);
+        return error.message;
+      }
+      assert.fail('expected a refusal');
+    };
+    const gb = (bytes: number) => `${(bytes / GIB).toFixed(1)} GB`;
+    // Between the cache's peak and bf16's: only the cache is offered, with its saving.
+    const cacheOnly = refusal((noTeacher.estimate.peakBytes + bf16.estimate.peakBytes) / 2);
+    assert.ok(noTeacher.estimate.peakBytes < bf16.estimate.peakBytes);
+    assert.ok(cacheOnly.includes(`Any of these fits: --teacher-cache CACHE (saves ${gb(smallest - noTeacher.estimate.peakBytes)}, peak ${gb(noTeacher.estimate.peakBytes)})`), cacheOnly);
+    assert.doesNotMatch(cacheOnly, /teacher-dtype/);
+    // Below every single change but above all of them together: the combination, named as such.
+    const together = estimateMemory({ ...input, teacher: null, teacherDtype: 'bfloat16', sequenceLength: 64, evalSequenceLength: 64 }, smallestShape).peakBytes;
+    assert.ok(together < noTeacher.estimate.peakBytes);
+    const combined = refusal((together + noTeacher.estimate.peakBytes) / 2);
+    // (the job's teacher is bf16 already: that change saves nothing and is not offered)
+    assert.equal(bf16.estimate.peakBytes, smallest);
+    assert.match(combined, /No single change fits \(the gap is \d+\.\d GB\); together they do \(saves \d+\.\d GB, peak \d+\.\d GB\): --teacher-cache CACHE and --max-length 64$/);
+    // Below even that: no remedy is offered as if it could close the gap.
+    const hopeless = refusal(together / 2);
+    assert.match(hopeless, /No change of settings closes the gap .*use a machine or device with more memory/);
+    assert.doesNotMatch(hopeless, /fits/);
+  });
+
+  test('the plan states one peak: its table, its reason line and --json give the same figure', () => {
+    const input = { ...realJob(), batchSize: 1 };
+    const plan = withChunkRows(input, planMemory(input, 'off', budget(400), () => []), 0);
+    assert.ok(plan.lossChunkRows > input.lossChunkRows, 'the chunk grew, changing the estimate');
+    const peak = `${(plan.estimate.peakBytes / GIB).toFixed(1)} GB`;
+    assert.match(plan.reason, new RegExp(`estimated peak ${peak.replace('.', '\\.')} of`));
   });
 
   test('a limit below 0.5 GB or above the machine is refused, naming the flag', () => {

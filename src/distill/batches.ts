@@ -8,6 +8,11 @@ export interface DataPosition {
   offset: number;
 }
 
+/** Sequences per micro-batch: as asked, but never more than there are training examples (a batch cannot repeat one). */
+export function batchSizeFor(requested: number, examples: number): number {
+  return Math.max(1, Math.min(requested, examples));
+}
+
 export class BatchCursor {
   #order: number[];
   #position: DataPosition;

@@ -10,6 +10,10 @@ import type { MemoryBudget } from './limit.js';
 export type CheckpointingMode = 'auto' | 'on' | 'off';
 
 export interface MemoryPlan {
+  /** Sequences per batch the plan was made for (--batch-size, at most the training examples). */
+  batchSize: number;
+  /** --gradient-checkpointing as asked (auto may turn it on). */
+  mode: CheckpointingMode;
   shape: StepShape;
   estimate: MemoryEstimate;
   budget: MemoryBudget | null;
@@ -53,6 +57,8 @@ function candidates(batchSize: number, mode: CheckpointingMode): StepShape[] {
 export interface Alternative {
   /** What to change, as flags. */
   change: string;
+  /** The same change as plan inputs (so that changes can be combined). */
+  changed: Partial<PlanInput>;
   estimate: MemoryEstimate;
 }
 
@@ -63,36 +69,54 @@ export interface Alternative {
  */
 export function planMemory(input: PlanInput, mode: CheckpointingMode, budget: MemoryBudget | null, alternatives: () => Alternative[]): MemoryPlan {
   const options = candidates(input.batchSize, mode);
-  const asked = options[0]!;
-  if (!budget) {
-    return { shape: asked, estimate: estimateMemory(input, asked), budget, reason: 'memory plan: no budget known for this device (give --memory-limit GB to plan); running as configured' };
-  }
-  const askedEstimate = estimateMemory(input, asked);
+  const planOf = (shape: StepShape, estimate: MemoryEstimate): MemoryPlan => {
+    const plan = { batchSize: input.batchSize, mode, shape, estimate, budget, reason: '' };
+    return { ...plan, reason: planReason(input, plan) };
+  };
+  if (!budget) return planOf(options[0]!, estimateMemory(input, options[0]!));
   for (const shape of options) {
     const estimate = estimateMemory(input, shape);
     const teacherFits = !estimate.teacherDevice || estimate.teacherDevice.peakBytes <= budget.bytes;
-    if (estimate.peakBytes <= budget.bytes && teacherFits) return { shape, estimate, budget, reason: reasonFor(shape, asked, askedEstimate, estimate, budget) };
+    if (estimate.peakBytes <= budget.bytes && teacherFits) return planOf(shape, estimate);
   }
   const smallestShape = options[options.length - 1]!;
   const smallest = estimateMemory(input, smallestShape);
-  const remedies = alternatives();
-  const fitting = remedies.filter((a) => a.estimate.peakBytes <= budget.bytes);
-  const listed = remedies.map((a) => `${a.change}: ${gb(a.estimate.peakBytes)}${a.estimate.peakBytes <= budget.bytes ? ' (fits)' : ''}`).join('; ');
-  const verdict = fitting.length > 0 ? '' : `; none of these fits ${gb(budget.bytes)} alone: combine them, or use a machine or device with more memory (--device cuda)`;
   throw new MemoryPlanError(
     `memory: the run needs about ${gb(smallest.peakBytes)} at its smallest (micro-batch 1${mode === 'off' ? ', no checkpointing' : ', activation checkpointing'}; ` +
       `peak in the ${smallest.phase}), more than the ${gb(budget.bytes)} limit (${budget.source}). No weights were loaded. ` +
-      `What would need less: ${listed}${verdict}`,
-    { shape: smallestShape, estimate: smallest, budget, reason: 'nothing fits' },
+      remedies(input, smallestShape, smallest, budget, alternatives()),
+    { batchSize: input.batchSize, mode, shape: smallestShape, estimate: smallest, budget, reason: 'nothing fits' },
   );
 }
 
-function reasonFor(shape: StepShape, asked: StepShape, askedEstimate: MemoryEstimate, estimate: MemoryEstimate, budget: MemoryBudget): string {
+/**
+ * What would make the run fit, each with what it saves: the changes that fit alone; else, when no
+ * single one does, all of them together if that fits; else that no setting closes the gap.
+ */
+function remedies(input: PlanInput, shape: StepShape, smallest: MemoryEstimate, budget: MemoryBudget, options: Alternative[]): string {
+  const saving = (a: MemoryEstimate) => `saves ${gb(smallest.peakBytes - a.peakBytes)}, peak ${gb(a.peakBytes)}`;
+  const fitting = options.filter((a) => a.estimate.peakBytes <= budget.bytes);
+  if (fitting.length > 0) return `Any of these fits: ${fitting.map((a) => `${a.change} (${saving(a.estimate)})`).join('; ')}`;
+  const helpful = options.filter((a) => a.estimate.peakBytes < smallest.peakBytes);
+  const together = estimateMemory(Object.assign({ ...input }, ...helpful.map((a) => a.changed)), shape);
+  const gap = `the gap is ${gb(smallest.peakBytes - budget.bytes)}`;
+  if (helpful.length > 1 && together.peakBytes <= budget.bytes) {
+    return `No single change fits (${gap}); together they do (${saving(together)}): ${helpful.map((a) => a.change).join(' and ')}`;
+  }
+  return `No change of settings closes the gap (${gap}${helpful.length > 0 ? `; even ${helpful.map((a) => a.change).join(' and ')} together leave a peak of ${gb(together.peakBytes)}` : ''}): use a machine or device with more memory (--device cuda)`;
+}
+
+/** One line: what the plan chose and why, in the figures of its own estimate (the table's peak). */
+export function planReason(input: PlanInput, plan: Pick<MemoryPlan, 'mode' | 'shape' | 'estimate' | 'budget'>): string {
+  const { mode, shape, estimate, budget } = plan;
+  if (!budget) return 'memory plan: no budget known for this device (give --memory-limit GB to plan); running as configured';
+  const asked = candidates(input.batchSize, mode)[0]!;
   const fit = `estimated peak ${gb(estimate.peakBytes)} of ${gb(budget.bytes)} (${budget.source})`;
   const batchSize = asked.microBatchSize;
-  if (shape === asked) {
+  if (shape.microBatchSize === asked.microBatchSize && shape.gradientCheckpointing === asked.gradientCheckpointing) {
     return `memory plan: micro-batch ${batchSize}${shape.gradientCheckpointing ? ' with activation checkpointing' : ''} as configured; ${fit}`;
   }
+  const askedEstimate = estimateMemory(input, asked);
   const pieces = Math.ceil(batchSize / shape.microBatchSize);
   const split = shape.microBatchSize < batchSize ? `each batch of ${batchSize} split into ${pieces} micro-batches of ${shape.microBatchSize}` : `micro-batch ${batchSize}`;
   const checkpointing = shape.gradientCheckpointing && !asked.gradientCheckpointing ? ' with activation checkpointing' : '';

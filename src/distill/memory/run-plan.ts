@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { readQwen3Config } from '../../models/qwen3/config.js';
 import { fusedAttention, fusedLayerKernels } from '../../models/qwen3/model.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
+import { batchSizeFor } from '../batches.js';
 import type { DistillConfig } from '../config.js';
 import type { PreparedRun } from '../prepare.js';
 import { estimateMemory, type MemoryEstimate, passesPerStep, type PlanInput } from './estimate.js';
 import { memoryBudget } from './limit.js';
-import { type Alternative, gb, type MemoryPlan, planMemory } from './plan.js';
+import { type Alternative, gb, type MemoryPlan, planMemory, planReason } from './plan.js';
 import { residentBytes } from './process-memory.js';
 
 const MIB = 2 ** 20;
@@ -60,7 +61,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     fusedAttention: fusedAttention(config.device),
     fusedLayers: fusedLayerKernels(config.device, config.dtype),
     gradAccum: config.gradAccum,
-    batchSize: config.batchSize,
+    batchSize: batchSizeFor(config.batchSize, prepared.train.length),
   };
 }
 
@@ -68,7 +69,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
 function alternatives(input: PlanInput, config: DistillConfig): Alternative[] {
   const smallest = { microBatchSize: 1, gradientCheckpointing: config.gradientCheckpointing !== 'off' };
   const out: Alternative[] = [];
-  const add = (change: string, changed: Partial<PlanInput>) => out.push({ change, estimate: estimateMemory({ ...input, ...changed }, smallest) });
+  const add = (change: string, changed: Partial<PlanInput>) => out.push({ change, changed, estimate: estimateMemory({ ...input, ...changed }, smallest) });
   if (input.teacher) {
     add(`an offline teacher cache, which frees the teacher entirely: distillery cache-teacher --teacher ${config.teacher} --data ${config.data} --out CACHE, then distill --teacher-cache CACHE`, { teacher: null });
     if (input.teacherDtype === 'float32') add('--teacher-dtype bfloat16', { teacherDtype: 'bfloat16' });
@@ -97,7 +98,10 @@ export function planRun(config: DistillConfig, prepared: PreparedRun): RunPlan {
 export function withChunkRows(input: PlanInput, plan: MemoryPlan, requested: number): RunPlan {
   if (input.lossImpl !== 'chunked' || requested > 0) return { ...plan, lossChunkRows: input.lossChunkRows };
   const lossChunkRows = largerChunkRows(input, plan);
-  return { ...plan, estimate: estimateMemory({ ...input, lossChunkRows }, plan.shape), lossChunkRows };
+  const chunked = { ...input, lossChunkRows };
+  const estimate = estimateMemory(chunked, plan.shape);
+  // The reason quotes the final estimate: the table, this line and --json's reason give one peak.
+  return { ...plan, estimate, reason: planReason(chunked, { ...plan, estimate }), lossChunkRows };
 }
 
 /**
@@ -130,9 +134,9 @@ function componentLines(estimate: MemoryEstimate): string[] {
 
 /** The plan as a table for people: one line per component, the peak, the budget. */
 export function formatPlan(plan: MemoryPlan, config: DistillConfig): string {
-  const { estimate, shape } = plan;
+  const { estimate, shape, batchSize } = plan;
   const lines = [
-    `memory plan for ${config.device}: batch ${config.batchSize} × accumulation ${config.gradAccum} → micro-batch ${shape.microBatchSize} × ${passesPerStep(config.batchSize, shape.microBatchSize, config.gradAccum)} per step, activation checkpointing ${shape.gradientCheckpointing ? 'on' : 'off'}`,
+    `memory plan for ${config.device}: batch ${batchSize} × accumulation ${config.gradAccum} → micro-batch ${shape.microBatchSize} × ${passesPerStep(batchSize, shape.microBatchSize, config.gradAccum)} per step, activation checkpointing ${shape.gradientCheckpointing ? 'on' : 'off'}`,
     `peak in the ${estimate.phase}:`,
     ...componentLines(estimate),
     `  ${'estimated peak'}  ${gb(estimate.peakBytes)}; limit ${plan.budget ? `${gb(plan.budget.bytes)} (${plan.budget.source})` : 'unknown'}`,
@@ -144,7 +148,7 @@ export function formatPlan(plan: MemoryPlan, config: DistillConfig): string {
 
 /** The plan as one JSON object (--dry-run --json). */
 export function planRecord(plan: MemoryPlan & { lossChunkRows?: number }, config: DistillConfig): Record<string, unknown> {
-  const { estimate, shape } = plan;
+  const { estimate, shape, batchSize } = plan;
   return {
     estimated_peak_mb: mb(estimate.peakBytes),
     memory_limit_mb: plan.budget ? mb(plan.budget.bytes) : null,
@@ -152,9 +156,9 @@ export function planRecord(plan: MemoryPlan & { lossChunkRows?: number }, config
     fits: plan.budget ? estimate.peakBytes <= plan.budget.bytes : null,
     peak_phase: estimate.phase,
     device: config.device,
-    batch_size: config.batchSize,
+    batch_size: batchSize,
     micro_batch_size: shape.microBatchSize,
-    grad_accum: passesPerStep(config.batchSize, shape.microBatchSize, config.gradAccum),
+    grad_accum: passesPerStep(batchSize, shape.microBatchSize, config.gradAccum),
     gradient_checkpointing: shape.gradientCheckpointing,
     ...(plan.lossChunkRows !== undefined ? { loss_chunk_rows: plan.lossChunkRows } : {}),
     components: Object.fromEntries(estimate.components.map((c) => [c.name, mb(c.bytes)])),
