@@ -2,7 +2,8 @@
 // options typed (the camelCase forms of the YAML keys) and validated at run time exactly as the
 // flags are; progress through callbacks or an async iterator of the metrics records; an
 // AbortSignal stops the run with a resumable checkpoint.
-import { type DistillConfig, OPTIONS, resolveConfig } from '../distill/config.js';
+import { type DistillConfig, OPTIONS } from '../distill/config.js';
+import { resolveRunConfig } from '../distill/resume-settings.js';
 import { distill as runDistillation, type StepReport } from '../distill/trainer.js';
 import type { RunSummary } from '../distill/summary.js';
 import { checkDevice } from '../tensor/index.js';
@@ -12,8 +13,13 @@ import { apiRecord, type MetricsRecord } from './records.js';
 /** Settings of a multi-process run, which only the command line launches (`--nproc-per-node`). */
 type LauncherKey = 'nprocPerNode' | 'nnodes' | 'nodeRank' | 'distBackend' | 'distTimeout';
 
-/** Run settings: every key of a `--config` YAML file, camelCase; `student`, `data` and `out` are required. */
-export type DistillSettings = Pick<DistillConfig, 'student' | 'data' | 'out'> & Partial<Omit<DistillConfig, 'student' | 'data' | 'out' | LauncherKey>>;
+type RunSettings = Partial<Omit<DistillConfig, LauncherKey>>;
+
+/**
+ * Run settings: every key of a `--config` YAML file, camelCase; `student`, `data` and `out` are
+ * required — unless `resume` names a run, whose own settings are then the defaults (as `--resume OUT`).
+ */
+export type DistillSettings = (RunSettings & Pick<DistillConfig, 'student' | 'data' | 'out'>) | (RunSettings & { resume: string });
 
 export interface DistillCallbacks {
   /** After every optimizer step: loss, learning rate, tokens/s, ETA. */
@@ -54,7 +60,7 @@ export function distillConfig(options: DistillOptions): DistillConfig {
   for (const key of ['nprocPerNode', 'nnodes'] as const) {
     if (values[key] !== undefined && values[key] !== 1) throw new OptionsError(`distill: ${key} runs several processes, which only the command line launches (distillery distill --${key === 'nnodes' ? 'nnodes' : 'nproc-per-node'})`);
   }
-  const config = resolveConfig(values, {}, { naming: 'keys', withoutTeacher: options.teacher === null });
+  const config = resolveRunConfig(values, {}, { naming: 'keys', withoutTeacher: options.teacher === null });
   config.device = checkDevice(config.device, 'device');
   if (config.teacherDevice) config.teacherDevice = checkDevice(config.teacherDevice, 'teacherDevice');
   return config;

@@ -86,12 +86,27 @@ export interface LoadedCheckpoint {
   rngState: Tensor;
 }
 
-/** `path` is a checkpoint folder or a run folder (its newest checkpoint is used). */
-export function loadCheckpoint(path: string): LoadedCheckpoint {
+/** The checkpoint folder `path` names: itself, or a run folder's newest checkpoint. */
+function checkpointFolderOf(path: string): string {
   const dir = STEP_DIR.test(basename(path)) ? path : listCheckpoints(path).at(-1);
   if (!dir || !existsSync(join(dir, 'trainer_state.json'))) {
-    throw new Error(`--resume ${path}: no checkpoint there (expected a run folder with checkpoints/step-NNNNNNNN/ or such a folder itself)`);
+    const started = existsSync(join(path, 'config.yaml')) ? ' (this run stopped before its first checkpoint: start it again with --overwrite)' : '';
+    throw new Error(`--resume ${path}: no checkpoint there (expected a run folder with checkpoints/step-NNNNNNNN/ or such a folder itself)${started}`);
   }
+  return dir;
+}
+
+/**
+ * The settings a checkpoint's run was started with (its trainer_state.json), which `--resume PATH`
+ * alone continues: the base under a --config file and flags.
+ */
+export function savedRunSettings(path: string): Record<string, unknown> {
+  return (readJsonFile(join(checkpointFolderOf(path), 'trainer_state.json')) as TrainerState).config;
+}
+
+/** `path` is a checkpoint folder or a run folder (its newest checkpoint is used). */
+export function loadCheckpoint(path: string): LoadedCheckpoint {
+  const dir = checkpointFolderOf(path);
   const state = readJsonFile(join(dir, 'trainer_state.json')) as TrainerState;
   const file = SafetensorsFile.open(join(dir, 'optimizer.safetensors'));
   const tensors = new Map(file.names().map((name) => [name, file.tensor(name)] as [string, Tensor]));

@@ -73,6 +73,8 @@ export interface DistillConfig {
   evalBatchSize: number;
   metrics: string | null;
   resume: string | null;
+  /** Replace the run already in `out` (its checkpoints, student, metrics, summary): without it such a folder is refused. */
+  overwrite: boolean;
   nprocPerNode: number;
   nnodes: number;
   nodeRank: number;
@@ -138,6 +140,7 @@ const TABLE = [
   { key: 'evalBatchSize', resumable: true, kind: 'int', default: 8, min: 1, max: N, help: 'sequences per evaluation batch' },
   { key: 'metrics', resumable: true, kind: 'string', default: null, help: 'metrics file (default: OUT/metrics.jsonl)' },
   { key: 'resume', resumable: true, kind: 'string', default: null, help: 'continue from a checkpoint folder, or the latest checkpoint of a run folder' },
+  { key: 'overwrite', resumable: true, kind: 'bool', default: false, help: 'replace the run already in --out (its checkpoints, student, metrics and summary); without it such a folder is refused' },
   { key: 'nprocPerNode', resumable: true, kind: 'int', default: 1, min: 1, max: 1024, help: 'data-parallel worker processes to start on this machine (--batch-size is per process)' },
   { key: 'nnodes', resumable: true, kind: 'int', default: 1, min: 1, max: 65536, help: 'machines in a multi-node run started with --nproc-per-node (each needs MASTER_ADDR/MASTER_PORT of node 0)' },
   { key: 'nodeRank', resumable: true, kind: 'int', default: 0, min: 0, max: 65535, help: 'this machine’s index in a multi-node run, 0 … nnodes−1' },
@@ -230,6 +233,11 @@ export interface ResolveOptions {
    * as its key (`maxSteps`).
    */
   naming?: 'flags' | 'keys';
+  /**
+   * The settings of the run being resumed (its checkpoint's): the base under the file and the flags,
+   * so that `--resume OUT` alone continues the run as it was started.
+   */
+  resumed?: Record<string, unknown>;
 }
 
 /**
@@ -241,6 +249,8 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
   const config: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
     config[spec.key] = spec.default;
+    // A checkpoint's settings were validated when its run started; an option it predates keeps its default.
+    if (options.resumed?.[spec.key] !== undefined) config[spec.key] = options.resumed[spec.key];
     if (fileValues[spec.key] !== undefined) config[spec.key] = fileValues[spec.key];
     if (flags[spec.key] !== undefined) config[spec.key] = coerce(spec, flags[spec.key], name(spec.key));
   }
@@ -253,6 +263,11 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
   }
   if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError(`training without a teacher needs ${name('alpha')} 0 (cross-entropy only)`);
   checkGeneration(config as unknown as DistillConfig, name);
+  if (typeof config.teacher === 'string' && config.teacherCache !== null) {
+    throw new ConfigError(
+      `${name('teacher')} ${config.teacher} and ${name('teacherCache')} ${config.teacherCache} were both given: the cache replaces the teacher (its weights are never loaded); give one of them`,
+    );
+  }
   if ((config.nodeRank as number) >= (config.nnodes as number)) {
     throw new ConfigError(`${name('nodeRank')} ${config.nodeRank} must be below ${name('nnodes')} ${config.nnodes} (nodes are numbered from 0)`);
   }

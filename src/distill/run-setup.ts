@@ -3,20 +3,20 @@
 // is loaded, the run folder made, the teacher (or its cache) and the student loaded, optimizer and
 // schedule built, the data cursor and the metrics file positioned. What holds memory is released by
 // the setup's dispose().
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { padBatch } from '../data/index.js';
 import type { ScoredBatch } from '../eval/compare.js';
-import { writeTextAtomic } from '../io/atomic.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { loadQwen3 } from '../models/qwen3/weights.js';
 import { AdamW, decayParamGroups } from '../nn/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { manualSeed, setRngState } from '../tensor/index.js';
-import { BatchCursor } from './batches.js';
+import { BatchCursor, batchSizeFor } from './batches.js';
 import { type LoadedCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { promptLength } from './completions.js';
-import { ConfigError, configToYaml, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
+import { ConfigError, type DistillConfig, OPTIONS, yamlKeyOf } from './config.js';
+import { checkDiskSpace } from './disk-space.js';
+import { checkRunFolder, openRunFolder } from './run-folder.js';
 import { DataParallel } from './data-parallel.js';
 import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
@@ -47,6 +47,8 @@ export interface RunSetup {
   precision: StudentPrecision;
   optimizer: AdamW;
   microBatchesPerStep: number;
+  /** Sequences per micro-batch: --batch-size, or every training example when there are fewer. */
+  batchSize: number;
   stepsPerEpoch: number;
   totalSteps: number;
   schedule: ScheduleSettings;
@@ -131,12 +133,22 @@ function checkResumable(saved: Record<string, unknown>, config: DistillConfig): 
   }
 }
 
+/** What the run will do with its data, in its real numbers (a --batch-size beyond the data takes the whole set). */
+function trainingLine(config: DistillConfig, examples: number, shape: { batchSize: number; microBatchesPerStep: number; stepsPerEpoch: number; totalSteps: number }): string {
+  const { batchSize, microBatchesPerStep, stepsPerEpoch, totalSteps } = shape;
+  const perStep = batchSize * microBatchesPerStep;
+  const clamped = batchSize < config.batchSize ? `; --batch-size ${config.batchSize} is more than the ${examples} training examples, so each batch is all ${examples}` : '';
+  const spans = perStep > examples ? `; a step takes ${perStep} examples, more than one pass over the data` : '';
+  return `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${perStep} examples per step${microBatchesPerStep > 1 ? `: ${microBatchesPerStep} micro-batches of ${batchSize}` : ''})${clamped}${spans}`;
+}
+
 export async function setupRun(config: DistillConfig, hooks: DistillHooks, options: DistillOptions = {}): Promise<RunSetup> {
   const parallel = new DataParallel(options.processGroup ?? null);
   // Rank 0 speaks for the run and writes its files; the other ranks train silently beside it.
   const main = parallel.isMain;
   const log = main ? hooks.log : () => {};
-  log(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
+  // Before anything is read: a run never writes into another run's folder.
+  if (main) checkRunFolder(config);
   if (parallel.group) log(`data parallel: ${parallel.worldSize} processes (${parallel.group.backend}), ${config.batchSize} × ${config.gradAccum} examples per rank per step`);
   manualSeed(config.seed);
 
@@ -160,11 +172,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, optio
   log(plan.reason);
   const hint = precisionHint(config);
   if (hint) log(hint);
-  // Only a run that will start leaves a folder behind.
-  if (main) {
-    mkdirSync(config.out, { recursive: true });
-    writeTextAtomic(join(config.out, 'config.yaml'), configToYaml(config));
-  }
+  if (main) checkDiskSpace(config, prepared);
   const device = config.device;
   const teacherDevice = config.teacherDevice ?? device;
   let teacher: OnlineTeacher | null = null;
@@ -184,13 +192,14 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, optio
   const optimizer = new AdamW(decayParamGroups(master.namedParameters(), config.weightDecay), { lr: config.lr });
 
   const microBatchesPerStep = config.gradAccum * parallel.worldSize;
-  const examplesPerStep = config.batchSize * microBatchesPerStep;
+  const batchSize = batchSizeFor(config.batchSize, prepared.train.length);
+  const examplesPerStep = batchSize * microBatchesPerStep;
   const stepsPerEpoch = Math.ceil(prepared.train.length / examplesPerStep);
   const totalSteps = config.maxSteps ?? Math.max(1, Math.ceil(config.epochs * stepsPerEpoch));
   const warmupSteps = config.warmupSteps > 0 ? config.warmupSteps : Math.round(config.warmupRatio * totalSteps);
   const schedule = { lr: config.lr, schedule: config.schedule, warmupSteps, totalSteps };
   const loss: LossSettings = { alpha: config.alpha, temperature: config.temperature, divergence: divergenceOf(config), sharedVocab: prepared.sharedVocab };
-  log(`training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${examplesPerStep} examples per step)`);
+  log(trainingLine(config, prepared.train.length, { batchSize, microBatchesPerStep, stepsPerEpoch, totalSteps }));
 
   let step = 0;
   const cursor = new BatchCursor(prepared.train, config.seed, resumed ? { epoch: resumed.state.epoch, offset: resumed.state.offset } : { epoch: 0, offset: 0 });
@@ -200,6 +209,8 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, optio
     step = resumed.state.step;
   }
 
+  // Everything that could refuse the run has been checked: now its folder appears.
+  if (main) openRunFolder(config);
   const metrics = main ? new MetricsWriter(config.metrics ?? join(config.out, 'metrics.jsonl'), hooks.onRecord) : null;
   metrics?.start(resumed ? step : null);
   const evalBatches = scoredBatches(prepared, config.evalBatchSize);
@@ -208,7 +219,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, optio
 
   return {
     config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer,
-    microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches, completion,
+    microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches, completion,
     dispose: () => {
       precision.dispose();
       master.dispose();

@@ -8,7 +8,7 @@ import { padBatch } from '../data/index.js';
 import { type Comparison, comparisonFromSums, comparisonSums } from '../eval/compare.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
-import { writeTextAtomic } from '../io/atomic.js';
+import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
 import { clipGradNorm } from '../nn/index.js';
 import { type MetricsRecord, readMetrics } from '../report/metrics.js';
@@ -65,6 +65,11 @@ export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
+/** The student's held-out loss is NaN or infinite: training diverged (or the student was broken from the start). */
+export class DivergenceError extends Error {
+  override name = 'DivergenceError';
+}
+
 /** A step's metrics fields about completions: how many micro-batches were on-policy, what generation made and how fast. */
 function generationRecord(answers: AnswerSource[], counted: { generatedTokens: number; generationSeconds: number }, worldSize: number): Record<string, number> {
   // Ranks generate side by side: the run's rate is all tokens over the ranks' mean time.
@@ -90,7 +95,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
 /** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
 async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult> {
   const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer } = run;
-  const { microBatchesPerStep, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
+  const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
   let step = run.startStep;
   const evaluate = (): Comparison | null => {
@@ -101,6 +106,15 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
     const local = comparisonSums(precision.compute, teacher?.model ?? null, parallel.evalShareOf(evalBatches), { sharedVocab: prepared.sharedVocab });
     const result = comparisonFromSums(parallel.sumFields(local), teacher !== null);
     precision.compute.train();
+    // A perplexity past float range (a loss above ~709 nats/token) is divergence as surely as NaN.
+    if (!Number.isFinite(result.student.perplexity)) {
+      const loss = `the student's held-out loss is ${result.student.nll.toPrecision(4)} nats/token (perplexity ${result.student.perplexity})`;
+      throw new DivergenceError(
+        step === 0
+          ? `${loss} before training: its weights (${prepared.studentFolder}) give no usable predictions`
+          : `the run diverged: ${loss} at step ${step} (--lr ${config.lr}); no student or summary was written. Try a lower --lr, warm-up (--warmup-steps) or --max-grad-norm`,
+      );
+    }
     metrics?.append({ type: 'eval', ...evalRecord(step, result), step });
     const vsTeacher = result.teacher
       ? `, teacher ppl ${result.teacher.perplexity.toFixed(3)}, top-1 agreement ${(100 * result.top1Agreement!).toFixed(1)} %, KL ${result.klTeacherStudent!.toFixed(4)}`
@@ -154,7 +168,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       const stepStart = Date.now();
       // Every rank draws the whole global step (its examples' indices and token counts); each
       // pads and trains only its own share.
-      const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(config.batchSize));
+      const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(batchSize));
       const stepExamples = micro.flatMap((m) => m.examples);
       peaks.stepStarts(); // generation belongs to the step's memory too
       const answers = micro.map((_, index) => answerSource(completion, step + 1, index));
@@ -251,8 +265,11 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
     parallel.barrier();
     return { outDir: config.out, studentDir: main ? studentDir : null, summary, interruptedAt: null, checkpoint };
   } catch (error) {
-    if (error instanceof RankFailureError && main) {
-      error.message += checkpoint ? `; the last checkpoint, ${checkpoint}, is intact: continue with --resume ${config.out}` : '; no checkpoint had been written yet';
+    // What the user needs after a failure: where the run can continue from.
+    const lastGood = checkpoint ?? run.resumed?.dir ?? null;
+    if ((error instanceof RankFailureError || error instanceof FileWriteError) && main) {
+      const fix = error instanceof FileWriteError ? 'free space and continue' : 'continue';
+      error.message += lastGood ? `; the last checkpoint, ${lastGood}, is intact: ${fix} with --resume ${config.out}` : '; no checkpoint had been written yet';
     }
     throw error;
   }

@@ -114,6 +114,7 @@ export function scoreEveryToken(sequences: number[][], batchSize: number): Score
 
 /** (ppl_before − ppl_after) / (ppl_before − ppl_teacher): 1 means the student reached the teacher. */
 export function gapClosed(before: number, after: number, teacher: number): number | null {
+  // Only a teacher better than the student leaves a gap to close (random models often are not).
   const gap = before - teacher;
-  return Math.abs(gap) < 1e-12 ? null : (before - after) / gap;
+  return gap <= 1e-12 * Math.max(1, before) ? null : (before - after) / gap;
 }

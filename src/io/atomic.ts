@@ -4,6 +4,33 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSy
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/**
+ * A write that failed (disk full, permissions, a vanished folder), naming the file the user would
+ * look for — the target, not its temporary — and keeping the system's code (ENOSPC, EACCES, ...).
+ */
+export class FileWriteError extends Error {
+  override name = 'FileWriteError';
+  constructor(
+    readonly path: string,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    const reason = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : (cause as Error).message;
+    super(`cannot write ${path}: ${reason}`, { cause });
+  }
+}
+
+/** A system call's failure (it has an errno code) as a FileWriteError naming `target`; any other error unchanged. */
+function namingTarget(target: string, error: unknown, temporaryFolder?: string): unknown {
+  // A file of a folder being built is named where it was going to be, not in its temporary folder.
+  if (error instanceof FileWriteError && temporaryFolder && error.path.startsWith(temporaryFolder)) {
+    return new FileWriteError(target + error.path.slice(temporaryFolder.length), error.code, error.cause);
+  }
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (error instanceof FileWriteError || typeof code !== 'string' || !code.startsWith('E')) return error;
+  return new FileWriteError(target, code, error);
+}
+
 export function temporaryPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
@@ -27,7 +54,12 @@ export function fsyncDirectory(dir: string): void {
  */
 export function writeFileAtomic(target: string, write: (fd: number) => void): void {
   const temporary = temporaryPathFor(target);
-  const fd = openSync(temporary, 'wx', 0o644);
+  let fd: number;
+  try {
+    fd = openSync(temporary, 'wx', 0o644);
+  } catch (error) {
+    throw namingTarget(target, error);
+  }
   try {
     write(fd);
     fsyncSync(fd);
@@ -35,13 +67,13 @@ export function writeFileAtomic(target: string, write: (fd: number) => void): vo
   } catch (error) {
     closeSync(fd);
     rmSync(temporary, { force: true });
-    throw error;
+    throw namingTarget(target, error);
   }
   try {
     renameSync(temporary, target);
   } catch (error) {
     rmSync(temporary, { force: true });
-    throw error;
+    throw namingTarget(target, error);
   }
   fsyncDirectory(dirname(target));
 }
@@ -81,7 +113,7 @@ export function buildFolderAtomic<T>(target: string, build: (dir: string) => T):
     return result;
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
-    throw error;
+    throw namingTarget(target, error, temporary);
   }
 }
 
@@ -94,6 +126,6 @@ export async function buildFolderAtomicAsync<T>(target: string, build: (dir: str
     return result;
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
-    throw error;
+    throw namingTarget(target, error, temporary);
   }
 }

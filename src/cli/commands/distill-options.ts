@@ -36,7 +36,8 @@ export function registerDistill(program: Command): void {
     .description('distill a teacher into a student: loss = α·KD(τ) + (1−α)·CE, AdamW, evaluation, checkpoints')
     .option('--config <file>', 'YAML file of options (keys as the flags, with _ for -); flags override it')
     .option('--dry-run', 'print the memory plan (per component, before any weight is loaded) and exit')
-    .option('--json', 'with --dry-run: the plan as one JSON line');
+    .option('--json', 'with --dry-run: the plan as one JSON line')
+    .option('--show-config', 'print the resolved configuration (what OUT/config.yaml records) to stderr before the run');
   for (const spec of OPTIONS) {
     const flag = flagOf(spec.key);
     const option = spec.kind === 'bool' ? new Option(flag, spec.help) : new Option(`${flag} <${VALUE_NAMES[spec.key] ?? VALUE_OF_KIND[spec.kind]}>`, spec.help);

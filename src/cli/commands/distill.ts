@@ -2,7 +2,8 @@
 // key (flags win); see src/distill/config.ts for the table of options and their defaults, and
 // distill-options.ts for the command's registration (this module loads when the command runs).
 import type { Command } from 'commander';
-import { OPTIONS, readConfigFile, resolveConfig } from '../../distill/config.js';
+import { configToYaml, OPTIONS, readConfigFile } from '../../distill/config.js';
+import { resolveRunConfig } from '../../distill/resume-settings.js';
 import { distill } from '../../distill/trainer.js';
 import { writeRunReport } from '../../report/run-report.js';
 import { checkDevice } from '../device.js';
@@ -51,7 +52,8 @@ export function distillAction(command: Command): (flags: Record<string, unknown>
   return async (flags: Record<string, unknown>) => {
     const given: Record<string, unknown> = {};
     for (const spec of OPTIONS) if (command.getOptionValueSource(spec.key) === 'cli') given[spec.key] = flags[spec.key];
-    const config = resolveConfig(given, typeof flags.config === 'string' ? readConfigFile(flags.config) : {});
+    const config = resolveRunConfig(given, typeof flags.config === 'string' ? readConfigFile(flags.config) : {});
+    if (flags.showConfig) console.error(`configuration:\n${configToYaml(config).trimEnd().replace(/^/gm, '  ')}`);
     if (flags.dryRun) {
       process.exitCode = await dryRun(config, flags.json === true);
       return;
