@@ -1,7 +1,7 @@
 // The model commands' command-line contract, as scripts use it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -31,6 +31,23 @@ describe('distillery init / eval / generate', () => {
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /--out .* already has files; choose an empty folder or pass --force/);
     assert.match(run(['init', '--preset', 'gpt-9', '--out', join(dir, 'x')]).stderr, /--preset 'gpt-9' is unknown; available: qwen3-0\.6b/);
+  });
+
+  test("init gives presets of Qwen3's vocabulary its real tokenizer by default, says when it writes none, and refuses one larger than the model", () => {
+    const real = join(dir, 'tiny-default');
+    const said = run(['init', '--preset', 'qwen3-tiny', '--out', real]);
+    assert.equal(said.status, 0, said.stderr);
+    assert.match(said.stderr, /tokenizer: copied from .*tokenizer-qwen3/);
+    assert.deepEqual(readFileSync(join(real, 'tokenizer.json')), readFileSync(join(QWEN3_TOKENIZER, 'tokenizer.json')));
+    const bare = run(['init', '--preset', 'qwen3-tiny', '--out', join(dir, 'tiny-bare'), '--no-tokenizer']);
+    assert.match(bare.stderr, /tokenizer: none written \(--no-tokenizer\): the folder takes token ids/);
+    assert.equal(existsSync(join(dir, 'tiny-bare', 'tokenizer.json')), false);
+    const small = run(['init', '--preset', 'qwen3-micro', '--out', join(dir, 'micro-bare')]);
+    assert.match(small.stderr, /tokenizer: none written \(no real tokenizer fits this vocabulary\)/);
+    const tooLarge = run(['init', '--preset', 'qwen3-micro', '--out', join(dir, 'micro-qwen3'), '--tokenizer', QWEN3_TOKENIZER]);
+    assert.equal(tooLarge.status, 2, tooLarge.stderr);
+    assert.match(tooLarge.stderr, /--tokenizer .* has 151669 ids, more than the model's vocab_size 512/);
+    assert.equal(existsSync(join(dir, 'micro-qwen3')), false);
   });
 
   test('eval --input-ids --json prints nll, perplexity = e^nll and the predicted-token count', () => {

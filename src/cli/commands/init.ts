@@ -10,7 +10,7 @@ interface InitFlags {
   seed: number;
   out: string;
   dtype: 'float32' | 'bfloat16' | 'float16';
-  tokenizer?: string;
+  tokenizer?: string | false;
   force?: boolean;
 }
 
@@ -23,11 +23,15 @@ export function registerInit(program: Command): void {
     .option('--seed <n>', 'initialisation seed', intOption('--seed', 0), 0)
     .requiredOption('--out <dir>', 'folder to write')
     .option('--dtype <dtype>', 'weights dtype: float32, bfloat16 or float16', modelDtype('--dtype'), 'float32')
-    .option('--tokenizer <dir>', 'copy tokenizer files from this folder')
+    .option('--tokenizer <dir>', "copy tokenizer files from this folder (default: Qwen3's real tokenizer for presets with its vocabulary)")
+    .option('--no-tokenizer', 'write no tokenizer files (the model then takes token ids only)')
     .option('--force', 'write into a folder that already has files')
     .action(async (flags: InitFlags) => {
       const { initModel } = await import('../../api/init-model.js');
-      const { parameters } = initModel(flags, 'flags');
+      const { parameters, tokenizer } = initModel(flags, 'flags');
       note(`wrote ${flags.out}: ${(parameters / 1e6).toFixed(2)}M parameters, ${flags.dtype}, seed ${flags.seed}`);
+      note(tokenizer !== null
+        ? `tokenizer: copied from ${tokenizer}`
+        : `tokenizer: none written (${flags.tokenizer === false ? '--no-tokenizer' : 'no real tokenizer fits this vocabulary'}): the folder takes token ids (--input-ids, pre-tokenized input_ids data); give --tokenizer DIR for text`);
     });
 }
