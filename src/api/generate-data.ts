@@ -15,7 +15,7 @@ import { ResumableLines } from '../io/resumable-lines.js';
 import { openModel, stopTokenIds } from '../models/open-model.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
-import { checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
+import { type AbortSignalLike, checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
 
 export interface GenerateDataOptions {
   /** The model that writes the answers: a folder or Hugging Face repo id. */
@@ -44,7 +44,7 @@ export interface GenerateDataOptions {
   /** After each batch is on disk: records written so far and in all. */
   onBatch?: (done: number, total: number) => void;
   /** Stops after the current batch; a rerun with the same options continues. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   log?: (line: string) => void;
 }
 

@@ -1,7 +1,8 @@
 // A user's project, as scripts/test-package.sh builds it against the installed tarball: typed
-// options, initModel for two tiny random models, a two-step distill() through the public API.
+// options, initModel for two tiny random models, a two-step distill() through the public API, and
+// the API's errors caught by their exported classes.
 import { writeFileSync } from 'node:fs';
-import { distill, type DistillOptions, initModel } from 'distillery';
+import { ConfigError, DataError, distill, type DistillOptions, initModel, ModelConfigError, OptionsError, RunFolderError, writeReport } from 'distillery';
 import { Tensor, tidy, zeros } from 'distillery/tensor';
 
 const tiny = {
@@ -18,4 +19,26 @@ const options: DistillOptions = { teacher: 'teacher', student: 'student', data: 
 const steps: number[] = [];
 const result = await distill({ ...options, onStep: (report) => steps.push(report.step) });
 const total: number = tidy(() => zeros([2, 3]).add(1).sum().item());
-console.log(JSON.stringify({ steps, studentDir: result.studentDir, gapClosed: result.summary?.gapClosed ?? null, tensorOk: total === 6 && Tensor.name === 'Tensor' }));
+
+writeFileSync('bad.jsonl', '{"input_ids": [1, 2, 3]}\n{"input_ids": \n');
+writeFileSync('bad-config.json', JSON.stringify({ ...tiny, num_hidden_layers: undefined }));
+const thrown = async (f: () => unknown): Promise<unknown> => {
+  try {
+    await f();
+    return null;
+  } catch (error) {
+    return error;
+  }
+};
+const caught = {
+  OptionsError: (await thrown(() => distill({ ...options, maxStep: 2 } as DistillOptions))) instanceof OptionsError,
+  ConfigError: (await thrown(() => distill({ ...options, maxSteps: -1 }))) instanceof ConfigError,
+  DataError: (await thrown(() => distill({ ...options, data: 'bad.jsonl', out: 'bad-run' }))) instanceof DataError,
+  ModelConfigError: (await thrown(() => initModel({ config: 'bad-config.json', out: 'bad-model' }))) instanceof ModelConfigError,
+  RunFolderError: (await thrown(() => writeReport('teacher'))) instanceof RunFolderError,
+};
+const summary = result.summary;
+console.log(JSON.stringify({
+  steps, studentDir: result.studentDir, gapClosed: summary?.gapClosed ?? null, camelCase: summary !== null && Object.keys(summary).every((k) => !k.includes('_')),
+  tensorOk: total === 6 && Tensor.name === 'Tensor', instanceofOk: Object.values(caught).every(Boolean), caught,
+}));
