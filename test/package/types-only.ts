@@ -2,9 +2,9 @@
 // @types/node nor (in a second pass) the DOM lib, and skipLibCheck off: the shipped declarations
 // must not lean on types the consumer did not ask for. Uses no Node or DOM global itself.
 import {
-  AddonMissingError, ConfigError, DataError, distill, distillRecords, type DistillOptions, type EvalRecord, evaluate, HubError, MemoryLimitError, MemoryPlanError,
-  type MetricsRecord, MissingSplitError, ModelConfigError, NonFiniteLossError, OptionsError, ResumableLinesError, RunFolderError, type RunSummary, SafetensorsError,
-  TokenizerError, type TrainRecord,
+  AddonMissingError, ConfigError, DataError, DiskSpaceError, distill, distillRecords, type DistillOptions, DivergenceError, type EvalRecord, evaluate, FileWriteError,
+  HubError, MemoryLimitError, MemoryPlanError, type MetricsRecord, MissingSplitError, ModelConfigError, NonFiniteLossError, OptionsError, ResumableLinesError,
+  RunFolderError, type RunSummary, SafetensorsError, TokenizerError, type TrainRecord,
 } from 'distillery';
 import { type Tensor, tidy, zeros } from 'distillery/tensor';
 
@@ -14,8 +14,9 @@ export function describe(error: unknown): string {
   if (error instanceof MissingSplitError) return `no such split: ${error.message}`;
   if (error instanceof DataError || error instanceof TokenizerError) return `bad data: ${error.message}`;
   if (error instanceof ModelConfigError || error instanceof SafetensorsError || error instanceof HubError) return `bad model: ${error.message}`;
-  if (error instanceof MemoryPlanError || error instanceof MemoryLimitError) return `does not fit: ${error.message}`;
-  if (error instanceof NonFiniteLossError) return `diverged: ${error.message}`;
+  if (error instanceof MemoryPlanError || error instanceof MemoryLimitError || error instanceof DiskSpaceError) return `does not fit: ${error.message}`;
+  if (error instanceof FileWriteError) return `could not write: ${error.message}`;
+  if (error instanceof NonFiniteLossError || error instanceof DivergenceError) return `diverged: ${error.message}`;
   if (error instanceof AddonMissingError) return 'run `npx distillery setup`';
   if (error instanceof ResumableLinesError || error instanceof RunFolderError) return error.message;
   return String(error);
