@@ -120,7 +120,10 @@ describe('distillery distill', () => {
     assert.equal(resumed.summary?.studentPerplexityBefore, stepZero.student_perplexity);
     assert.equal(resumed.summary?.top1AgreementBefore, stepZero.top1_agreement);
     assert.equal(resumed.summary?.klTeacherStudentBefore, stepZero.kl_teacher_student);
-    assert.notEqual(resumed.summary?.gapClosed, null);
+    // Gap closed from those numbers: (before − after) / (before − teacher), n/a when the random teacher is no better.
+    const { teacherPerplexity: teacherPpl, studentPerplexityAfter: afterPpl } = resumed.summary!;
+    const beforePpl = stepZero.student_perplexity;
+    assert.equal(resumed.summary?.gapClosed, teacherPpl! < beforePpl ? (beforePpl - afterPpl) / (beforePpl - teacherPpl!) : null);
   });
 
   test('bfloat16 compute with float32 master weights tracks the float32 run', async () => {

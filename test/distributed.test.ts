@@ -161,8 +161,8 @@ describe('data-parallel distillation (c10d, Gloo on loopback)', () => {
     assert.equal(continued.status, 0, continued.stderr);
     assert.deepEqual(readFileSync(join(again, 'student', 'model.safetensors')), readFileSync(join(ddp, 'student', 'model.safetensors')));
 
-    // Resuming with another world size is refused with the reason.
-    const resumed = runCli([...baseArgs(ddp), '--batch-size', '2', '--max-steps', '13', '--save-every', '6', '--resume', ddp]);
+    // Resuming with another world size is refused with the reason (--resume alone would launch the run's own 2).
+    const resumed = runCli([...baseArgs(ddp), '--batch-size', '2', '--max-steps', '13', '--save-every', '6', '--resume', ddp, '--nproc-per-node', '1']);
     assert.equal(resumed.status, 1);
     assert.match(resumed.stderr, /--resume: the checkpoint was made by 2 process\(es\), this run has 1/);
   });
