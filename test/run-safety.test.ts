@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
 import { distill } from '../src/distill/trainer.js';
 import { FileWriteError, writeTextAtomic } from '../src/io/atomic.js';
@@ -36,11 +36,14 @@ function snapshot(path: string): Record<string, string> {
 }
 
 /** A tmpfs of `size` at a new folder, or null where this process may not mount (not root). */
-function smallDisk(size: string): string | null {
+function smallDisk(t: TestContext, size: string): string | null {
   const mount = mkdtempSync(join(tmpdir(), 'distillery-disk-'));
   const result = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mount]);
   if (result.status !== 0) return null;
-  after(() => spawnSync('umount', ['-l', mount]));
+  t.after(() => {
+    spawnSync('umount', ['-l', mount]);
+    rmSync(mount, { recursive: true, force: true });
+  });
   return mount;
 }
 
@@ -129,7 +132,7 @@ describe('a run never loses work', () => {
   });
 
   test('a disk too small for the checkpoints and the student is refused before anything is written', async (t) => {
-    const disk = smallDisk('256k');
+    const disk = smallDisk(t, '256k');
     if (!disk) return t.skip('mounting a tmpfs needs root');
     const out = join(disk, 'run');
     await assert.rejects(
@@ -140,7 +143,7 @@ describe('a run never loses work', () => {
   });
 
   test('the disk filling up mid-run names the file, keeps the last good checkpoint and says how to continue', async (t) => {
-    const disk = smallDisk('8m');
+    const disk = smallDisk(t, '8m');
     if (!disk) return t.skip('mounting a tmpfs needs root');
     const out = join(disk, 'run');
     const filler = join(disk, 'filler');
@@ -170,7 +173,7 @@ describe('a run never loses work', () => {
   });
 
   test('an atomic write that fails names its target and leaves neither a temporary nor a partial file', (t) => {
-    const disk = smallDisk('64k');
+    const disk = smallDisk(t, '64k');
     if (!disk) return t.skip('mounting a tmpfs needs root');
     const target = join(disk, 'summary.json');
     assert.throws(() => writeTextAtomic(target, 'x'.repeat(256 * 1024)), (error: Error) => error instanceof FileWriteError && error.code === 'ENOSPC' && error.message === `cannot write ${target}: no space left on the device`);
