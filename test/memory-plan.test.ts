@@ -13,7 +13,6 @@ import { memoryBudget, MemoryLimitError } from '../src/distill/memory/limit.js';
 import { MemoryPlanError, microBatchSizes, planMemory, splitMicroBatch } from '../src/distill/memory/plan.js';
 import { withChunkRows } from '../src/distill/memory/run-plan.js';
 import { microBatchBackward } from '../src/distill/micro-batch.js';
-import { fusedAttention, fusedLayerKernels } from '../src/models/qwen3/model.js';
 import { parseQwen3Config, qwen3ConfigToJson } from '../src/models/qwen3/config.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { presetConfig } from '../src/models/qwen3/presets.js';
@@ -61,7 +60,7 @@ describe('micro-batch shapes', () => {
 const realJob = (changes: Partial<PlanInput> = {}): PlanInput => ({
   student: presetConfig('qwen3-0.6b'), studentDtype: 'float32', teacher: presetConfig('qwen3-4b'), teacherDtype: 'bfloat16', teacherElsewhere: false,
   sequenceLength: 512, evalSequenceLength: 512, evalBatchSize: 4, lossImpl: 'chunked', lossChunkRows: 64, runtimeBytes: 0.5 * GIB,
-  fusedAttention: false, fusedLayers: { normsAndRotary: false, swiglu: false }, gradAccum: 1, batchSize: 4, ...changes,
+  kernels: { norm: 'aten', rotary: 'aten', swiglu: 'aten', attention: 'eager', kdLoss: 'autograd' }, gradAccum: 1, batchSize: 4, ...changes,
 });
 
 describe('the loss chunk', () => {
@@ -111,7 +110,7 @@ describe('the estimate', () => {
       microBatchBackward({ inputIds: ids, attentionMask: mask, labels, targetTokens: 1000 }, 1000, setup);
       // Beyond the weights: activations, the loss, and the gradients (created during the step).
       const measured = T.cpuAllocatorStats().peakBytes - base;
-      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch, fusedAttention: fusedAttention('cpu'), fusedLayers: fusedLayerKernels('cpu', 'float32') };
+      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch, kernels: T.kernelsFor('cpu', 'float32') };
       const estimate = estimateMemory(input, { microBatchSize: batch, gradientCheckpointing });
       const part = (name: string) => estimate.phases['training step'].find((c) => c.name === name)?.bytes ?? 0;
       const estimated = part('student_activations') + part('loss') + part('gradients');

@@ -1,5 +1,5 @@
-// `distillery bench kd`: the KD training step — teacher forward, student forward and backward,
-// AdamW — in each loss mode, side by side in one invocation, beside the same step in PyTorch eager
+// `distillery bench kd`: the KD training step — the trainer's own trainStep (teacher forward,
+// student forward and backward, AdamW) — in each loss mode, side by side in one invocation, beside the same step in PyTorch eager
 // (baselines/pytorch_kd_step.py) where Python with torch is installed. Each mode runs in its own
 // child process, so its peak resident memory is its own. (commands/bench-kd.ts registers the
 // command and its flags; this module is loaded when it runs.)
@@ -8,9 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { PaddedBatch } from '../data/pad-batch.js';
+import type { IndexedExample } from '../distill/prepare.js';
 import { chunkRows } from '../distill/chunked-loss.js';
-import { microBatchBackward, readStepScalars } from '../distill/micro-batch.js';
+import { DataParallel } from '../distill/data-parallel.js';
+import { type StepContext, trainStep } from '../distill/step.js';
 import { OnlineTeacher } from '../distill/teacher.js';
 import { type CacheManifest, MANIFEST } from '../distill/teacher-cache/format.js';
 import { TeacherCache } from '../distill/teacher-cache/reader.js';
@@ -18,7 +19,7 @@ import { readJsonFile } from '../io/json-file.js';
 import { resolveModelPath } from '../io/hub/index.js';
 import { loadQwen3 } from '../models/qwen3/weights.js';
 import { AdamW } from '../nn/index.js';
-import { allocatorCachingEnabled, cudaAllocated, type DType, numThreads, resetCudaPeak, torchVersion } from '../tensor/index.js';
+import { allocatorCachingEnabled, cudaAllocated, type DType, kernelsFor, numThreads, resetCudaPeak, torchVersion } from '../tensor/index.js';
 import { benchMatmul } from './bench-ops.js';
 import { PhaseClock } from '../distill/phase-clock.js';
 import { StudentPrecision } from '../distill/precision.js';
@@ -26,7 +27,6 @@ import { qwen3ForwardFlopsPerToken } from '../models/qwen3/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../distill/memory/process-memory.js';
 import { checkDevice } from './device.js';
 import type { Qwen3Config } from '../models/qwen3/config.js';
-import { fusedAttention, fusedLayerKernels } from '../models/qwen3/model.js';
 import type { PlanInput } from '../distill/memory/estimate.js';
 import { memoryBudget } from '../distill/memory/limit.js';
 import { MemoryPlanError, planMemory } from '../distill/memory/plan.js';
@@ -37,6 +37,8 @@ import { findPythonWithTorch, runBaseline } from './pytorch-baseline.js';
 import { writeRandomTokens } from './random-tokens.js';
 import { formatBenchRecord } from './bench-record.js';
 import { BASELINE_MODES, type BenchKdFlags, H200_DENSE_BF16_TFLOPS, type Mode, MODES } from './commands/bench-kd.js';
+
+const LEARNING_RATE = 1e-5;
 
 const TUNED_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: '4294967295', OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4' };
 
@@ -65,7 +67,7 @@ function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: Qwen3Config,
   const input: PlanInput = {
     student, studentDtype: flags.dtype, teacher: mode === 'cached' ? null : teacher, teacherDtype: flags.teacherDtype, teacherElsewhere: false,
     sequenceLength: flags.seqLen, evalSequenceLength: flags.seqLen, evalBatchSize: flags.batchSize, lossImpl: 'chunked', lossChunkRows,
-    runtimeBytes: residentBytes() ?? 512 * 2 ** 20, fusedAttention: fusedAttention(device), fusedLayers: fusedLayerKernels(device, flags.dtype), gradAccum: 1, batchSize: flags.batchSize,
+    runtimeBytes: residentBytes() ?? 512 * 2 ** 20, kernels: kernelsFor(device, flags.dtype), gradAccum: 1, batchSize: flags.batchSize,
   };
   try {
     const plan = planMemory(input, mode === 'checkpointed' ? 'on' : 'off', memoryBudget(device, null), () => []);
@@ -84,27 +86,24 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const master = loadQwen3(await resolveModelPath(flags.student), { dtype: 'float32', device });
   const precision = new StudentPrecision(master, flags.dtype);
   const student = precision.compute;
-  const optimizer = new AdamW(master.parameters(), { lr: 1e-5 });
+  const optimizer = new AdamW(master.parameters(), { lr: LEARNING_RATE });
   const ids = readFileSync(flags.batchFile!, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { input_ids: number[] }).input_ids);
-  const batch: PaddedBatch = { inputIds: ids, attentionMask: ids.map((r) => r.map(() => 1)), labels: ids, targetTokens: ids.length * (flags.seqLen - 1) };
+  // The whole file is one micro-batch. Its records are token ids without labels: every token after
+  // the first is a target, as cache-teacher (the cached mode) reads the same file.
+  const examples: IndexedExample[] = ids.map((inputIds, sourceIndex) => ({ inputIds, labels: inputIds, sourceIndex }));
+  const micro = [{ examples, indices: examples.map((e) => e.sourceIndex), epoch: 0 }];
   // The cache was made from this very batch file: it is opened against its own fingerprint.
   const cache = mode === 'cached' ? TeacherCache.open(flags.cacheDir!, (readJsonFile(join(flags.cacheDir!, MANIFEST)) as CacheManifest).fingerprint) : null;
-  const chunkSize = plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device);
   // Per-phase laps on CPU only (CUDA queues kernels: laps would time launches).
   const clock = device === 'cpu' ? new PhaseClock() : undefined;
-  const setup = { student, teacher, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl: mode === 'naive' ? ('naive' as const) : ('chunked' as const), chunkSize, device, cache, checkpointing: mode === 'checkpointed', clock };
-  const sourceIndices = ids.map((_, i) => i);
-  const step = () => {
-    // Read once per step before the optimizer, as the trainer does (on CUDA, the step's one wait).
-    clock?.start();
-    const { kdSum, ceSum } = readStepScalars(microBatchBackward(batch, batch.targetTokens, setup, sourceIndices), null).sums;
-    precision.gradientsToMaster();
-    optimizer.step();
-    optimizer.zeroGrad();
-    precision.syncCompute();
-    clock?.lap('optimizer');
-    return (setup.loss.alpha * kdSum + (1 - setup.loss.alpha) * ceSum) / batch.targetTokens;
+  // The trainer's step at distill's settings for one micro-batch of the file: no clipping, a constant learning rate.
+  const context: StepContext = {
+    precision, optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, lossImpl: mode === 'naive' ? 'naive' : 'chunked',
+    lossChunkRows: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device), microBatchSize: ids.length,
+    gradientCheckpointing: mode === 'checkpointed', maxGradNorm: 0, padId: 0, device, parallel: new DataParallel(null), completion: null, clock,
   };
+  let stepNumber = 0;
+  const step = () => trainStep(context, ++stepNumber, micro, LEARNING_RATE).loss;
   // Warm-up: creates the gradients and optimizer state that persist between steps, and lets the
   // allocator's heap reach the size a step needs.
   const firstLoss = step();
@@ -155,7 +154,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     teacher_parameters: teacher?.model.numParameters() ?? null,
     cache_bytes_per_token: cache ? +cache.manifest.bytesPerToken.toFixed(1) : null,
     student_parameters: student.numParameters(),
-    chunk_size: mode === 'naive' ? null : chunkSize,
+    chunk_size: mode === 'naive' ? null : context.lossChunkRows,
     top_k: cache ? cache.manifest.topK : null,
     phase_ms: clock ? clock.perStep(flags.steps) : null,
     threads: numThreads(),

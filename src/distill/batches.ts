@@ -13,6 +13,13 @@ export function batchSizeFor(requested: number, examples: number): number {
   return Math.max(1, Math.min(requested, examples));
 }
 
+/** One micro-batch as drawn from the data: its examples, their indices in the training set, the epoch. */
+export interface DrawnBatch {
+  examples: EncodedExample[];
+  indices: number[];
+  epoch: number;
+}
+
 export class BatchCursor {
   #order: number[];
   #position: DataPosition;
@@ -32,7 +39,7 @@ export class BatchCursor {
   }
 
   /** The next micro-batch (smaller at the end of an epoch), with the example indices it holds. */
-  next(batchSize: number): { examples: EncodedExample[]; indices: number[]; epoch: number } {
+  next(batchSize: number): DrawnBatch {
     if (this.#position.offset >= this.examples.length) {
       this.#position = { epoch: this.#position.epoch + 1, offset: 0 };
       this.#order = epochOrder(this.examples.length, this.seed, this.#position.epoch);

@@ -10,15 +10,16 @@
 import { rowsPerLogitsChunk } from '../eval/targets.js';
 import { cat, gemm, gemmAccumulate, keep, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
-import { combineLoss, type LossSettings } from './loss.js';
+import { lossGradient, type LossSettings } from './loss.js';
 import type { PhaseClock } from './phase-clock.js';
 import type { TeacherSignal } from './teacher-signal.js';
 
 /**
- * Rows per chunk: `requested` when positive, else about 40 MiB of fp32 logits per chunk (a chunk's loss and
- * its backward hold ~9 such [rows × V] buffers at once), in multiples of 16 rows. At Qwen3's
- * 151,936-token vocabulary that is 64 rows: measured as fast as 256 (65.8 vs 65.6 tokens/s, hidden
- * 1,024, 2,048 targets) with a step needing 1.8 GB instead of 2.4 GB beyond the model's state.
+ * Rows per chunk: `requested` when positive, else about 40 MiB of fp32 logits per chunk, in
+ * multiples of 16 rows (64 at Qwen3's 151,936-token vocabulary). A chunk's loss and its backward
+ * hold several such [rows × V] buffers at once — about 9 through autograd, 3 in the fused kernel
+ * (student and teacher logits, their gradient); the memory plan counts autograd's 9 — so small
+ * chunks keep the step's memory down, and past a few dozen rows the head products run at full speed.
  */
 export function chunkRows(requested: number, vocabSize: number): number {
   return requested > 0 ? requested : rowsPerLogitsChunk(vocabSize);
@@ -40,19 +41,6 @@ export interface ChunkedLossInput {
   clock?: PhaseClock;
 }
 
-/**
- * A chunk's [Σkd, Σce] and the gradient of its share of the loss with respect to its logits: from
- * the fused kernel where it applies, else by autograd through the loss.
- */
-function chunkLossGradient(input: ChunkedLossInput, logits: Tensor, start: number, targets: Tensor): { sums: Tensor; dLogits: Tensor } {
-  const fused = input.teacher.fusedLossGradient?.(logits, start, targets, input.settings, 1 / input.totalTargets) ?? null;
-  if (fused) return { sums: fused.sums, dLogits: fused.grad };
-  logits.requiresGrad_();
-  const sums = input.teacher.lossSums(logits, start, targets, input.settings);
-  combineLoss(sums, input.settings.alpha, input.totalTargets).backward();
-  return { sums: cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach(), dLogits: logits.grad! };
-}
-
 /** Backpropagates this micro-batch's share of the loss; returns its [Σkd, Σce] (float64, on the device). */
 export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
   const rows = input.hiddenRows.size(0);
@@ -71,7 +59,7 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
         // The three head products go through gemm (oneDNN's sgemm on CPU where libtorch has it).
         const logits = noGrad(() => gemm(h, weight, { transposeB: true }));
         const targets = input.targets.narrow(0, start, count);
-        const { sums, dLogits } = chunkLossGradient(input, logits, start, targets);
+        const { sums, dLogits } = lossGradient(logits, input.teacher.rowsAt(start, count), targets, input.settings, input.totalTargets);
         noGrad(() => {
           hiddenGrads.push(keep(gemm(dLogits, weight)));
           gemmAccumulate(weightGrad!, dLogits, h, { transposeA: true });

@@ -1,12 +1,15 @@
 // The distillation loss of DESIGN.md, for one micro-batch. For every target position t (label not
 // -100 after the shift, so padding and masked prompt tokens never count):
 //   kd_t = τ²·D(softmax(z_T/τ), softmax(z_S/τ)),  ce_t = −log softmax(z_S)[y_{t+1}]
-// Logits at position t predict the label at t+1. This returns the sums and the count; the trainer
-// divides by the target count of the whole accumulated batch, so the loss is a per-token mean.
+// Logits at position t predict the label at t+1. This returns the sums and the count; the step
+// divides by the target count of the whole accumulated batch, so the loss is a per-token mean. The
+// loss also owns its kernel: lossGradient runs the fused KD kernel where kernelsFor allows it and
+// the loss is the one that kernel computes, else autograd through the sums below.
 import { rowsAt, targetRows } from '../eval/targets.js';
-import { cat, crossEntropy, type Tensor, tidy, zerosLike } from '../tensor/index.js';
+import { cat, crossEntropy, fusedKdLoss, kernelsFor, type Tensor, tidy, zerosLike } from '../tensor/index.js';
 import type { CachedRows } from './teacher-cache/reader.js';
 import { type Divergence, divergencePerToken } from './divergences.js';
+import type { TeacherRows } from './teacher-signal.js';
 
 export interface LossSettings {
   alpha: number;
@@ -57,9 +60,46 @@ export function distillationSums(studentLogits: Tensor, teacherLogits: Tensor, l
   });
 }
 
-/** α·Σkd/N + (1−α)·Σce/N for a step whose accumulated batch has N target positions. */
+/**
+ * DESIGN.md's mix, α·Σkd/N + (1−α)·Σce/N, for a step whose accumulated batch has N target
+ * positions: the tensor autograd differentiates (the fused kernel's gradient is of the same mix).
+ */
 export function combineLoss(sums: LossSums, alpha: number, totalTargets: number): Tensor {
   return tidy(() => sums.kdSum.mul(alpha / totalTargets).add(sums.ceSum.mul((1 - alpha) / totalTargets)));
+}
+
+/**
+ * The same mix of sums already read from the device: the loss a step reports. `kdOnlySum` is the
+ * KD sum of micro-batches with no reference answer (on-policy), which enters alone (α = 1 there).
+ */
+export function mixedLoss(kdSum: number, ceSum: number, alpha: number, totalTargets: number, kdOnlySum = 0): number {
+  return (alpha * kdSum + (1 - alpha) * ceSum + kdOnlySum) / totalTargets;
+}
+
+/** Σkd and Σce of student logits [K, V] against the teacher's rows, whatever their kind. */
+export function lossSums(student: Tensor, teacher: TeacherRows, targets: Tensor, settings: LossSettings): LossSums {
+  if (teacher.kind === 'top-k') return cachedRowLossSums(student, teacher.rows, targets, settings);
+  return rowLossSums(student, teacher.kind === 'logits' ? teacher.logits : null, targets, settings);
+}
+
+/**
+ * Rows' [Σkd, Σce] and the gradient of their share of the step's loss, α·Σkd/N + (1−α)·Σce/N, with
+ * respect to the student's logits [K, V] (not part of any graph): from the fused kernel where
+ * kernelsFor offers it and the loss is the one it computes (forward KL against full teacher
+ * logits), else by autograd through lossSums.
+ */
+export function lossGradient(logits: Tensor, teacher: TeacherRows, targets: Tensor, settings: LossSettings, totalTargets: number): { sums: Tensor; dLogits: Tensor } {
+  if (teacher.kind === 'logits' && settings.divergence.kind === 'forward-kl' && kernelsFor(logits.device, logits.dtype).kdLoss === 'fused') {
+    return tidy(() => {
+      const shared = settings.sharedVocab ?? Math.min(logits.size(-1), teacher.logits.size(-1));
+      const { sums, grad } = fusedKdLoss(logits.to('float32'), teacher.logits.to('float32'), targets, { temperature: settings.temperature, alpha: settings.alpha, scale: 1 / totalTargets, shared });
+      return { sums, dLogits: grad.to(logits.dtype) };
+    });
+  }
+  logits.requiresGrad_();
+  const sums = lossSums(logits, teacher, targets, settings);
+  combineLoss(sums, settings.alpha, totalTargets).backward();
+  return { sums: cat([sums.kdSum.reshape(1), sums.ceSum.reshape(1)]).detach(), dLogits: logits.grad! };
 }
 
 /**

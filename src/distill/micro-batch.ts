@@ -7,7 +7,7 @@ import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
 import { cat, embedding, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
-import { combineLoss, type LossSettings } from './loss.js';
+import { combineLoss, type LossSettings, lossSums } from './loss.js';
 import type { PhaseClock } from './phase-clock.js';
 import { teacherSignalFor } from './teacher-signal.js';
 import type { TeacherCache } from './teacher-cache/reader.js';
@@ -105,7 +105,8 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
       }
       const sums = withStudentHidden(s, input.ids, input.options, (student) => {
         s.clock?.lap('student_forward');
-        const rowSums = teacher.lossSums(linear(rowsAt(student.hidden, index), s.student.lmHeadWeight), 0, targets, s.loss);
+        const logits = linear(rowsAt(student.hidden, index), s.student.lmHeadWeight);
+        const rowSums = lossSums(logits, teacher.rowsAt(0, logits.size(0)), targets, s.loss);
         s.clock?.lap('loss_and_head');
         if (totalTargets > 0) combineLoss(rowSums, s.loss.alpha, totalTargets).backward();
         student.backward();

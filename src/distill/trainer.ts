@@ -4,20 +4,16 @@
 // over the valid tokens of each accumulated batch, with periodic evaluation and checkpoints; at
 // the end the student folder, metrics and the teacher/student comparison.
 import { join } from 'node:path';
-import { padBatch } from '../data/index.js';
 import { type Comparison, comparisonFromSums, comparisonSums } from '../eval/compare.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
-import { clipGradNorm } from '../nn/index.js';
 import { type MetricsRecord, readMetrics } from '../report/metrics.js';
-import { tidy, zeros } from '../tensor/index.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
-import { microBatchBackward, readStepScalars } from './micro-batch.js';
-import { answerSource, type AnswerSource, stepCounts, stepMicroBatches } from './step-micro-batches.js';
-import { splitMicroBatch } from './memory/plan.js';
+import { type StepContext, trainStep } from './step.js';
+import type { AnswerSource } from './step-micro-batches.js';
 import { RunPeaks } from './memory/peaks.js';
 import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
@@ -60,18 +56,13 @@ export interface DistillResult {
   checkpoint: string | null;
 }
 
-/** A loss that is NaN or infinite: the run stops before any checkpoint could record it. */
-export class NonFiniteLossError extends Error {
-  override name = 'NonFiniteLossError';
-}
-
 /** The student's held-out loss is NaN or infinite: training diverged (or the student was broken from the start). */
 export class DivergenceError extends Error {
   override name = 'DivergenceError';
 }
 
 /** A step's metrics fields about completions: how many micro-batches were on-policy, what generation made and how fast. */
-function generationRecord(answers: AnswerSource[], counted: { generatedTokens: number; generationSeconds: number }, worldSize: number): Record<string, number> {
+function generationRecord(answers: readonly AnswerSource[], counted: { generatedTokens: number; generationSeconds: number }, worldSize: number): Record<string, number> {
   // Ranks generate side by side: the run's rate is all tokens over the ranks' mean time.
   const seconds = counted.generationSeconds / worldSize;
   return {
@@ -97,6 +88,10 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
   const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer } = run;
   const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
+  const stepContext: StepContext = {
+    precision, optimizer, teacher, cache, loss, lossImpl: config.lossImpl, lossChunkRows: plan.lossChunkRows, microBatchSize, gradientCheckpointing,
+    maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion,
+  };
   let step = run.startStep;
   const evaluate = (): Comparison | null => {
     if (evalBatches.length === 0) return null;
@@ -169,67 +164,24 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult>
       // Every rank draws the whole global step (its examples' indices and token counts); each
       // pads and trains only its own share.
       const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(batchSize));
-      const stepExamples = micro.flatMap((m) => m.examples);
       peaks.stepStarts(); // generation belongs to the step's memory too
-      const answers = micro.map((_, index) => answerSource(completion, step + 1, index));
-      const { batches, generation } = stepMicroBatches(parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))), answers, step + 1, completion);
-      const counted = stepCounts(stepExamples, answers, batches, generation, parallel);
-      const { targets: targetCount, ceTargets, inputTokens } = counted;
-      const setup = { student: precision.compute, teacher, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, device, cache, checkpointing: gradientCheckpointing };
-      // On the student's own completions there is no reference answer: the KD term alone.
-      const kdOnly = { ...setup, loss: { ...loss, alpha: 1 } };
-      // [Σkd, Σce, Σkd on-policy] of this rank's micro-batches, added on the device.
-      const localSums = zeros([3], { dtype: 'float64', device });
-      for (const batch of batches) {
-        // The memory plan may compute each micro-batch in smaller pieces: the same step, accumulated.
-        const onPolicy = batch.answers === 'student';
-        const positions = batch.examples.map((_, i) => i);
-        for (const piece of splitMicroBatch(positions, microBatchSize)) {
-          const examples = piece.map((i) => batch.examples[i]!);
-          const sourceIndices = piece.map((i) => batch.sourceIndices[i] ?? -1);
-          const sums = microBatchBackward(padBatch(examples, prepared.padId), targetCount, onPolicy ? kdOnly : setup, sourceIndices);
-          tidy(() => {
-            if (onPolicy) localSums.narrow(0, 2, 1).add_(sums.narrow(0, 0, 1));
-            else localSums.narrow(0, 0, 2).add_(sums);
-          });
-          sums.dispose();
-        }
-      }
-      precision.gradientsToMaster();
-      const reduceStart = Date.now();
-      parallel.sumGradients(master.parameters());
-      const reduceSeconds = (Date.now() - reduceStart) / 1000;
-      // The step's one wait for the device: the loss sums and the gradient norm, read together
-      // before the optimizer may apply anything.
-      const { sums: local, gradNorm } = readStepScalars(localSums, config.maxGradNorm > 0 ? clipGradNorm(master.parameters(), config.maxGradNorm) : null);
-      const { kdSum, ceSum, studentKdSum } = parallel.sumFields(local);
-      const n = Math.max(1, targetCount);
-      const kdLoss = (kdSum + studentKdSum) / n;
-      const ceLoss = ceTargets > 0 ? ceSum / ceTargets : null;
-      const stepLoss = (config.alpha * kdSum + (1 - config.alpha) * ceSum + studentKdSum) / n;
-      if (!Number.isFinite(stepLoss)) {
-        const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
-        throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step + 1}, batch ${where}; no checkpoint was written for it`);
-      }
       const lr = learningRateAt(step, schedule);
-      optimizer.setLr(lr);
-      optimizer.step();
-      optimizer.zeroGrad();
-      precision.syncCompute();
+      const done = trainStep(stepContext, step + 1, micro, lr);
       step++;
 
       const seconds = (Date.now() - stepStart) / 1000;
-      const tokensPerSecond = inputTokens / Math.max(seconds, 1e-6);
+      const { counts } = done;
+      const tokensPerSecond = counts.inputTokens / Math.max(seconds, 1e-6);
       metrics?.append({
-        type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: stepLoss, kd_loss: kdLoss, ce_loss: ceLoss, lr,
-        tokens: targetCount, input_tokens: inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: gradNorm, step_seconds: +seconds.toFixed(3),
-        ...(completion ? generationRecord(answers, counted, parallel.worldSize) : {}),
-        ...(parallel.worldSize > 1 ? { allreduce_seconds: +reduceSeconds.toFixed(3) } : {}),
+        type: 'train', step, epoch: +(step / stepsPerEpoch).toFixed(4), loss: done.loss, kd_loss: done.kdLoss, ce_loss: done.ceLoss, lr,
+        tokens: counts.targets, input_tokens: counts.inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: done.gradNorm, step_seconds: +seconds.toFixed(3),
+        ...(completion ? generationRecord(done.answers, counts, parallel.worldSize) : {}),
+        ...(parallel.worldSize > 1 ? { allreduce_seconds: +done.allreduceSeconds.toFixed(3) } : {}),
         ...peaks.step(),
       });
       const elapsed = (Date.now() - started) / 1000;
       if (main) hooks.onStep?.({
-        step, totalSteps, epoch: step / stepsPerEpoch, loss: stepLoss, kdLoss, ceLoss, lr, tokensPerSecond,
+        step, totalSteps, epoch: step / stepsPerEpoch, loss: done.loss, kdLoss: done.kdLoss, ceLoss: done.ceLoss, lr, tokensPerSecond,
         etaSeconds: (elapsed / (step - firstStep)) * (totalSteps - step),
       });
       const epochNow = Math.floor(step / stepsPerEpoch);

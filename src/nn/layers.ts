@@ -1,5 +1,5 @@
 // The building blocks a decoder-only transformer needs, with torch.nn's parameter names.
-import { embedding, empty, fusedLayersServe, fusedRmsNorm, linear, ones, type DType, type Generator, type Tensor } from '../tensor/index.js';
+import { embedding, empty, fusedRmsNorm, kernelsFor, linear, ones, type DType, type Generator, type Tensor } from '../tensor/index.js';
 import { normal_, ones_, uniform_, zeros_ } from './init.js';
 import { Module } from './module.js';
 
@@ -64,8 +64,8 @@ export class Embedding extends Module {
 
 /**
  * Root-mean-square norm, computed in float32 whatever the input dtype (as Hugging Face's
- * Qwen3RMSNorm does), then scaled by a learned weight initialised to ones. On CPU one fused kernel
- * (forward and backward) does what the eight ATen ops below do.
+ * Qwen3RMSNorm does), then scaled by a learned weight initialised to ones. Where kernelsFor says so,
+ * one fused kernel (forward and backward) does what the eight ATen ops below do.
  */
 export class RMSNorm extends Module {
   readonly eps: number;
@@ -81,7 +81,7 @@ export class RMSNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (fusedLayersServe(x.device) && this.weight.dtype === x.dtype) return fusedRmsNorm(x, this.weight, this.eps);
+    if (kernelsFor(x.device, x.dtype).norm === 'fused' && this.weight.dtype === x.dtype) return fusedRmsNorm(x, this.weight, this.eps);
     const inputDtype = x.dtype;
     const x32 = x.to('float32');
     const variance = x32.square().mean(-1, true);

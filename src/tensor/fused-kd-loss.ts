@@ -3,7 +3,6 @@
 // student's logits, in three passes over each row (src/native/kd-loss.cpp). Autograd's version runs
 // some twenty full-size elementwise kernels for the same numbers.
 import { native } from '../native/index.js';
-import { fusedKernelsVectorised } from './fused-layers.js';
 import { Tensor } from './tensor.js';
 
 export interface FusedKdSettings {
@@ -16,11 +15,6 @@ export interface FusedKdSettings {
   shared: number;
   /** The kernel's plain loop even where it is vectorised (tests check both against the definitions). */
   plainLoop?: boolean;
-}
-
-/** Whether the kernel runs vectorised here (x86-64 with AVX2 and FMA); elsewhere it is a plain loop, which training does not use (autograd is faster there). */
-export function fusedKdLossVectorised(): boolean {
-  return fusedKernelsVectorised();
 }
 
 /**

@@ -1,8 +1,8 @@
 // Fused CPU kernels of the addon for three layers every decoder block runs: RMSNorm, rotary position
 // embedding and SwiGLU (src/native/fused-layers.cpp), forward and backward in one pass each instead
-// of a chain of elementwise ATen kernels. Autograd runs through them as through any op.
+// of a chain of elementwise ATen kernels. Autograd runs through them as through any op; which of
+// them runs where is kernels.ts's answer.
 import { native } from '../native/index.js';
-import type { DType } from './dtype.js';
 import { Tensor } from './tensor.js';
 
 let vectorised: boolean | undefined;
@@ -14,11 +14,6 @@ let vectorised: boolean | undefined;
 export function fusedKernelsVectorised(): boolean {
   vectorised ??= native.kernelsVectorised();
   return vectorised;
-}
-
-/** Whether the fused kernels serve tensors on `device` (CPU; elsewhere the models use ATen's ops). */
-export function fusedLayersServe(device: string): boolean {
-  return device === 'cpu';
 }
 
 /**
@@ -35,14 +30,6 @@ export function fusedRmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
  */
 export function fusedRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   return new Tensor(native.rotary(x.native, cos.native, sin.native));
-}
-
-/**
- * Whether fusedSwiglu serves tensors of `dtype` on `device`: float32 on a CPU with AVX2 and FMA,
- * where its exp is vectorised (elsewhere ATen's vectorised silu and mul are faster than the plain loop).
- */
-export function fusedSwigluServes(device: string, dtype: DType): boolean {
-  return fusedLayersServe(device) && dtype === 'float32' && fusedKernelsVectorised();
 }
 
 /** silu(gate)·up for float32 CPU tensors of one shape; `plainLoop` forces the unvectorised loop (tests check both). */

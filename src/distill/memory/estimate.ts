@@ -10,6 +10,7 @@
 // tensors autograd saves for backward, which no formula of the model alone gives exactly.
 import type { Qwen3Config } from '../../models/qwen3/config.js';
 import { qwen3ParameterCount } from '../../models/qwen3/size.js';
+import type { Kernels } from '../../tensor/index.js';
 
 export type ComputeDtype = 'float32' | 'bfloat16' | 'float16';
 
@@ -33,13 +34,12 @@ export interface PlanInput {
   lossChunkRows: number;
   /** Resident memory of the process before any weight is loaded (runtime, data, tokenizer). */
   runtimeBytes: number;
-  /** Attention runs the fused kernel (models/qwen3 fusedAttention: libtorch 2.x on CUDA), which keeps no [T × T] matrices. */
-  fusedAttention: boolean;
   /**
-   * The student's RMSNorm and rotary run the addon's fused CPU kernels, and its SwiGLU too where
-   * that kernel serves the dtype (tensor/fused-layers.ts): they keep fewer tensors for backward.
+   * The kernels the student runs at its compute dtype (tensor/kernels.ts; the teacher's forward on
+   * the same device uses the same attention): SDPA keeps no [T × T] matrices, the fused norm,
+   * rotary and SwiGLU kernels keep fewer tensors for backward.
    */
-  fusedLayers: { normsAndRotary: boolean; swiglu: boolean };
+  kernels: Kernels;
   /** Micro-batches per optimizer step as configured (--grad-accum). */
   gradAccum: number;
   /** Sequences per micro-batch as configured (--batch-size): the plan may split them. */
@@ -149,9 +149,10 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const layers = s.numHiddenLayers;
   // The fused attention kernel (libtorch 2.x on CUDA, with or without a padding mask) keeps no
   // [T × T] matrices; the eager path runs on CPU, on libtorch 1.13 and under attention dropout.
-  const fused = input.fusedAttention && s.attentionDropout === 0;
-  const { normsAndRotary, swiglu } = input.fusedLayers;
-  const saved = normsAndRotary && !fused ? savedPerTokenLayerFused(s, e, t, swiglu) : savedPerTokenLayer(s, e, t, fused);
+  const sdpa = input.kernels.attention === 'sdpa';
+  const fused = sdpa && s.attentionDropout === 0;
+  const { norm, rotary, swiglu } = input.kernels;
+  const saved = norm === 'fused' && rotary === 'fused' && !fused ? savedPerTokenLayerFused(s, e, t, swiglu === 'fused') : savedPerTokenLayer(s, e, t, fused);
   const transient = transientPerTokenLayer(s, e, t, fused);
   const outside = tokens * (4 * e + 8) * s.hiddenSize; // embeddings (a leaf and its gradient), final norm
   const activations: MemoryComponent = shape.gradientCheckpointing
@@ -187,7 +188,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
     detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
   };
   const teacherForward: MemoryComponent = input.teacher
-    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, input.fusedAttention), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
+    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, sdpa), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
     : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
   const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
   const studentSide = activations.bytes + loss.bytes;

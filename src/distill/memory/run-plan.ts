@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readQwen3Config } from '../../models/qwen3/config.js';
-import { fusedAttention, fusedLayerKernels } from '../../models/qwen3/model.js';
+import { kernelsFor } from '../../tensor/index.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
 import type { DistillConfig } from '../config.js';
@@ -58,8 +58,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     lossImpl: config.lossImpl,
     lossChunkRows: config.lossChunkSize > 0 ? config.lossChunkSize : rowsPerLogitsChunk(student.vocabSize),
     runtimeBytes: residentBytes() ?? 512 * MIB,
-    fusedAttention: fusedAttention(config.device),
-    fusedLayers: fusedLayerKernels(config.device, config.dtype),
+    kernels: kernelsFor(config.device, config.dtype),
     gradAccum: config.gradAccum,
     batchSize: batchSizeFor(config.batchSize, prepared.train.length),
   };

@@ -3,7 +3,7 @@
 // eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, batchedMatmul, dropout, fusedLayersServe, fusedSwiglu, fusedSwigluServes, hasOp, keep, linear, scaledDotProductAttention, type Tensor, tidy, where, type DType } from '../../tensor/index.js';
+import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where } from '../../tensor/index.js';
 import type { Qwen3Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
@@ -26,21 +26,6 @@ export interface LayerInputs {
   fullBias: Tensor | null;
   slidingBias: Tensor | null;
   cache?: KVCache;
-}
-
-/**
- * Whether attention on `device` runs libtorch 2.x's fused scaled_dot_product_attention: on CUDA,
- * where flash / memory-efficient kernels keep no [T × S] matrices and are the fast path. Not on
- * CPU: there Debian's libtorch 2.6 kernel measured 2× (float32) to 11× (bfloat16) slower than the
- * eager matmul-softmax-matmul for a forward and backward of 16 heads × 512 tokens.
- */
-export function fusedAttention(device: string): boolean {
-  return device !== 'cpu' && hasOp('aten::scaled_dot_product_attention');
-}
-
-/** Which of the addon's fused layer kernels a model computing in `dtype` on `device` runs (what the memory plan counts). */
-export function fusedLayerKernels(device: string, dtype: DType): { normsAndRotary: boolean; swiglu: boolean } {
-  return { normsAndRotary: fusedLayersServe(device), swiglu: fusedSwigluServes(device, dtype) };
 }
 
 /** k, v [B, kvH, S, D] → [B, kvH·n, S, D]: each key/value head serves n query heads. */
@@ -85,7 +70,7 @@ export class Qwen3Attention extends Module {
     const [allowed, bias] = this.sliding ? [inputs.slidingAllowed, inputs.slidingBias] : [inputs.fullAllowed, inputs.fullBias];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
     const out =
-      dropoutP === 0 && fusedAttention(q.device)
+      dropoutP === 0 && kernelsFor(q.device, q.dtype).attention === 'sdpa'
         ? fusedAttend(q, repeatKv(k, groups), repeatKv(v, groups), allowed)
         : this.#eagerAttend(q, k, v, groups, allowed, bias, dropoutP);
     return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
@@ -144,8 +129,8 @@ export class Qwen3MLP extends Module {
   forward(x: Tensor): Tensor {
     const gate = this.gate_proj.forward(x);
     const up = this.up_proj.forward(x);
-    // One fused pass (forward and backward) on CPU where it is vectorised; ATen's silu and mul elsewhere.
-    const activated = fusedSwigluServes(gate.device, gate.dtype) ? fusedSwiglu(gate, up) : gate.silu().mul(up);
+    // One fused pass (forward and backward) where kernelsFor says so; ATen's silu and mul elsewhere.
+    const activated = kernelsFor(gate.device, gate.dtype).swiglu === 'fused' ? fusedSwiglu(gate, up) : gate.silu().mul(up);
     return this.down_proj.forward(activated);
   }
 }
@@ -233,7 +218,7 @@ export class Qwen3Model extends Module {
       // Without padding, and with queries either the whole sequence or one new token, the mask is
       // plain causal and the fused attention kernel can apply it itself.
       const plainCausal = !options.attentionMask && (past === 0 || length === 1);
-      const fused = fusedAttention(device);
+      const fused = kernelsFor(device, embeddings.dtype).attention === 'sdpa';
       const full = plainCausal && fused ? null : attendableMask(allowedAttention(common));
       const sliding = needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null;
       const additive = (allowed: Tensor | null) => (allowed && !fused ? where(allowed, 0, dtypeMin(embeddings.dtype)).to(embeddings.dtype) : null);

@@ -1,6 +1,6 @@
 // Rotary position embeddings as Hugging Face computes them for Qwen3: inverse frequencies in
 // float32, cos/sin of position × frequency duplicated over both halves, rotate-half application.
-import { arange, aten, cat, fusedLayersServe, fusedRotary, noGrad, type Tensor, tidy } from '../../tensor/index.js';
+import { arange, aten, cat, fusedRotary, kernelsFor, noGrad, type Tensor, tidy } from '../../tensor/index.js';
 import type { Qwen3Config } from './config.js';
 
 /** inv_freq[i] = 1 / θ^(2i/d), adjusted for linear or YaRN scaling; plus the attention scaling. */
@@ -64,12 +64,12 @@ export function rotateHalf(x: Tensor): Tensor {
 }
 
 /**
- * x·cos + rotate_half(x)·sin, with cos/sin [B, T, D] broadcast over heads of x [B, H, T, D]. On CPU
- * one fused kernel (forward and backward), whose contiguous output the attention matmuls read
+ * x·cos + rotate_half(x)·sin, with cos/sin [B, T, D] broadcast over heads of x [B, H, T, D]. Where
+ * kernelsFor says so, one fused kernel (forward and backward), whose contiguous output the attention matmuls read
  * without a copy.
  */
 export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  if (fusedLayersServe(x.device) && cos.dtype === x.dtype) return fusedRotary(x, cos, sin);
+  if (kernelsFor(x.device, x.dtype).rotary === 'fused' && cos.dtype === x.dtype) return fusedRotary(x, cos, sin);
   return tidy(() => x.mul(cos.unsqueeze(1)).add(rotateHalf(x).mul(sin.unsqueeze(1))));
 }
 

@@ -1,0 +1,126 @@
+// One optimizer step of distillation, as the trainer runs it and `bench kd` measures it: the
+// step's completions where it trains on any (on-policy, sequence-level KD); for each of this
+// rank's micro-batches — in the pieces the memory plan allows — the teacher signal, the student's
+// forward, the loss and its backward (micro-batch.ts); the gradients moved to the float32 masters,
+// summed over the ranks and clipped; the optimizer; and the step's one read from the device, of the
+// loss sums and the gradient norm together.
+import { padBatch } from '../data/index.js';
+import { clipGradNorm, type AdamW } from '../nn/index.js';
+import { tidy, zeros } from '../tensor/index.js';
+import type { DrawnBatch } from './batches.js';
+import type { DataParallel } from './data-parallel.js';
+import { type LossSettings, mixedLoss } from './loss.js';
+import { splitMicroBatch } from './memory/plan.js';
+import { microBatchBackward, readStepScalars } from './micro-batch.js';
+import type { PhaseClock } from './phase-clock.js';
+import type { StudentPrecision } from './precision.js';
+import { answerSource, type AnswerSource, type CompletionPlan, type StepCounts, stepCounts, stepMicroBatches } from './step-micro-batches.js';
+import type { TeacherCache } from './teacher-cache/reader.js';
+import type { TeacherSource } from './teacher.js';
+
+/** What every step of a run uses: the models, the optimizer, the loss and the step's shape. */
+export interface StepContext {
+  /** The student's compute copy (forward and backward) and its float32 masters (what the optimizer updates). */
+  precision: StudentPrecision;
+  optimizer: AdamW;
+  teacher: TeacherSource | null;
+  /** An offline teacher cache in place of the teacher: rows looked up by the examples' source indices. */
+  cache: TeacherCache | null;
+  loss: LossSettings;
+  lossImpl: 'chunked' | 'naive';
+  /** Target rows per chunk of the chunked loss. */
+  lossChunkRows: number;
+  /** Sequences per forward/backward pass: the memory plan may split a micro-batch into such pieces. */
+  microBatchSize: number;
+  gradientCheckpointing: boolean;
+  /** Clip the global gradient norm to this; 0: no clipping. */
+  maxGradNorm: number;
+  padId: number;
+  device: string;
+  parallel: DataParallel;
+  /** How completions are made, when the run trains on any; else null. */
+  completion: CompletionPlan | null;
+  /** Laps at the step's phase boundaries (bench kd on CPU). */
+  clock?: PhaseClock;
+}
+
+/** What one step did, read from the device once. */
+export interface StepResult {
+  /** α·Σkd/N + (1−α)·Σce/N over the step's N targets, on-policy micro-batches adding Σkd/N. */
+  loss: number;
+  /** Mean KD term over all the step's targets. */
+  kdLoss: number;
+  /** Mean CE over the step's reference answers; null when every micro-batch was on-policy (no reference). */
+  ceLoss: number | null;
+  /** The global gradient norm before clipping; null without clipping. */
+  gradNorm: number | null;
+  counts: StepCounts;
+  /** Whose answers each micro-batch of the global step held. */
+  answers: AnswerSource[];
+  /** Seconds in the gradients' all-reduce (0 in a single process). */
+  allreduceSeconds: number;
+}
+
+/** A loss that is NaN or infinite: the run stops before any checkpoint could record it. */
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+/**
+ * Step `step` (1-based) over the global step's micro-batches `micro` (every rank passes all of
+ * them and trains its own share) at learning rate `lr`. Throws NonFiniteLossError, before the
+ * optimizer has changed anything, when the loss is not finite.
+ */
+export function trainStep(context: StepContext, step: number, micro: readonly DrawnBatch[], lr: number): StepResult {
+  const { precision, optimizer, loss, parallel, completion, clock } = context;
+  clock?.start();
+  const answers = micro.map((_, index) => answerSource(completion, step, index));
+  const { batches, generation } = stepMicroBatches(parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))), answers, step, completion);
+  const counts = stepCounts(micro.flatMap((m) => m.examples), answers, batches, generation, parallel);
+  const setup = {
+    student: precision.compute, teacher: context.teacher, loss, impl: context.lossImpl, chunkSize: context.lossChunkRows, device: context.device,
+    cache: context.cache, checkpointing: context.gradientCheckpointing, clock,
+  };
+  // On the student's own completions there is no reference answer: the KD term alone.
+  const kdOnly = { ...setup, loss: { ...loss, alpha: 1 } };
+  // [Σkd, Σce, Σkd on-policy] of this rank's micro-batches, added on the device.
+  const localSums = zeros([3], { dtype: 'float64', device: context.device });
+  for (const batch of batches) {
+    // The memory plan may compute each micro-batch in smaller pieces: the same step, accumulated.
+    const onPolicy = batch.answers === 'student';
+    const positions = batch.examples.map((_, i) => i);
+    for (const piece of splitMicroBatch(positions, context.microBatchSize)) {
+      const examples = piece.map((i) => batch.examples[i]!);
+      const sourceIndices = piece.map((i) => batch.sourceIndices[i] ?? -1);
+      const sums = microBatchBackward(padBatch(examples, context.padId), counts.targets, onPolicy ? kdOnly : setup, sourceIndices);
+      tidy(() => {
+        if (onPolicy) localSums.narrow(0, 2, 1).add_(sums.narrow(0, 0, 1));
+        else localSums.narrow(0, 0, 2).add_(sums);
+      });
+      sums.dispose();
+    }
+  }
+  precision.gradientsToMaster();
+  const master = precision.master.parameters();
+  const reduceStart = Date.now();
+  parallel.sumGradients(master);
+  const allreduceSeconds = (Date.now() - reduceStart) / 1000;
+  // The step's one wait for the device: the loss sums and the gradient norm, read together
+  // before the optimizer may apply anything.
+  const { sums: local, gradNorm } = readStepScalars(localSums, context.maxGradNorm > 0 ? clipGradNorm(master, context.maxGradNorm) : null);
+  const { kdSum, ceSum, studentKdSum } = parallel.sumFields(local);
+  const n = Math.max(1, counts.targets);
+  const kdLoss = (kdSum + studentKdSum) / n;
+  const ceLoss = counts.ceTargets > 0 ? ceSum / counts.ceTargets : null;
+  const stepLoss = mixedLoss(kdSum, ceSum, loss.alpha, n, studentKdSum);
+  if (!Number.isFinite(stepLoss)) {
+    const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
+    throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step}, batch ${where}; no checkpoint was written for it`);
+  }
+  optimizer.setLr(lr);
+  optimizer.step();
+  optimizer.zeroGrad();
+  precision.syncCompute();
+  clock?.lap('optimizer');
+  return { loss: stepLoss, kdLoss, ceLoss, gradNorm, counts, answers, allreduceSeconds };
+}
