@@ -13,10 +13,9 @@ import { generate } from '../models/qwen3/generate.js';
 import { loadQwen3 } from '../models/qwen3/weights.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
-import type { DemoHooks } from './language-demo.js';
 import type { ModelShape, TrainingBudget } from './settings.js';
 import { readMetrics } from '../report/metrics.js';
-import { timedDistill, trainStudentPair, writeRandomModel } from './training.js';
+import { type DemoHooks, runHooks, timedDistill, trainStudentPair, writeRandomModel } from './training.js';
 
 export interface ArithmeticSettings {
   seed: number;
@@ -98,7 +97,6 @@ function generationOf(runDir: string): { share: number; tokensPerSecond: number 
 export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<ArithmeticResult> {
   mkdirSync(outDir, { recursive: true });
   const test = problems(s.testProblems, s.digits, s.seed + 2);
-  const quiet = { log: (line: string) => (/^(eval|training)/.test(line) ? hooks.log(`    ${line}`) : undefined), onStep: hooks.onStep };
   const key = cacheKey({ v: 'arithmetic-demo-v1', digits: s.digits, n: s.teacherProblems, teacher: s.teacher, seed: s.seed });
   hooks.stage('teacher');
   const { dir: teacherDir, reused } = await cachedFolder(join(cacheRoot, 'demo-teachers'), key, async (dir) => {
@@ -117,7 +115,7 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
         {},
         { withoutTeacher: true },
       ),
-      quiet,
+      runHooks(hooks, s.teacher),
     );
   });
   hooks.log(reused ? `  reusing the cached teacher ${teacherDir}` : `  teacher cached in ${teacherDir}`);
@@ -133,13 +131,14 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
     lr: s.student.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.student.steps, batchSize: s.student.batchSize, seed: s.seed,
     maxEvalExamples: 128, weightDecay: 0.1, logEvery: 100,
   };
-  const pair = await trainStudentPair(outDir, common, s, hooks, quiet);
+  const pair = await trainStudentPair(outDir, common, s, hooks, s.student);
   const onPolicyDir = join(outDir, 'on-policy-kd');
   hooks.stage(`student, on-policy distillation (${Math.round(100 * s.onPolicyFraction)} % of micro-batches on its own sampled answers)`);
   // Answers are at most digits + 1 characters and the eos.
   const onPolicySeconds = await timedDistill(
     { ...common, out: onPolicyDir, alpha: s.alpha, temperature: s.temperature, onPolicyFraction: s.onPolicyFraction, maxNewTokens: s.digits + 2, generationTemperature: 1 },
-    quiet,
+    hooks,
+    s.student,
   );
   const runs = { ceOnly: pair.ceOnly, kd: pair.kd, onPolicy: onPolicyDir };
 

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
-import { distill, type StepReport } from '../distill/trainer.js';
+import { distill } from '../distill/trainer.js';
 import { compareModels, gapClosed, scoreEveryToken } from '../eval/compare.js';
 import { generate } from '../models/qwen3/generate.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
@@ -15,7 +15,7 @@ import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../token
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
 import { mobyDickChapters, splitCorpus } from './corpus.js';
 import type { LanguageDemoSettings } from './settings.js';
-import { trainStudentPair, writeRandomModel } from './training.js';
+import { type DemoHooks, runHooks, trainStudentPair, writeRandomModel } from './training.js';
 import { tokenWindows, writeWindows } from './windows.js';
 
 const PIPELINE_VERSION = 'language-demo-v1';
@@ -39,18 +39,10 @@ export interface LanguageDemoResult {
   ceOnlyBest: { perplexity: number; step: number } | null;
 }
 
-export interface DemoHooks {
-  log(line: string): void;
-  stage(name: string): void;
-  /** Each optimizer step of each training run (a progress bar). */
-  onStep?(report: StepReport): void;
-}
-
 export async function runLanguageDemo(outDir: string, settings: LanguageDemoSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<LanguageDemoResult> {
   mkdirSync(outDir, { recursive: true });
   const chapters = mobyDickChapters();
   const split = splitCorpus(chapters, settings.transferBytes);
-  const quiet = { log: (line: string) => (/^(eval|training|data: \d+ training)/.test(line) ? hooks.log(`    ${line}`) : undefined), onStep: hooks.onStep };
 
   // Stage 1 (cached): the tokenizer and the teacher.
   const key = cacheKey({ PIPELINE_VERSION, vocab: settings.vocabSize, context: settings.context, teacher: settings.teacher, seed: settings.seed, chapters: chapters.length });
@@ -73,7 +65,7 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
         {},
         { withoutTeacher: true },
       ),
-      quiet,
+      runHooks(hooks, t),
     );
   });
   hooks.log(reused ? `  reusing the cached teacher ${teacherDir}` : `  teacher cached in ${teacherDir}`);
@@ -96,7 +88,7 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
     lr: s.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.steps, batchSize: s.batchSize, seed: settings.seed,
     evalEvery: settings.evalEvery, maxEvalExamples: settings.maxEvalWindows, weightDecay: 0.1, logEvery: 50,
   };
-  const runs = await trainStudentPair(outDir, common, settings, hooks, quiet);
+  const runs = await trainStudentPair(outDir, common, settings, hooks, s);
 
   // Stage 4: everyone on the held-out chapters, and samples side by side.
   hooks.stage('evaluation');

@@ -1,13 +1,67 @@
-// Steps both demos share: a random model folder with the demo tokenizer, and the student trained
-// twice with identical budgets — cross-entropy only, then distillation — through `distill`'s trainer.
+// Steps both demos share: a random model folder with the demo tokenizer, the student trained
+// twice with identical budgets — cross-entropy only, then distillation — through `distill`'s trainer,
+// and what the demo shows of each run, made from the trainer's metrics records (its log stays silent).
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
-import { distill, type DistillHooks } from '../distill/trainer.js';
+import { distill, type DistillHooks, type StepReport } from '../distill/trainer.js';
 import { randomQwen3 } from '../models/qwen3/init.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
+import type { MetricsRecord } from '../report/metrics.js';
 import { Generator } from '../tensor/index.js';
 import type { TextTokenizer } from '../tokenizer/index.js';
-import { demoModelConfig, type ModelShape } from './settings.js';
+import { demoModelConfig, type ModelShape, type TrainingBudget } from './settings.js';
+
+export interface DemoHooks {
+  log(line: string): void;
+  stage(name: string): void;
+  /** Each optimizer step of each training run (a progress bar). */
+  onStep?(report: StepReport): void;
+}
+
+const num = (r: MetricsRecord, field: string): number | null => (typeof r[field] === 'number' ? (r[field] as number) : null);
+
+/** An evaluation, as the demo shows it: the student's held-out perplexity and, with a teacher, how close it is. */
+export function evalLine(r: MetricsRecord): string {
+  const teacherPpl = num(r, 'teacher_perplexity');
+  const top1 = num(r, 'top1_agreement');
+  const kl = num(r, 'kl_teacher_student');
+  const vsTeacher = teacherPpl === null ? '' : `, teacher ppl ${teacherPpl.toFixed(3)}${top1 === null ? '' : `, top-1 agreement ${(100 * top1).toFixed(1)} %`}${kl === null ? '' : `, KL ${kl.toFixed(4)}`}`;
+  return `eval @ step ${r.step}: student ppl ${(num(r, 'student_perplexity') ?? Number.NaN).toFixed(3)}${vsTeacher}`;
+}
+
+/**
+ * The hooks of one training run (a fresh object per run: it sums the run's steps): each evaluation's
+ * line as it happens, and after the last of `budget.steps` steps a line about the training — the
+ * loss at its first and last step and its throughput.
+ */
+export function runHooks(hooks: DemoHooks, budget: TrainingBudget): DistillHooks {
+  let firstLoss: number | null = null;
+  let inputTokens = 0;
+  let seconds = 0;
+  let trained: string | null = null;
+  return {
+    log: () => {},
+    onRecord(r) {
+      if (r.type === 'eval') {
+        hooks.log(`    ${evalLine(r)}`);
+        return;
+      }
+      const loss = num(r, 'loss') ?? Number.NaN;
+      firstLoss ??= loss;
+      inputTokens += num(r, 'input_tokens') ?? 0;
+      seconds += num(r, 'step_seconds') ?? 0;
+      if (r.step === budget.steps) {
+        trained = `    trained ${budget.steps} steps of ${budget.batchSize} examples: loss ${firstLoss.toFixed(4)} → ${loss.toFixed(4)}, ${(inputTokens / Math.max(seconds, 1e-6)).toFixed(0)} tokens/s`;
+      }
+    },
+    // A step's record comes before its progress report: the line waits for the bar's last step.
+    onStep(report) {
+      hooks.onStep?.(report);
+      if (trained !== null) hooks.log(trained);
+      trained = null;
+    },
+  };
+}
 
 /** Writes a randomly initialised demo model (with the tokenizer files of `tokenizerFrom`); returns its parameter count. */
 export function writeRandomModel(folder: string, shape: ModelShape, tokenizer: TextTokenizer, context: number, seed: number, tokenizerFrom: string): number {
@@ -26,24 +80,24 @@ export interface StudentPair {
 }
 
 /** One student run through `distill`'s trainer; returns its wall time in seconds. */
-export async function timedDistill(settings: Record<string, unknown>, quiet: DistillHooks): Promise<number> {
+export async function timedDistill(settings: Record<string, unknown>, hooks: DemoHooks, budget: TrainingBudget): Promise<number> {
   const started = Date.now();
-  await distill(resolveConfig(settings), quiet);
+  await distill(resolveConfig(settings), runHooks(hooks, budget));
   return (Date.now() - started) / 1000;
 }
 
-/** The same student, steps, data order and seed with α = 0 and with the given α, τ. */
+/** The same student, steps, data order and seed with α = 0 and with the given α, τ; `budget` is the student's (in `common`). */
 export async function trainStudentPair(
   outDir: string,
   common: Record<string, unknown>,
   kd: { alpha: number; temperature: number },
-  hooks: { stage(name: string): void },
-  quiet: DistillHooks,
+  hooks: DemoHooks,
+  budget: TrainingBudget,
 ): Promise<StudentPair> {
   const dirs = { ceOnly: join(outDir, 'ce-only'), kd: join(outDir, 'kd') };
   hooks.stage('student, cross-entropy only');
-  const ceOnly = await timedDistill({ ...common, out: dirs.ceOnly, alpha: 0, temperature: 1 }, quiet);
+  const ceOnly = await timedDistill({ ...common, out: dirs.ceOnly, alpha: 0, temperature: 1 }, hooks, budget);
   hooks.stage(`student, distillation (α ${kd.alpha}, τ ${kd.temperature})`);
-  const kdSeconds = await timedDistill({ ...common, out: dirs.kd, alpha: kd.alpha, temperature: kd.temperature }, quiet);
+  const kdSeconds = await timedDistill({ ...common, out: dirs.kd, alpha: kd.alpha, temperature: kd.temperature }, hooks, budget);
   return { ...dirs, seconds: { ceOnly, kd: kdSeconds } };
 }
