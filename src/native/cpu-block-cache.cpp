@@ -1,17 +1,18 @@
-// libtorch's CPU allocator with large blocks kept for reuse. A training step allocates and frees the
-// same large buffers (activations, logits chunks, gradients) every time; fresh memory costs a page
-// fault per 4 KB on first touch, which measured several times the arithmetic of an elementwise op.
-// Keeping freed memory in glibc's heap (M_MMAP_MAX = 0) is not enough under Node: every tensor
+// libtorch's CPU allocator with large blocks kept for reuse. A training step allocates and frees
+// the same large buffers (activations, logits chunks, gradients) every time; fresh memory costs a
+// page fault per 4 KB on first touch, which can outweigh the arithmetic an elementwise op does on
+// it. Keeping freed memory in glibc's heap (M_MMAP_MAX = 0) is not enough under Node: every tensor
 // handle leaves small records (N-API finalizer bookkeeping) in the heap until V8 collects them, and
 // those pin the space between large blocks, so most large requests grow the heap with fresh pages.
 // Blocks of 1 MiB and more are therefore mapped here directly and, when freed, kept in a list; a
-// request takes the smallest cached block that holds it, up to twice its size (a step's mix of sizes
-// then needs no fresh pages once warm: measured 480 page faults a step instead of 105,000). Before
-// mapping a new block the cache drops its oldest blocks until live, cached and new memory together
-// stay within the peak of live block memory seen so far (or within live + 256 MiB): resident memory
-// then never exceeds what the program itself once needed. (An earlier rule kept up to the peak in the
-// cache on top of live memory: after a step's activations were freed, the optimizer's first state
-// was mapped beside them, and a 4B → 0.6B run was OOM-killed at twice its real peak.) Off (DISTILLERY_ALLOCATOR_CACHING=0), freed blocks are
+// request takes the smallest cached block that holds it, up to twice its size (a step's mix of
+// sizes then needs almost no fresh pages once warm: the README's Performance notes give the page
+// faults a step with and without it). Before mapping a new block the cache drops its oldest blocks
+// until live, cached and new memory together stay within the peak of live block memory seen so far
+// (or within live + 256 MiB): resident memory then never exceeds what the program itself once
+// needed. (An earlier rule kept up to the peak in the cache on top of live memory: after a step's
+// activations were freed, the optimizer's first state was mapped beside them, and a 4B → 0.6B run
+// was OOM-killed at twice its real peak.) Off (DISTILLERY_ALLOCATOR_CACHING=0), freed blocks are
 // unmapped at once and resident memory follows live memory. Smaller requests go to the default
 // allocator. CUDA memory is untouched (libtorch's own caching allocator handles it).
 #include "handles.h"

@@ -130,9 +130,10 @@ class LeanAdamW : public torch::optim::AdamW {
  private:
   // One pass over the parameter, its gradient and both moments instead of libtorch's nine
   // (decay, two per moment, sqrt, div, add, addcdiv), each of which streams the whole tensor from
-  // memory: 20M parameters (a 151,936-token embedding) took ~40 ms a step that way. Same formula
-  // and order of operations, in the parameter's own precision; only the roundings of fused
-  // multiply-adds may differ from libtorch's vectorised kernels (in the last bit).
+  // memory, which for a large embedding is a visible share of a small model's step (the README's
+  // Performance notes give the A/B). Same formula and order of operations, in the parameter's own
+  // precision; only the roundings of fused multiply-adds may differ from libtorch's vectorised
+  // kernels (in the last bit).
   static bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
     const at::ScalarType dtype = p.scalar_type();
     if (dtype != at::kFloat && dtype != at::kDouble) return false;

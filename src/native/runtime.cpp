@@ -164,8 +164,9 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
 // readFile(fd, position, length, dtype, shape) reads `length` bytes of an open file straight into
 // a new CPU tensor's storage. Loading checkpoints through JavaScript Buffers left the glibc heap
 // holding the largest tensors' bytes after they were freed (Distillery keeps freed heap memory for
-// reuse): about 1.5 GB of resident memory for the rest of a Qwen3-4B run. Bounds are the caller's
-// (the safetensors reader checks every offset against the file).
+// reuse), resident for the rest of the run (the README's memory section gives what this saved at
+// Qwen3-4B's size). Bounds are the caller's (the safetensors reader checks every offset against
+// the file).
 Napi::Value ReadFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = info[0].As<Napi::Number>().Int32Value();
@@ -192,7 +193,7 @@ Napi::Value ReadFile(const Napi::CallbackInfo& info) {
 // writeFile(fd, tensor) writes the tensor's elements (row-major, host byte order) at the file's
 // current position, straight from its storage; returns the bytes written. Saving a checkpoint through
 // JavaScript Buffers copied every tensor into the glibc heap, which keeps freed memory for reuse:
-// writing Qwen3-0.6B's weights and AdamW state (6.8 GB) raised a run's peak by about 1 GB.
+// a checkpoint of the student's weights and AdamW state raised the run's peak.
 Napi::Value WriteFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = info[0].As<Napi::Number>().Int32Value();
@@ -360,8 +361,9 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
 
 // Large CPU tensors (logits over a 150k vocabulary are tens of MB) are allocated and freed every
 // step. glibc serves such blocks with fresh mmaps and unmaps them on free, so every step pays a page
-// fault per 4 KB on first touch — measured at 40-80x the cost of the arithmetic. Keeping freed
-// memory in the heap lets libtorch reuse it, as PyTorch's CUDA caching allocator does on GPUs.
+// fault per 4 KB on first touch, which can cost more than the arithmetic itself (the README's
+// Performance notes and `bench ops` give the figure). Keeping freed memory in the heap lets
+// libtorch reuse it, as PyTorch's CUDA caching allocator does on GPUs.
 // setAllocatorCaching(true|false) switches between that and glibc's defaults; returns whether supported.
 Napi::Value SetAllocatorCaching(const Napi::CallbackInfo& info) {
   bool on = info[0].ToBoolean().Value();
