@@ -59,7 +59,8 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
         // The three head products go through gemm (oneDNN's sgemm on CPU where libtorch has it).
         const logits = noGrad(() => gemm(h, weight, { transposeB: true }));
         const targets = input.targets.narrow(0, start, count);
-        const { sums, dLogits } = lossGradient(logits, input.teacher.rowsAt(start, count), targets, input.settings, input.totalTargets);
+        // The teacher's rows live only while the loss needs them, not through the head's products.
+        const { sums, dLogits } = tidy(() => lossGradient(logits, input.teacher.rowsAt(start, count), targets, input.settings, input.totalTargets));
         noGrad(() => {
           hiddenGrads.push(keep(gemm(dLogits, weight)));
           gemmAccumulate(weightGrad!, dLogits, h, { transposeA: true });
