@@ -22,7 +22,7 @@ export { writeReport, type ReportOptions, type ReportResult } from './api/report
 export type { AbortSignalLike } from './api/options.js';
 export type { EvalRecord, MetricsRecord, TrainRecord } from './api/records.js';
 export type { DistillConfig } from './distill/config.js';
-export type { StepReport } from './distill/trainer.js';
+export type { StepReport } from './distill/hooks.js';
 export type { RunSummary } from './distill/summary.js';
 export type { CacheManifest } from './distill/teacher-cache/format.js';
 // Every error class the functions above throw; each message names the option, file or field at fault.

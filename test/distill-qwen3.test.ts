@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
-import { distill } from '../src/distill/trainer.js';
+import { runDistillation } from '../src/distill/trainer.js';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { PRESETS } from '../src/models/qwen3/presets.js';
@@ -33,7 +33,7 @@ describe('distillation with the real Qwen3 tokenizer', () => {
   test('guanaco data, response-only targets, padded vocabularies compared on the shared real tokens', async () => {
     const out = join(dir, 'run');
     const lines: string[] = [];
-    const result = await distill(
+    const result = await runDistillation(
       resolveConfig({
         teacher, student, data: 'fixtures/guanaco-tiny.jsonl', evalData: 'fixtures/guanaco-tiny-eval.jsonl', out,
         maxExamples: 6, maxEvalExamples: 3, maxSteps: 2, batchSize: 2, maxLength: 48, temperature: 2,
@@ -62,7 +62,7 @@ describe('distillation with the real Qwen3 tokenizer', () => {
     [vocab.Hello, vocab.world] = [vocab.world!, vocab.Hello!]; // two tokens swap ids
     writeFileSync(join(other, 'tokenizer.json'), JSON.stringify(json));
     await assert.rejects(
-      distill(resolveConfig({ teacher, student: other, data: 'fixtures/guanaco-tiny.jsonl', out: join(dir, 'refused') }), { log: () => {} }),
+      runDistillation(resolveConfig({ teacher, student: other, data: 'fixtures/guanaco-tiny.jsonl', out: join(dir, 'refused') }), { log: () => {} }),
       /use different tokenizers: 2 tokens differ, e\.g\. "(Hello|world)": teacher \d+, student \d+/,
     );
   });

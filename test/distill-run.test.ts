@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
-import { distill } from '../src/distill/trainer.js';
+import { runDistillation } from '../src/distill/trainer.js';
 import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
 import { camelCaseKeys } from '../src/report/key-case.js';
 import * as T from '../src/tensor/index.js';
@@ -36,7 +36,7 @@ describe('distillery distill', () => {
     writeFileSync(one, `${JSON.stringify({ input_ids: ids })}\n`);
     const out = join(dir, 'run-formula');
     const [alpha, tau] = [0.3, 2.5];
-    await distill(resolveConfig({ teacher, student, data: one, out, batchSize: 1, maxSteps: 1, alpha, temperature: tau, evalRatio: 0, lr: 0 }), quiet);
+    await runDistillation(resolveConfig({ teacher, student, data: one, out, batchSize: 1, maxSteps: 1, alpha, temperature: tau, evalRatio: 0, lr: 0 }), quiet);
     const first = readJsonl(join(out, 'metrics.jsonl')).find((r) => r.type === 'train');
     // By hand from each model's logits: positions 0..n-2 predict tokens 1..n-1.
     const logitsOf = (folder: string) => {
@@ -64,7 +64,7 @@ describe('distillery distill', () => {
 
   test('a short run lowers held-out KL(teacher‖student) and writes every output', async () => {
     const out = join(dir, 'run-learn');
-    const result = await distill(
+    const result = await runDistillation(
       resolveConfig({ teacher, student, data, out, batchSize: 4, maxSteps: 40, alpha: 1, temperature: 1, lr: 1e-2, evalEvery: 20 }),
       quiet,
     );
@@ -95,28 +95,28 @@ describe('distillery distill', () => {
     // 43 training examples, 6 per step: epoch 1 starts in step 8; the run stops after step 9.
     const settings = { teacher, student, data, batchSize: 3, gradAccum: 2, maxSteps: 12, lr: 5e-3, temperature: 2, schedule: 'cosine', warmupSteps: 2 };
     const full = join(dir, 'run-full');
-    await distill(resolveConfig({ ...settings, out: full }), quiet);
+    await runDistillation(resolveConfig({ ...settings, out: full }), quiet);
     const split = join(dir, 'run-split');
     let steps = 0;
-    const first = await distill(resolveConfig({ ...settings, out: split }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 9 });
+    const first = await runDistillation(resolveConfig({ ...settings, out: split }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 9 });
     assert.equal(first.interruptedAt, 9);
     assert.ok(existsSync(join(split, 'checkpoints', 'step-00000009', 'optimizer.safetensors')));
-    await distill(resolveConfig({ ...settings, out: split, resume: split }), quiet);
+    await runDistillation(resolveConfig({ ...settings, out: split, resume: split }), quiet);
     const bytes = (run: string) => readFileSync(join(run, 'student', 'model.safetensors'));
     assert.ok(bytes(full).equals(bytes(split)), 'student weights differ after resume');
     const steps2 = readJsonl(join(split, 'metrics.jsonl')).filter((r) => r.type === 'train').map((r) => r.step);
     assert.deepEqual(steps2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     // Resuming with other settings is refused with the differences named.
-    await assert.rejects(distill(resolveConfig({ ...settings, out: split, resume: split, alpha: 0.5 }), quiet), /different settings \(alpha: 0\.7 then, 0\.5 now\)/);
+    await assert.rejects(runDistillation(resolveConfig({ ...settings, out: split, resume: split, alpha: 0.5 }), quiet), /different settings \(alpha: 0\.7 then, 0\.5 now\)/);
   });
 
   test('a run resumed with another --metrics file keeps the true "before" numbers', async () => {
     const out = join(dir, 'run-before');
     const settings = { teacher, student, data, batchSize: 4, maxSteps: 4, evalEvery: 0 };
     let steps = 0;
-    await distill(resolveConfig({ ...settings, out }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 2 });
+    await runDistillation(resolveConfig({ ...settings, out }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 2 });
     const stepZero = readJsonl(join(out, 'metrics.jsonl')).find((r) => r.type === 'eval' && r.step === 0);
-    const resumed = await distill(resolveConfig({ ...settings, out, resume: out, metrics: join(dir, 'other-metrics.jsonl') }), quiet);
+    const resumed = await runDistillation(resolveConfig({ ...settings, out, resume: out, metrics: join(dir, 'other-metrics.jsonl') }), quiet);
     assert.equal(resumed.summary?.studentPerplexityBefore, stepZero.student_perplexity);
     assert.equal(resumed.summary?.top1AgreementBefore, stepZero.top1_agreement);
     assert.equal(resumed.summary?.klTeacherStudentBefore, stepZero.kl_teacher_student);
@@ -129,7 +129,7 @@ describe('distillery distill', () => {
   test('bfloat16 compute with float32 master weights tracks the float32 run', async () => {
     const run = async (dtype: 'float32' | 'bfloat16') => {
       const out = join(dir, `run-${dtype}`);
-      await distill(resolveConfig({ teacher, student, data, out, maxSteps: 3, lr: 1e-3, dtype, evalRatio: 0 }), quiet);
+      await runDistillation(resolveConfig({ teacher, student, data, out, maxSteps: 3, lr: 1e-3, dtype, evalRatio: 0 }), quiet);
       const config = JSON.parse(readFileSync(join(out, 'student', 'config.json'), 'utf8'));
       assert.equal(config.torch_dtype, 'float32'); // the master weights are what is saved
       return readJsonl(join(out, 'metrics.jsonl')).filter((r) => r.type === 'train');
@@ -147,7 +147,7 @@ describe('distillery distill', () => {
     for (const variant of [{ lossImpl: 'chunked' }, { lossImpl: 'naive' }, { gradientCheckpointing: 'on' }, { dtype: 'bfloat16' }]) {
       const waits: number[] = [];
       const out = join(dir, `run-waits-${Object.values(variant).join('-')}`);
-      await distill(resolveConfig({ teacher, student, data, out, batchSize: 4, gradAccum: 2, maxSteps: 4, evalRatio: 0, ...variant }), {
+      await runDistillation(resolveConfig({ teacher, student, data, out, batchSize: 4, gradAccum: 2, maxSteps: 4, evalRatio: 0, ...variant }), {
         log: () => {},
         onStep: () => waits.push(T.hostSyncCount()),
       });
@@ -164,7 +164,7 @@ describe('distillery distill', () => {
     model.dispose();
     const out = join(dir, 'run-nan');
     await assert.rejects(
-      distill(resolveConfig({ teacher, student: broken, data, out, maxSteps: 3, evalRatio: 0 }), quiet),
+      runDistillation(resolveConfig({ teacher, student: broken, data, out, maxSteps: 3, evalRatio: 0 }), quiet),
       /loss is NaN .* at step 1, batch epoch 0 examples \[\d+(, \d+)*\]; no checkpoint was written/,
     );
     assert.equal(existsSync(join(out, 'checkpoints')), false);
@@ -228,6 +228,6 @@ describe('distillery distill', () => {
 
   test('teacher and student with different vocabulary sizes and no tokenizers are refused', async () => {
     const wide = makeModel(dir, 'wide-teacher', 4, 0.5, { vocab_size: 48 });
-    await assert.rejects(distill(resolveConfig({ teacher: wide, student, data, out: join(dir, 'run-vocab') }), quiet), /teacher vocab_size 48 ≠ student vocab_size 40/);
+    await assert.rejects(runDistillation(resolveConfig({ teacher: wide, student, data, out: join(dir, 'run-vocab') }), quiet), /teacher vocab_size 48 ≠ student vocab_size 40/);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { evaluate } from '../src/api/evaluate.js';
 import { resolveConfig } from '../src/distill/config.js';
-import { distill } from '../src/distill/trainer.js';
+import { runDistillation } from '../src/distill/trainer.js';
 import { writeRandomModel } from '../src/demo/training.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../src/tokenizer/index.js';
 
@@ -34,7 +34,7 @@ describe('eval on held-out data', () => {
   test("a run's student on the run's held-out file gives summary.json's after-numbers; --all-tokens scores more tokens", async () => {
     const out = join(dir, 'run');
     // maxLength 40 truncates the longer examples: eval must cut them where distill did.
-    await distill(resolveConfig({ teacher, student, data: TRAIN, evalData: HELD_OUT, out, maxSteps: 3, batchSize: 4, lr: 1e-2, maxLength: 40 }), { log: () => {} });
+    await runDistillation(resolveConfig({ teacher, student, data: TRAIN, evalData: HELD_OUT, out, maxSteps: 3, batchSize: 4, lr: 1e-2, maxLength: 40 }), { log: () => {} });
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     const lines: string[] = [];
     const r = await evaluate({ model: join(out, 'student'), teacher, data: HELD_OUT, maxLength: 40, log: (l) => lines.push(l) });

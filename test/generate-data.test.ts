@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { generateData } from '../src/api/generate-data.js';
 import { resolveConfig } from '../src/distill/config.js';
-import { distill } from '../src/distill/trainer.js';
+import { runDistillation } from '../src/distill/trainer.js';
 import { writeRandomModel } from '../src/demo/training.js';
 import { generate } from '../src/models/qwen3/generate.js';
 import { loadQwen3 } from '../src/models/qwen3/weights.js';
@@ -82,7 +82,7 @@ describe('generate-data', () => {
     assert.deepEqual(a.labels.slice(3), a.input_ids.slice(3));
     assert.equal(a.input_ids.length, 6);
     assert.deepEqual(b.labels.slice(0, 2), [-100, -100]);
-    const run = await distill(resolveConfig({ teacher: model, student: model, data: out, out: join(dir, 'tokens-run'), maxSteps: 1, evalRatio: 0 }), { log: () => {} });
+    const run = await runDistillation(resolveConfig({ teacher: model, student: model, data: out, out: join(dir, 'tokens-run'), maxSteps: 1, evalRatio: 0 }), { log: () => {} });
     assert.ok(run.studentDir);
     // Records without labels or loss_mask have no prompt: copied unchanged; when none has one, refused and nothing left behind.
     const mixed = join(dir, 'mixed.jsonl');

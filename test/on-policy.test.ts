@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, resolveConfig } from '../src/distill/config.js';
-import { distill } from '../src/distill/trainer.js';
+import { runDistillation } from '../src/distill/trainer.js';
 import { loadQwen3 } from '../src/models/qwen3/weights.js';
 import * as T from '../src/tensor/index.js';
 import { makeModel, promptedTokenData, tokenData } from './tiny-run.js';
@@ -69,7 +69,7 @@ describe('on-policy and sequence-level distillation', () => {
   test('on-policy, greedy: kd_loss is τ²·KL over exactly the positions predicting the student\'s own tokens (no CE term)', async () => {
     const out = join(dir, 'run-on-policy');
     const tau = 2;
-    await distill(resolveConfig({ teacher, student, data: one, out, batchSize: 1, maxSteps: 1, evalRatio: 0, lr: 0, temperature: tau, onPolicyFraction: 1, generationTemperature: 0, maxNewTokens: 5 }), quiet);
+    await runDistillation(resolveConfig({ teacher, student, data: one, out, batchSize: 1, maxSteps: 1, evalRatio: 0, lr: 0, temperature: tau, onPolicyFraction: 1, generationTemperature: 0, maxNewTokens: 5 }), quiet);
     const step = readJsonl(join(out, 'metrics.jsonl')).find((r) => r.type === 'train');
     const generated = greedyByRecomputation(student, prompt, 5);
     const { kd, n } = sumsByHand([...prompt, ...generated], prompt.length, tau);
@@ -86,7 +86,7 @@ describe('on-policy and sequence-level distillation', () => {
   test('sequence-level KD, greedy: the teacher\'s completion replaces the answer and trains with α·KD + (1−α)·CE', async () => {
     const out = join(dir, 'run-seq-kd');
     const [alpha, tau] = [0.3, 1.5];
-    await distill(resolveConfig({ teacher, student, data: one, out, batchSize: 1, maxSteps: 1, evalRatio: 0, lr: 0, alpha, temperature: tau, seqKd: true, generationTemperature: 0, maxNewTokens: 3 }), quiet);
+    await runDistillation(resolveConfig({ teacher, student, data: one, out, batchSize: 1, maxSteps: 1, evalRatio: 0, lr: 0, alpha, temperature: tau, seqKd: true, generationTemperature: 0, maxNewTokens: 3 }), quiet);
     const step = readJsonl(join(out, 'metrics.jsonl')).find((r) => r.type === 'train');
     const written = greedyByRecomputation(teacher, prompt, 3);
     const { kd, ce, n } = sumsByHand([...prompt, ...written], prompt.length, tau);
@@ -100,11 +100,11 @@ describe('on-policy and sequence-level distillation', () => {
   test('resume with sampled on-policy micro-batches ends bitwise where the uninterrupted run did', async () => {
     const settings = { teacher, student, data, batchSize: 3, gradAccum: 2, maxSteps: 6, lr: 5e-3, onPolicyFraction: 0.5, maxNewTokens: 6, generationTopP: 0.9 };
     const full = join(dir, 'run-op-full');
-    await distill(resolveConfig({ ...settings, out: full }), quiet);
+    await runDistillation(resolveConfig({ ...settings, out: full }), quiet);
     const split = join(dir, 'run-op-split');
     let steps = 0;
-    await distill(resolveConfig({ ...settings, out: split }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 3 });
-    await distill(resolveConfig({ ...settings, out: split, resume: split }), quiet);
+    await runDistillation(resolveConfig({ ...settings, out: split }), { log: () => {}, onStep: () => steps++, stopRequested: () => steps >= 3 });
+    await runDistillation(resolveConfig({ ...settings, out: split, resume: split }), quiet);
     const bytes = (run: string) => readFileSync(join(run, 'student', 'model.safetensors'));
     assert.ok(bytes(full).equals(bytes(split)), 'student weights differ after resume');
     const fields = (run: string) => readJsonl(join(run, 'metrics.jsonl')).filter((r) => r.type === 'train').map((r) => [r.step, r.on_policy_fraction, r.generated_tokens, r.tokens, r.loss]);
@@ -112,7 +112,7 @@ describe('on-policy and sequence-level distillation', () => {
     const fractions = fields(full).map((f) => f[1]);
     assert.ok(fractions.some((f) => f > 0) && fractions.some((f) => f < 1), `a mix of on-policy and data micro-batches: ${fractions}`);
     // Resuming with another fraction is another run.
-    await assert.rejects(distill(resolveConfig({ ...settings, onPolicyFraction: 0.25, out: split, resume: split }), quiet), /on_policy_fraction: 0\.5 then, 0\.25 now/);
+    await assert.rejects(runDistillation(resolveConfig({ ...settings, onPolicyFraction: 0.25, out: split, resume: split }), quiet), /on_policy_fraction: 0\.5 then, 0\.25 now/);
   });
 
   test('bad generation settings, a teacher cache and data without prompts are refused, naming the flag', async () => {
@@ -129,7 +129,7 @@ describe('on-policy and sequence-level distillation', () => {
     refused({ teacherCache: join(dir, 'cache'), seqKd: true }, /--teacher-cache cannot be used with --seq-kd/);
     // Data with no prompts (every token a target) is refused before anything is loaded, leaving no folder.
     const noPrompt = join(dir, 'no-prompt');
-    await assert.rejects(distill(resolveConfig({ teacher, student, data: unprompted, out: noPrompt, onPolicyFraction: 0.5 }), quiet), /--on-policy-fraction needs prompts to continue, but every token of --data .*unprompted\.jsonl is a target/);
+    await assert.rejects(runDistillation(resolveConfig({ teacher, student, data: unprompted, out: noPrompt, onPolicyFraction: 0.5 }), quiet), /--on-policy-fraction needs prompts to continue, but every token of --data .*unprompted\.jsonl is a target/);
     assert.ok(!existsSync(noPrompt), 'a refused run leaves no folder');
     // From the command line: one line, exit 2 (a usage error), no run folder.
     const out = join(dir, 'cli-refused');

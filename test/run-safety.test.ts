@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
-import { distill } from '../src/distill/trainer.js';
+import { runDistillation } from '../src/distill/trainer.js';
 import { FileWriteError, writeTextAtomic } from '../src/io/atomic.js';
 import { makeModel, promptedTokenData, tokenData } from './tiny-run.js';
 
@@ -76,11 +76,11 @@ describe('a run never loses work', () => {
     const busy = join(dir, 'busy');
     mkdirSync(busy);
     writeFileSync(join(busy, 'notes.txt'), 'mine');
-    await assert.rejects(distill(resolveConfig({ teacher, student, data, out: busy, maxSteps: 1 }), quiet), /--out .*busy already has files \(notes\.txt\): choose another folder/);
+    await assert.rejects(runDistillation(resolveConfig({ teacher, student, data, out: busy, maxSteps: 1 }), quiet), /--out .*busy already has files \(notes\.txt\): choose another folder/);
     assert.deepEqual(readdirSync(busy), ['notes.txt']);
     const empty = join(dir, 'empty');
     mkdirSync(empty);
-    await distill(resolveConfig({ teacher, student, data, out: empty, maxSteps: 1, evalRatio: 0 }), quiet);
+    await runDistillation(resolveConfig({ teacher, student, data, out: empty, maxSteps: 1, evalRatio: 0 }), quiet);
     assert.ok(existsSync(join(empty, 'student', 'model.safetensors')));
   });
 
@@ -89,7 +89,7 @@ describe('a run never loses work', () => {
     const weights = join(truncated, 'model.safetensors');
     truncateSync(weights, statSync(weights).size - 100);
     const out = join(dir, 'run-truncated');
-    await assert.rejects(distill(resolveConfig({ teacher, student: truncated, data, out, maxSteps: 1 }), quiet), /model\.safetensors/);
+    await assert.rejects(runDistillation(resolveConfig({ teacher, student: truncated, data, out, maxSteps: 1 }), quiet), /model\.safetensors/);
     assert.equal(existsSync(out), false, 'no half-made run folder');
 
     const cache = join(dir, 'cache');
@@ -97,7 +97,7 @@ describe('a run never loses work', () => {
     assert.equal(made.status, 0, made.stderr);
     const otherData = tokenData(dir, 'other.jsonl', 24, 8);
     const mismatched = join(dir, 'run-mismatched');
-    await assert.rejects(distill(resolveConfig({ student, data: otherData, teacherCache: cache, out: mismatched, maxSteps: 1 }), quiet), /cache/);
+    await assert.rejects(runDistillation(resolveConfig({ student, data: otherData, teacherCache: cache, out: mismatched, maxSteps: 1 }), quiet), /cache/);
     assert.equal(existsSync(mismatched), false, 'no half-made run folder');
   });
 
@@ -136,7 +136,7 @@ describe('a run never loses work', () => {
     if (!disk) return t.skip('mounting a tmpfs needs root');
     const out = join(disk, 'run');
     await assert.rejects(
-      distill(resolveConfig({ teacher, student, data, out, maxSteps: 1 }), quiet),
+      runDistillation(resolveConfig({ teacher, student, data, out, maxSteps: 1 }), quiet),
       /--out .*run: the run needs about \d+\.\d MB of disk \(3 checkpoints .* --keep-checkpoints 2, and the final student .*\), but only 0\.\d MB is free there/,
     );
     assert.equal(existsSync(out), false);
@@ -158,7 +158,7 @@ describe('a run never loses work', () => {
       }
     };
     await assert.rejects(
-      distill(resolveConfig({ teacher, student, data, out, maxSteps: 3, saveEvery: 1, evalRatio: 0 }), { log: () => {}, onStep: (s) => fill(s.step) }),
+      runDistillation(resolveConfig({ teacher, student, data, out, maxSteps: 3, saveEvery: 1, evalRatio: 0 }), { log: () => {}, onStep: (s) => fill(s.step) }),
       (error: Error) => {
         assert.ok(error instanceof FileWriteError, String(error));
         assert.match(error.message, new RegExp(`cannot write ${out}/checkpoints/step-00000002/\\S+: no space left on the device; the last checkpoint, ${out}/checkpoints/step-00000001, is intact: free space and continue with --resume ${out}`));
@@ -168,7 +168,7 @@ describe('a run never loses work', () => {
     // The good checkpoint is whole and nothing half-written is left beside it.
     assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['step-00000001']);
     rmSync(filler);
-    await distill(resolveConfig({ teacher, student, data, out, maxSteps: 3, saveEvery: 1, evalRatio: 0, resume: out }), quiet);
+    await runDistillation(resolveConfig({ teacher, student, data, out, maxSteps: 3, saveEvery: 1, evalRatio: 0, resume: out }), quiet);
     assert.ok(existsSync(join(out, 'student', 'model.safetensors')));
   });
 
@@ -185,7 +185,7 @@ describe('what a run says is true', () => {
   test('a --batch-size beyond the data says what it does: each batch is the whole training set', async () => {
     const lines: string[] = [];
     const out = join(dir, 'run-big-batch');
-    await distill(resolveConfig({ teacher, student, data, out, maxSteps: 1, batchSize: 1000, evalRatio: 0 }), { log: (l) => lines.push(l) });
+    await runDistillation(resolveConfig({ teacher, student, data, out, maxSteps: 1, batchSize: 1000, evalRatio: 0 }), { log: (l) => lines.push(l) });
     const training = lines.find((l) => l.startsWith('training:'));
     assert.equal(training, 'training: 1 steps (1 per epoch, 24 examples per step); --batch-size 1000 is more than the 24 training examples, so each batch is all 24');
     assert.match(lines.find((l) => l.startsWith('memory plan:'))!, /micro-batch 24 as configured/);
@@ -196,7 +196,7 @@ describe('what a run says is true', () => {
   test('a diverging run (--lr 10) stops with an error naming the step and the learning rate, not "gap closed Infinity %"', async () => {
     const out = join(dir, 'run-diverged');
     await assert.rejects(
-      distill(resolveConfig({ teacher, student, data, out, maxSteps: 4, lr: 10, evalEvery: 1 }), quiet),
+      runDistillation(resolveConfig({ teacher, student, data, out, maxSteps: 4, lr: 10, evalEvery: 1 }), quiet),
       (error: Error) => error.name === 'DivergenceError' && /^the run diverged: the student's held-out loss is [\d.e+]+ nats\/token \(perplexity Infinity\) at step 1 \(--lr 10\); no student or summary was written/.test(error.message),
     );
     assert.equal(existsSync(join(out, 'summary.json')), false);

@@ -12,7 +12,7 @@ import { TeacherCache } from '../src/distill/teacher-cache/reader.js';
 import { writeTeacherCache } from '../src/distill/teacher-cache/writer.js';
 import { findPythonWithTorch } from '../src/cli/pytorch-baseline.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
-import { distill } from '../src/distill/trainer.js';
+import { runDistillation } from '../src/distill/trainer.js';
 import { parseQwen3Config } from '../src/models/qwen3/config.js';
 import { randomQwen3 } from '../src/models/qwen3/init.js';
 import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
@@ -106,7 +106,7 @@ describe('teacher cache', () => {
     const { teacher } = await buildCache(out, 8);
     teacher.dispose();
     const lines: string[] = [];
-    const result = await distill(resolveConfig({ student: studentPath, teacherCache: out, data, out: join(dir, 'run'), maxSteps: 2, batchSize: 2, evalRatio: 0 }), { log: (l) => lines.push(l) });
+    const result = await runDistillation(resolveConfig({ student: studentPath, teacherCache: out, data, out: join(dir, 'run'), maxSteps: 2, batchSize: 2, evalRatio: 0 }), { log: (l) => lines.push(l) });
     assert.equal(result.interruptedAt, null);
     assert.ok(lines.some((l) => /no teacher loaded/.test(l)));
     assert.ok(!lines.some((l) => /loading teacher/.test(l)));

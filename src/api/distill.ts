@@ -4,8 +4,8 @@
 // AbortSignal stops the run with a resumable checkpoint.
 import { type DistillConfig, OPTIONS } from '../distill/config.js';
 import { resolveRunConfig } from '../distill/resume-settings.js';
-import { distill as runDistillation, type StepReport } from '../distill/trainer.js';
-import type { RunSummary } from '../distill/summary.js';
+import type { StepReport } from '../distill/hooks.js';
+import { type DistillRunResult, runDistillation } from '../distill/trainer.js';
 import { checkDevice } from '../tensor/index.js';
 import { type AbortSignalLike, OptionsError, rejectUnknownOptions } from './options.js';
 import { apiRecord, type MetricsRecord } from './records.js';
@@ -34,18 +34,7 @@ export interface DistillCallbacks {
 
 export type DistillOptions = DistillSettings & DistillCallbacks;
 
-export interface DistillRunResult {
-  /** The run folder (`out`). */
-  outDir: string;
-  /** The trained student (a Hugging Face folder), or null when the run was stopped early. */
-  studentDir: string | null;
-  /** Held-out comparison: perplexities before/after, gap closed, top-1 agreement, KL(teacher‖student); null when stopped early. */
-  summary: RunSummary | null;
-  /** The step after which an abort stopped the run, or null. */
-  interruptedAt: number | null;
-  /** The last checkpoint written. */
-  checkpoint: string | null;
-}
+export type { DistillRunResult };
 
 const CALLBACK_KEYS = ['onStep', 'onRecord', 'log', 'signal'] as const;
 

@@ -1,7 +1,7 @@
 // Training progress: a live bar (step/total, loss, tokens/s, ETA) on a terminal; plain periodic
 // lines when stderr is a file or a CI log.
 import { SingleBar } from 'cli-progress';
-import type { StepReport } from '../distill/trainer.js';
+import type { StepReport } from '../distill/hooks.js';
 
 export interface ProgressView {
   update(report: StepReport): void;

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32 } from '../data/index.js';
 import { resolveConfig } from '../distill/config.js';
-import { distill } from '../distill/trainer.js';
+import { runDistillation } from '../distill/trainer.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { generate } from '../models/qwen3/generate.js';
 import { loadQwen3 } from '../models/qwen3/weights.js';
@@ -109,7 +109,7 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
     const init = join(dir, 'teacher-init');
     writeRandomModel(init, s.teacher, tokenizer, 64, s.seed, tokenizerDir);
     hooks.log(`  training the teacher on ${s.teacherProblems} problems for ${s.teacher.steps} steps`);
-    await distill(
+    await runDistillation(
       resolveConfig(
         { student: init, data: join(dir, 'teacher-train.jsonl'), out: join(dir, 'teacher-run'), alpha: 0, lr: s.teacher.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: s.teacher.steps, batchSize: s.teacher.batchSize, evalRatio: 0.01, maxEvalExamples: 64, seed: s.seed, weightDecay: 0.1, logEvery: 100 },
         {},

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
-import { distill } from '../distill/trainer.js';
+import { runDistillation } from '../distill/trainer.js';
 import { compareModels, gapClosed, scoreEveryToken } from '../eval/compare.js';
 import { generate } from '../models/qwen3/generate.js';
 import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
@@ -59,7 +59,7 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
     const parameters = writeRandomModel(init, settings.teacher, tokenizer, settings.context, settings.seed, tokenizerDir);
     hooks.log(`  training the teacher: ${(parameters / 1e6).toFixed(2)}M parameters, ${settings.teacher.steps} steps on ${windows.length} windows of ${settings.context} tokens`);
     const t = settings.teacher;
-    await distill(
+    await runDistillation(
       resolveConfig(
         { student: init, data, out: join(dir, 'teacher-run'), alpha: 0, lr: t.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: t.steps, batchSize: t.batchSize, evalRatio: 0.02, maxEvalExamples: 32, evalEvery: 0, seed: settings.seed, weightDecay: 0.1, logEvery: 50 },
         {},

@@ -3,7 +3,8 @@
 // and what the demo shows of each run, made from the trainer's metrics records (its log stays silent).
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
-import { distill, type DistillHooks, type StepReport } from '../distill/trainer.js';
+import type { DistillHooks, StepReport } from '../distill/hooks.js';
+import { runDistillation } from '../distill/trainer.js';
 import { randomQwen3 } from '../models/qwen3/init.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
 import type { MetricsRecord } from '../report/metrics.js';
@@ -82,7 +83,7 @@ export interface StudentPair {
 /** One student run through `distill`'s trainer; returns its wall time in seconds. */
 export async function timedDistill(settings: Record<string, unknown>, hooks: DemoHooks, budget: TrainingBudget): Promise<number> {
   const started = Date.now();
-  await distill(resolveConfig(settings), runHooks(hooks, budget));
+  await runDistillation(resolveConfig(settings), runHooks(hooks, budget));
   return (Date.now() - started) / 1000;
 }
 

@@ -28,7 +28,8 @@ import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
 import type { CompletionPlan } from './step-micro-batches.js';
 import { readGenerationDefaults, stopTokenIds } from '../models/open-model.js';
-import type { DistillHooks, DistillOptions } from './trainer.js';
+import type { ProcessGroup } from '../distributed/process-group.js';
+import type { DistillHooks } from './hooks.js';
 
 export interface RunSetup {
   config: DistillConfig;
@@ -142,8 +143,8 @@ function trainingLine(config: DistillConfig, examples: number, shape: { batchSiz
   return `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${perStep} examples per step${microBatchesPerStep > 1 ? `: ${microBatchesPerStep} micro-batches of ${batchSize}` : ''})${clamped}${spans}`;
 }
 
-export async function setupRun(config: DistillConfig, hooks: DistillHooks, options: DistillOptions = {}): Promise<RunSetup> {
-  const parallel = new DataParallel(options.processGroup ?? null);
+export async function setupRun(config: DistillConfig, hooks: DistillHooks, processGroup: ProcessGroup | null): Promise<RunSetup> {
+  const parallel = new DataParallel(processGroup);
   // Rank 0 speaks for the run and writes its files; the other ranks train silently beside it.
   const main = parallel.isMain;
   const log = main ? hooks.log : () => {};

@@ -9,9 +9,10 @@ import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
 import { saveQwen3 } from '../models/qwen3/weights.js';
-import { type MetricsRecord, readMetrics } from '../report/metrics.js';
+import { readMetrics } from '../report/metrics.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
+import type { DistillHooks } from './hooks.js';
 import { type StepContext, trainStep } from './step.js';
 import type { AnswerSource } from './step-micro-batches.js';
 import { RunPeaks } from './memory/peaks.js';
@@ -19,40 +20,17 @@ import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
 import { comparisonFromRecord, evalRecord, formatSummary, type RunSummary, summarize, summaryFile } from './summary.js';
 
-export interface StepReport {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  loss: number;
-  kdLoss: number;
-  /** Mean CE over the step's reference answers; null when every micro-batch was on-policy (no reference). */
-  ceLoss: number | null;
-  lr: number;
-  tokensPerSecond: number;
-  etaSeconds: number;
-}
-
-export interface DistillHooks {
-  /** Diagnostics and plain progress lines. */
-  log(line: string): void;
-  /** After every optimizer step (a progress bar). */
-  onStep?(report: StepReport): void;
-  /** Polled between steps: true after Ctrl-C, to checkpoint and stop. */
-  stopRequested?(): boolean;
-  /** Every metrics record as it is appended to metrics.jsonl (train steps and evaluations). */
-  onRecord?(record: MetricsRecord): void;
-}
-
-export interface DistillOptions {
-  /** Data-parallel training over this c10d group (one per rank; see src/distributed). */
-  processGroup?: ProcessGroup | null;
-}
-
-export interface DistillResult {
+/** What a run leaves: its folder, the student, the held-out comparison, or where it stopped. */
+export interface DistillRunResult {
+  /** The run folder (`out`). */
   outDir: string;
+  /** The trained student (a Hugging Face folder), or null when the run was stopped early (and on ranks other than 0). */
   studentDir: string | null;
+  /** Held-out comparison: perplexities before/after, gap closed, top-1 agreement, KL(teacher‖student); null when stopped early. */
   summary: RunSummary | null;
+  /** The step after which a stop request ended the run, or null. */
   interruptedAt: number | null;
+  /** The last checkpoint written. */
   checkpoint: string | null;
 }
 
@@ -73,9 +51,13 @@ function generationRecord(answers: readonly AnswerSource[], counted: { generated
   };
 }
 
-/** Runs a distillation: setup (run-setup.ts), the training loop, and the release of the models. */
-export async function distill(config: DistillConfig, hooks: DistillHooks, options: DistillOptions = {}): Promise<DistillResult> {
-  const run = await setupRun(config, hooks, options);
+/**
+ * Runs the distillation a resolved configuration describes: setup (run-setup.ts), the training
+ * loop, and the release of the models. With a process group, this process is one rank of a
+ * data-parallel run (src/distributed).
+ */
+export async function runDistillation(config: DistillConfig, hooks: DistillHooks, processGroup: ProcessGroup | null = null): Promise<DistillRunResult> {
+  const run = await setupRun(config, hooks, processGroup);
   try {
     return await train(run, hooks);
   } finally {
@@ -84,7 +66,7 @@ export async function distill(config: DistillConfig, hooks: DistillHooks, option
 }
 
 /** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
-async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillResult> {
+async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResult> {
   const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer } = run;
   const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;

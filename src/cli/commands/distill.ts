@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { configToYaml, OPTIONS, readConfigFile } from '../../distill/config.js';
 import { resolveRunConfig } from '../../distill/resume-settings.js';
-import { distill } from '../../distill/trainer.js';
+import { runDistillation } from '../../distill/trainer.js';
 import { writeRunReport } from '../../report/run-report.js';
 import { checkDevice } from '../device.js';
 import { createProgress } from '../progress.js';
@@ -86,7 +86,7 @@ export function distillAction(command: Command): (flags: Record<string, unknown>
       console.error(`distillery [rank ${world?.rank}]: the launcher is gone: stopping after this step with a checkpoint`);
     });
     try {
-      const result = await distill(config, { log: progress.log, onStep: progress.update, stopRequested: () => stops > 0 }, { processGroup });
+      const result = await runDistillation(config, { log: progress.log, onStep: progress.update, stopRequested: () => stops > 0 }, processGroup);
       progress.stop();
       if (result.interruptedAt !== null) process.exitCode = 130;
       else if (main) {
