@@ -5,24 +5,24 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { microBatchBackward, readStepScalars } from '../src/distill/micro-batch.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import type { Qwen3ForCausalLM } from '../src/models/qwen3/model.js';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import type { CausalLM } from '../src/models/decoder/model.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 
 const config = (dtype: 'float32' | 'bfloat16', overrides: Record<string, unknown> = {}) =>
-  parseQwen3Config({
+  parseModelConfig({
     model_type: 'qwen3', vocab_size: 50, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 3, num_attention_heads: 4,
     num_key_value_heads: 2, head_dim: 8, tie_word_embeddings: true, torch_dtype: dtype, ...overrides,
   });
 
-function randomModel(seed: number, dtype: 'float32' | 'bfloat16', overrides: Record<string, unknown> = {}): Qwen3ForCausalLM {
+function randomModel(seed: number, dtype: 'float32' | 'bfloat16', overrides: Record<string, unknown> = {}): CausalLM {
   const gen = new T.Generator(seed);
-  const model = randomQwen3(config('float32', overrides), { generator: gen });
+  const model = randomCausalLM(config('float32', overrides), { generator: gen });
   for (const [n, p] of model.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, 0.3, gen);
   if (dtype === 'float32') return model;
-  const cast = randomQwen3(config(dtype, overrides), { generator: gen, dtype });
+  const cast = randomCausalLM(config(dtype, overrides), { generator: gen, dtype });
   T.noGrad(() => cast.parameters().forEach((p, i) => p.copy_(model.parameters()[i]!)));
   model.dispose();
   return cast;
@@ -41,7 +41,7 @@ const padded = {
   targetTokens: 10,
 };
 
-function gradients(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM, batch: typeof padded, impl: 'chunked' | 'naive', checkpointing: boolean) {
+function gradients(student: CausalLM, teacher: CausalLM, batch: typeof padded, impl: 'chunked' | 'naive', checkpointing: boolean) {
   student.zeroGrad();
   T.manualSeed(7); // the same dropout masks for both runs, if any
   const setup = { student, teacher: new OnlineTeacher(teacher), loss: { alpha: 0.6, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl, chunkSize: 4, device: 'cpu', checkpointing };
@@ -120,7 +120,7 @@ describe('activation checkpointing saves memory', () => {
     // Large enough that every activation is a block the allocator counts (>= 1 MiB); with 12 layers the
     // activations outweigh the gradients and the loss chunks (64 rows) that both runs hold.
     const overrides = { vocab_size: 512, hidden_size: 512, intermediate_size: 1536, num_hidden_layers: 12, num_attention_heads: 8, num_key_value_heads: 4, head_dim: 64 };
-    const student = randomQwen3(config('float32', overrides));
+    const student = randomCausalLM(config('float32', overrides));
     const ids = Array.from({ length: 2 }, (_, r) => Array.from({ length: 512 }, (_, i) => (i * 13 + r) % 512));
     // One row padded, as in training batches.
     const attentionMask = ids.map((row, r) => row.map((_, i) => (r === 1 && i >= 500 ? 0 : 1)));

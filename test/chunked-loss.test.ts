@@ -10,19 +10,19 @@ import type { Divergence } from '../src/distill/divergences.js';
 import { cachedRowLossSums, combineLoss, rowLossSums } from '../src/distill/loss.js';
 import type { CachedRows } from '../src/distill/teacher-cache/reader.js';
 import { rowsAt, targetIndex } from '../src/eval/targets.js';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 
 const config = (vocab: number) =>
-  parseQwen3Config({
+  parseModelConfig({
     model_type: 'qwen3', vocab_size: vocab, hidden_size: 24, intermediate_size: 48, num_hidden_layers: 2,
     num_attention_heads: 2, num_key_value_heads: 1, head_dim: 12, tie_word_embeddings: true, torch_dtype: 'float32',
   });
 const g = new T.Generator(5);
-const student = randomQwen3(config(50), { generator: g });
-const teacher = randomQwen3(config(50), { generator: g });
+const student = randomCausalLM(config(50), { generator: g });
+const teacher = randomCausalLM(config(50), { generator: g });
 for (const m of [student, teacher]) for (const [n, p] of m.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, 0.3, g);
 const ids = T.tensor([[3, 9, 27, 4, 33, 12, 7, 41], [8, 1, 19, 22, 5, 0, 0, 0]], { dtype: 'int64' });
 const mask = T.tensor([[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0, 0]], { dtype: 'int64' });
@@ -104,7 +104,7 @@ describe('a whole micro-batch step, chunked = naive', () => {
   for (const tied of [true, false]) {
     test(`${tied ? 'tied' : 'untied'} embeddings: same sums, same gradient for every parameter`, () => {
       const gen = new T.Generator(11);
-      const model = randomQwen3(parseQwen3Config({ model_type: 'qwen3', vocab_size: 50, hidden_size: 24, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 12, tie_word_embeddings: tied, torch_dtype: 'float32' }), { generator: gen });
+      const model = randomCausalLM(parseModelConfig({ model_type: 'qwen3', vocab_size: 50, hidden_size: 24, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 12, tie_word_embeddings: tied, torch_dtype: 'float32' }), { generator: gen });
       for (const [n, p] of model.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, 0.3, gen);
       const run = (impl: 'naive' | 'chunked') => {
         model.zeroGrad();

@@ -8,24 +8,24 @@ import { describe, test } from 'node:test';
 import { microBatchBackward, readStepScalars } from '../src/distill/micro-batch.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import { ProcessGroup } from '../src/distributed/process-group.js';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { generate } from '../src/models/qwen3/generate.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import type { Qwen3ForCausalLM } from '../src/models/qwen3/model.js';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { generate } from '../src/models/decoder/generate.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import type { CausalLM } from '../src/models/decoder/model.js';
 import { native } from '../src/native/index.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 import { referenceLogits } from './reference/qwen3-reference.js';
 
 const skip = T.cudaAvailable() ? false : 'no CUDA device in this build or machine';
-const cfg = parseQwen3Config({
+const cfg = parseModelConfig({
   model_type: 'qwen3', vocab_size: 97, hidden_size: 48, intermediate_size: 80, num_hidden_layers: 2, num_attention_heads: 4,
   num_key_value_heads: 2, head_dim: 16, rms_norm_eps: 1e-6, rope_theta: 10000, tie_word_embeddings: true, torch_dtype: 'float32',
 });
 
-function randomModel(seed: number): Qwen3ForCausalLM {
+function randomModel(seed: number): CausalLM {
   const g = new T.Generator(seed);
-  const model = randomQwen3(cfg, { generator: g });
+  const model = randomCausalLM(cfg, { generator: g });
   for (const [name, p] of model.namedParameters()) if (!/norm/.test(name)) normal_(p, 0, 0.15, g);
   return model;
 }
@@ -39,7 +39,7 @@ const batch = {
   targetTokens: 10,
 };
 
-function step(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM, device: string, impl: 'chunked' | 'naive') {
+function step(student: CausalLM, teacher: CausalLM, device: string, impl: 'chunked' | 'naive') {
   student.zeroGrad();
   const setup = { student, teacher: new OnlineTeacher(teacher), loss: { alpha: 0.6, temperature: 2, divergence: { kind: 'forward-kl' as const } }, impl, chunkSize: 4, device };
   const sums = readStepScalars(microBatchBackward(batch, 10, setup), null).sums;

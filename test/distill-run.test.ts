@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
 import { runDistillation } from '../src/distill/trainer.js';
-import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
+import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import { camelCaseKeys } from '../src/report/key-case.js';
 import * as T from '../src/tensor/index.js';
 import { makeModel, tokenData } from './tiny-run.js';
@@ -40,7 +40,7 @@ describe('distillery distill', () => {
     const first = readJsonl(join(out, 'metrics.jsonl')).find((r) => r.type === 'train');
     // By hand from each model's logits: positions 0..n-2 predict tokens 1..n-1.
     const logitsOf = (folder: string) => {
-      const m = loadQwen3(folder);
+      const m = loadCausalLM(folder);
       const rows = T.tidy(() => m.forward(T.tensor([ids], { dtype: 'int64' })).select(0, 0).tolist()) as number[][];
       m.dispose();
       return rows;
@@ -158,9 +158,9 @@ describe('distillery distill', () => {
 
   test('a NaN loss stops the run naming the step and batch, writing no checkpoint', async () => {
     const broken = makeModel(dir, 'broken', 3, 0.05);
-    const model = loadQwen3(broken);
+    const model = loadCausalLM(broken);
     T.noGrad(() => model.model.embed_tokens.weight.fill_(Number.NaN));
-    saveQwen3(model, broken);
+    saveCausalLM(model, broken);
     model.dispose();
     const out = join(dir, 'run-nan');
     await assert.rejects(

@@ -10,8 +10,8 @@ import { generateData } from '../src/api/generate-data.js';
 import { resolveConfig } from '../src/distill/config.js';
 import { runDistillation } from '../src/distill/trainer.js';
 import { writeRandomModel } from '../src/demo/training.js';
-import { generate } from '../src/models/qwen3/generate.js';
-import { loadQwen3 } from '../src/models/qwen3/weights.js';
+import { generate } from '../src/models/decoder/generate.js';
+import { loadCausalLM } from '../src/models/decoder/weights.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../src/tokenizer/index.js';
 import { makeModel } from './tiny-run.js';
 
@@ -37,7 +37,7 @@ describe('generate-data', () => {
     assert.deepEqual([result.records, result.regenerated, result.unchanged], [10, 10, 0]);
     const written = readJsonl(out);
     assert.deepEqual(written.map((r) => [r.instruction, r.id]), problems.map((p) => [p.instruction, p.id]));
-    const model = loadQwen3(teacher);
+    const model = loadCausalLM(teacher);
     const eos = tokenizer.eosTokenId!;
     for (const [i, record] of written.entries()) {
       const ids = generate(model, tokenizer.encode(`Instruction: ${problems[i]!.instruction}\nResponse: `), { maxNewTokens: 4, greedy: true, eosTokenIds: [eos] }).ids;

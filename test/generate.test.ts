@@ -1,21 +1,21 @@
 // Generation and perplexity against recomputation and hand arithmetic.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { generate, generateBatch } from '../src/models/qwen3/generate.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import { sampleToken } from '../src/models/qwen3/sampling.js';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { generate, generateBatch } from '../src/models/decoder/generate.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import { sampleToken } from '../src/models/decoder/sampling.js';
 import { normal_ } from '../src/nn/index.js';
 import { perplexity, windows } from '../src/eval/perplexity.js';
 import * as T from '../src/tensor/index.js';
 import { assertClose } from './helpers.js';
 
-const cfg = parseQwen3Config({
+const cfg = parseModelConfig({
   model_type: 'qwen3', vocab_size: 61, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
   num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, tie_word_embeddings: true, torch_dtype: 'float32',
 });
 const g = new T.Generator(3);
-const model = randomQwen3(cfg, { generator: g });
+const model = randomCausalLM(cfg, { generator: g });
 // Larger weights than the 0.02 init, so the distribution over next tokens is far from uniform.
 for (const [name, p] of model.namedParameters()) if (!/norm/.test(name)) normal_(p, 0, 0.3, g);
 

@@ -13,10 +13,10 @@ import { memoryBudget, MemoryLimitError } from '../src/distill/memory/limit.js';
 import { MemoryPlanError, microBatchSizes, planMemory, splitMicroBatch } from '../src/distill/memory/plan.js';
 import { withChunkRows } from '../src/distill/memory/run-plan.js';
 import { microBatchBackward } from '../src/distill/micro-batch.js';
-import { parseQwen3Config, qwen3ConfigToJson } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import { presetConfig } from '../src/models/qwen3/presets.js';
-import { qwen3ForwardFlopsPerToken, qwen3ParameterCount } from '../src/models/qwen3/size.js';
+import { parseModelConfig, modelConfigToJson } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import { presetConfig } from '../src/models/decoder/presets.js';
+import { forwardFlopsPerToken, parameterCount } from '../src/models/decoder/size.js';
 import * as T from '../src/tensor/index.js';
 
 const GIB = 2 ** 30;
@@ -25,24 +25,24 @@ describe('parameter counts from a config alone', () => {
   test('the published sizes of Qwen3-0.6B and Qwen3-4B', () => {
     // Hugging Face model cards: 0.6B (0.44B without embeddings), 4.0B (3.6B without embeddings);
     // exact totals as the released safetensors hold them.
-    assert.equal(qwen3ParameterCount(presetConfig('qwen3-0.6b')), 596_049_920);
-    assert.equal(qwen3ParameterCount(presetConfig('qwen3-4b')), 4_022_468_096);
+    assert.equal(parameterCount(presetConfig('qwen3-0.6b')), 596_049_920);
+    assert.equal(parameterCount(presetConfig('qwen3-4b')), 4_022_468_096);
   });
 
   test('equal to the parameters a built model holds, tied and untied, with attention biases', () => {
     for (const overrides of [{}, { tie_word_embeddings: false }, { attention_bias: true }]) {
-      const config = parseQwen3Config({ model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: true, ...overrides });
-      const model = randomQwen3(config);
-      assert.equal(qwen3ParameterCount(config), model.numParameters(), JSON.stringify(overrides));
+      const config = parseModelConfig({ model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: true, ...overrides });
+      const model = randomCausalLM(config);
+      assert.equal(parameterCount(config), model.numParameters(), JSON.stringify(overrides));
       model.dispose();
     }
   });
 
   test('forward FLOPs per token, counted by hand for a small config', () => {
-    const config = parseQwen3Config({ model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: true });
+    const config = parseModelConfig({ model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: true });
     // Per layer: q 32·64, k and v 32·32 each, o 64·32, q/k norms 2·16, MLP 3·32·48, two norms 2·32 = 10,848.
     const weights = 3 * 10_848 + 32 + 40 * 32; // the layers, the final norm, the LM head
-    assert.equal(qwen3ForwardFlopsPerToken(config, 10), 2 * weights + 4 * 3 * 10 * 4 * 16);
+    assert.equal(forwardFlopsPerToken(config, 10), 2 * weights + 4 * 3 * 10 * 4 * 16);
   });
 });
 
@@ -95,8 +95,8 @@ describe('the estimate', () => {
   test('student activations within 25 % of what the allocator measures for a step, with and without checkpointing', () => {
     // Sized so that every activation and gradient is a block the allocator counts (>= 1 MiB: the
     // smallest are 1,024 tokens × 256 KV features and the 1,024 × 256 k/v projections in float32).
-    const config = parseQwen3Config({ model_type: 'qwen3', vocab_size: 512, hidden_size: 1024, intermediate_size: 2048, num_hidden_layers: 3, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 128, tie_word_embeddings: true });
-    const student = randomQwen3(config);
+    const config = parseModelConfig({ model_type: 'qwen3', vocab_size: 512, hidden_size: 1024, intermediate_size: 2048, num_hidden_layers: 3, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 128, tie_word_embeddings: true });
+    const student = randomCausalLM(config);
     const [batch, length] = [2, 512];
     const ids = Array.from({ length: batch }, (_, r) => Array.from({ length }, (_, i) => (i * 13 + r) % 512));
     // One row is padded, as in training batches.
@@ -202,7 +202,7 @@ describe('distillery distill --dry-run and refusals (config-only folders of the 
   const folder = (name: string, preset: string) => {
     const path = join(dir, name);
     mkdirSync(path);
-    writeFileSync(join(path, 'config.json'), JSON.stringify(qwen3ConfigToJson(presetConfig(preset))));
+    writeFileSync(join(path, 'config.json'), JSON.stringify(modelConfigToJson(presetConfig(preset))));
     for (const file of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(tokenizer, file), join(path, file));
     return path;
   };

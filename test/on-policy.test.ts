@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, resolveConfig } from '../src/distill/config.js';
 import { runDistillation } from '../src/distill/trainer.js';
-import { loadQwen3 } from '../src/models/qwen3/weights.js';
+import { loadCausalLM } from '../src/models/decoder/weights.js';
 import * as T from '../src/tensor/index.js';
 import { makeModel, promptedTokenData, tokenData } from './tiny-run.js';
 
@@ -36,7 +36,7 @@ const logSoftmax = (row: number[], tau: number) => {
 
 /** Each position's logits over a whole sequence: a plain forward pass, no KV cache. */
 function logitsOf(folder: string, sequence: number[]): number[][] {
-  const model = loadQwen3(folder);
+  const model = loadCausalLM(folder);
   const rows = T.tidy(() => model.forward(T.tensor([sequence], { dtype: 'int64' })).select(0, 0).tolist()) as number[][];
   model.dispose();
   return rows;

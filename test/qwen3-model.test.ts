@@ -1,17 +1,17 @@
-// Qwen3ForCausalLM against an independent float64 reference written from modeling_qwen3.py, plus
+// CausalLM against an independent float64 reference written from modeling_qwen3.py, plus
 // RoPE by hand, KV-cache decoding, padding, save/load round trips and bad-input errors.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { parseQwen3Config, type Qwen3Config } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import { KVCache } from '../src/models/qwen3/kv-cache.js';
-import type { Qwen3ForCausalLM } from '../src/models/qwen3/model.js';
-import { allowedAttention, attendableMask } from '../src/models/qwen3/mask.js';
-import { applyRotary, ropeCosSin, ropeFrequencies } from '../src/models/qwen3/rope.js';
-import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
+import { parseModelConfig, type DecoderConfig } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import { KVCache } from '../src/models/decoder/kv-cache.js';
+import type { CausalLM } from '../src/models/decoder/model.js';
+import { allowedAttention, attendableMask } from '../src/models/decoder/mask.js';
+import { applyRotary, ropeCosSin, ropeFrequencies } from '../src/models/decoder/rope.js';
+import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 import { assertClose } from './helpers.js';
@@ -19,8 +19,8 @@ import { referenceLogits, type RefWeights } from './reference/qwen3-reference.js
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-qwen3-'));
 
-function config(overrides: Record<string, unknown> = {}): Qwen3Config {
-  return parseQwen3Config({
+function config(overrides: Record<string, unknown> = {}): DecoderConfig {
+  return parseModelConfig({
     model_type: 'qwen3', vocab_size: 97, hidden_size: 48, intermediate_size: 80, num_hidden_layers: 2,
     num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, rms_norm_eps: 1e-6, rope_theta: 10000,
     tie_word_embeddings: true, max_position_embeddings: 128, torch_dtype: 'float32', ...overrides,
@@ -28,9 +28,9 @@ function config(overrides: Record<string, unknown> = {}): Qwen3Config {
 }
 
 /** A random model whose norms and biases are not at their init values, so every weight matters. */
-function randomModel(cfg: Qwen3Config, seed: number): Qwen3ForCausalLM {
+function randomModel(cfg: DecoderConfig, seed: number): CausalLM {
   const g = new T.Generator(seed);
-  const model = randomQwen3(cfg, { generator: g });
+  const model = randomCausalLM(cfg, { generator: g });
   for (const [name, p] of model.namedParameters()) {
     if (/norm\.weight$/.test(name)) T.noGrad(() => T.tidy(() => void p.copy_(T.randn(p.shape, { generator: g }).mul(0.2).add(1))));
     else normal_(p, 0, name.endsWith('.bias') ? 0.1 : 0.15, g);
@@ -38,11 +38,11 @@ function randomModel(cfg: Qwen3Config, seed: number): Qwen3ForCausalLM {
   return model;
 }
 
-function referenceWeights(model: Qwen3ForCausalLM): RefWeights {
+function referenceWeights(model: CausalLM): RefWeights {
   return new Map([...model.stateDict()].map(([name, p]) => [name, { shape: p.shape, data: Float64Array.from(p.toArray()) }]));
 }
 
-function compareWithReference(cfg: Qwen3Config, seed: number): number {
+function compareWithReference(cfg: DecoderConfig, seed: number): number {
   const model = randomModel(cfg, seed);
   const ids = [3, 17, 42, 5, 96, 0, 61, 8];
   const ours = T.tidy(() => model.forward(T.tensor([ids], { dtype: 'int64' })).toArray());
@@ -174,8 +174,8 @@ describe('decoding, padding and precision', () => {
 
   test('bfloat16 weights stay close to float32 and agree on the argmax', () => {
     const path = join(dir, 'bf16-source');
-    saveQwen3(model, path);
-    const bf16 = loadQwen3(path, { dtype: 'bfloat16' });
+    saveCausalLM(model, path);
+    const bf16 = loadCausalLM(path, { dtype: 'bfloat16' });
     const input = T.tensor([ids], { dtype: 'int64' });
     const a = model.forward(input);
     const b = bf16.forward(input).float();
@@ -192,7 +192,7 @@ describe('Hugging Face folders', () => {
     const cfg = config();
     const model = randomModel(cfg, 8);
     const path = join(dir, 'roundtrip');
-    saveQwen3(model, path);
+    saveCausalLM(model, path);
     const files = readdirSync(path).sort();
     assert.deepEqual(files, ['config.json', 'generation_config.json', 'model.safetensors']);
     const json = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
@@ -202,7 +202,7 @@ describe('Hugging Face folders', () => {
     assert.equal(json.torch_dtype, 'float32');
     const header = readFileSync(join(path, 'model.safetensors'));
     assert.ok(!header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString().includes('lm_head'));
-    const loaded = loadQwen3(path);
+    const loaded = loadCausalLM(path);
     const input = T.tensor([[1, 2, 3, 4]], { dtype: 'int64' });
     assert.deepEqual(loaded.forward(input).toArray(), model.forward(input).toArray());
   });
@@ -212,34 +212,34 @@ describe('Hugging Face folders', () => {
     const model = randomModel(cfg, 9);
     const single = join(dir, 'single');
     const sharded = join(dir, 'sharded');
-    saveQwen3(model, single);
-    saveQwen3(model, sharded, { maxShardBytes: 20_000 });
+    saveCausalLM(model, single);
+    saveCausalLM(model, sharded, { maxShardBytes: 20_000 });
     const shards = readdirSync(sharded).filter((f) => f.endsWith('.safetensors'));
     assert.ok(shards.length > 2, `${shards.length} shards`);
     const index = JSON.parse(readFileSync(join(sharded, 'model.safetensors.index.json'), 'utf8'));
     assert.equal(Object.keys(index.weight_map).length, model.stateDict().size);
     const input = T.tensor([[7, 8, 9]], { dtype: 'int64' });
-    assert.deepEqual(loadQwen3(sharded).forward(input).toArray(), loadQwen3(single).forward(input).toArray());
+    assert.deepEqual(loadCausalLM(sharded).forward(input).toArray(), loadCausalLM(single).forward(input).toArray());
     // Saving again unsharded removes the stale shards.
-    saveQwen3(model, sharded);
+    saveCausalLM(model, sharded);
     assert.deepEqual(readdirSync(sharded).filter((f) => f.endsWith('.safetensors')), ['model.safetensors']);
   });
 
   test('missing, unexpected and mis-shaped weights are listed', () => {
     const path = join(dir, 'mismatch');
-    saveQwen3(randomModel(config(), 10), path);
+    saveCausalLM(randomModel(config(), 10), path);
     const json = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
     writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, num_hidden_layers: 3, layer_types: undefined, max_window_layers: 3 }));
-    assert.throws(() => loadQwen3(path), /weights do not match config\.json \(missing: model\.layers\.2\.self_attn\.q_proj\.weight/);
+    assert.throws(() => loadCausalLM(path), /weights do not match config\.json \(missing: model\.layers\.2\.self_attn\.q_proj\.weight/);
     writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, intermediate_size: 64 }));
-    assert.throws(() => loadQwen3(path), /shape mismatch: model\.layers\.0\.mlp\.gate_proj\.weight: checkpoint \[80,48\] vs config \[64,48\]/);
+    assert.throws(() => loadCausalLM(path), /shape mismatch: model\.layers\.0\.mlp\.gate_proj\.weight: checkpoint \[80,48\] vs config \[64,48\]/);
     writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, tie_word_embeddings: false }));
-    assert.throws(() => loadQwen3(path), /missing: lm_head\.weight/);
+    assert.throws(() => loadCausalLM(path), /missing: lm_head\.weight/);
     writeFileSync(join(path, 'config.json'), JSON.stringify({ ...json, num_hidden_layers: 1, layer_types: undefined, max_window_layers: 1 }));
-    assert.throws(() => loadQwen3(path), /unexpected: model\.layers\.1\./);
+    assert.throws(() => loadCausalLM(path), /unexpected: model\.layers\.1\./);
     const empty = mkdtempSync(join(dir, 'empty-'));
     writeFileSync(join(empty, 'config.json'), JSON.stringify(json));
-    assert.throws(() => loadQwen3(empty), /no model\.safetensors\.index\.json or model\.safetensors/);
+    assert.throws(() => loadCausalLM(empty), /no model\.safetensors\.index\.json or model\.safetensors/);
   });
 
   test('bad config.json fields are named', () => {

@@ -13,9 +13,9 @@ import { writeTeacherCache } from '../src/distill/teacher-cache/writer.js';
 import { findPythonWithTorch } from '../src/cli/pytorch-baseline.js';
 import { OnlineTeacher } from '../src/distill/teacher.js';
 import { runDistillation } from '../src/distill/trainer.js';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import { loadQwen3, saveQwen3 } from '../src/models/qwen3/weights.js';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 import { assertClose } from './helpers.js';
@@ -25,10 +25,10 @@ const quiet = () => {};
 
 function model(name: string, seed: number): string {
   const g = new T.Generator(seed);
-  const m = randomQwen3(parseQwen3Config({ model_type: 'qwen3', vocab_size: 30, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, tie_word_embeddings: true, torch_dtype: 'float32' }), { generator: g });
+  const m = randomCausalLM(parseModelConfig({ model_type: 'qwen3', vocab_size: 30, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, tie_word_embeddings: true, torch_dtype: 'float32' }), { generator: g });
   for (const [n, p] of m.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, 0.5, g);
   const path = join(dir, name);
-  saveQwen3(m, path);
+  saveCausalLM(m, path);
   m.dispose();
   return path;
 }
@@ -40,7 +40,7 @@ writeFileSync(data, [[1, 2, 3, 4, 5, 6], [7, 8, 9], [10, 11, 12, 13, 14]].map((i
 async function buildCache(out: string, topK: number) {
   const config = resolveConfig({ teacher: teacherPath, student: teacherPath, data, out: join(dir, 'unused'), evalRatio: 0 });
   const prepared = await prepareRun(config, quiet);
-  const teacher = new OnlineTeacher(loadQwen3(teacherPath));
+  const teacher = new OnlineTeacher(loadCausalLM(teacherPath));
   const manifest = writeTeacherCache(out, teacher, prepared.all, { topK, fingerprint: prepared.fingerprint, teacherName: teacherPath, batchSize: 2, examplesPerShard: 2, padId: 0, log: quiet });
   return { prepared, teacher, manifest };
 }

@@ -2,15 +2,15 @@
 // and data-parallel suites).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseQwen3Config } from '../src/models/qwen3/config.js';
-import { randomQwen3 } from '../src/models/qwen3/init.js';
-import { saveQwen3 } from '../src/models/qwen3/weights.js';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import { saveCausalLM } from '../src/models/decoder/weights.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 import { lehmer } from './helpers.js';
 
 export const microConfig = (overrides: Record<string, unknown> = {}) =>
-  parseQwen3Config({
+  parseModelConfig({
     model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
     num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, tie_word_embeddings: true, torch_dtype: 'float32', ...overrides,
   });
@@ -18,10 +18,10 @@ export const microConfig = (overrides: Record<string, unknown> = {}) =>
 /** A model folder DIR/NAME; `std` sets how peaked its predictions are (a teacher with opinions). */
 export function makeModel(dir: string, name: string, seed: number, std: number, overrides: Record<string, unknown> = {}): string {
   const g = new T.Generator(seed);
-  const model = randomQwen3(microConfig(overrides), { generator: g });
+  const model = randomCausalLM(microConfig(overrides), { generator: g });
   for (const [n, p] of model.namedParameters()) if (!/norm/.test(n)) normal_(p, 0, std, g);
   const path = join(dir, name);
-  saveQwen3(model, path);
+  saveCausalLM(model, path);
   model.dispose();
   return path;
 }

@@ -5,7 +5,7 @@ import { prepareRun } from '../distill/prepare.js';
 import type { CacheManifest } from '../distill/teacher-cache/format.js';
 import { writeTeacherCache } from '../distill/teacher-cache/writer.js';
 import { OnlineTeacher } from '../distill/teacher.js';
-import { loadQwen3 } from '../models/qwen3/weights.js';
+import { loadCausalLM } from '../models/decoder/weights.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
 import { checkInt, definedOptions, rejectUnknownOptions } from './options.js';
@@ -52,7 +52,7 @@ export async function cacheTeacher(options: CacheTeacherOptions, naming: Naming 
   const config = resolveConfig(given, {}, { naming });
   const device = checkDevice(config.device, name('device'));
   const prepared = await prepareRun(config, log);
-  const teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder!, { dtype: config.teacherDtype, device }));
+  const teacher = new OnlineTeacher(loadCausalLM(prepared.teacherFolder!, { dtype: config.teacherDtype, device }));
   try {
     return writeTeacherCache(options.out, teacher, prepared.all, {
       topK, fingerprint: prepared.fingerprint, teacherName: prepared.teacherFolder!, batchSize, examplesPerShard, padId: prepared.padId, log,

@@ -9,8 +9,8 @@ import { resolveConfig } from '../distill/config.js';
 import { checkVocabularies } from '../distill/vocabulary.js';
 import { type Comparison, type ComparisonSums, comparisonFromSums, comparisonSums, type ScoredBatch, scoreEveryToken } from '../eval/compare.js';
 import { windows } from '../eval/perplexity.js';
-import { checkTokenIds } from '../models/qwen3/batch-input.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { checkTokenIds } from '../models/decoder/batch-input.js';
+import type { CausalLM } from '../models/decoder/model.js';
 import { openModel } from '../models/open-model.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
@@ -79,7 +79,7 @@ export interface EvaluateResult {
 const KEYS = ['model', 'data', 'text', 'inputIds', 'split', 'teacher', 'allTokens', 'format', 'template', 'maxExamples', 'batchSize', 'maxLength', 'device', 'dtype', 'onBatch', 'log'];
 
 /** Scores the batches one at a time (for progress); token sums of disjoint batches add. */
-function scoreBatches(model: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], sharedVocab: number | undefined, onBatch?: (done: number, total: number) => void): Comparison {
+function scoreBatches(model: CausalLM, teacher: CausalLM | null, batches: ScoredBatch[], sharedVocab: number | undefined, onBatch?: (done: number, total: number) => void): Comparison {
   const total: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0 };
   batches.forEach((batch, i) => {
     const sums = comparisonSums(model, teacher, [batch], { sharedVocab });

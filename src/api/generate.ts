@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type GenerationDefaults, openModel } from '../models/open-model.js';
-import { generate } from '../models/qwen3/generate.js';
+import { generate } from '../models/decoder/generate.js';
 import { checkDevice, Generator } from '../tensor/index.js';
 import { applyChatTemplate, StreamingDecoder } from '../tokenizer/index.js';
 import { type Naming, namer } from './naming.js';

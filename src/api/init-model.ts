@@ -3,10 +3,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { readQwen3Config } from '../models/qwen3/config.js';
-import { randomQwen3 } from '../models/qwen3/init.js';
-import { PRESETS, presetConfig } from '../models/qwen3/presets.js';
-import { saveQwen3 } from '../models/qwen3/weights.js';
+import { readModelConfig } from '../models/decoder/config.js';
+import { randomCausalLM } from '../models/decoder/init.js';
+import { PRESETS, presetConfig } from '../models/decoder/presets.js';
+import { saveCausalLM } from '../models/decoder/weights.js';
 import { Generator } from '../tensor/index.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import { type Naming, namer } from './naming.js';
@@ -60,7 +60,7 @@ export function initModel(options: InitModelOptions, naming: Naming = 'keys'): I
   if (preset !== undefined && !PRESETS[preset]) throw new OptionsError(`${name('preset')} '${preset}' is unknown; available: ${Object.keys(PRESETS).join(', ')}`);
   if (existsSync(out) && readdirSync(out).length > 0 && !force) throw new OptionsError(`${name('out')} ${out} already has files; choose an empty folder or pass ${name('force')}`);
   if (typeof tokenizer === 'string' && !TextTokenizer.hasTokenizer(tokenizer)) throw new OptionsError(`${name('tokenizer')} ${tokenizer} has no tokenizer.json and tokenizer_config.json`);
-  const config = configFile !== undefined ? readQwen3Config(configFile) : presetConfig(preset!);
+  const config = configFile !== undefined ? readModelConfig(configFile) : presetConfig(preset!);
   const source = tokenizer === false ? null : (tokenizer ?? (config.vocabSize === QWEN3_VOCAB_SIZE && preset !== undefined ? qwen3TokenizerFolder() : null));
   if (source !== null) {
     // A tokenizer with ids past the embedding would fail at the first such token, far from here.
@@ -69,9 +69,9 @@ export function initModel(options: InitModelOptions, naming: Naming = 'keys'): I
       throw new OptionsError(`${name('tokenizer')} ${source} has ${ids} ids, more than the model's vocab_size ${config.vocabSize}: its tokens past ${config.vocabSize - 1} would have no embedding; use a tokenizer of at most ${config.vocabSize} ids or a config with a larger vocab_size`);
     }
   }
-  const model = randomQwen3(config, { dtype, generator: new Generator(seed) });
+  const model = randomCausalLM(config, { dtype, generator: new Generator(seed) });
   try {
-    saveQwen3(model, out, { dtype, copyFrom: source });
+    saveCausalLM(model, out, { dtype, copyFrom: source });
     return { out, parameters: model.numParameters(), tokenizer: source };
   } finally {
     model.dispose();

@@ -17,16 +17,16 @@ import { type CacheManifest, MANIFEST } from '../distill/teacher-cache/format.js
 import { TeacherCache } from '../distill/teacher-cache/reader.js';
 import { readJsonFile } from '../io/json-file.js';
 import { resolveModelPath } from '../io/hub/index.js';
-import { loadQwen3 } from '../models/qwen3/weights.js';
+import { loadCausalLM } from '../models/decoder/weights.js';
 import { AdamW } from '../nn/index.js';
 import { allocatorCachingEnabled, cudaAllocated, type DType, kernelsFor, numThreads, resetCudaPeak, torchVersion } from '../tensor/index.js';
 import { benchMatmul } from './bench-ops.js';
 import { PhaseClock } from '../distill/phase-clock.js';
 import { StudentPrecision } from '../distill/precision.js';
-import { qwen3ForwardFlopsPerToken } from '../models/qwen3/size.js';
+import { forwardFlopsPerToken } from '../models/decoder/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../distill/memory/process-memory.js';
 import { checkDevice } from './device.js';
-import type { Qwen3Config } from '../models/qwen3/config.js';
+import type { DecoderConfig } from '../models/decoder/config.js';
 import type { PlanInput } from '../distill/memory/estimate.js';
 import { memoryBudget } from '../distill/memory/limit.js';
 import { MemoryPlanError, planMemory } from '../distill/memory/plan.js';
@@ -61,7 +61,7 @@ function stepWorkingBytes(step: () => void): number | null {
  * Rows per chunk of the chunked loss: --chunk-size when given, else what distill's memory plan
  * chooses for this step (withChunkRows), so the benchmark measures the step distill would run.
  */
-function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: Qwen3Config, teacher: Qwen3Config | null, device: string): number {
+function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: DecoderConfig, teacher: DecoderConfig | null, device: string): number {
   const lossChunkRows = chunkRows(flags.chunkSize, student.vocabSize);
   if (flags.chunkSize > 0 || mode === 'naive') return lossChunkRows;
   const input: PlanInput = {
@@ -81,9 +81,9 @@ function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: Qwen3Config,
 async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string, unknown>> {
   const device = checkDevice(flags.device);
   // The cached mode never loads the teacher: its predictions come from the cache.
-  const teacher = mode === 'cached' ? null : new OnlineTeacher(loadQwen3(await resolveModelPath(flags.teacher), { device, dtype: flags.teacherDtype }));
+  const teacher = mode === 'cached' ? null : new OnlineTeacher(loadCausalLM(await resolveModelPath(flags.teacher), { device, dtype: flags.teacherDtype }));
   // float32 master weights; with --dtype bfloat16 a bf16 copy runs forward and backward, as in distill.
-  const master = loadQwen3(await resolveModelPath(flags.student), { dtype: 'float32', device });
+  const master = loadCausalLM(await resolveModelPath(flags.student), { dtype: 'float32', device });
   const precision = new StudentPrecision(master, flags.dtype);
   const student = precision.compute;
   const optimizer = new AdamW(master.parameters(), { lr: LEARNING_RATE });
@@ -120,8 +120,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const tokensPerSecond = (flags.batchSize * flags.seqLen * flags.steps) / seconds;
   // Model FLOPs: the teacher's forward, the student's forward and backward (3 forwards' worth).
-  const teacherFlopsPerToken = teacher ? qwen3ForwardFlopsPerToken(teacher.model.config, flags.seqLen) : 0;
-  const studentFlopsPerToken = 3 * qwen3ForwardFlopsPerToken(student.config, flags.seqLen);
+  const teacherFlopsPerToken = teacher ? forwardFlopsPerToken(teacher.model.config, flags.seqLen) : 0;
+  const studentFlopsPerToken = 3 * forwardFlopsPerToken(student.config, flags.seqLen);
   const flopsPerToken = teacherFlopsPerToken + studentFlopsPerToken;
   // On CPU, the step beside the machine's own matmul rate at each model's dtype (measured now, after
   // the timed steps): the fraction of the step a perfect matmul-bound implementation would take.

@@ -1,10 +1,10 @@
 // `distillery bench model`: forward (prefill) tokens/s and KV-cache generation tokens/s, run by the
 // command commands/bench-model.ts registers.
 import { performance } from 'node:perf_hooks';
-import { generate } from '../models/qwen3/generate.js';
-import { randomQwen3 } from '../models/qwen3/init.js';
-import { PRESETS, presetConfig } from '../models/qwen3/presets.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { generate } from '../models/decoder/generate.js';
+import { randomCausalLM } from '../models/decoder/init.js';
+import { PRESETS, presetConfig } from '../models/decoder/presets.js';
+import type { CausalLM } from '../models/decoder/model.js';
 import { Generator, noGrad, numThreads, randint, tidy, torchVersion } from '../tensor/index.js';
 import { checkDevice } from './device.js';
 import { UsageError } from './errors.js';
@@ -13,7 +13,7 @@ import { note } from './options.js';
 import { formatBenchRecord } from './bench-record.js';
 import type { BenchModelFlags } from './commands/bench-model.js';
 
-function measure(model: Qwen3ForCausalLM, flags: BenchModelFlags): Record<string, number | string> {
+function measure(model: CausalLM, flags: BenchModelFlags): Record<string, number | string> {
   const vocab = model.config.vocabSize;
   const device = model.device;
   const forwardSeconds: number[] = [];
@@ -44,10 +44,10 @@ function measure(model: Qwen3ForCausalLM, flags: BenchModelFlags): Record<string
 export async function runBenchModel(flags: BenchModelFlags): Promise<void> {
   if ((flags.model === undefined) === (flags.preset === undefined)) throw new UsageError('give exactly one of --model or --preset');
   const device = checkDevice(flags.device);
-  let model: Qwen3ForCausalLM;
+  let model: CausalLM;
   if (flags.preset !== undefined) {
     if (!PRESETS[flags.preset]) throw new UsageError(`--preset '${flags.preset}' is unknown; available: ${Object.keys(PRESETS).join(', ')}`);
-    model = randomQwen3(presetConfig(flags.preset), { dtype: flags.dtype, device, generator: new Generator(0) });
+    model = randomCausalLM(presetConfig(flags.preset), { dtype: flags.dtype, device, generator: new Generator(0) });
   } else {
     model = (await openModel(flags.model!, { dtype: flags.dtype, device, log: note })).model;
   }

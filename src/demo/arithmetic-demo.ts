@@ -9,8 +9,8 @@ import { mulberry32 } from '../data/index.js';
 import { resolveConfig } from '../distill/config.js';
 import { runDistillation } from '../distill/trainer.js';
 import { writeTextAtomic } from '../io/atomic.js';
-import { generate } from '../models/qwen3/generate.js';
-import { loadQwen3 } from '../models/qwen3/weights.js';
+import { generate } from '../models/decoder/generate.js';
+import { loadCausalLM } from '../models/decoder/weights.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
 import type { ModelShape, TrainingBudget } from './settings.js';
@@ -147,7 +147,7 @@ export async function runArithmeticDemo(outDir: string, s: ArithmeticSettings, h
   const accuracy: Record<string, number> = {};
   const answers: Record<string, string[]> = {};
   for (const [name, folder] of Object.entries(models)) {
-    const model = loadQwen3(folder);
+    const model = loadCausalLM(folder);
     const eos = tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId];
     answers[name] = test.map((p) => tokenizer.decode(generate(model, tokenizer.encode(prompt(p)), { maxNewTokens: s.digits + 3, greedy: true, eosTokenIds: eos }).ids, { skipSpecialTokens: true }).trim());
     accuracy[name] = answers[name]!.filter((a, i) => a === String(test[i]!.a + test[i]!.b)).length / test.length;

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
 import { runDistillation } from '../distill/trainer.js';
 import { compareModels, gapClosed, scoreEveryToken } from '../eval/compare.js';
-import { generate } from '../models/qwen3/generate.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { loadQwen3 } from '../models/qwen3/weights.js';
+import { generate } from '../models/decoder/generate.js';
+import type { CausalLM } from '../models/decoder/model.js';
+import { loadCausalLM } from '../models/decoder/weights.js';
 import { type MetricsRecord, readMetrics } from '../report/metrics.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
@@ -92,11 +92,11 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
 
   // Stage 4: everyone on the held-out chapters, and samples side by side.
   hooks.stage('evaluation');
-  const teacher = loadQwen3(teacherModel);
-  const models: [string, Qwen3ForCausalLM][] = [
-    ['student at init', loadQwen3(studentInit)],
-    ['student, CE only', loadQwen3(join(runs.ceOnly, 'student'))],
-    ['student, KD', loadQwen3(join(runs.kd, 'student'))],
+  const teacher = loadCausalLM(teacherModel);
+  const models: [string, CausalLM][] = [
+    ['student at init', loadCausalLM(studentInit)],
+    ['student, CE only', loadCausalLM(join(runs.ceOnly, 'student'))],
+    ['student, KD', loadCausalLM(join(runs.kd, 'student'))],
   ];
   const batches = scoreEveryToken(heldOut, 16);
   const comparisons = models.map(([name, model]) => [name, model, compareModels(model, teacher, batches)] as const);

@@ -1,6 +1,6 @@
 // Sizes and budgets of the demo. The default fits the 2-core machine in a few minutes; QUICK is the
 // same pipeline shrunk to seconds for the test suite.
-import { parseQwen3Config, type Qwen3Config } from '../models/qwen3/config.js';
+import { parseModelConfig, type DecoderConfig } from '../models/decoder/config.js';
 
 export interface ModelShape {
   layers: number;
@@ -56,8 +56,8 @@ export const QUICK_LANGUAGE_DEMO: LanguageDemoSettings = {
   maxEvalWindows: 8,
 };
 
-export function demoModelConfig(shape: ModelShape, vocabSize: number, context: number, eosTokenId: number): Qwen3Config {
-  return parseQwen3Config(
+export function demoModelConfig(shape: ModelShape, vocabSize: number, context: number, eosTokenId: number): DecoderConfig {
+  return parseModelConfig(
     {
       model_type: 'qwen3',
       vocab_size: vocabSize,

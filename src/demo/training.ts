@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
 import type { DistillHooks, StepReport } from '../distill/hooks.js';
 import { runDistillation } from '../distill/trainer.js';
-import { randomQwen3 } from '../models/qwen3/init.js';
-import { saveQwen3 } from '../models/qwen3/weights.js';
+import { randomCausalLM } from '../models/decoder/init.js';
+import { saveCausalLM } from '../models/decoder/weights.js';
 import type { MetricsRecord } from '../report/metrics.js';
 import { Generator } from '../tensor/index.js';
 import type { TextTokenizer } from '../tokenizer/index.js';
@@ -66,9 +66,9 @@ export function runHooks(hooks: DemoHooks, budget: TrainingBudget): DistillHooks
 
 /** Writes a randomly initialised demo model (with the tokenizer files of `tokenizerFrom`); returns its parameter count. */
 export function writeRandomModel(folder: string, shape: ModelShape, tokenizer: TextTokenizer, context: number, seed: number, tokenizerFrom: string): number {
-  const model = randomQwen3(demoModelConfig(shape, tokenizer.vocabSize, context, tokenizer.eosTokenId ?? 0), { generator: new Generator(seed) });
+  const model = randomCausalLM(demoModelConfig(shape, tokenizer.vocabSize, context, tokenizer.eosTokenId ?? 0), { generator: new Generator(seed) });
   const parameters = model.numParameters();
-  saveQwen3(model, folder, { copyFrom: tokenizerFrom });
+  saveCausalLM(model, folder, { copyFrom: tokenizerFrom });
   model.dispose();
   return parameters;
 }

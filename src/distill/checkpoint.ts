@@ -6,8 +6,8 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildFolderAtomic, writeTextAtomic } from '../io/atomic.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors/index.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { saveQwen3 } from '../models/qwen3/weights.js';
+import type { CausalLM } from '../models/decoder/model.js';
+import { saveCausalLM } from '../models/decoder/weights.js';
 import type { AdamW, AdamWStateDict } from '../nn/index.js';
 import { fromBytes, getRngState, type Tensor } from '../tensor/index.js';
 import { readJsonFile } from '../io/json-file.js';
@@ -43,14 +43,14 @@ export function checkpointDir(runDir: string, step: number): string {
 
 export function saveCheckpoint(
   runDir: string,
-  parts: { student: Qwen3ForCausalLM; optimizer: AdamW; state: Omit<TrainerState, 'rng'>; tokenizerFrom: string | null },
+  parts: { student: CausalLM; optimizer: AdamW; state: Omit<TrainerState, 'rng'>; tokenizerFrom: string | null },
   keep: number,
 ): string {
   const target = checkpointDir(runDir, parts.state.step);
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   // Saving a step again (on Ctrl-C) replaces its checkpoint; a complete one exists at every moment.
   buildFolderAtomic(target, (temporary) => {
-    saveQwen3(parts.student, join(temporary, 'student'), { dtype: 'float32', copyFrom: parts.tokenizerFrom });
+    saveCausalLM(parts.student, join(temporary, 'student'), { dtype: 'float32', copyFrom: parts.tokenizerFrom });
     const optimizer = parts.optimizer.stateDict();
     writeSafetensors(join(temporary, 'optimizer.safetensors'), optimizer.tensors, { steps: JSON.stringify(optimizer.steps), lrs: JSON.stringify(optimizer.lrs) });
     for (const t of optimizer.tensors.values()) t.dispose();

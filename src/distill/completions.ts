@@ -5,8 +5,8 @@
 // Every random choice is a function of (seed, step, micro-batch), never of a running state, so a
 // resumed run and every rank of a data-parallel one make the same choices.
 import { derivedSeed, type EncodedExample, IGNORE_INDEX, mulberry32 } from '../data/index.js';
-import { generateBatch, type GenerateResult } from '../models/qwen3/generate.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import { generateBatch, type GenerateResult } from '../models/decoder/generate.js';
+import type { CausalLM } from '../models/decoder/model.js';
 import { splitMicroBatch } from './memory/plan.js';
 import { Generator } from '../tensor/index.js';
 
@@ -58,7 +58,7 @@ export function isOnPolicy(fraction: number, seed: number, step: number, micro: 
  * (seed, step, micro), so the same micro-batch always gets the same completions.
  */
 export function completeExamples(
-  model: Qwen3ForCausalLM,
+  model: CausalLM,
   examples: readonly EncodedExample[],
   settings: GenerationSettings,
   at: { seed: number; step: number; micro: number },

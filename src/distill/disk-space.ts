@@ -3,9 +3,9 @@
 // The figures follow from the student's config alone (float32 weights, AdamW's two float32 moments).
 import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { readQwen3Config } from '../models/qwen3/config.js';
-import { qwen3ParameterCount } from '../models/qwen3/size.js';
-import { TOKENIZER_FILES } from '../models/qwen3/weights.js';
+import { readModelConfig } from '../models/decoder/config.js';
+import { parameterCount } from '../models/decoder/size.js';
+import { TOKENIZER_FILES } from '../models/decoder/weights.js';
 import { listCheckpoints } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
 import type { PreparedRun } from './prepare.js';
@@ -30,7 +30,7 @@ function bytesOf(path: string): number {
 }
 
 export function diskNeed(config: DistillConfig, prepared: PreparedRun): DiskNeed {
-  const weights = 4 * qwen3ParameterCount(readQwen3Config(join(prepared.studentFolder, 'config.json')));
+  const weights = 4 * parameterCount(readModelConfig(join(prepared.studentFolder, 'config.json')));
   const tokenizer = TOKENIZER_FILES.reduce((sum, name) => sum + bytesOf(join(prepared.studentFolder, name)), 0);
   const studentBytes = weights + tokenizer;
   const checkpointBytes = studentBytes + 2 * weights;

@@ -3,7 +3,7 @@
 // trainer and `distillery bench kd`, so the benchmark measures exactly what training runs.
 import type { PaddedBatch } from '../data/pad-batch.js';
 import { rowsAt, targetIndexOf } from '../eval/targets.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import type { CausalLM } from '../models/decoder/model.js';
 import { cat, embedding, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
@@ -12,12 +12,12 @@ import type { PhaseClock } from './phase-clock.js';
 import { teacherSignalFor } from './teacher-signal.js';
 import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
-import { batchInput } from '../models/qwen3/batch-input.js';
-import { type CheckpointedForward, checkpointedHiddenStates } from '../models/qwen3/checkpointing.js';
-import type { ForwardOptions } from '../models/qwen3/model.js';
+import { batchInput } from '../models/decoder/batch-input.js';
+import { type CheckpointedForward, checkpointedHiddenStates } from '../models/decoder/checkpointing.js';
+import type { ForwardOptions } from '../models/decoder/model.js';
 
 export interface MicroBatchSetup {
-  student: Qwen3ForCausalLM;
+  student: CausalLM;
   teacher: TeacherSource | null;
   loss: LossSettings;
   impl: 'chunked' | 'naive';
@@ -55,7 +55,7 @@ function withStudentHidden<T>(s: MicroBatchSetup, ids: Tensor, options: ForwardO
  * place (index_add_). Autograd's own embedding backward builds a dense [V × H] gradient first
  * (0.6 GB at Qwen3-0.6B's vocabulary), at the step's memory peak.
  */
-function detachedEmbeddings(student: Qwen3ForCausalLM, ids: Tensor): { inputs: Tensor; backward(): void } {
+function detachedEmbeddings(student: CausalLM, ids: Tensor): { inputs: Tensor; backward(): void } {
   const weight = student.model.embed_tokens.weight;
   const inputs = noGrad(() => embedding(weight, ids)).requiresGrad_();
   return {

@@ -2,16 +2,16 @@
 // bfloat16 copy that runs forward and backward. After backward the bf16 gradients are copied
 // into the masters as float32; after the optimizer step the masters are copied back. (The loss
 // math itself is always float32: see loss.ts.)
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { Qwen3ForCausalLM as Model } from '../models/qwen3/model.js';
+import type { CausalLM } from '../models/decoder/model.js';
+import { CausalLM as Model } from '../models/decoder/model.js';
 import { noGrad, type Tensor, tidy } from '../tensor/index.js';
 
 export class StudentPrecision {
-  readonly master: Qwen3ForCausalLM;
-  readonly compute: Qwen3ForCausalLM;
+  readonly master: CausalLM;
+  readonly compute: CausalLM;
   readonly #pairs: [Tensor, Tensor][];
 
-  constructor(master: Qwen3ForCausalLM, dtype: 'float32' | 'bfloat16') {
+  constructor(master: CausalLM, dtype: 'float32' | 'bfloat16') {
     this.master = master;
     if (dtype === 'float32') {
       this.compute = master;

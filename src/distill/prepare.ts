@@ -15,7 +15,7 @@ import {
   splitHeldOut,
 } from '../data/index.js';
 import { resolveModelPath } from '../io/hub/index.js';
-import { readQwen3Config } from '../models/qwen3/config.js';
+import { readModelConfig } from '../models/decoder/config.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import type { DistillConfig } from './config.js';
 import { checkVocabularies } from './vocabulary.js';
@@ -49,11 +49,11 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   const teacherTokenizer = teacherFolder === null ? null : openTokenizer(teacherFolder);
   const studentTokenizer = openTokenizer(studentFolder);
   const tokenizer = studentTokenizer ?? teacherTokenizer;
-  const student = { folder: studentFolder, vocabSize: readQwen3Config(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
+  const student = { folder: studentFolder, vocabSize: readModelConfig(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
   const vocab =
     teacherFolder === null
       ? { note: `vocabulary: ${student.vocabSize} logits (no teacher)` }
-      : checkVocabularies({ folder: teacherFolder, vocabSize: readQwen3Config(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer }, student);
+      : checkVocabularies({ folder: teacherFolder, vocabSize: readModelConfig(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer }, student);
   log(vocab.note);
 
   const trainSet = await readRecords(config.data, { split: 'train' });

@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import { padBatch } from '../data/index.js';
 import type { ScoredBatch } from '../eval/compare.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { loadQwen3 } from '../models/qwen3/weights.js';
+import type { CausalLM } from '../models/decoder/model.js';
+import { loadCausalLM } from '../models/decoder/weights.js';
 import { AdamW, decayParamGroups } from '../nn/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { manualSeed, setRngState } from '../tensor/index.js';
@@ -44,7 +44,7 @@ export interface RunSetup {
   teacher: OnlineTeacher | null;
   cache: TeacherCache | null;
   /** float32 master weights (what the optimizer updates and checkpoints hold). */
-  master: Qwen3ForCausalLM;
+  master: CausalLM;
   precision: StudentPrecision;
   optimizer: AdamW;
   microBatchesPerStep: number;
@@ -82,7 +82,7 @@ function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] 
  * (sequence-level KD) stop at either model's eos ids or the tokenizer's, and choose only ids both
  * vocabularies share.
  */
-function completionPlan(config: DistillConfig, prepared: PreparedRun, student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, rowsPerPass: number): CompletionPlan | null {
+function completionPlan(config: DistillConfig, prepared: PreparedRun, student: CausalLM, teacher: CausalLM | null, rowsPerPass: number): CompletionPlan | null {
   if (config.onPolicyFraction === 0 && !config.seqKd) return null;
   const defaults = [readGenerationDefaults(prepared.studentFolder, student), ...(teacher && prepared.teacherFolder ? [readGenerationDefaults(prepared.teacherFolder, teacher)] : [])];
   return {
@@ -181,11 +181,11 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
   if (cache) log(`teacher cache ${config.teacherCache}: top-${cache.manifest.topK} of ${cache.manifest.teacher}, ${cache.manifest.bytesPerToken.toFixed(0)} bytes/token (no teacher loaded)`);
   if (prepared.teacherFolder !== null && !cache) {
     log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
-    teacher = new OnlineTeacher(loadQwen3(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
+    teacher = new OnlineTeacher(loadCausalLM(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
   }
   const studentSource = resumed?.studentFolder ?? prepared.studentFolder;
   log(`loading student ${studentSource} (float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}, ${device})`);
-  const master: Qwen3ForCausalLM = loadQwen3(studentSource, { dtype: 'float32', device });
+  const master: CausalLM = loadCausalLM(studentSource, { dtype: 'float32', device });
   master.train();
   parallel.phase = 'the initial parameter broadcast';
   parallel.syncParameters(master.parameters());

@@ -3,7 +3,7 @@
 // of (seed, step, micro-batch index) alone, so every rank knows the whole step's choice and a
 // resumed run repeats it.
 import { countTargets, type EncodedExample } from '../data/index.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import type { CausalLM } from '../models/decoder/model.js';
 import { completeExamples, type GenerationSettings, isOnPolicy } from './completions.js';
 import type { DataParallel } from './data-parallel.js';
 import type { IndexedExample } from './prepare.js';
@@ -23,8 +23,8 @@ export interface CompletionPlan {
   seqKd: boolean;
   seed: number;
   settings: GenerationSettings;
-  student: Qwen3ForCausalLM;
-  teacher: Qwen3ForCausalLM | null;
+  student: CausalLM;
+  teacher: CausalLM | null;
 }
 
 export interface GenerationStats {

@@ -1,10 +1,10 @@
 // Where the teacher's logits come from. The online teacher is a frozen model in eval mode, run
 // without autograd in its own dtype and on its own device; its logits are handed to the student's
 // device. (An offline top-k cache is the other source the design allows.)
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import type { CausalLM } from '../models/decoder/model.js';
 import { rowsAt } from '../eval/targets.js';
 import { gemm, noGrad, type Tensor, tidy } from '../tensor/index.js';
-import { batchInput } from '../models/qwen3/batch-input.js';
+import { batchInput } from '../models/decoder/batch-input.js';
 
 export interface TeacherSource {
   /** The teacher's final hidden states [K, H] at the predictor positions `index` (see eval/targets.ts), on the teacher's device... */
@@ -15,7 +15,7 @@ export interface TeacherSource {
 }
 
 export class OnlineTeacher implements TeacherSource {
-  constructor(readonly model: Qwen3ForCausalLM) {
+  constructor(readonly model: CausalLM) {
     model.eval();
     for (const p of model.parameters()) p.requiresGrad_(false);
   }

@@ -8,7 +8,7 @@ import { type Comparison, comparisonFromSums, comparisonSums } from '../eval/com
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
-import { saveQwen3 } from '../models/qwen3/weights.js';
+import { saveCausalLM } from '../models/decoder/weights.js';
 import { readMetrics } from '../report/metrics.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
@@ -180,7 +180,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
     const after = evaluate();
     const studentDir = join(config.out, 'student');
     if (main) {
-      saveQwen3(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
+      saveCausalLM(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
       log(`student written to ${studentDir}`);
     }
     let summary: RunSummary | null = null;

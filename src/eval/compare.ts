@@ -2,10 +2,10 @@
 // student's top-1 token is the teacher's, and KL(teacher ‖ student) at temperature 1, all as
 // token-weighted means over the scored positions.
 import { padBatch } from '../data/pad-batch.js';
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
+import type { CausalLM } from '../models/decoder/model.js';
 import { crossEntropy, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { rowsAt, rowsPerLogitsChunk, targetIndexOf } from './targets.js';
-import { batchInput } from '../models/qwen3/batch-input.js';
+import { batchInput } from '../models/decoder/batch-input.js';
 
 export interface ScoredBatch {
   inputIds: number[][];
@@ -34,7 +34,7 @@ export interface CompareOptions {
 }
 
 /** Final hidden states at the scored positions [K, H] and the K targets, on the student's device. */
-function scoredRows(model: Qwen3ForCausalLM, batch: ScoredBatch, index: Tensor): Tensor {
+function scoredRows(model: CausalLM, batch: ScoredBatch, index: Tensor): Tensor {
   const input = batchInput(batch.inputIds, batch.attentionMask, model.device);
   return rowsAt(model.hiddenStates(input.ids, input.options), index.to({ device: model.device }));
 }
@@ -48,7 +48,7 @@ export interface ComparisonSums {
   kl: number;
 }
 
-export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): Comparison {
+export function compareModels(student: CausalLM, teacher: CausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): Comparison {
   return comparisonFromSums(comparisonSums(student, teacher, batches, options), teacher !== null);
 }
 
@@ -56,7 +56,7 @@ export function compareModels(student: Qwen3ForCausalLM, teacher: Qwen3ForCausal
  * The LM heads run on the scored rows only, a chunk of rows at a time (rowsPerLogitsChunk), so
  * evaluation needs no [B, T, V] logits: with Qwen3's vocabulary those would be gigabytes.
  */
-export function comparisonSums(student: Qwen3ForCausalLM, teacher: Qwen3ForCausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): ComparisonSums {
+export function comparisonSums(student: CausalLM, teacher: CausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): ComparisonSums {
   const sums: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0 };
   const rowsPerChunk = rowsPerLogitsChunk(Math.max(student.config.vocabSize, teacher?.config.vocabSize ?? 0));
   noGrad(() => {

@@ -1,7 +1,7 @@
 // Perplexity: the token-weighted mean negative log-likelihood of each token given its prefix,
 // over many sequences, batched with right padding that never counts.
-import type { Qwen3ForCausalLM } from '../models/qwen3/model.js';
-import { batchInput, checkTokenIds } from '../models/qwen3/batch-input.js';
+import type { CausalLM } from '../models/decoder/model.js';
+import { batchInput, checkTokenIds } from '../models/decoder/batch-input.js';
 import { crossEntropy, noGrad, tensor, tidy } from '../tensor/index.js';
 import { scoreEveryToken } from './compare.js';
 import { targetRows } from './targets.js';
@@ -31,7 +31,7 @@ export function windows(sequences: number[][], maxLength: number): number[][] {
   });
 }
 
-export function perplexity(model: Qwen3ForCausalLM, sequences: number[][], options: PerplexityOptions = {}): PerplexityResult {
+export function perplexity(model: CausalLM, sequences: number[][], options: PerplexityOptions = {}): PerplexityResult {
   const batchSize = options.batchSize ?? 8;
   const pieces = windows(sequences, options.maxLength ?? model.config.maxPositionEmbeddings);
   const vocab = model.config.vocabSize;

@@ -6,8 +6,8 @@ import { resolveModelPath } from '../io/hub/index.js';
 import { readJsonFile } from '../io/json-file.js';
 import type { DType } from '../tensor/index.js';
 import { TextTokenizer } from '../tokenizer/index.js';
-import type { Qwen3ForCausalLM } from './qwen3/model.js';
-import { loadQwen3 } from './qwen3/weights.js';
+import type { CausalLM } from './decoder/model.js';
+import { loadCausalLM } from './decoder/weights.js';
 
 export interface GenerationDefaults {
   eosTokenIds: number[];
@@ -19,7 +19,7 @@ export interface GenerationDefaults {
 
 export interface OpenedModel {
   folder: string;
-  model: Qwen3ForCausalLM;
+  model: CausalLM;
   tokenizer: TextTokenizer | null;
   generation: GenerationDefaults;
 }
@@ -29,7 +29,7 @@ function idList(value: unknown): number[] {
   return Array.isArray(value) ? value.filter((v): v is number => typeof v === 'number') : [];
 }
 
-export function readGenerationDefaults(folder: string, model: Qwen3ForCausalLM): GenerationDefaults {
+export function readGenerationDefaults(folder: string, model: CausalLM): GenerationDefaults {
   const path = join(folder, 'generation_config.json');
   const json = existsSync(path) ? (readJsonFile(path) as Record<string, unknown>) : {};
   const eos = json.eos_token_id !== undefined ? idList(json.eos_token_id) : idList(model.config.eosTokenId);
@@ -64,7 +64,7 @@ export async function openModel(spec: string, options: OpenModelOptions): Promis
     throw new Error(`${folder} has no tokenizer.json/tokenizer_config.json, which ${options.needTokenizer} needs; pass token ids instead`);
   }
   const started = Date.now();
-  const model = loadQwen3(folder, { dtype: options.dtype, device: options.device });
+  const model = loadCausalLM(folder, { dtype: options.dtype, device: options.device });
   log(`loaded ${folder} (${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${options.dtype}, ${options.device}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { folder, model, tokenizer, generation: readGenerationDefaults(folder, model) };
 }

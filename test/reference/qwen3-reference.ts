@@ -1,4 +1,4 @@
-// An independent Qwen3ForCausalLM forward pass in plain float64 JavaScript loops, written from
+// An independent CausalLM forward pass in plain float64 JavaScript loops, written from
 // Hugging Face's modeling_qwen3.py (eager attention): no tensor library, no shared code with
 // src/, so the model can be checked against it.
 

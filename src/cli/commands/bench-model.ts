@@ -1,7 +1,7 @@
 // `distillery bench model`: forward (prefill) tokens/s and KV-cache generation tokens/s. This
 // module registers the command and loads nothing heavy; ../bench-model.ts runs it.
 import type { Command } from 'commander';
-import { PRESETS } from '../../models/qwen3/presets.js';
+import { PRESETS } from '../../models/decoder/presets.js';
 import { intOption } from '../errors.js';
 import { modelDtype } from '../options.js';
 

@@ -1,6 +1,6 @@
 // `distillery init`: a randomly initialised Qwen3 folder from a config file or a preset.
 import type { Command } from 'commander';
-import { PRESETS } from '../../models/qwen3/presets.js';
+import { PRESETS } from '../../models/decoder/presets.js';
 import { intOption } from '../errors.js';
 import { modelDtype, note } from '../options.js';
 

@@ -8,8 +8,8 @@
 // The peak is the largest. Activation sizes per token and layer are fitted to what libtorch's
 // allocator measured for this code (scripts in the README's memory section): they count the
 // tensors autograd saves for backward, which no formula of the model alone gives exactly.
-import type { Qwen3Config } from '../../models/qwen3/config.js';
-import { qwen3ParameterCount } from '../../models/qwen3/size.js';
+import type { DecoderConfig } from '../../models/decoder/config.js';
+import { parameterCount } from '../../models/decoder/size.js';
 import type { Kernels } from '../../tensor/index.js';
 
 export type ComputeDtype = 'float32' | 'bfloat16' | 'float16';
@@ -17,11 +17,11 @@ export type ComputeDtype = 'float32' | 'bfloat16' | 'float16';
 const BYTES: Record<ComputeDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
 
 export interface PlanInput {
-  student: Qwen3Config;
+  student: DecoderConfig;
   /** Student compute dtype; master weights, gradients and AdamW moments are float32 either way. */
   studentDtype: 'float32' | 'bfloat16';
   /** null when no teacher is loaded (an offline teacher cache, or cross-entropy only). */
-  teacher: Qwen3Config | null;
+  teacher: DecoderConfig | null;
   teacherDtype: ComputeDtype;
   /** The teacher runs on another device than the student: its share is planned there. */
   teacherElsewhere: boolean;
@@ -88,7 +88,7 @@ const MIB = 2 ** 20;
  * work in float32 whatever the dtype, the attention probabilities are float32 (plus a cast copy in
  * bf16), and the repeated KV heads are materialised.
  */
-function savedPerTokenLayer(c: Qwen3Config, e: number, t: number, fused = false): number {
+function savedPerTokenLayer(c: DecoderConfig, e: number, t: number, fused = false): number {
   const q = c.numAttentionHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;
   const probs = fused ? 0 : c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
@@ -103,7 +103,7 @@ function savedPerTokenLayer(c: Qwen3Config, e: number, t: number, fused = false)
  * float32 probabilities (plus a cast copy in bf16), o_proj and down_proj their inputs, and the MLP
  * gate and up (silu's output too where SwiGLU is not fused).
  */
-function savedPerTokenLayerFused(c: Qwen3Config, e: number, t: number, fusedSwiglu: boolean): number {
+function savedPerTokenLayerFused(c: DecoderConfig, e: number, t: number, fusedSwiglu: boolean): number {
   const q = c.numAttentionHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;
   const probs = c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
@@ -111,12 +111,12 @@ function savedPerTokenLayerFused(c: Qwen3Config, e: number, t: number, fusedSwig
 }
 
 /** Extra bytes per token while one layer runs (its intermediates live until the layer's scope ends). */
-function transientPerTokenLayer(c: Qwen3Config, e: number, t: number, fused = false): number {
+function transientPerTokenLayer(c: DecoderConfig, e: number, t: number, fused = false): number {
   return (fused ? 0 : c.numAttentionHeads * t * (e === 4 ? 18 : 12)) + (e === 4 ? 8 : 20) * c.hiddenSize;
 }
 
 /** Peak bytes of a no-grad forward pass over `tokens` tokens of sequences of length `t`. */
-function noGradForward(c: Qwen3Config, e: number, tokens: number, t: number, fused = false): number {
+function noGradForward(c: DecoderConfig, e: number, tokens: number, t: number, fused = false): number {
   return tokens * (savedPerTokenLayer(c, e, t, fused) + transientPerTokenLayer(c, e, t, fused) + 4 * e * c.hiddenSize);
 }
 
@@ -131,8 +131,8 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const s = input.student;
   const e = BYTES[input.studentDtype];
   const te = BYTES[input.teacherDtype];
-  const studentParams = qwen3ParameterCount(s);
-  const teacherParams = input.teacher ? qwen3ParameterCount(input.teacher) : 0;
+  const studentParams = parameterCount(s);
+  const teacherParams = input.teacher ? parameterCount(input.teacher) : 0;
   const t = input.sequenceLength;
   const tokens = shape.microBatchSize * t;
   const mixed = input.studentDtype !== 'float32';

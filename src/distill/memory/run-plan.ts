@@ -3,7 +3,7 @@
 // nothing fits. Printed by --dry-run and at the start of every run.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readQwen3Config } from '../../models/qwen3/config.js';
+import { readModelConfig } from '../../models/decoder/config.js';
 import { kernelsFor } from '../../tensor/index.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
@@ -44,8 +44,8 @@ function processesOnThisMachine(): number {
 
 export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanInput {
   const longest = (examples: { inputIds: number[] }[]) => examples.reduce((n, e) => Math.max(n, e.inputIds.length), 1);
-  const student = readQwen3Config(join(prepared.studentFolder, 'config.json'));
-  const teacher = prepared.teacherFolder !== null && config.teacherCache === null ? readQwen3Config(join(prepared.teacherFolder, 'config.json')) : null;
+  const student = readModelConfig(join(prepared.studentFolder, 'config.json'));
+  const teacher = prepared.teacherFolder !== null && config.teacherCache === null ? readModelConfig(join(prepared.teacherFolder, 'config.json')) : null;
   return {
     student,
     studentDtype: config.dtype,

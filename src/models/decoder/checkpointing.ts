@@ -12,7 +12,7 @@
 // layers' backward passes from here keeps the binding generic (DESIGN.md) and the arithmetic the
 // same ops in the same order, so gradients equal the recorded graph's.
 import { getRngState, keep, noGrad, setRngState, type Tensor, tidy } from '../../tensor/index.js';
-import type { ForwardOptions, LayerInputs, Qwen3ForCausalLM } from './model.js';
+import type { ForwardOptions, LayerInputs, CausalLM } from './model.js';
 
 export interface CheckpointedForward {
   /** Final-norm hidden states [B, T, hidden]; only the final norm is in their autograd graph. */
@@ -27,7 +27,7 @@ export interface CheckpointedForward {
   dispose(): void;
 }
 
-export function checkpointedHiddenStates(model: Qwen3ForCausalLM, inputIds: Tensor, options: ForwardOptions = {}): CheckpointedForward {
+export function checkpointedHiddenStates(model: CausalLM, inputIds: Tensor, options: ForwardOptions = {}): CheckpointedForward {
   const decoder = model.model;
   const layers = decoder.layers.items;
   // With attention dropout the recomputation must draw the same masks: the random state before each

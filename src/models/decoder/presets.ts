@@ -1,6 +1,6 @@
 // Named configurations for `distillery init`: the public Qwen3 configs, and small ones for tests
 // and demos that keep every structural feature (GQA, head_dim ≠ hidden/heads, tied heads).
-import { parseQwen3Config, type Qwen3Config } from './config.js';
+import { parseModelConfig, type DecoderConfig } from './config.js';
 
 const QWEN3_COMMON = {
   model_type: 'qwen3',
@@ -33,8 +33,8 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
   'qwen3-micro': { ...QWEN3_COMMON, vocab_size: 512, hidden_size: 48, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, max_window_layers: 2, max_position_embeddings: 2048, rope_theta: 10000, torch_dtype: 'float32', bos_token_id: null, eos_token_id: 1 },
 };
 
-export function presetConfig(name: string): Qwen3Config {
+export function presetConfig(name: string): DecoderConfig {
   const json = PRESETS[name];
   if (!json) throw new Error(`unknown preset '${name}'; available: ${Object.keys(PRESETS).join(', ')}`);
-  return parseQwen3Config(json, `preset ${name}`);
+  return parseModelConfig(json, `preset ${name}`);
 }

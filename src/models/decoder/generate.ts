@@ -6,7 +6,7 @@
 import { cat, linear, noGrad, ones, type Tensor, tensor, tidy } from '../../tensor/index.js';
 import { checkTokenIds } from './batch-input.js';
 import { KVCache } from './kv-cache.js';
-import type { Qwen3ForCausalLM } from './model.js';
+import type { CausalLM } from './model.js';
 import { sampleTokens, type SamplingOptions, validateSampling } from './sampling.js';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -39,14 +39,14 @@ function checkBudget(n: number): void {
 }
 
 /** Continues one prompt (the batch of one; `onToken` streams each new id). */
-export function generate(model: Qwen3ForCausalLM, promptIds: number[], options: GenerateOptions): GenerateResult {
+export function generate(model: CausalLM, promptIds: number[], options: GenerateOptions): GenerateResult {
   if (promptIds.length === 0) throw new RangeError('generation needs at least one prompt token');
   const [result] = generateBatch(model, [promptIds], options, options.onToken && ((id) => options.onToken!(id)));
   return result!;
 }
 
 /** Continues every prompt of a batch together; results are in the prompts' order. */
-export function generateBatch(model: Qwen3ForCausalLM, prompts: readonly number[][], options: BatchGenerateOptions, onToken?: (id: number, row: number) => void): GenerateResult[] {
+export function generateBatch(model: CausalLM, prompts: readonly number[][], options: BatchGenerateOptions, onToken?: (id: number, row: number) => void): GenerateResult[] {
   const budgets = prompts.map((_, i) => (typeof options.maxNewTokens === 'number' ? options.maxNewTokens : options.maxNewTokens[i]!));
   budgets.forEach(checkBudget);
   const vocab = model.config.vocabSize;

@@ -1,4 +1,4 @@
-// Qwen3 configuration: every field of Hugging Face's Qwen3Config (config.json), validated with
+// Qwen3 configuration: every field of Hugging Face's DecoderConfig (config.json), validated with
 // errors that name the file and field, and written back in the same form.
 import { readJsonFile } from '../../io/json-file.js';
 import { type DType, isDType } from '../../tensor/dtype.js';
@@ -18,7 +18,7 @@ export type RopeScaling =
       truncate: boolean;
     };
 
-export interface Qwen3Config {
+export interface DecoderConfig {
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -138,7 +138,7 @@ function parseRopeScaling(source: string, json: Json, maxPositions: number): { t
 }
 
 /** Validates a parsed config.json. `source` names the file in errors. */
-export function parseQwen3Config(json: unknown, source = 'config.json'): Qwen3Config {
+export function parseModelConfig(json: unknown, source = 'config.json'): DecoderConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ModelConfigError(`${source}: must be a JSON object`);
   const j = json as Json;
   if (j.model_type !== 'qwen3') {
@@ -163,15 +163,15 @@ export function parseQwen3Config(json: unknown, source = 'config.json'): Qwen3Co
   const useSlidingWindow = r.bool('use_sliding_window', false);
   const slidingWindow = useSlidingWindow ? r.int('sliding_window', 4096) : null;
   const maxWindowLayers = r.int('max_window_layers', numHiddenLayers, 0);
-  let layerTypes: Qwen3Config['layerTypes'];
+  let layerTypes: DecoderConfig['layerTypes'];
   if (r.has('layer_types')) {
     const lt = j.layer_types;
     if (!Array.isArray(lt) || lt.length !== numHiddenLayers || !lt.every((t) => t === 'full_attention' || t === 'sliding_attention')) {
       r.fail('layer_types', `an array of ${numHiddenLayers} entries, each 'full_attention' or 'sliding_attention'`);
     }
-    layerTypes = lt as Qwen3Config['layerTypes'];
+    layerTypes = lt as DecoderConfig['layerTypes'];
   } else {
-    // Qwen3Config's default: sliding attention from layer max_window_layers on, when enabled.
+    // DecoderConfig's default: sliding attention from layer max_window_layers on, when enabled.
     layerTypes = Array.from({ length: numHiddenLayers }, (_, i) => (slidingWindow !== null && i >= maxWindowLayers ? 'sliding_attention' : 'full_attention'));
   }
   if (layerTypes.includes('sliding_attention') && slidingWindow === null) {
@@ -218,11 +218,11 @@ export function parseQwen3Config(json: unknown, source = 'config.json'): Qwen3Co
   };
 }
 
-export function readQwen3Config(path: string): Qwen3Config {
-  return parseQwen3Config(readJsonFile(path), path);
+export function readModelConfig(path: string): DecoderConfig {
+  return parseModelConfig(readJsonFile(path), path);
 }
 
-function ropeToJson(config: Qwen3Config): Json | null {
+function ropeToJson(config: DecoderConfig): Json | null {
   const s = config.ropeScaling;
   if (s.type === 'default') return null;
   if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
@@ -234,8 +234,8 @@ function ropeToJson(config: Qwen3Config): Json | null {
   return out;
 }
 
-/** config.json as transformers writes it for Qwen3ForCausalLM. */
-export function qwen3ConfigToJson(config: Qwen3Config, dtype: DType = config.torchDtype): Json {
+/** config.json as transformers writes it for CausalLM. */
+export function modelConfigToJson(config: DecoderConfig, dtype: DType = config.torchDtype): Json {
   return {
     ...config.extra,
     architectures: ['Qwen3ForCausalLM'],

@@ -1,10 +1,10 @@
-// Qwen3ForCausalLM, following Hugging Face's modeling_qwen3.py line for line: pre-norm decoder
+// CausalLM, following Hugging Face's modeling_qwen3.py line for line: pre-norm decoder
 // layers, per-head RMSNorm on q and k before rotary embeddings, grouped-query attention with
 // eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
 import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where } from '../../tensor/index.js';
-import type { Qwen3Config } from './config.js';
+import type { DecoderConfig } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
 import { applyRotary, ropeCosSin, ropeFrequencies } from './rope.js';
@@ -35,7 +35,7 @@ function repeatKv(x: Tensor, n: number): Tensor {
   return x.unsqueeze(2).expand(b, h, n, s, d).reshape(b, h * n, s, d);
 }
 
-export class Qwen3Attention extends Module {
+export class Attention extends Module {
   readonly q_proj: Linear;
   readonly k_proj: Linear;
   readonly v_proj: Linear;
@@ -44,7 +44,7 @@ export class Qwen3Attention extends Module {
   readonly k_norm: RMSNorm;
   readonly sliding: boolean;
 
-  constructor(readonly config: Qwen3Config, readonly layerIndex: number, options: ParamOptions) {
+  constructor(readonly config: DecoderConfig, readonly layerIndex: number, options: ParamOptions) {
     super();
     const { hiddenSize, numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim, attentionBias: bias } = config;
     this.q_proj = this.registerModule('q_proj', new Linear(hiddenSize, heads * headDim, { ...options, bias }));
@@ -113,12 +113,12 @@ function fusedAttend(q: Tensor, k: Tensor, v: Tensor, allowedMask: Tensor | null
     : scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
 }
 
-export class Qwen3MLP extends Module {
+export class GatedMLP extends Module {
   readonly gate_proj: Linear;
   readonly up_proj: Linear;
   readonly down_proj: Linear;
 
-  constructor(config: Qwen3Config, options: ParamOptions) {
+  constructor(config: DecoderConfig, options: ParamOptions) {
     super();
     const o = { ...options, bias: false };
     this.gate_proj = this.registerModule('gate_proj', new Linear(config.hiddenSize, config.intermediateSize, o));
@@ -135,16 +135,16 @@ export class Qwen3MLP extends Module {
   }
 }
 
-export class Qwen3DecoderLayer extends Module {
-  readonly self_attn: Qwen3Attention;
-  readonly mlp: Qwen3MLP;
+export class DecoderLayer extends Module {
+  readonly self_attn: Attention;
+  readonly mlp: GatedMLP;
   readonly input_layernorm: RMSNorm;
   readonly post_attention_layernorm: RMSNorm;
 
-  constructor(config: Qwen3Config, layerIndex: number, options: ParamOptions) {
+  constructor(config: DecoderConfig, layerIndex: number, options: ParamOptions) {
     super();
-    this.self_attn = this.registerModule('self_attn', new Qwen3Attention(config, layerIndex, options));
-    this.mlp = this.registerModule('mlp', new Qwen3MLP(config, options));
+    this.self_attn = this.registerModule('self_attn', new Attention(config, layerIndex, options));
+    this.mlp = this.registerModule('mlp', new GatedMLP(config, options));
     this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
     this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
   }
@@ -165,16 +165,16 @@ export interface ForwardOptions {
   inputsEmbeds?: Tensor;
 }
 
-export class Qwen3Model extends Module {
+export class DecoderModel extends Module {
   readonly embed_tokens: Embedding;
-  readonly layers: ModuleList<Qwen3DecoderLayer>;
+  readonly layers: ModuleList<DecoderLayer>;
   readonly norm: RMSNorm;
   readonly #rope = new Map<string, { invFreq: Tensor; attentionScaling: number }>();
 
-  constructor(readonly config: Qwen3Config, options: ParamOptions) {
+  constructor(readonly config: DecoderConfig, options: ParamOptions) {
     super();
     this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize, options));
-    const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => new Qwen3DecoderLayer(config, i, options));
+    const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => new DecoderLayer(config, i, options));
     this.layers = this.registerModule('layers', new ModuleList(layers));
     this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
   }
@@ -254,13 +254,13 @@ function defaultPositions(length: number, past: number, device: string, attentio
   });
 }
 
-export class Qwen3ForCausalLM extends Module {
-  readonly model: Qwen3Model;
+export class CausalLM extends Module {
+  readonly model: DecoderModel;
   readonly lm_head: Linear | null;
 
-  constructor(readonly config: Qwen3Config, options: ParamOptions = {}) {
+  constructor(readonly config: DecoderConfig, options: ParamOptions = {}) {
     super();
-    this.model = this.registerModule('model', new Qwen3Model(config, options));
+    this.model = this.registerModule('model', new DecoderModel(config, options));
     // Tied: the head reuses embed_tokens.weight and checkpoints carry no lm_head.weight.
     this.lm_head = config.tieWordEmbeddings ? null : this.registerModule('lm_head', new Linear(config.hiddenSize, config.vocabSize, { ...options, bias: false }));
   }

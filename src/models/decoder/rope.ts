@@ -1,10 +1,10 @@
 // Rotary position embeddings as Hugging Face computes them for Qwen3: inverse frequencies in
 // float32, cos/sin of position × frequency duplicated over both halves, rotate-half application.
 import { arange, aten, cat, fusedRotary, kernelsFor, noGrad, type Tensor, tidy } from '../../tensor/index.js';
-import type { Qwen3Config } from './config.js';
+import type { DecoderConfig } from './config.js';
 
 /** inv_freq[i] = 1 / θ^(2i/d), adjusted for linear or YaRN scaling; plus the attention scaling. */
-export function ropeFrequencies(config: Qwen3Config, device: string): { invFreq: Tensor; attentionScaling: number } {
+export function ropeFrequencies(config: DecoderConfig, device: string): { invFreq: Tensor; attentionScaling: number } {
   const dim = config.headDim;
   const base = config.ropeTheta;
   return tidy(() => {

@@ -1,8 +1,8 @@
 // Sizes that follow from a Qwen3 config alone, before any weight is loaded (memory planning).
-import type { Qwen3Config } from './config.js';
+import type { DecoderConfig } from './config.js';
 
-/** Parameters of Qwen3ForCausalLM (the tied LM head counted once, as the checkpoint stores it). */
-export function qwen3ParameterCount(c: Qwen3Config): number {
+/** Parameters of CausalLM (the tied LM head counted once, as the checkpoint stores it). */
+export function parameterCount(c: DecoderConfig): number {
   const q = c.numAttentionHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;
   const bias = c.attentionBias ? q + 2 * kv + c.hiddenSize : 0;
@@ -18,9 +18,9 @@ export function qwen3ParameterCount(c: Qwen3Config): number {
  * (PaLM's appendix): 2 per weight of the decoder layers and the LM head, plus attention's
  * q·kᵀ and p·v over the whole sequence (4·layers·t·heads·head_dim). Embedding lookups cost none.
  */
-export function qwen3ForwardFlopsPerToken(c: Qwen3Config, t: number): number {
+export function forwardFlopsPerToken(c: DecoderConfig, t: number): number {
   const embedding = c.vocabSize * c.hiddenSize;
   const head = c.vocabSize * c.hiddenSize;
-  const layers = qwen3ParameterCount(c) - embedding * (c.tieWordEmbeddings ? 1 : 2);
+  const layers = parameterCount(c) - embedding * (c.tieWordEmbeddings ? 1 : 2);
   return 2 * (layers + head) + 4 * c.numHiddenLayers * t * c.numAttentionHeads * c.headDim;
 }

@@ -2,10 +2,10 @@
 // the embedding from N(0, initializer_range), biases zero, RMSNorm weights one.
 import { normal_, ones_, zeros_ } from '../../nn/index.js';
 import type { Generator } from '../../tensor/index.js';
-import type { Qwen3Config } from './config.js';
-import { Qwen3ForCausalLM } from './model.js';
+import type { DecoderConfig } from './config.js';
+import { CausalLM } from './model.js';
 
-export function initQwen3Weights(model: Qwen3ForCausalLM, generator?: Generator): void {
+export function initWeights(model: CausalLM, generator?: Generator): void {
   const std = model.config.initializerRange;
   for (const [name, p] of model.namedParameters()) {
     if (/norm\.weight$/.test(name)) ones_(p);
@@ -14,8 +14,8 @@ export function initQwen3Weights(model: Qwen3ForCausalLM, generator?: Generator)
   }
 }
 
-export function randomQwen3(config: Qwen3Config, options: { dtype?: Qwen3ForCausalLM['dtype']; device?: string; generator?: Generator } = {}): Qwen3ForCausalLM {
-  const model = new Qwen3ForCausalLM(config, { dtype: options.dtype, device: options.device, init: false });
-  initQwen3Weights(model, options.generator);
+export function randomCausalLM(config: DecoderConfig, options: { dtype?: CausalLM['dtype']; device?: string; generator?: Generator } = {}): CausalLM {
+  const model = new CausalLM(config, { dtype: options.dtype, device: options.device, init: false });
+  initWeights(model, options.generator);
   return model;
 }

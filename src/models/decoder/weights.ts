@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { writeTextAtomic } from '../../io/atomic.js';
 import { INDEX_FILE, SafetensorsCheckpoint, SINGLE_FILE, writeSafetensors } from '../../io/safetensors/index.js';
 import { BYTES_PER_ELEMENT, type DType, noGrad, type Tensor, tidy } from '../../tensor/index.js';
-import { type Qwen3Config, qwen3ConfigToJson, readQwen3Config } from './config.js';
-import { Qwen3ForCausalLM } from './model.js';
+import { type DecoderConfig, modelConfigToJson, readModelConfig } from './config.js';
+import { CausalLM } from './model.js';
 import { stateDictProblems } from '../../nn/index.js';
 import { readJsonFile } from '../../io/json-file.js';
 
@@ -30,12 +30,12 @@ export interface LoadOptions {
   device?: string;
 }
 
-export function loadQwen3(folder: string, options: LoadOptions = {}): Qwen3ForCausalLM {
-  const config = readQwen3Config(join(folder, 'config.json'));
+export function loadCausalLM(folder: string, options: LoadOptions = {}): CausalLM {
+  const config = readModelConfig(join(folder, 'config.json'));
   const dtype = options.dtype ?? 'float32';
   const device = options.device ?? 'cpu';
   const checkpoint = SafetensorsCheckpoint.open(folder);
-  const model = new Qwen3ForCausalLM(config, { dtype, device, init: false });
+  const model = new CausalLM(config, { dtype, device, init: false });
   try {
     const params = model.stateDict();
     const stored = checkpoint.names().filter((name) => !IGNORED_KEYS.test(name) && !(config.tieWordEmbeddings && name === 'lm_head.weight'));
@@ -65,8 +65,8 @@ export interface SaveOptions {
   maxShardBytes?: number;
 }
 
-/** Writes a folder `transformers` loads with Qwen3ForCausalLM.from_pretrained. Each file is written atomically. */
-export function saveQwen3(model: Qwen3ForCausalLM, dir: string, options: SaveOptions = {}): void {
+/** Writes a folder `transformers` loads with CausalLM.from_pretrained. Each file is written atomically. */
+export function saveCausalLM(model: CausalLM, dir: string, options: SaveOptions = {}): void {
   const dtype = options.dtype ?? model.dtype;
   const maxShardBytes = options.maxShardBytes ?? 5 * 1024 ** 3;
   mkdirSync(dir, { recursive: true });
@@ -110,7 +110,7 @@ export function saveQwen3(model: Qwen3ForCausalLM, dir: string, options: SaveOpt
     if (/^model-\d{5}-of-\d{5}\.safetensors$/.test(file) && !written.has(file)) rmSync(join(dir, file));
   }
 
-  writeTextAtomic(join(dir, 'config.json'), `${JSON.stringify(qwen3ConfigToJson(model.config, dtype), null, 2)}\n`);
+  writeTextAtomic(join(dir, 'config.json'), `${JSON.stringify(modelConfigToJson(model.config, dtype), null, 2)}\n`);
   writeTextAtomic(join(dir, 'generation_config.json'), `${JSON.stringify(generationConfigFor(model.config, options.copyFrom), null, 2)}\n`);
   if (options.copyFrom) {
     for (const file of TOKENIZER_FILES) {
@@ -120,7 +120,7 @@ export function saveQwen3(model: Qwen3ForCausalLM, dir: string, options: SaveOpt
   }
 }
 
-function generationConfigFor(config: Qwen3Config, copyFrom?: string | null): Record<string, unknown> {
+function generationConfigFor(config: DecoderConfig, copyFrom?: string | null): Record<string, unknown> {
   const source = copyFrom ? join(copyFrom, 'generation_config.json') : null;
   if (source && existsSync(source)) {
     return readJsonFile(source) as Record<string, unknown>;
