@@ -49,7 +49,7 @@ function compareWithReference(cfg: DecoderConfig, seed: number): number {
   const ref = referenceLogits(
     {
       hiddenSize: cfg.hiddenSize, numLayers: cfg.numHiddenLayers, heads: cfg.numAttentionHeads, kvHeads: cfg.numKeyValueHeads,
-      headDim: cfg.headDim, eps: cfg.rmsNormEps, ropeTheta: cfg.ropeTheta, tied: cfg.tieWordEmbeddings, bias: cfg.attentionBias,
+      headDim: cfg.headDim, eps: cfg.rmsNormEps, ropeTheta: cfg.ropeTheta, tied: cfg.tieWordEmbeddings, bias: cfg.qkvBias,
       windows: cfg.layerTypes.map((t) => (t === 'sliding_attention' ? cfg.slidingWindow : null)),
     },
     referenceWeights(model),
@@ -244,12 +244,12 @@ describe('Hugging Face folders', () => {
 
   test('bad config.json fields are named', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ model_type: 'llama' }, /model_type is "llama"; Distillery supports 'qwen3'/],
+      [{ model_type: 'gpt2' }, /model_type is "gpt2"; Distillery supports 'qwen3' \(Qwen3ForCausalLM\), 'qwen2' \(Qwen2ForCausalLM\), 'llama' \(LlamaForCausalLM\), 'mistral' \(MistralForCausalLM\)/],
       [{ hidden_size: undefined }, /required field 'hidden_size' is missing/],
       [{ num_key_value_heads: 3 }, /num_attention_heads 4 must be a multiple of num_key_value_heads 3/],
       [{ head_dim: 15 }, /head_dim 15 must be even/],
       [{ vocab_size: -5 }, /field 'vocab_size' must be an integer >= 1, got -5/],
-      [{ rope_scaling: { rope_type: 'longrope', factor: 2 } }, /rope_type 'longrope' is not supported; supported: default, linear, yarn/],
+      [{ rope_scaling: { rope_type: 'longrope', factor: 2 } }, /rope_type 'longrope' is not supported; supported: default, linear, llama3, yarn/],
       [{ rope_scaling: { rope_type: 'linear' } }, /rope_scaling\): field 'factor' must be a positive number/],
       [{ layer_types: ['full_attention'] }, /layer_types' must be an array of 2 entries/],
       [{ hidden_act: 'gelu' }, /hidden_act 'gelu' is not supported/],

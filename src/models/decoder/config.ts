@@ -1,11 +1,19 @@
-// Qwen3 configuration: every field of Hugging Face's DecoderConfig (config.json), validated with
-// errors that name the file and field, and written back in the same form.
+// The decoder's configuration: every field of a supported family's config.json (Qwen3Config,
+// LlamaConfig, ...), validated with errors that name the file and field, and written back in the
+// same form. The fields every family shares are read here; each family's own fields by its
+// description (src/models/families).
 import { readJsonFile } from '../../io/json-file.js';
 import { type DType, isDType } from '../../tensor/dtype.js';
+import { FAMILIES } from '../families/index.js';
+import { configReader, type Json, ModelConfigError } from './config-reader.js';
+import type { LayerType } from './family.js';
+
+export { ModelConfigError };
 
 export type RopeScaling =
   | { type: 'default' }
   | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
   | {
       type: 'yarn';
       factor: number;
@@ -19,6 +27,8 @@ export type RopeScaling =
     };
 
 export interface DecoderConfig {
+  /** The family (config.json's model_type) this config describes: src/models/families. */
+  modelType: string;
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -33,13 +43,19 @@ export interface DecoderConfig {
   ropeTheta: number;
   ropeScaling: RopeScaling;
   tieWordEmbeddings: boolean;
-  attentionBias: boolean;
   attentionDropout: number;
-  useSlidingWindow: boolean;
+  /** RMSNorm over each head of q and k before the rotary embedding (the family's). */
+  qkNorm: boolean;
+  /** Biases of the q, k and v projections; of o_proj; of the MLP's three projections. */
+  qkvBias: boolean;
+  outputBias: boolean;
+  mlpBias: boolean;
+  /** Keys a sliding-attention layer's query sees (i − window < j ≤ i); null when no layer slides. */
   slidingWindow: number | null;
-  maxWindowLayers: number;
   /** Per layer: 'full_attention' or 'sliding_attention'. */
-  layerTypes: ('full_attention' | 'sliding_attention')[];
+  layerTypes: LayerType[];
+  /** The family's own config.json fields (attention_bias, use_sliding_window, ...), as written back. */
+  familyFields: Record<string, unknown>;
   torchDtype: DType;
   bosTokenId: number | null;
   eosTokenId: number | number[] | null;
@@ -48,65 +64,24 @@ export interface DecoderConfig {
   extra: Record<string, unknown>;
 }
 
-/** A config.json that is not a Qwen3 model Distillery can build (the file and field named). */
-export class ModelConfigError extends Error {
-  override name = 'ModelConfigError';
-}
-
-type Json = Record<string, unknown>;
-
-const KNOWN = new Set([
+/** Fields every family reads the same way. */
+const COMMON_FIELDS = [
   'model_type', 'architectures', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers',
   'num_attention_heads', 'num_key_value_heads', 'head_dim', 'hidden_act', 'max_position_embeddings',
   'initializer_range', 'rms_norm_eps', 'rope_theta', 'rope_scaling', 'rope_parameters', 'tie_word_embeddings',
-  'attention_bias', 'attention_dropout', 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types',
-  'torch_dtype', 'dtype', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'use_cache', 'transformers_version',
-]);
+  'attention_dropout', 'torch_dtype', 'dtype', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'use_cache', 'transformers_version',
+];
 
-function reader(source: string, json: Json) {
-  const fail = (field: string, expected: string): never => {
-    throw new ModelConfigError(`${source}: field '${field}' must be ${expected}, got ${JSON.stringify(json[field])}`);
-  };
-  const has = (field: string) => json[field] !== undefined && json[field] !== null;
-  return {
-    has,
-    int(field: string, fallback?: number, min = 1): number {
-      if (!has(field)) {
-        if (fallback === undefined) throw new ModelConfigError(`${source}: required field '${field}' is missing`);
-        return fallback;
-      }
-      const v = json[field];
-      return typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(field, `an integer >= ${min}`);
-    },
-    num(field: string, fallback: number, positive = true): number {
-      if (!has(field)) return fallback;
-      const v = json[field];
-      return typeof v === 'number' && Number.isFinite(v) && (!positive || v > 0) ? v : fail(field, positive ? 'a positive number' : 'a number');
-    },
-    bool(field: string, fallback: boolean): boolean {
-      if (!has(field)) return fallback;
-      const v = json[field];
-      return typeof v === 'boolean' ? v : fail(field, 'true or false');
-    },
-    tokenId(field: string): number | null {
-      if (!has(field)) return null;
-      const v = json[field];
-      return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : fail(field, 'a token id');
-    },
-    fail,
-  };
-}
-
-function parseRopeScaling(source: string, json: Json, maxPositions: number): { theta: number; scaling: RopeScaling } {
+function parseRopeScaling(source: string, json: Json, maxPositions: number, defaultTheta: number): { theta: number; scaling: RopeScaling } {
   // transformers >= 4.56 writes rope_parameters {rope_type, rope_theta, ...}; older files use
   // rope_theta plus an optional rope_scaling {type|rope_type, factor, ...}.
   const params = (json.rope_parameters ?? json.rope_scaling) as Json | null | undefined;
-  const r = reader(source, json);
-  let theta = r.num('rope_theta', 10000);
+  const r = configReader(source, json);
+  let theta = r.num('rope_theta', defaultTheta);
   if (params === null || params === undefined) return { theta, scaling: { type: 'default' } };
   if (typeof params !== 'object' || Array.isArray(params)) r.fail(json.rope_parameters ? 'rope_parameters' : 'rope_scaling', 'an object');
   const field = json.rope_parameters ? 'rope_parameters' : 'rope_scaling';
-  const p = reader(`${source} (${field})`, params);
+  const p = configReader(`${source} (${field})`, params);
   if (p.has('rope_theta')) theta = p.num('rope_theta', theta);
   const type = (params.rope_type ?? params.type ?? 'default') as string;
   const factor = () => (p.has('factor') ? p.num('factor', 1) : p.fail('factor', 'a positive number'));
@@ -115,6 +90,17 @@ function parseRopeScaling(source: string, json: Json, maxPositions: number): { t
       return { theta, scaling: { type: 'default' } };
     case 'linear':
       return { theta, scaling: { type: 'linear', factor: factor() } };
+    case 'llama3':
+      return {
+        theta,
+        scaling: {
+          type: 'llama3',
+          factor: factor(),
+          lowFreqFactor: p.requiredNum('low_freq_factor'),
+          highFreqFactor: p.requiredNum('high_freq_factor'),
+          originalMaxPositionEmbeddings: p.int('original_max_position_embeddings'),
+        },
+      };
     case 'yarn': {
       const original = p.has('original_max_position_embeddings') ? p.int('original_max_position_embeddings') : maxPositions;
       return {
@@ -133,23 +119,25 @@ function parseRopeScaling(source: string, json: Json, maxPositions: number): { t
       };
     }
     default:
-      throw new ModelConfigError(`${source}: ${field}.rope_type '${type}' is not supported; supported: default, linear, yarn`);
+      throw new ModelConfigError(`${source}: ${field}.rope_type '${type}' is not supported; supported: default, linear, llama3, yarn`);
   }
 }
 
-/** Validates a parsed config.json. `source` names the file in errors. */
+/** Validates a parsed config.json of a supported family. `source` names the file in errors. */
 export function parseModelConfig(json: unknown, source = 'config.json'): DecoderConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ModelConfigError(`${source}: must be a JSON object`);
   const j = json as Json;
-  if (j.model_type !== 'qwen3') {
-    throw new ModelConfigError(`${source}: model_type is ${JSON.stringify(j.model_type)}; Distillery supports 'qwen3' (Qwen3ForCausalLM)`);
+  const family = FAMILIES.get(j.model_type as string);
+  if (!family) {
+    const supported = [...FAMILIES.values()].map((f) => `'${f.modelType}' (${f.architecture})`).join(', ');
+    throw new ModelConfigError(`${source}: model_type is ${JSON.stringify(j.model_type)}; Distillery supports ${supported}`);
   }
-  const r = reader(source, j);
+  const r = configReader(source, j);
   const hiddenSize = r.int('hidden_size');
   const numAttentionHeads = r.int('num_attention_heads');
   const numKeyValueHeads = r.int('num_key_value_heads', numAttentionHeads);
   const numHiddenLayers = r.int('num_hidden_layers');
-  // Qwen3's head_dim is explicit and need not equal hidden_size / heads (0.6B: 16 × 128 ≠ 1024).
+  // head_dim may be explicit and differ from hidden_size / heads (Qwen3-0.6B: 16 × 128 ≠ 1024).
   const headDim = r.has('head_dim') ? r.int('head_dim') : hiddenSize / numAttentionHeads;
   if (!Number.isInteger(headDim)) throw new ModelConfigError(`${source}: no head_dim given and hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`);
   if (headDim % 2 !== 0) throw new ModelConfigError(`${source}: head_dim ${headDim} must be even for rotary embeddings`);
@@ -157,26 +145,10 @@ export function parseModelConfig(json: unknown, source = 'config.json'): Decoder
     throw new ModelConfigError(`${source}: num_attention_heads ${numAttentionHeads} must be a multiple of num_key_value_heads ${numKeyValueHeads}`);
   }
   const act = j.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new ModelConfigError(`${source}: hidden_act '${String(act)}' is not supported; Qwen3 uses 'silu'`);
-  const maxPositionEmbeddings = r.int('max_position_embeddings', 32768);
-  const { theta, scaling } = parseRopeScaling(source, j, maxPositionEmbeddings);
-  const useSlidingWindow = r.bool('use_sliding_window', false);
-  const slidingWindow = useSlidingWindow ? r.int('sliding_window', 4096) : null;
-  const maxWindowLayers = r.int('max_window_layers', numHiddenLayers, 0);
-  let layerTypes: DecoderConfig['layerTypes'];
-  if (r.has('layer_types')) {
-    const lt = j.layer_types;
-    if (!Array.isArray(lt) || lt.length !== numHiddenLayers || !lt.every((t) => t === 'full_attention' || t === 'sliding_attention')) {
-      r.fail('layer_types', `an array of ${numHiddenLayers} entries, each 'full_attention' or 'sliding_attention'`);
-    }
-    layerTypes = lt as DecoderConfig['layerTypes'];
-  } else {
-    // DecoderConfig's default: sliding attention from layer max_window_layers on, when enabled.
-    layerTypes = Array.from({ length: numHiddenLayers }, (_, i) => (slidingWindow !== null && i >= maxWindowLayers ? 'sliding_attention' : 'full_attention'));
-  }
-  if (layerTypes.includes('sliding_attention') && slidingWindow === null) {
-    throw new ModelConfigError(`${source}: layer_types has sliding_attention layers but use_sliding_window is false / sliding_window is unset`);
-  }
+  if (act !== 'silu') throw new ModelConfigError(`${source}: hidden_act '${String(act)}' is not supported; ${family.architecture} uses 'silu'`);
+  const maxPositionEmbeddings = r.int('max_position_embeddings', family.defaults.maxPositionEmbeddings);
+  const { theta, scaling } = parseRopeScaling(source, j, maxPositionEmbeddings, family.defaults.ropeTheta);
+  const { layout, fields: familyFields } = family.read(r, j, numHiddenLayers);
   const dtypeName = (j.dtype ?? j.torch_dtype ?? 'float32') as string;
   const torchDtype = dtypeName === 'float' ? 'float32' : dtypeName === 'half' ? 'float16' : dtypeName;
   if (!isDType(torchDtype) || !['float32', 'bfloat16', 'float16'].includes(torchDtype)) {
@@ -187,9 +159,11 @@ export function parseModelConfig(json: unknown, source = 'config.json'): Decoder
     if (!j.eos_token_id.every((v) => Number.isSafeInteger(v) && v >= 0)) r.fail('eos_token_id', 'a token id or a list of them');
     eos = j.eos_token_id as number[];
   } else eos = r.tokenId('eos_token_id');
+  const known = new Set([...COMMON_FIELDS, ...family.fields]);
   const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(j)) if (!KNOWN.has(k)) extra[k] = v;
+  for (const [k, v] of Object.entries(j)) if (!known.has(k)) extra[k] = v;
   return {
+    modelType: family.modelType,
     vocabSize: r.int('vocab_size'),
     hiddenSize,
     intermediateSize: r.int('intermediate_size'),
@@ -200,16 +174,14 @@ export function parseModelConfig(json: unknown, source = 'config.json'): Decoder
     hiddenAct: 'silu',
     maxPositionEmbeddings,
     initializerRange: r.num('initializer_range', 0.02),
-    rmsNormEps: r.num('rms_norm_eps', 1e-6),
+    rmsNormEps: r.num('rms_norm_eps', family.defaults.rmsNormEps),
     ropeTheta: theta,
     ropeScaling: scaling,
     tieWordEmbeddings: r.bool('tie_word_embeddings', false),
-    attentionBias: r.bool('attention_bias', false),
     attentionDropout: r.num('attention_dropout', 0, false),
-    useSlidingWindow,
-    slidingWindow,
-    maxWindowLayers,
-    layerTypes,
+    qkNorm: family.qkNorm,
+    ...layout,
+    familyFields,
     torchDtype,
     bosTokenId: r.tokenId('bos_token_id'),
     eosTokenId: eos,
@@ -226,6 +198,9 @@ function ropeToJson(config: DecoderConfig): Json | null {
   const s = config.ropeScaling;
   if (s.type === 'default') return null;
   if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
+  if (s.type === 'llama3') {
+    return { rope_type: 'llama3', factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor, original_max_position_embeddings: s.originalMaxPositionEmbeddings };
+  }
   const out: Json = { rope_type: 'yarn', factor: s.factor, original_max_position_embeddings: s.originalMaxPositionEmbeddings, beta_fast: s.betaFast, beta_slow: s.betaSlow };
   if (s.attentionFactor !== undefined) out.attention_factor = s.attentionFactor;
   if (s.mscale !== undefined) out.mscale = s.mscale;
@@ -234,12 +209,13 @@ function ropeToJson(config: DecoderConfig): Json | null {
   return out;
 }
 
-/** config.json as transformers writes it for CausalLM. */
+/** config.json as transformers writes it for the config's family. */
 export function modelConfigToJson(config: DecoderConfig, dtype: DType = config.torchDtype): Json {
+  const family = FAMILIES.get(config.modelType)!;
   return {
     ...config.extra,
-    architectures: ['Qwen3ForCausalLM'],
-    model_type: 'qwen3',
+    architectures: [family.architecture],
+    model_type: family.modelType,
     vocab_size: config.vocabSize,
     hidden_size: config.hiddenSize,
     intermediate_size: config.intermediateSize,
@@ -254,12 +230,8 @@ export function modelConfigToJson(config: DecoderConfig, dtype: DType = config.t
     rope_theta: config.ropeTheta,
     rope_scaling: ropeToJson(config),
     tie_word_embeddings: config.tieWordEmbeddings,
-    attention_bias: config.attentionBias,
     attention_dropout: config.attentionDropout,
-    use_sliding_window: config.useSlidingWindow,
-    sliding_window: config.slidingWindow,
-    max_window_layers: config.maxWindowLayers,
-    layer_types: config.layerTypes,
+    ...config.familyFields,
     torch_dtype: dtype,
     bos_token_id: config.bosTokenId,
     eos_token_id: config.eosTokenId,

@@ -40,19 +40,21 @@ export class Attention extends Module {
   readonly k_proj: Linear;
   readonly v_proj: Linear;
   readonly o_proj: Linear;
-  readonly q_norm: RMSNorm;
-  readonly k_norm: RMSNorm;
+  /** Per-head norms of q and k, in families that have them (Qwen3); null elsewhere. */
+  readonly q_norm: RMSNorm | null;
+  readonly k_norm: RMSNorm | null;
   readonly sliding: boolean;
 
   constructor(readonly config: DecoderConfig, readonly layerIndex: number, options: ParamOptions) {
     super();
-    const { hiddenSize, numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim, attentionBias: bias } = config;
-    this.q_proj = this.registerModule('q_proj', new Linear(hiddenSize, heads * headDim, { ...options, bias }));
-    this.k_proj = this.registerModule('k_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias }));
-    this.v_proj = this.registerModule('v_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias }));
-    this.o_proj = this.registerModule('o_proj', new Linear(heads * headDim, hiddenSize, { ...options, bias }));
-    this.q_norm = this.registerModule('q_norm', new RMSNorm(headDim, { ...options, eps: config.rmsNormEps }));
-    this.k_norm = this.registerModule('k_norm', new RMSNorm(headDim, { ...options, eps: config.rmsNormEps }));
+    const { hiddenSize, numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim, qkvBias, outputBias } = config;
+    this.q_proj = this.registerModule('q_proj', new Linear(hiddenSize, heads * headDim, { ...options, bias: qkvBias }));
+    this.k_proj = this.registerModule('k_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias: qkvBias }));
+    this.v_proj = this.registerModule('v_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias: qkvBias }));
+    this.o_proj = this.registerModule('o_proj', new Linear(heads * headDim, hiddenSize, { ...options, bias: outputBias }));
+    const headNorm = (name: string) => (config.qkNorm ? this.registerModule(name, new RMSNorm(headDim, { ...options, eps: config.rmsNormEps })) : null);
+    this.q_norm = headNorm('q_norm');
+    this.k_norm = headNorm('k_norm');
     this.sliding = config.layerTypes[layerIndex] === 'sliding_attention';
   }
 
@@ -60,8 +62,9 @@ export class Attention extends Module {
     const [batch, length] = x.shape as [number, number, number];
     const { headDim, numAttentionHeads, numKeyValueHeads } = this.config;
     const heads = (t: Tensor) => t.view(batch, length, -1, headDim);
-    let q = this.q_norm.forward(heads(this.q_proj.forward(x))).transpose(1, 2);
-    let k = this.k_norm.forward(heads(this.k_proj.forward(x))).transpose(1, 2);
+    const normed = (norm: RMSNorm | null, t: Tensor) => (norm ? norm.forward(t) : t);
+    let q = normed(this.q_norm, heads(this.q_proj.forward(x))).transpose(1, 2);
+    let k = normed(this.k_norm, heads(this.k_proj.forward(x))).transpose(1, 2);
     let v = heads(this.v_proj.forward(x)).transpose(1, 2);
     q = applyRotary(q, inputs.cos, inputs.sin);
     k = applyRotary(k, inputs.cos, inputs.sin);
@@ -120,7 +123,7 @@ export class GatedMLP extends Module {
 
   constructor(config: DecoderConfig, options: ParamOptions) {
     super();
-    const o = { ...options, bias: false };
+    const o = { ...options, bias: config.mlpBias };
     this.gate_proj = this.registerModule('gate_proj', new Linear(config.hiddenSize, config.intermediateSize, o));
     this.up_proj = this.registerModule('up_proj', new Linear(config.hiddenSize, config.intermediateSize, o));
     this.down_proj = this.registerModule('down_proj', new Linear(config.intermediateSize, config.hiddenSize, o));

@@ -1,7 +1,24 @@
-// Rotary position embeddings as Hugging Face computes them for Qwen3: inverse frequencies in
+// Rotary position embeddings as Hugging Face computes them (modeling_rope_utils.py): inverse frequencies in
 // float32, cos/sin of position × frequency duplicated over both halves, rotate-half application.
-import { arange, aten, cat, fusedRotary, kernelsFor, noGrad, type Tensor, tidy } from '../../tensor/index.js';
-import type { DecoderConfig } from './config.js';
+import { arange, aten, cat, fusedRotary, kernelsFor, noGrad, type Tensor, tidy, where } from '../../tensor/index.js';
+import type { DecoderConfig, RopeScaling } from './config.js';
+
+/**
+ * Llama 3.1's scaling, as transformers' _compute_llama3_parameters computes it in float32:
+ * wavelengths longer than original/low_freq_factor are divided by `factor`, shorter than
+ * original/high_freq_factor kept, and those between interpolated smoothly.
+ */
+function llama3Frequencies(invFreq: Tensor, s: Extract<RopeScaling, { type: 'llama3' }>): Tensor {
+  const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+  const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+  // 2π / inv_freq, as torch computes a scalar over a tensor: reciprocal, then the product.
+  const wavelen = invFreq.reciprocal().mul(2 * Math.PI);
+  const scaled = where(wavelen.gt(lowFreqWavelen), invFreq.div(s.factor), invFreq);
+  const smooth = wavelen.reciprocal().mul(s.originalMaxPositionEmbeddings).sub(s.lowFreqFactor).div(s.highFreqFactor - s.lowFreqFactor);
+  const smoothed = smooth.neg().add(1).mul(scaled).div(s.factor).add(smooth.mul(scaled));
+  const medium = wavelen.lt(highFreqWavelen).logicalNot().logicalAnd(wavelen.gt(lowFreqWavelen).logicalNot());
+  return where(medium, smoothed, scaled);
+}
 
 /** inv_freq[i] = 1 / θ^(2i/d), adjusted for linear or YaRN scaling; plus the attention scaling. */
 export function ropeFrequencies(config: DecoderConfig, device: string): { invFreq: Tensor; attentionScaling: number } {
@@ -14,6 +31,7 @@ export function ropeFrequencies(config: DecoderConfig, device: string): { invFre
     const scaling = config.ropeScaling;
     if (scaling.type === 'default') return { invFreq: posFreqs.reciprocal(), attentionScaling: 1 };
     if (scaling.type === 'linear') return { invFreq: posFreqs.reciprocal().div(scaling.factor), attentionScaling: 1 };
+    if (scaling.type === 'llama3') return { invFreq: llama3Frequencies(posFreqs.reciprocal(), scaling), attentionScaling: 1 };
     // YaRN: interpolate low frequencies, extrapolate high ones, with a linear ramp between.
     const { factor, betaFast, betaSlow, originalMaxPositionEmbeddings: maxPos, truncate } = scaling;
     const mscale = (scale: number, m = 1) => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);

@@ -1,13 +1,13 @@
-// Sizes that follow from a Qwen3 config alone, before any weight is loaded (memory planning).
+// Sizes that follow from a model's config alone, before any weight is loaded (memory planning).
 import type { DecoderConfig } from './config.js';
 
 /** Parameters of CausalLM (the tied LM head counted once, as the checkpoint stores it). */
 export function parameterCount(c: DecoderConfig): number {
   const q = c.numAttentionHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;
-  const bias = c.attentionBias ? q + 2 * kv + c.hiddenSize : 0;
-  const attention = c.hiddenSize * q + 2 * c.hiddenSize * kv + q * c.hiddenSize + 2 * c.headDim + bias;
-  const mlp = 3 * c.hiddenSize * c.intermediateSize;
+  const bias = (c.qkvBias ? q + 2 * kv : 0) + (c.outputBias ? c.hiddenSize : 0);
+  const attention = c.hiddenSize * q + 2 * c.hiddenSize * kv + q * c.hiddenSize + (c.qkNorm ? 2 * c.headDim : 0) + bias;
+  const mlp = 3 * c.hiddenSize * c.intermediateSize + (c.mlpBias ? 2 * c.intermediateSize + c.hiddenSize : 0);
   const layer = attention + mlp + 2 * c.hiddenSize;
   const embeddings = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
   return embeddings + c.numHiddenLayers * layer + c.hiddenSize;

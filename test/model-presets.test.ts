@@ -1,0 +1,76 @@
+// The families' presets against the models they name, and a distillation run per family: each
+// public preset's parameter count equals the count its published checkpoint holds (the
+// safetensors total Hugging Face shows), and a tiny teacher/student pair of every family trains,
+// saves a folder of its own family, and loads back.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { initModel } from '../src/api/init-model.js';
+import { resolveConfig } from '../src/distill/config.js';
+import { runDistillation } from '../src/distill/trainer.js';
+import { PRESETS, presetConfig } from '../src/models/decoder/presets.js';
+import { parameterCount } from '../src/models/decoder/size.js';
+import { loadCausalLM } from '../src/models/decoder/weights.js';
+
+/** Parameters of the published checkpoints (Hugging Face's safetensors totals; tied heads counted once). */
+const PUBLISHED: Record<string, number> = {
+  'llama-3.2-1b': 1_235_814_400,
+  'llama-3.2-3b': 3_212_749_824,
+  'llama-3.1-8b': 8_030_261_248,
+  'smollm2-135m': 134_515_008,
+  'smollm2-360m': 361_821_120,
+  'smollm2-1.7b': 1_711_376_384,
+  'qwen2.5-0.5b': 494_032_768,
+  'qwen2.5-1.5b': 1_543_714_304,
+  'qwen2.5-7b': 7_615_616_512,
+  'mistral-7b-v0.3': 7_248_023_552,
+};
+
+describe('presets of the families', () => {
+  for (const [name, published] of Object.entries(PUBLISHED)) {
+    test(`${name} has the published checkpoint's ${published.toLocaleString('en-US')} parameters`, () => {
+      assert.equal(parameterCount(presetConfig(name)), published);
+    });
+  }
+
+  test('each preset names its family as transformers does', () => {
+    const family = (name: string) => presetConfig(name).modelType;
+    assert.deepEqual(
+      Object.keys(PRESETS).map((name) => [name, family(name)]),
+      Object.keys(PRESETS).map((name) => [name, name.startsWith('qwen3') ? 'qwen3' : name.startsWith('qwen2') ? 'qwen2' : name.startsWith('mistral') ? 'mistral' : 'llama']),
+    );
+  });
+});
+
+describe('a distillation run per family', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'distillery-families-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // Token-id records: the tiny Llama and Mistral presets have no tokenizer.
+  const data = join(dir, 'tokens.jsonl');
+  const records = Array.from({ length: 12 }, (_, i) => ({ input_ids: Array.from({ length: 24 + (i % 5) }, (_, t) => (7 * i + 13 * t) % 1000) }));
+  writeFileSync(data, records.map((r) => JSON.stringify(r)).join('\n'));
+
+  for (const [family, preset, architecture] of [['llama', 'llama-tiny', 'LlamaForCausalLM'], ['qwen2', 'qwen2-tiny', 'Qwen2ForCausalLM'], ['mistral', 'mistral-tiny', 'MistralForCausalLM']] as const) {
+    test(`${family}: distill trains, the student folder is a ${architecture} folder and loads back`, async () => {
+      const teacher = join(dir, `${family}-teacher`);
+      const student = join(dir, `${family}-student`);
+      await initModel({ out: teacher, preset, seed: 1, tokenizer: false });
+      await initModel({ out: student, preset, seed: 2, tokenizer: false });
+      const out = join(dir, `${family}-run`);
+      const losses: number[] = [];
+      const result = await runDistillation(resolveConfig({ teacher, student, data, out, maxSteps: 3, batchSize: 4, lr: 1e-3, evalRatio: 0.25 }), { log: () => {}, onStep: (s) => losses.push(s.loss) });
+      assert.equal(losses.length, 3);
+      assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
+      assert.ok(result.summary && Number.isFinite(result.summary.studentPerplexityAfter), 'the held-out comparison is finite');
+      const written = JSON.parse(readFileSync(join(result.studentDir!, 'config.json'), 'utf8'));
+      assert.equal(written.model_type, family);
+      assert.deepEqual(written.architectures, [architecture]);
+      const reloaded = loadCausalLM(result.studentDir!);
+      assert.equal(reloaded.config.modelType, family);
+      assert.equal(reloaded.numParameters(), parameterCount(presetConfig(preset)));
+      reloaded.dispose();
+    });
+  }
+});
