@@ -274,11 +274,7 @@ function familyTests(family: keyof typeof CASES, architecture: string): void {
         }
       });
 
-      // todo while the decoder cannot run in float64 at all (Qwen3 included): DecoderModel.layerInputs'
-      // additive mask `where(allowed, 0, dtypeMin('float64')).to(float64)` builds a float32 tensor
-      // first, and −Number.MAX_VALUE overflows it ("value cannot be converted to type float without
-      // overflow"). Drop the todo once that is fixed: the comparison itself is ready.
-      test(`a float64 model equals the reference (max |Δ| ≤ ${FLOAT64_TOLERANCE})`, { todo: 'float64 forward fails in the additive mask (model.ts)' }, () => {
+      test(`a float64 model equals the reference (max |Δ| ≤ ${FLOAT64_TOLERANCE})`, () => {
         const m64 = buildModel(cfg, 100 + c.ids[0]!, 'float64');
         assert.equal(m64.dtype, 'float64');
         const diff = maxAbsDiff(referenceLogits(ref, referenceWeights(m64), c.ids), modelLogits(m64, c.ids));

@@ -3,7 +3,7 @@
 // eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where } from '../../tensor/index.js';
+import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
 import type { DecoderConfig } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
@@ -224,7 +224,8 @@ export class DecoderModel extends Module {
       const fused = kernelsFor(device, embeddings.dtype).attention === 'sdpa';
       const full = plainCausal && fused ? null : attendableMask(allowedAttention(common));
       const sliding = needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null;
-      const additive = (allowed: Tensor | null) => (allowed && !fused ? where(allowed, 0, dtypeMin(embeddings.dtype)).to(embeddings.dtype) : null);
+      // Built in the scores' dtype from the start: a float64 model's minimum does not fit a float32 mask.
+      const additive = (allowed: Tensor | null) => (allowed && !fused ? where(allowed, zeros([], { dtype: embeddings.dtype, device }), dtypeMin(embeddings.dtype)) : null);
       const inputs: LayerInputs = {
         cos,
         sin,
