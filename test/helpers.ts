@@ -28,3 +28,8 @@ export function seededRows(rows: number, width: number, seed: number, spread = 1
   const values = seededValues(rows * width, seed, spread);
   return Array.from({ length: rows }, (_, r) => values.slice(r * width, (r + 1) * width));
 }
+
+/** A model's weights as the float64 references take them: by checkpoint name, shape and values in doubles. */
+export function weightsInDoubles(model: { stateDict(): Map<string, { shape: number[]; toArray(): ArrayLike<number> }> }): Map<string, { shape: number[]; data: Float64Array }> {
+  return new Map([...model.stateDict()].map(([name, p]) => [name, { shape: [...p.shape], data: Float64Array.from(p.toArray()) }]));
+}

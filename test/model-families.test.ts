@@ -19,7 +19,7 @@ import { KVCache } from '../src/models/decoder/kv-cache.js';
 import type { CausalLM } from '../src/models/decoder/model.js';
 import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import * as T from '../src/tensor/index.js';
-import { assertClose, lehmer, seededValues } from './helpers.js';
+import { assertClose, lehmer, seededValues, weightsInDoubles } from './helpers.js';
 import {
   inverseFrequencies,
   type LlamaRefConfig,
@@ -71,10 +71,6 @@ function buildModel(cfg: DecoderConfig, seed: number, dtype: 'float32' | 'float6
   const model = randomCausalLM(cfg, { dtype, generator: new T.Generator(seed) });
   fillParameters(model, seed);
   return model;
-}
-
-function referenceWeights(model: CausalLM): RefWeights {
-  return new Map([...model.stateDict()].map(([name, p]) => [name, { shape: [...p.shape], data: Float64Array.from(p.toArray()) }]));
 }
 
 function modelLogits(model: CausalLM, ids: number[]): number[] {
@@ -244,7 +240,7 @@ function familyTests(family: keyof typeof CASES, architecture: string): void {
       const cfg = parseModelConfig(c.json, `${family} test config`);
       const ref = referenceConfigFromJson(c.json);
       const model = buildModel(cfg, 100 + c.ids[0]!);
-      const weights = referenceWeights(model);
+      const weights = weightsInDoubles(model);
       const refLogits = referenceLogits(ref, weights, c.ids);
       const ours = modelLogits(model, c.ids);
 
@@ -277,7 +273,7 @@ function familyTests(family: keyof typeof CASES, architecture: string): void {
       test(`a float64 model equals the reference (max |Δ| ≤ ${FLOAT64_TOLERANCE})`, () => {
         const m64 = buildModel(cfg, 100 + c.ids[0]!, 'float64');
         assert.equal(m64.dtype, 'float64');
-        const diff = maxAbsDiff(referenceLogits(ref, referenceWeights(m64), c.ids), modelLogits(m64, c.ids));
+        const diff = maxAbsDiff(referenceLogits(ref, weightsInDoubles(m64), c.ids), modelLogits(m64, c.ids));
         m64.dispose();
         assert.ok(diff <= FLOAT64_TOLERANCE, `max |Δlogit| ${diff}`);
       });

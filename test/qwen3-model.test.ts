@@ -14,8 +14,8 @@ import { applyRotary, ropeCosSin, ropeFrequencies } from '../src/models/decoder/
 import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
-import { assertClose } from './helpers.js';
-import { referenceLogits, type RefWeights } from './reference/qwen3-reference.js';
+import { assertClose, weightsInDoubles } from './helpers.js';
+import { referenceLogits } from './reference/qwen3-reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-qwen3-'));
 
@@ -38,10 +38,6 @@ function randomModel(cfg: DecoderConfig, seed: number): CausalLM {
   return model;
 }
 
-function referenceWeights(model: CausalLM): RefWeights {
-  return new Map([...model.stateDict()].map(([name, p]) => [name, { shape: p.shape, data: Float64Array.from(p.toArray()) }]));
-}
-
 function compareWithReference(cfg: DecoderConfig, seed: number): number {
   const model = randomModel(cfg, seed);
   const ids = [3, 17, 42, 5, 96, 0, 61, 8];
@@ -52,7 +48,7 @@ function compareWithReference(cfg: DecoderConfig, seed: number): number {
       headDim: cfg.headDim, eps: cfg.rmsNormEps, ropeTheta: cfg.ropeTheta, tied: cfg.tieWordEmbeddings, bias: cfg.qkvBias,
       windows: cfg.layerTypes.map((t) => (t === 'sliding_attention' ? cfg.slidingWindow : null)),
     },
-    referenceWeights(model),
+    weightsInDoubles(model),
     ids,
   );
   model.dispose();
@@ -82,7 +78,7 @@ describe('Qwen3 forward matches the float64 reference (max |Δlogit| ≤ 1e-4)',
     const model = randomModel(cfg, 5);
     const other = randomModel(cfg, 6);
     const ids = T.tensor([[1, 2, 3]], { dtype: 'int64' });
-    const ref = referenceLogits({ hiddenSize: 48, numLayers: 2, heads: 4, kvHeads: 2, headDim: 16, eps: 1e-6, ropeTheta: 10000, tied: true, bias: false, windows: [null, null] }, referenceWeights(other), [1, 2, 3]);
+    const ref = referenceLogits({ hiddenSize: 48, numLayers: 2, heads: 4, kvHeads: 2, headDim: 16, eps: 1e-6, ropeTheta: 10000, tied: true, bias: false, windows: [null, null] }, weightsInDoubles(other), [1, 2, 3]);
     const ours = model.forward(ids).toArray();
     assert.ok(ref.flatMap((r) => [...r]).some((v, i) => Math.abs(v - ours[i]!) > 1e-2));
   });

@@ -1,5 +1,5 @@
-// initModel(): a randomly initialised Qwen3 model folder in Hugging Face layout, from a preset
-// (the true shapes of Qwen3-0.6B, -4B, ...) or a config.json: what `distillery init` writes.
+// initModel(): a randomly initialised model folder in Hugging Face layout, from a preset (the true
+// shapes of Qwen3-0.6B, Llama-3.2-1B, ...) or a config.json: what `distillery init` writes.
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -17,7 +17,7 @@ export interface InitModelOptions {
   out: string;
   /** One of the presets (`qwen3-0.6b`, `qwen3-4b`, ...)... */
   preset?: string;
-  /** ...or the path of a Qwen3 config.json. */
+  /** ...or the path of a config.json of a supported family. */
   config?: string;
   /** Initialisation seed (default 0): the same seed gives the same weights. */
   seed?: number;
@@ -47,10 +47,10 @@ export function qwen3TokenizerFolder(): string {
 
 const KEYS = ['out', 'preset', 'config', 'seed', 'dtype', 'tokenizer', 'force'];
 
-/** Writes a random Qwen3 model folder; `naming` phrases errors (`preset` from the API, `--preset` from the command line). */
-/** Qwen3's vocabulary (the embedding rows of every Qwen3 checkpoint; its tokenizer uses 151,669 of them). */
+/** Qwen3's vocabulary (the embedding rows of every Qwen3 checkpoint, and of Qwen2.5's up to 1.5B; its tokenizer uses 151,669 of them). */
 const QWEN3_VOCAB_SIZE = 151936;
 
+/** Writes a random model folder; `naming` phrases errors (`preset` from the API, `--preset` from the command line). */
 export function initModel(options: InitModelOptions, naming: Naming = 'keys'): InitModelResult {
   const name = namer(naming);
   rejectUnknownOptions('initModel', options, KEYS);

@@ -1,5 +1,5 @@
-// Loading and saving Qwen3 models in Hugging Face layout (config.json + safetensors, sharded
-// above 5 GB, tokenizer files carried over), for users who go beyond distill().
+// Loading and saving models of every supported family in Hugging Face layout (config.json +
+// safetensors, sharded above 5 GB, tokenizer files carried over), for users who go beyond distill().
 import { resolveModelPath } from '../io/hub/index.js';
 import type { CausalLM } from '../models/decoder/model.js';
 import { loadCausalLM, type LoadOptions, saveCausalLM, type SaveOptions } from '../models/decoder/weights.js';

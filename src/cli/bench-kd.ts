@@ -1,8 +1,8 @@
 // `distillery bench kd`: the KD training step — the trainer's own trainStep (teacher forward,
-// student forward and backward, AdamW) — in each loss mode, side by side in one invocation, beside the same step in PyTorch eager
-// (baselines/pytorch_kd_step.py) where Python with torch is installed. Each mode runs in its own
-// child process, so its peak resident memory is its own. (commands/bench-kd.ts registers the
-// command and its flags; this module is loaded when it runs.)
+// student forward and backward, AdamW) — in each loss mode, side by side in one invocation, beside
+// the same step in PyTorch eager (baselines/pytorch_kd_step.py) where Python with torch is
+// installed. Each mode runs in its own child process, so its peak resident memory is its own.
+// (commands/bench-kd.ts registers the command and its flags; this module is loaded when it runs.)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,9 +98,9 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const clock = device === 'cpu' ? new PhaseClock() : undefined;
   // The trainer's step at distill's settings for one micro-batch of the file: no clipping, a constant learning rate.
   const context: StepContext = {
-    precision, optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, lossImpl: mode === 'naive' ? 'naive' : 'chunked',
-    lossChunkRows: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device), microBatchSize: ids.length,
-    gradientCheckpointing: mode === 'checkpointed', maxGradNorm: 0, padId: 0, device, parallel: new DataParallel(null), completion: null, clock,
+    precision, optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, impl: mode === 'naive' ? 'naive' : 'chunked',
+    chunkSize: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device), microBatchSize: ids.length,
+    checkpointing: mode === 'checkpointed', maxGradNorm: 0, padId: 0, device, parallel: new DataParallel(null), completion: null, clock,
   };
   let stepNumber = 0;
   const step = () => trainStep(context, ++stepNumber, micro, LEARNING_RATE).loss;
@@ -154,7 +154,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     teacher_parameters: teacher?.model.numParameters() ?? null,
     cache_bytes_per_token: cache ? +cache.manifest.bytesPerToken.toFixed(1) : null,
     student_parameters: student.numParameters(),
-    chunk_size: mode === 'naive' ? null : context.lossChunkRows,
+    chunk_size: mode === 'naive' ? null : context.chunkSize,
     top_k: cache ? cache.manifest.topK : null,
     phase_ms: clock ? clock.perStep(flags.steps) : null,
     threads: numThreads(),

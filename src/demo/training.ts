@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
 import type { DistillHooks, StepReport } from '../distill/hooks.js';
+import { comparisonFromRecord, evalLine } from '../distill/summary.js';
 import { runDistillation } from '../distill/trainer.js';
 import { randomCausalLM } from '../models/decoder/init.js';
 import { saveCausalLM } from '../models/decoder/weights.js';
@@ -21,14 +22,6 @@ export interface DemoHooks {
 
 const num = (r: MetricsRecord, field: string): number | null => (typeof r[field] === 'number' ? (r[field] as number) : null);
 
-/** An evaluation, as the demo shows it: the student's held-out perplexity and, with a teacher, how close it is. */
-export function evalLine(r: MetricsRecord): string {
-  const teacherPpl = num(r, 'teacher_perplexity');
-  const top1 = num(r, 'top1_agreement');
-  const kl = num(r, 'kl_teacher_student');
-  const vsTeacher = teacherPpl === null ? '' : `, teacher ppl ${teacherPpl.toFixed(3)}${top1 === null ? '' : `, top-1 agreement ${(100 * top1).toFixed(1)} %`}${kl === null ? '' : `, KL ${kl.toFixed(4)}`}`;
-  return `eval @ step ${r.step}: student ppl ${(num(r, 'student_perplexity') ?? Number.NaN).toFixed(3)}${vsTeacher}`;
-}
 
 /**
  * The hooks of one training run (a fresh object per run: it sums the run's steps): each evaluation's
@@ -44,7 +37,7 @@ export function runHooks(hooks: DemoHooks, budget: TrainingBudget): DistillHooks
     log: () => {},
     onRecord(r) {
       if (r.type === 'eval') {
-        hooks.log(`    ${evalLine(r)}`);
+        hooks.log(`    ${evalLine(r.step, comparisonFromRecord(r))}`);
         return;
       }
       const loss = num(r, 'loss') ?? Number.NaN;

@@ -2,8 +2,7 @@
 // bfloat16 copy that runs forward and backward. After backward the bf16 gradients are copied
 // into the masters as float32; after the optimizer step the masters are copied back. (The loss
 // math itself is always float32: see loss.ts.)
-import type { CausalLM } from '../models/decoder/model.js';
-import { CausalLM as Model } from '../models/decoder/model.js';
+import { CausalLM } from '../models/decoder/model.js';
 import { noGrad, type Tensor, tidy } from '../tensor/index.js';
 
 export class StudentPrecision {
@@ -18,7 +17,7 @@ export class StudentPrecision {
       this.#pairs = [];
       return;
     }
-    this.compute = new Model(master.config, { dtype, device: master.device, init: false });
+    this.compute = new CausalLM(master.config, { dtype, device: master.device, init: false });
     const masters = master.stateDict();
     this.#pairs = [...this.compute.stateDict()].map(([name, p]) => [masters.get(name)!, p]);
     this.syncCompute();

@@ -9,39 +9,28 @@ import { clipGradNorm, type AdamW } from '../nn/index.js';
 import { tidy, zeros } from '../tensor/index.js';
 import type { DrawnBatch } from './batches.js';
 import type { DataParallel } from './data-parallel.js';
-import { type LossSettings, mixedLoss } from './loss.js';
+import { mixedLoss } from './loss.js';
 import { splitMicroBatch } from './memory/plan.js';
-import { microBatchBackward, readStepScalars } from './micro-batch.js';
-import type { PhaseClock } from './phase-clock.js';
+import { microBatchBackward, type MicroBatchSetup, readStepScalars } from './micro-batch.js';
 import type { StudentPrecision } from './precision.js';
 import { answerSource, type AnswerSource, type CompletionPlan, type StepCounts, stepCounts, stepMicroBatches } from './step-micro-batches.js';
-import type { TeacherCache } from './teacher-cache/reader.js';
-import type { TeacherSource } from './teacher.js';
 
-/** What every step of a run uses: the models, the optimizer, the loss and the step's shape. */
-export interface StepContext {
+/**
+ * What every step of a run uses: each micro-batch's setup (teacher, loss, kernels' shape; the
+ * student is the precision's compute copy), the optimizer, and the step's shape.
+ */
+export interface StepContext extends Omit<MicroBatchSetup, 'student'> {
   /** The student's compute copy (forward and backward) and its float32 masters (what the optimizer updates). */
   precision: StudentPrecision;
   optimizer: AdamW;
-  teacher: TeacherSource | null;
-  /** An offline teacher cache in place of the teacher: rows looked up by the examples' source indices. */
-  cache: TeacherCache | null;
-  loss: LossSettings;
-  lossImpl: 'chunked' | 'naive';
-  /** Target rows per chunk of the chunked loss. */
-  lossChunkRows: number;
   /** Sequences per forward/backward pass: the memory plan may split a micro-batch into such pieces. */
   microBatchSize: number;
-  gradientCheckpointing: boolean;
   /** Clip the global gradient norm to this; 0: no clipping. */
   maxGradNorm: number;
   padId: number;
-  device: string;
   parallel: DataParallel;
   /** How completions are made, when the run trains on any; else null. */
   completion: CompletionPlan | null;
-  /** Laps at the step's phase boundaries (bench kd on CPU). */
-  clock?: PhaseClock;
 }
 
 /** What one step did, read from the device once. */
@@ -77,10 +66,7 @@ export function trainStep(context: StepContext, step: number, micro: readonly Dr
   const answers = micro.map((_, index) => answerSource(completion, step, index));
   const { batches, generation } = stepMicroBatches(parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))), answers, step, completion);
   const counts = stepCounts(micro.flatMap((m) => m.examples), answers, batches, generation, parallel);
-  const setup = {
-    student: precision.compute, teacher: context.teacher, loss, impl: context.lossImpl, chunkSize: context.lossChunkRows, device: context.device,
-    cache: context.cache, checkpointing: context.gradientCheckpointing, clock,
-  };
+  const setup: MicroBatchSetup = { ...context, student: precision.compute };
   // On the student's own completions there is no reference answer: the KD term alone.
   const kdOnly = { ...setup, loss: { ...loss, alpha: 1 } };
   // [Σkd, Σce, Σkd on-policy] of this rank's micro-batches, added on the device.

@@ -82,6 +82,12 @@ export function evalRecord(step: number, c: Comparison): Record<string, number |
   };
 }
 
+/** An evaluation as the run reports it: the student's held-out perplexity and, with a teacher, how close it is. */
+export function evalLine(step: number, c: Comparison): string {
+  const vsTeacher = c.teacher ? `, teacher ppl ${c.teacher.perplexity.toFixed(3)}, top-1 agreement ${(100 * c.top1Agreement!).toFixed(1)} %, KL ${c.klTeacherStudent!.toFixed(4)}` : '';
+  return `eval @ step ${step}: student ppl ${c.student.perplexity.toFixed(3)}${vsTeacher}`;
+}
+
 /** The comparison an eval record of metrics.jsonl holds (the inverse of evalRecord). */
 export function comparisonFromRecord(r: Record<string, unknown>): Comparison {
   return {

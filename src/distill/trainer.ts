@@ -18,7 +18,7 @@ import type { AnswerSource } from './step-micro-batches.js';
 import { RunPeaks } from './memory/peaks.js';
 import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
-import { comparisonFromRecord, evalRecord, formatSummary, type RunSummary, summarize, summaryFile } from './summary.js';
+import { comparisonFromRecord, evalLine, evalRecord, formatSummary, type RunSummary, summarize, summaryFile } from './summary.js';
 
 /** What a run leaves: its folder, the student, the held-out comparison, or where it stopped. */
 export interface DistillRunResult {
@@ -71,7 +71,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
   const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
   const stepContext: StepContext = {
-    precision, optimizer, teacher, cache, loss, lossImpl: config.lossImpl, lossChunkRows: plan.lossChunkRows, microBatchSize, gradientCheckpointing,
+    precision, optimizer, teacher, cache, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, checkpointing: gradientCheckpointing, microBatchSize,
     maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion,
   };
   let step = run.startStep;
@@ -93,10 +93,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
       );
     }
     metrics?.append({ type: 'eval', ...evalRecord(step, result), step });
-    const vsTeacher = result.teacher
-      ? `, teacher ppl ${result.teacher.perplexity.toFixed(3)}, top-1 agreement ${(100 * result.top1Agreement!).toFixed(1)} %, KL ${result.klTeacherStudent!.toFixed(4)}`
-      : '';
-    log(`eval @ step ${step}: student ppl ${result.student.perplexity.toFixed(3)}${vsTeacher}`);
+    log(evalLine(step, result));
     return result;
   };
 

@@ -81,8 +81,8 @@ export class RMSNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (kernelsFor(x.device, x.dtype).norm === 'fused' && this.weight.dtype === x.dtype) return fusedRmsNorm(x, this.weight, this.eps);
     const inputDtype = x.dtype;
+    if (kernelsFor(x.device, inputDtype).norm === 'fused' && this.weight.dtype === inputDtype) return fusedRmsNorm(x, this.weight, this.eps);
     const x32 = x.to('float32');
     const variance = x32.square().mean(-1, true);
     const normed = x32.mul(variance.add(this.eps).rsqrt());

@@ -1,4 +1,5 @@
-// Random initialisation as transformers' Qwen3PreTrainedModel._init_weights: every Linear and
+// Random initialisation as transformers' _init_weights of every supported family (Llama's, Qwen2's,
+// Qwen3's, Mistral's are the same): every Linear and
 // the embedding from N(0, initializer_range), biases zero, RMSNorm weights one.
 import { normal_, ones_, zeros_ } from '../../nn/index.js';
 import type { Generator } from '../../tensor/index.js';

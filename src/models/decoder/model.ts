@@ -1,6 +1,8 @@
-// CausalLM, following Hugging Face's modeling_qwen3.py line for line: pre-norm decoder
-// layers, per-head RMSNorm on q and k before rotary embeddings, grouped-query attention with
-// eager softmax in float32, SwiGLU MLP, final norm, tied or untied LM head. Module attribute
+// CausalLM, the one decoder every family describes (src/models/families), following Hugging Face's
+// modeling_llama.py / modeling_qwen3.py line for line: pre-norm decoder layers, per-head RMSNorm on
+// q and k before rotary embeddings where the family has it, biases where it has them, full or
+// sliding-window grouped-query attention with eager softmax in float32, SwiGLU MLP, final norm,
+// tied or untied LM head. Module attribute
 // paths are the checkpoint's weight names, so loading and saving are dictionary walks.
 import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
 import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';

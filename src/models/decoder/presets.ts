@@ -24,17 +24,6 @@ const QWEN3_COMMON = {
   torch_dtype: 'bfloat16',
 };
 
-export const PRESETS: Record<string, Record<string, unknown>> = {
-  // Public Hugging Face configs (Qwen/Qwen3-0.6B, -1.7B, -4B).
-  'qwen3-0.6b': { ...QWEN3_COMMON, hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, max_window_layers: 28 },
-  'qwen3-1.7b': { ...QWEN3_COMMON, hidden_size: 2048, intermediate_size: 6144, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, max_window_layers: 28 },
-  'qwen3-4b': { ...QWEN3_COMMON, hidden_size: 2560, intermediate_size: 9728, num_hidden_layers: 36, num_attention_heads: 32, num_key_value_heads: 8, max_window_layers: 36 },
-  // Small random models with the real vocabulary (so the real tokenizer works with them).
-  'qwen3-tiny': { ...QWEN3_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, max_window_layers: 2, torch_dtype: 'float32' },
-  // Very small vocabulary for unit tests and demos with their own tokenizer.
-  'qwen3-micro': { ...QWEN3_COMMON, vocab_size: 512, hidden_size: 48, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, max_window_layers: 2, max_position_embeddings: 2048, rope_theta: 10000, torch_dtype: 'float32', bos_token_id: null, eos_token_id: 1 },
-};
-
 const LLAMA3_COMMON = {
   model_type: 'llama',
   vocab_size: 128256,
@@ -86,7 +75,15 @@ const MISTRAL_COMMON = {
   torch_dtype: 'bfloat16',
 };
 
-Object.assign(PRESETS, {
+export const PRESETS: Record<string, Record<string, unknown>> = {
+  // Public Hugging Face configs (Qwen/Qwen3-0.6B, -1.7B, -4B).
+  'qwen3-0.6b': { ...QWEN3_COMMON, hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, max_window_layers: 28 },
+  'qwen3-1.7b': { ...QWEN3_COMMON, hidden_size: 2048, intermediate_size: 6144, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, max_window_layers: 28 },
+  'qwen3-4b': { ...QWEN3_COMMON, hidden_size: 2560, intermediate_size: 9728, num_hidden_layers: 36, num_attention_heads: 32, num_key_value_heads: 8, max_window_layers: 36 },
+  // Small random models with the real vocabulary (so the real tokenizer works with them).
+  'qwen3-tiny': { ...QWEN3_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, max_window_layers: 2, torch_dtype: 'float32' },
+  // Very small vocabulary for unit tests and demos with their own tokenizer.
+  'qwen3-micro': { ...QWEN3_COMMON, vocab_size: 512, hidden_size: 48, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, max_window_layers: 2, max_position_embeddings: 2048, rope_theta: 10000, torch_dtype: 'float32', bos_token_id: null, eos_token_id: 1 },
   // meta-llama/Llama-3.2-1B, -3B (tied heads) and Llama-3.1-8B.
   'llama-3.2-1b': { ...LLAMA3_COMMON, hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, rope_scaling: LLAMA32_ROPE, tie_word_embeddings: true },
   'llama-3.2-3b': { ...LLAMA3_COMMON, hidden_size: 3072, intermediate_size: 8192, num_hidden_layers: 28, num_attention_heads: 24, num_key_value_heads: 8, head_dim: 128, rope_scaling: LLAMA32_ROPE, tie_word_embeddings: true },
@@ -105,7 +102,7 @@ Object.assign(PRESETS, {
   'llama-tiny': { ...LLAMA3_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, rope_scaling: LLAMA32_ROPE, attention_bias: true, mlp_bias: true, tie_word_embeddings: true, torch_dtype: 'float32' },
   'qwen2-tiny': { ...QWEN25_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, use_sliding_window: true, sliding_window: 64, max_window_layers: 1, tie_word_embeddings: true, torch_dtype: 'float32' },
   'mistral-tiny': { ...MISTRAL_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, sliding_window: 64, tie_word_embeddings: false, torch_dtype: 'float32' },
-});
+};
 
 export function presetConfig(name: string): DecoderConfig {
   const json = PRESETS[name];

@@ -87,7 +87,8 @@ export function rotateHalf(x: Tensor): Tensor {
  * without a copy.
  */
 export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  if (kernelsFor(x.device, x.dtype).rotary === 'fused' && cos.dtype === x.dtype) return fusedRotary(x, cos, sin);
+  const dtype = x.dtype;
+  if (kernelsFor(x.device, dtype).rotary === 'fused' && cos.dtype === dtype) return fusedRotary(x, cos, sin);
   return tidy(() => x.mul(cos.unsqueeze(1)).add(rotateHalf(x).mul(sin.unsqueeze(1))));
 }
 

@@ -1,4 +1,4 @@
-// Hugging Face Qwen3 model folders in and out: config.json + safetensors (single or sharded)
+// Hugging Face model folders of every supported family in and out: config.json + safetensors (single or sharded)
 // + generation_config.json + tokenizer files. Loading converts each tensor to the requested
 // dtype as it is read, one at a time, so a 4B model never needs twice its size in memory.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
