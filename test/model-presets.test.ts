@@ -26,7 +26,17 @@ const PUBLISHED: Record<string, number> = {
   'qwen2.5-1.5b': 1_543_714_304,
   'qwen2.5-7b': 7_615_616_512,
   'mistral-7b-v0.3': 7_248_023_552,
+  'gemma-3-1b': 999_885_952,
 };
+
+/**
+ * google/gemma-3-4b's 4,300,079,472 include the SigLIP vision tower and projector; the language
+ * model alone, counted by hand from its text_config and Gemma3TextConfig's defaults: embeddings
+ * 262,208 × 2,560 = 671,252,480; per layer q 2,560 × 2,048, k and v 2,560 × 1,024 each, o 2,048 × 2,560
+ * (15,728,640), q/k norms 2 × 256, MLP 3 × 2,560 × 10,240 (78,643,200), four norms 4 × 2,560:
+ * 94,382,592 × 34 layers = 3,209,008,128; the final norm 2,560.
+ */
+const GEMMA3_4B_TEXT = 671_252_480 + 34 * (15_728_640 + 512 + 78_643_200 + 10_240) + 2_560;
 
 describe('presets of the families', () => {
   for (const [name, published] of Object.entries(PUBLISHED)) {
@@ -34,12 +44,15 @@ describe('presets of the families', () => {
       assert.equal(parameterCount(presetConfig(name)), published);
     });
   }
+  test(`gemma-3-4b (the language model) has ${GEMMA3_4B_TEXT.toLocaleString('en-US')} parameters, counted by hand`, () => {
+    assert.equal(parameterCount(presetConfig('gemma-3-4b')), GEMMA3_4B_TEXT);
+  });
 
   test('each preset names its family as transformers does', () => {
     const family = (name: string) => presetConfig(name).modelType;
     assert.deepEqual(
       Object.keys(PRESETS).map((name) => [name, family(name)]),
-      Object.keys(PRESETS).map((name) => [name, name.startsWith('qwen3') ? 'qwen3' : name.startsWith('qwen2') ? 'qwen2' : name.startsWith('mistral') ? 'mistral' : 'llama']),
+      Object.keys(PRESETS).map((name) => [name, name.startsWith('qwen3') ? 'qwen3' : name.startsWith('qwen2') ? 'qwen2' : name.startsWith('mistral') ? 'mistral' : name.startsWith('gemma') ? 'gemma3_text' : 'llama']),
     );
   });
 });
@@ -47,12 +60,12 @@ describe('presets of the families', () => {
 describe('a distillation run per family', () => {
   const dir = mkdtempSync(join(tmpdir(), 'distillery-families-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  // Token-id records: the tiny Llama and Mistral presets have no tokenizer.
+  // Token-id records: the tiny presets are written without a tokenizer.
   const data = join(dir, 'tokens.jsonl');
   const records = Array.from({ length: 12 }, (_, i) => ({ input_ids: Array.from({ length: 24 + (i % 5) }, (_, t) => (7 * i + 13 * t) % 1000) }));
   writeFileSync(data, records.map((r) => JSON.stringify(r)).join('\n'));
 
-  for (const [family, preset, architecture] of [['llama', 'llama-tiny', 'LlamaForCausalLM'], ['qwen2', 'qwen2-tiny', 'Qwen2ForCausalLM'], ['mistral', 'mistral-tiny', 'MistralForCausalLM']] as const) {
+  for (const [family, preset, architecture] of [['llama', 'llama-tiny', 'LlamaForCausalLM'], ['qwen2', 'qwen2-tiny', 'Qwen2ForCausalLM'], ['mistral', 'mistral-tiny', 'MistralForCausalLM'], ['gemma3_text', 'gemma-tiny', 'Gemma3ForCausalLM']] as const) {
     test(`${family}: distill trains, the student folder is a ${architecture} folder and loads back`, async () => {
       const teacher = join(dir, `${family}-teacher`);
       const student = join(dir, `${family}-student`);

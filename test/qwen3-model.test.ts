@@ -248,7 +248,7 @@ describe('Hugging Face folders', () => {
       [{ rope_scaling: { rope_type: 'longrope', factor: 2 } }, /rope_type 'longrope' is not supported; supported: default, linear, llama3, yarn/],
       [{ rope_scaling: { rope_type: 'linear' } }, /rope_scaling\): field 'factor' must be a positive number/],
       [{ layer_types: ['full_attention'] }, /layer_types' must be an array of 2 entries/],
-      [{ hidden_act: 'gelu' }, /hidden_act 'gelu' is not supported/],
+      [{ hidden_act: 'gelu' }, /field 'hidden_act' must be one of silu, gelu_pytorch_tanh, got "gelu"/],
       [{ torch_dtype: 'int8' }, /torch_dtype 'int8' must be float32, bfloat16 or float16/],
       [{ layer_types: ['full_attention', 'sliding_attention'] }, /sliding_attention layers but use_sliding_window is false/],
     ];

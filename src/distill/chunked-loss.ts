@@ -11,6 +11,7 @@ import { rowsPerLogitsChunk } from '../eval/targets.js';
 import { cat, gemm, gemmAccumulate, keep, noGrad, type Tensor, tidy, zeros } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { lossGradient, type LossSettings } from './loss.js';
+import { softcap, softcapBackward } from '../models/decoder/softcap.js';
 import type { PhaseClock } from './phase-clock.js';
 import type { TeacherSignal } from './teacher-signal.js';
 
@@ -30,6 +31,8 @@ export interface ChunkedLossInput {
   hiddenRows: Tensor;
   /** The student's LM head weight [V, H] (a parameter: its gradient accumulates). */
   headWeight: Tensor;
+  /** The student's final logit cap (Gemma 2 style), applied to each chunk's logits; null: none. */
+  headSoftcap?: number | null;
   /** What the loss compares each chunk with: the online teacher, the cache's rows, or nothing. */
   teacher: TeacherSignal;
   targets: Tensor;
@@ -57,11 +60,12 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
       tidy(() => {
         const h = detached.narrow(0, start, count);
         // The three head products go through gemm (oneDNN's sgemm on CPU where libtorch has it).
-        const logits = noGrad(() => gemm(h, weight, { transposeB: true }));
+        const logits = noGrad(() => softcap(gemm(h, weight, { transposeB: true }), input.headSoftcap ?? null));
         const targets = input.targets.narrow(0, start, count);
         // The teacher's rows live only while the loss needs them, not through the head's products.
-        const { sums, dLogits } = tidy(() => lossGradient(logits, input.teacher.rowsAt(start, count), targets, input.settings, input.totalTargets));
+        const { sums, dLogits: dCapped } = tidy(() => lossGradient(logits, input.teacher.rowsAt(start, count), targets, input.settings, input.totalTargets));
         noGrad(() => {
+          const dLogits = softcapBackward(logits, dCapped, input.headSoftcap ?? null);
           hiddenGrads.push(keep(gemm(dLogits, weight)));
           gemmAccumulate(weightGrad!, dLogits, h, { transposeA: true });
         });

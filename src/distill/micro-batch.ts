@@ -4,7 +4,7 @@
 import type { PaddedBatch } from '../data/pad-batch.js';
 import { rowsAt, targetIndexOf } from '../eval/targets.js';
 import type { CausalLM } from '../models/decoder/model.js';
-import { cat, embedding, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
+import { cat, embedding, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { gradientBuffer } from './gradient-buffer.js';
 import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
 import { combineLoss, type LossSettings, lossSums } from './loss.js';
@@ -85,11 +85,13 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
     try {
       if (s.impl === 'chunked') {
         const embeddings = detachedEmbeddings(s.student, input.ids);
-        return withStudentHidden(s, input.ids, { ...input.options, inputsEmbeds: embeddings.inputs }, (student) => {
+        const inputsEmbeds = s.student.model.embed_tokens.scaled(embeddings.inputs);
+        return withStudentHidden(s, input.ids, { ...input.options, inputsEmbeds }, (student) => {
           s.clock?.lap('student_forward');
           const sums = chunkedLossBackward({
             hiddenRows: rowsAt(student.hidden, index),
             headWeight: s.student.lmHeadWeight,
+            headSoftcap: s.student.config.finalLogitSoftcap,
             teacher,
             targets,
             settings: s.loss,
@@ -105,7 +107,7 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
       }
       const sums = withStudentHidden(s, input.ids, input.options, (student) => {
         s.clock?.lap('student_forward');
-        const logits = linear(rowsAt(student.hidden, index), s.student.lmHeadWeight);
+        const logits = s.student.logitsFrom(rowsAt(student.hidden, index));
         const rowSums = lossSums(logits, teacher.rowsAt(0, logits.size(0)), targets, s.loss);
         s.clock?.lap('loss_and_head');
         if (totalTargets > 0) combineLoss(rowSums, s.loss.alpha, totalTargets).backward();

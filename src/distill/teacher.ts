@@ -1,6 +1,7 @@
 // Where the teacher's logits come from. The online teacher is a frozen model in eval mode, run
 // without autograd in its own dtype and on its own device; its logits are handed to the student's
 // device. (An offline top-k cache is the other source the design allows.)
+import { softcap } from '../models/decoder/softcap.js';
 import type { CausalLM } from '../models/decoder/model.js';
 import { rowsAt } from '../eval/targets.js';
 import { gemm, noGrad, type Tensor, tidy } from '../tensor/index.js';
@@ -42,7 +43,7 @@ export class OnlineTeacher implements TeacherSource {
   headLogits(hiddenRows: Tensor, device: string): Tensor {
     return noGrad(() =>
       tidy(() => {
-        const logits = gemm(hiddenRows, this.model.lmHeadWeight, { transposeB: true });
+        const logits = softcap(gemm(hiddenRows, this.model.lmHeadWeight, { transposeB: true }), this.model.config.finalLogitSoftcap);
         return logits.device === device ? logits : logits.to({ device });
       }),
     );

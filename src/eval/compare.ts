@@ -3,7 +3,7 @@
 // token-weighted means over the scored positions.
 import { padBatch } from '../data/pad-batch.js';
 import type { CausalLM } from '../models/decoder/model.js';
-import { crossEntropy, linear, noGrad, type Tensor, tidy } from '../tensor/index.js';
+import { crossEntropy, noGrad, type Tensor, tidy } from '../tensor/index.js';
 import { rowsAt, rowsPerLogitsChunk, targetIndexOf } from './targets.js';
 import { batchInput } from '../models/decoder/batch-input.js';
 
@@ -71,10 +71,10 @@ export function comparisonSums(student: CausalLM, teacher: CausalLM | null, batc
           const count = Math.min(rowsPerChunk, targets.numel - start);
           tidy(() => {
             const y = targets.narrow(0, start, count);
-            const s = linear(studentRows.narrow(0, start, count), student.lmHeadWeight).float();
+            const s = student.logitsFrom(studentRows.narrow(0, start, count)).float();
             sums.studentNll += crossEntropy(s, y, { reduction: 'sum' }).item();
             if (!teacher || !teacherRows) return;
-            const t = linear(teacherRows.narrow(0, start, count), teacher.lmHeadWeight).to({ device: student.device }).float();
+            const t = teacher.logitsFrom(teacherRows.narrow(0, start, count)).to({ device: student.device }).float();
             sums.teacherNll += crossEntropy(t, y, { reduction: 'sum' }).item();
             const shared = options.sharedVocab ?? Math.min(s.size(-1), t.size(-1));
             const logS = s.slice(-1, 0, shared).logSoftmax(-1);

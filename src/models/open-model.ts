@@ -8,6 +8,8 @@ import type { DType } from '../tensor/index.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import type { CausalLM } from './decoder/model.js';
 import { loadCausalLM } from './decoder/weights.js';
+import { textPartOf } from './decoder/config.js';
+import { FAMILIES } from './families/index.js';
 
 export interface GenerationDefaults {
   eosTokenIds: number[];
@@ -66,5 +68,7 @@ export async function openModel(spec: string, options: OpenModelOptions): Promis
   const started = Date.now();
   const model = loadCausalLM(folder, { dtype: options.dtype, device: options.device });
   log(`loaded ${folder} (${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${options.dtype}, ${options.device}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const multimodal = textPartOf(readJsonFile(join(folder, 'config.json')));
+  if (multimodal) log(`${folder} is a ${multimodal}: its language model is used (as ${FAMILIES.get(model.config.modelType)!.architecture}); the vision tower is not loaded`);
   return { folder, model, tokenizer, generation: readGenerationDefaults(folder, model) };
 }

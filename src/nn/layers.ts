@@ -1,5 +1,5 @@
 // The building blocks a decoder-only transformer needs, with torch.nn's parameter names.
-import { embedding, empty, fusedRmsNorm, kernelsFor, linear, ones, type DType, type Generator, type Tensor } from '../tensor/index.js';
+import { embedding, empty, fusedRmsNorm, kernelsFor, linear, ones, zeros, type DType, type Generator, type Tensor } from '../tensor/index.js';
 import { normal_, ones_, uniform_, zeros_ } from './init.js';
 import { Module } from './module.js';
 
@@ -63,17 +63,23 @@ export class Embedding extends Module {
 }
 
 /**
- * Root-mean-square norm, computed in float32 whatever the input dtype (as Hugging Face's
- * Qwen3RMSNorm does), then scaled by a learned weight initialised to ones. Where kernelsFor says so,
- * one fused kernel (forward and backward) does what the eight ATen ops below do.
+ * Root-mean-square norm, computed in float32 whatever the input dtype, then scaled by a learned
+ * weight: as Hugging Face's Llama/Qwen3 RMSNorm (the norm rounded to the input dtype, times the
+ * weight, initialised to ones), or with `unitOffset` as Gemma's ((1 + weight) times the norm in
+ * float32, rounded once; the weight initialised to zeros). Where kernelsFor says so, one fused
+ * kernel (forward and backward) does what the ATen ops below do; Gemma's form takes it in float32,
+ * where scaling by (1 + w) in the kernel is the same arithmetic.
  */
 export class RMSNorm extends Module {
   readonly eps: number;
+  readonly unitOffset: boolean;
 
-  constructor(dim: number, options: ParamOptions & { eps?: number } = {}) {
+  constructor(dim: number, options: ParamOptions & { eps?: number; unitOffset?: boolean } = {}) {
     super();
     this.eps = options.eps ?? 1e-6;
-    this.registerParameter('weight', ones([dim], { dtype: options.dtype, device: options.device }));
+    this.unitOffset = options.unitOffset ?? false;
+    const init = this.unitOffset ? zeros : ones;
+    this.registerParameter('weight', init([dim], { dtype: options.dtype, device: options.device }));
   }
 
   get weight(): Tensor {
@@ -82,11 +88,18 @@ export class RMSNorm extends Module {
 
   forward(x: Tensor): Tensor {
     const inputDtype = x.dtype;
-    if (kernelsFor(x.device, inputDtype).norm === 'fused' && this.weight.dtype === inputDtype) return fusedRmsNorm(x, this.weight, this.eps);
-    const x32 = x.to('float32');
-    const variance = x32.square().mean(-1, true);
-    const normed = x32.mul(variance.add(this.eps).rsqrt());
-    return this.weight.mul(normed.to(inputDtype));
+    const fused = kernelsFor(x.device, inputDtype).norm === 'fused' && this.weight.dtype === inputDtype;
+    if (this.unitOffset) {
+      if (fused && inputDtype === 'float32') return fusedRmsNorm(x, this.weight.add(1), this.eps);
+      return this.#normalised(x.to('float32')).mul(this.weight.to('float32').add(1)).to(inputDtype);
+    }
+    if (fused) return fusedRmsNorm(x, this.weight, this.eps);
+    return this.weight.mul(this.#normalised(x.to('float32')).to(inputDtype));
+  }
+
+  /** x · rsqrt(mean(x²) + eps) over the last dimension. */
+  #normalised(x32: Tensor): Tensor {
+    return x32.mul(x32.square().mean(-1, true).add(this.eps).rsqrt());
   }
 }
 

@@ -62,7 +62,7 @@ export function checkpointedHiddenStates(model: CausalLM, inputIds: Tensor, opti
     }));
     // The caller's own embeddings leaf stays the caller's to release.
     const own = embeddings === options.inputsEmbeds ? null : embeddings;
-    for (const t of [own, last, shared.cos, shared.sin, shared.fullAllowed, shared.slidingAllowed, shared.fullBias, shared.slidingBias]) if (t) hold(t);
+    for (const t of [own, last, shared.cos, shared.sin, shared.slidingCos, shared.slidingSin, shared.fullAllowed, shared.slidingAllowed, shared.fullBias, shared.slidingBias]) if (t) hold(t);
   } catch (error) {
     for (const t of kept) t.dispose();
     throw error;

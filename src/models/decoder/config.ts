@@ -6,7 +6,7 @@ import { readJsonFile } from '../../io/json-file.js';
 import { type DType, isDType } from '../../tensor/dtype.js';
 import { FAMILIES } from '../families/index.js';
 import { configReader, type Json, ModelConfigError } from './config-reader.js';
-import type { LayerType } from './family.js';
+import { type FamilyLayout, HIDDEN_ACTS, type HiddenAct } from './family.js';
 
 export { ModelConfigError };
 
@@ -26,7 +26,7 @@ export type RopeScaling =
       truncate: boolean;
     };
 
-export interface DecoderConfig {
+export interface DecoderConfig extends FamilyLayout {
   /** The family (config.json's model_type) this config describes: src/models/families. */
   modelType: string;
   vocabSize: number;
@@ -36,7 +36,8 @@ export interface DecoderConfig {
   numAttentionHeads: number;
   numKeyValueHeads: number;
   headDim: number;
-  hiddenAct: 'silu';
+  /** The MLP's gate activation (config.json's hidden_act, Gemma's hidden_activation). */
+  hiddenAct: HiddenAct;
   maxPositionEmbeddings: number;
   initializerRange: number;
   rmsNormEps: number;
@@ -46,14 +47,6 @@ export interface DecoderConfig {
   attentionDropout: number;
   /** RMSNorm over each head of q and k before the rotary embedding (the family's). */
   qkNorm: boolean;
-  /** Biases of the q, k and v projections; of o_proj; of the MLP's three projections. */
-  qkvBias: boolean;
-  outputBias: boolean;
-  mlpBias: boolean;
-  /** Keys a sliding-attention layer's query sees (i − window < j ≤ i); null when no layer slides. */
-  slidingWindow: number | null;
-  /** Per layer: 'full_attention' or 'sliding_attention'. */
-  layerTypes: LayerType[];
   /** The family's own config.json fields (attention_bias, use_sliding_window, ...), as written back. */
   familyFields: Record<string, unknown>;
   torchDtype: DType;
@@ -67,7 +60,7 @@ export interface DecoderConfig {
 /** Fields every family reads the same way. */
 const COMMON_FIELDS = [
   'model_type', 'architectures', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers',
-  'num_attention_heads', 'num_key_value_heads', 'head_dim', 'hidden_act', 'max_position_embeddings',
+  'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings',
   'initializer_range', 'rms_norm_eps', 'rope_theta', 'rope_scaling', 'rope_parameters', 'tie_word_embeddings',
   'attention_dropout', 'torch_dtype', 'dtype', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'use_cache', 'transformers_version',
 ];
@@ -75,13 +68,16 @@ const COMMON_FIELDS = [
 function parseRopeScaling(source: string, json: Json, maxPositions: number, defaultTheta: number): { theta: number; scaling: RopeScaling } {
   // transformers >= 4.56 writes rope_parameters {rope_type, rope_theta, ...}; older files use
   // rope_theta plus an optional rope_scaling {type|rope_type, factor, ...}.
-  const params = (json.rope_parameters ?? json.rope_scaling) as Json | null | undefined;
+  let params = (json.rope_parameters ?? json.rope_scaling) as Json | null | undefined;
+  // transformers 5 writes one set per layer type where they differ (Gemma 3): the full layers'
+  // rope is read here, the sliding layers' by the family (slidingRopeTheta).
+  if (params && typeof params === 'object' && 'full_attention' in params) params = params.full_attention as Json;
   const r = configReader(source, json);
   let theta = r.num('rope_theta', defaultTheta);
   if (params === null || params === undefined) return { theta, scaling: { type: 'default' } };
   if (typeof params !== 'object' || Array.isArray(params)) r.fail(json.rope_parameters ? 'rope_parameters' : 'rope_scaling', 'an object');
   const field = json.rope_parameters ? 'rope_parameters' : 'rope_scaling';
-  const p = configReader(`${source} (${field})`, params);
+  const p = configReader(`${source} (${field})`, params as Json);
   if (p.has('rope_theta')) theta = p.num('rope_theta', theta);
   const type = (params.rope_type ?? params.type ?? 'default') as string;
   const factor = () => (p.has('factor') ? p.num('factor', 1) : p.fail('factor', 'a positive number'));
@@ -123,15 +119,47 @@ function parseRopeScaling(source: string, json: Json, maxPositions: number, defa
   }
 }
 
+/**
+ * Multimodal folders whose language model Distillery distills: config.json's model_type, the
+ * class, and the field holding the text model's config. Their other towers are skipped.
+ */
+const TEXT_PARTS: Record<string, { architecture: string; field: string; textModelType: string }> = {
+  gemma3: { architecture: 'Gemma3ForConditionalGeneration', field: 'text_config', textModelType: 'gemma3_text' },
+};
+
+/** Fields the text model takes from the outer config when its own config leaves them out. */
+const INHERITED_FIELDS = ['torch_dtype', 'dtype', 'bos_token_id', 'eos_token_id', 'pad_token_id'];
+
+/** The class of the multimodal model a config.json describes, when Distillery uses only its language model; else null. */
+export function textPartOf(json: unknown): string | null {
+  const type = (json as Json | null)?.model_type;
+  return typeof type === 'string' ? (TEXT_PARTS[type]?.architecture ?? null) : null;
+}
+
+/** A multimodal config's text model config, with what it inherits; other configs as they are. */
+function languageModelConfig(j: Json, source: string): Json {
+  const part = TEXT_PARTS[j.model_type as string];
+  if (!part) return j;
+  const text = j[part.field];
+  if (text === null || typeof text !== 'object' || Array.isArray(text)) {
+    throw new ModelConfigError(`${source}: a '${j.model_type}' config (${part.architecture}) must have a '${part.field}' object: the language model's config`);
+  }
+  const inherited = Object.fromEntries(INHERITED_FIELDS.filter((k) => j[k] !== undefined).map((k) => [k, j[k]]));
+  return { ...inherited, ...(text as Json), model_type: part.textModelType };
+}
+
 /** Validates a parsed config.json of a supported family. `source` names the file in errors. */
 export function parseModelConfig(json: unknown, source = 'config.json'): DecoderConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ModelConfigError(`${source}: must be a JSON object`);
-  const j = json as Json;
-  const family = FAMILIES.get(j.model_type as string);
+  const own = languageModelConfig(json as Json, source);
+  const family = FAMILIES.get(own.model_type as string);
   if (!family) {
     const supported = [...FAMILIES.values()].map((f) => `'${f.modelType}' (${f.architecture})`).join(', ');
-    throw new ModelConfigError(`${source}: model_type is ${JSON.stringify(j.model_type)}; Distillery supports ${supported}`);
+    const parts = Object.entries(TEXT_PARTS).map(([type, p]) => `'${type}' (${p.architecture}, its language model)`).join(', ');
+    throw new ModelConfigError(`${source}: model_type is ${JSON.stringify(own.model_type)}; Distillery supports ${supported}, ${parts}`);
   }
+  // Fields the file leaves out take the family's config class defaults, as transformers fills them.
+  const j: Json = { ...family.defaults, ...own };
   const r = configReader(source, j);
   const hiddenSize = r.int('hidden_size');
   const numAttentionHeads = r.int('num_attention_heads');
@@ -144,11 +172,11 @@ export function parseModelConfig(json: unknown, source = 'config.json'): Decoder
   if (numAttentionHeads % numKeyValueHeads !== 0) {
     throw new ModelConfigError(`${source}: num_attention_heads ${numAttentionHeads} must be a multiple of num_key_value_heads ${numKeyValueHeads}`);
   }
-  const act = j.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new ModelConfigError(`${source}: hidden_act '${String(act)}' is not supported; ${family.architecture} uses 'silu'`);
-  const maxPositionEmbeddings = r.int('max_position_embeddings', family.defaults.maxPositionEmbeddings);
-  const { theta, scaling } = parseRopeScaling(source, j, maxPositionEmbeddings, family.defaults.ropeTheta);
-  const { layout, fields: familyFields } = family.read(r, j, numHiddenLayers);
+  const hiddenAct = (j[family.activationField] ?? 'silu') as HiddenAct;
+  if (!HIDDEN_ACTS.includes(hiddenAct)) r.fail(family.activationField, `one of ${HIDDEN_ACTS.join(', ')}`);
+  const maxPositionEmbeddings = r.int('max_position_embeddings');
+  const { theta, scaling } = parseRopeScaling(source, j, maxPositionEmbeddings, 10000);
+  const { layout, fields: familyFields } = family.read(r, j, { numHiddenLayers, headDim });
   const dtypeName = (j.dtype ?? j.torch_dtype ?? 'float32') as string;
   const torchDtype = dtypeName === 'float' ? 'float32' : dtypeName === 'half' ? 'float16' : dtypeName;
   if (!isDType(torchDtype) || !['float32', 'bfloat16', 'float16'].includes(torchDtype)) {
@@ -159,7 +187,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): Decoder
     if (!j.eos_token_id.every((v) => Number.isSafeInteger(v) && v >= 0)) r.fail('eos_token_id', 'a token id or a list of them');
     eos = j.eos_token_id as number[];
   } else eos = r.tokenId('eos_token_id');
-  const known = new Set([...COMMON_FIELDS, ...family.fields]);
+  const known = new Set([...COMMON_FIELDS, family.activationField, ...family.fields]);
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(j)) if (!known.has(k)) extra[k] = v;
   return {
@@ -171,10 +199,10 @@ export function parseModelConfig(json: unknown, source = 'config.json'): Decoder
     numAttentionHeads,
     numKeyValueHeads,
     headDim,
-    hiddenAct: 'silu',
+    hiddenAct,
     maxPositionEmbeddings,
     initializerRange: r.num('initializer_range', 0.02),
-    rmsNormEps: r.num('rms_norm_eps', family.defaults.rmsNormEps),
+    rmsNormEps: r.num('rms_norm_eps', 1e-6),
     ropeTheta: theta,
     ropeScaling: scaling,
     tieWordEmbeddings: r.bool('tie_word_embeddings', false),
@@ -223,7 +251,7 @@ export function modelConfigToJson(config: DecoderConfig, dtype: DType = config.t
     num_attention_heads: config.numAttentionHeads,
     num_key_value_heads: config.numKeyValueHeads,
     head_dim: config.headDim,
-    hidden_act: config.hiddenAct,
+    [family.activationField]: config.hiddenAct,
     max_position_embeddings: config.maxPositionEmbeddings,
     initializer_range: config.initializerRange,
     rms_norm_eps: config.rmsNormEps,

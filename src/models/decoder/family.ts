@@ -5,6 +5,10 @@ import { type ConfigReader, type Json, ModelConfigError } from './config-reader.
 
 export type LayerType = 'full_attention' | 'sliding_attention';
 
+/** The MLP's gate activations the decoder runs (transformers' ACT2FN names). */
+export const HIDDEN_ACTS = ['silu', 'gelu_pytorch_tanh'] as const;
+export type HiddenAct = (typeof HIDDEN_ACTS)[number];
+
 /** What a family's own config.json fields say about the decoder. */
 export interface FamilyLayout {
   /** Biases of the q, k and v projections; of o_proj; of the MLP's gate, up and down projections. */
@@ -15,6 +19,36 @@ export interface FamilyLayout {
   slidingWindow: number | null;
   /** Per layer. */
   layerTypes: LayerType[];
+  /**
+   * How RMSNorm scales the normalised input: Llama's `weight` (the norm cast to the input dtype,
+   * then times the weight), or Gemma's `unit-offset` ((1 + weight) times the norm in float32, then
+   * cast; weights initialised to zero).
+   */
+  normStyle: 'weight' | 'unit-offset';
+  /** Gemma's: the attention's and the MLP's outputs are normed too (four norms per layer). */
+  sandwichNorms: boolean;
+  /** Token embeddings times √hidden_size, the factor rounded to the weights' dtype (Gemma). */
+  scaleEmbeddings: boolean;
+  /** Attention scores are q·kᵀ times this (1/√head_dim, or Gemma's query_pre_attn_scalar^−½). */
+  attentionScale: number;
+  /** cap·tanh(x/cap) on the attention scores before the mask, and on the final logits; null: none. */
+  attnLogitSoftcap: number | null;
+  finalLogitSoftcap: number | null;
+  /** Sliding layers' rotary base when it differs from the full layers' (Gemma 3's local rope, unscaled); null: the same rope. */
+  slidingRopeTheta: number | null;
+}
+
+/** The layout pieces Llama and the families derived from it share (all but biases and windows). */
+export function llamaLayout(headDim: number): Pick<FamilyLayout, 'normStyle' | 'sandwichNorms' | 'scaleEmbeddings' | 'attentionScale' | 'attnLogitSoftcap' | 'finalLogitSoftcap' | 'slidingRopeTheta'> {
+  return {
+    normStyle: 'weight',
+    sandwichNorms: false,
+    scaleEmbeddings: false,
+    attentionScale: 1 / Math.sqrt(headDim),
+    attnLogitSoftcap: null,
+    finalLogitSoftcap: null,
+    slidingRopeTheta: null,
+  };
 }
 
 export interface FamilyDescription {
@@ -24,12 +58,17 @@ export interface FamilyDescription {
   architecture: string;
   /** RMSNorm over each head of q and k before the rotary embedding (Qwen3). */
   qkNorm: boolean;
-  /** Defaults of the common fields where this family's config class has its own. */
-  defaults: { maxPositionEmbeddings: number; rmsNormEps: number; ropeTheta: number };
+  /**
+   * Values of config.json fields the file may leave out, as the family's config class defaults
+   * them (merged under the file's own before anything is read).
+   */
+  defaults: Json;
+  /** config.json's field naming the MLP activation ('hidden_act'; Gemma's 'hidden_activation'). */
+  activationField: string;
   /** The family's own fields (beyond the common ones) that `read` consumes. */
   fields: readonly string[];
   /** The layout its fields describe, and the fields as they will be written back. */
-  read(r: ConfigReader, json: Json, numHiddenLayers: number): { layout: FamilyLayout; fields: Json };
+  read(r: ConfigReader, json: Json, shape: { numHiddenLayers: number; headDim: number }): { layout: FamilyLayout; fields: Json };
 }
 
 /** Per-layer types from an explicit layer_types list, validated; null when the file has none. */

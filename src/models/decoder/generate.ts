@@ -3,7 +3,7 @@
 // on the left, so every row's next token sits in the last column; the padding mask keeps pads out
 // of attention and the positions count each row's real tokens only. A row stops at any of the eos
 // ids or after its budget of new tokens; the batch stops when every row has.
-import { cat, linear, noGrad, ones, type Tensor, tensor, tidy } from '../../tensor/index.js';
+import { cat, noGrad, ones, type Tensor, tensor, tidy } from '../../tensor/index.js';
 import { checkTokenIds } from './batch-input.js';
 import { KVCache } from './kv-cache.js';
 import type { CausalLM } from './model.js';
@@ -80,7 +80,7 @@ export function generateBatch(model: CausalLM, prompts: readonly number[][], opt
           // Only the last column's logits are sampled from: the LM head runs on those rows alone
           // (a prompt of T tokens would otherwise make a [B × T × V] tensor, as logits_to_keep=1 avoids).
           const hidden = model.hiddenStates(tensor(inputIds, { dtype: 'int64', device }), { cache, attentionMask: mask ?? undefined });
-          const logits = linear(hidden.select(1, hidden.size(1) - 1), model.lmHeadWeight);
+          const logits = model.logitsFrom(hidden.select(1, hidden.size(1) - 1));
           return sampleTokens(limit < vocab ? logits.narrow(-1, 0, limit) : logits, options);
         });
         next.forEach((id, row) => {

@@ -1,12 +1,16 @@
 // CausalLM, the one decoder every family describes (src/models/families), following Hugging Face's
-// modeling_llama.py / modeling_qwen3.py line for line: pre-norm decoder layers, per-head RMSNorm on
-// q and k before rotary embeddings where the family has it, biases where it has them, full or
-// sliding-window grouped-query attention with eager softmax in float32, SwiGLU MLP, final norm,
-// tied or untied LM head. Module attribute
-// paths are the checkpoint's weight names, so loading and saving are dictionary walks.
-import { Embedding, Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
+// modeling_llama.py / modeling_qwen3.py / modeling_gemma3.py line for line: pre-norm decoder layers
+// (Gemma's with norms after the attention and around the MLP too), per-head RMSNorm on q and k
+// before rotary embeddings where the family has it, biases where it has them, full or
+// sliding-window grouped-query attention with eager softmax in float32 (softcapped scores where
+// the family caps them), a gated MLP (SiLU or GeLU-tanh), final norm, tied or untied LM head and
+// capped logits where the family caps them. Module attribute paths are the checkpoint's weight
+// names, so loading and saving are dictionary walks.
+import { Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
+import { arange, batchedMatmul, type DType, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
 import type { DecoderConfig } from './config.js';
+import { softcap } from './softcap.js';
+import { TokenEmbedding } from './token-embedding.js';
 import type { KVCache } from './kv-cache.js';
 import { allowedAttention, attendableMask, dtypeMin } from './mask.js';
 import { applyRotary, ropeCosSin, ropeFrequencies } from './rope.js';
@@ -15,6 +19,9 @@ import { applyRotary, ropeCosSin, ropeFrequencies } from './rope.js';
 export interface LayerInputs {
   cos: Tensor;
   sin: Tensor;
+  /** Sliding layers' cos/sin where their rope differs from the full layers' (Gemma 3's local base); null: the same. */
+  slidingCos: Tensor | null;
+  slidingSin: Tensor | null;
   /** Per attention type, what each query may attend to: boolean [B|1, 1, T, S], true = allowed,
    *  built once per forward for all layers; null means plain causal with no padding. */
   fullAllowed: Tensor | null;
@@ -28,6 +35,20 @@ export interface LayerInputs {
   fullBias: Tensor | null;
   slidingBias: Tensor | null;
   cache?: KVCache;
+}
+
+/** An RMSNorm over `dim` in the family's style (Llama's weight, or Gemma's 1 + weight). */
+function familyNorm(config: DecoderConfig, dim: number, options: ParamOptions): RMSNorm {
+  return new RMSNorm(dim, { ...options, eps: config.rmsNormEps, unitOffset: config.normStyle === 'unit-offset' });
+}
+
+/**
+ * Whether this model's attention runs libtorch's fused scaled_dot_product_attention on a device
+ * and dtype (kernelsFor's answer, unless the family softcaps its scores, which the fused kernel
+ * cannot do). Attention dropout in training also takes the eager path (Attention.forward).
+ */
+export function fusedAttentionServes(config: DecoderConfig, device: string, dtype: DType): boolean {
+  return kernelsFor(device, dtype).attention === 'sdpa' && config.attnLogitSoftcap === null;
 }
 
 /** k, v [B, kvH, S, D] → [B, kvH·n, S, D]: each key/value head serves n query heads. */
@@ -54,7 +75,7 @@ export class Attention extends Module {
     this.k_proj = this.registerModule('k_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias: qkvBias }));
     this.v_proj = this.registerModule('v_proj', new Linear(hiddenSize, kvHeads * headDim, { ...options, bias: qkvBias }));
     this.o_proj = this.registerModule('o_proj', new Linear(heads * headDim, hiddenSize, { ...options, bias: outputBias }));
-    const headNorm = (name: string) => (config.qkNorm ? this.registerModule(name, new RMSNorm(headDim, { ...options, eps: config.rmsNormEps })) : null);
+    const headNorm = (name: string) => (config.qkNorm ? this.registerModule(name, familyNorm(config, headDim, options)) : null);
     this.q_norm = headNorm('q_norm');
     this.k_norm = headNorm('k_norm');
     this.sliding = config.layerTypes[layerIndex] === 'sliding_attention';
@@ -68,21 +89,23 @@ export class Attention extends Module {
     let q = normed(this.q_norm, heads(this.q_proj.forward(x))).transpose(1, 2);
     let k = normed(this.k_norm, heads(this.k_proj.forward(x))).transpose(1, 2);
     let v = heads(this.v_proj.forward(x)).transpose(1, 2);
-    q = applyRotary(q, inputs.cos, inputs.sin);
-    k = applyRotary(k, inputs.cos, inputs.sin);
+    const [cos, sin] = this.sliding && inputs.slidingCos && inputs.slidingSin ? [inputs.slidingCos, inputs.slidingSin] : [inputs.cos, inputs.sin];
+    q = applyRotary(q, cos, sin);
+    k = applyRotary(k, cos, sin);
     if (inputs.cache) ({ k, v } = inputs.cache.update(this.layerIndex, k, v));
     const groups = numAttentionHeads / numKeyValueHeads;
     const [allowed, bias] = this.sliding ? [inputs.slidingAllowed, inputs.slidingBias] : [inputs.fullAllowed, inputs.fullBias];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
     const out =
-      dropoutP === 0 && kernelsFor(q.device, q.dtype).attention === 'sdpa'
-        ? fusedAttend(q, repeatKv(k, groups), repeatKv(v, groups), allowed)
+      dropoutP === 0 && fusedAttentionServes(this.config, q.device, q.dtype)
+        ? fusedAttend(q, repeatKv(k, groups), repeatKv(v, groups), allowed, this.config.attentionScale)
         : this.#eagerAttend(q, k, v, groups, allowed, bias, dropoutP);
     return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
   }
 
   /**
-   * softmax(q kᵀ / √d + mask) v with the softmax in float32, as transformers' eager attention. The
+   * softmax(q kᵀ · scale + mask) v with the softmax in float32, as transformers' eager attention
+   * (Gemma 2's cap·tanh(scores / cap) after the scale, where the family caps them). The
    * `groups` query heads that share a key/value head are stacked along the query axis ([B, kvH,
    * groups·T, D]) and multiplied by that head's keys and values directly: the same products as
    * repeating k and v per query head, without copying them, in half as many (larger) matrix products.
@@ -93,7 +116,11 @@ export class Attention extends Module {
     const stacked = (t: Tensor, width: number) => t.reshape(batch, kvHeads, groups * queryLength, width);
     const perHead = (t: Tensor, width: number) => t.view(batch, heads, queryLength, width);
     let scores = perHead(batchedMatmul(stacked(q, headDim), k, { transposeB: true }), keyLength);
-    const scale = 1 / Math.sqrt(this.config.headDim);
+    let scale = this.config.attentionScale;
+    if (this.config.attnLogitSoftcap !== null) {
+      scores = softcap(scores.mul(scale), this.config.attnLogitSoftcap);
+      scale = 1;
+    }
     // mask + scale·scores in one pass over the scores.
     if (bias) scores = bias.add(scores, scale);
     else {
@@ -111,11 +138,13 @@ export class Attention extends Module {
  * libtorch 2.x's fused scaled_dot_product_attention, with or without a padding mask (flash or
  * memory-efficient kernels on CUDA, no [T × S] scores kept for backward).
  */
-function fusedAttend(q: Tensor, k: Tensor, v: Tensor, allowedMask: Tensor | null): Tensor {
+function fusedAttend(q: Tensor, k: Tensor, v: Tensor, allowedMask: Tensor | null, scale: number): Tensor {
   const [queryLength, keyLength] = [q.size(2), k.size(2)];
+  // The kernel's own 1/√d unless the family scales otherwise (Gemma's query_pre_attn_scalar).
+  const ownScale = scale === 1 / Math.sqrt(q.size(-1)) ? undefined : scale;
   return allowedMask
-    ? scaledDotProductAttention(q, k, v, { attnMask: allowedMask })
-    : scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength });
+    ? scaledDotProductAttention(q, k, v, { attnMask: allowedMask, scale: ownScale })
+    : scaledDotProductAttention(q, k, v, { isCausal: queryLength > 1 && queryLength === keyLength, scale: ownScale });
 }
 
 export class GatedMLP extends Module {
@@ -123,7 +152,7 @@ export class GatedMLP extends Module {
   readonly up_proj: Linear;
   readonly down_proj: Linear;
 
-  constructor(config: DecoderConfig, options: ParamOptions) {
+  constructor(readonly config: DecoderConfig, options: ParamOptions) {
     super();
     const o = { ...options, bias: config.mlpBias };
     this.gate_proj = this.registerModule('gate_proj', new Linear(config.hiddenSize, config.intermediateSize, o));
@@ -134,29 +163,50 @@ export class GatedMLP extends Module {
   forward(x: Tensor): Tensor {
     const gate = this.gate_proj.forward(x);
     const up = this.up_proj.forward(x);
+    return this.down_proj.forward(this.#gated(gate, up));
+  }
+
+  #gated(gate: Tensor, up: Tensor): Tensor {
+    // GeLU with the tanh approximation (Gemma): ATen's, as torch's gelu(approximate='tanh').
+    if (this.config.hiddenAct === 'gelu_pytorch_tanh') return gate.gelu('tanh').mul(up);
     // One fused pass (forward and backward) where kernelsFor says so; ATen's silu and mul elsewhere.
-    const activated = kernelsFor(gate.device, gate.dtype).swiglu === 'fused' ? fusedSwiglu(gate, up) : gate.silu().mul(up);
-    return this.down_proj.forward(activated);
+    return kernelsFor(gate.device, gate.dtype).swiglu === 'fused' ? fusedSwiglu(gate, up) : gate.silu().mul(up);
   }
 }
 
+/**
+ * A decoder layer. Llama's: x + attn(norm₁(x)), then h + mlp(norm₂(h)), its second norm named
+ * post_attention_layernorm. Gemma's sandwich: x + norm₂(attn(norm₁(x))), then
+ * h + norm₄(mlp(norm₃(h))), with norm₂ under the same name and norm₃, norm₄ named
+ * pre_feedforward_layernorm and post_feedforward_layernorm.
+ */
 export class DecoderLayer extends Module {
   readonly self_attn: Attention;
   readonly mlp: GatedMLP;
   readonly input_layernorm: RMSNorm;
   readonly post_attention_layernorm: RMSNorm;
+  readonly pre_feedforward_layernorm: RMSNorm | null;
+  readonly post_feedforward_layernorm: RMSNorm | null;
 
   constructor(config: DecoderConfig, layerIndex: number, options: ParamOptions) {
     super();
+    const norm = (name: string) => this.registerModule(name, familyNorm(config, config.hiddenSize, options));
     this.self_attn = this.registerModule('self_attn', new Attention(config, layerIndex, options));
     this.mlp = this.registerModule('mlp', new GatedMLP(config, options));
-    this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
-    this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
+    this.input_layernorm = norm('input_layernorm');
+    this.post_attention_layernorm = norm('post_attention_layernorm');
+    this.pre_feedforward_layernorm = config.sandwichNorms ? norm('pre_feedforward_layernorm') : null;
+    this.post_feedforward_layernorm = config.sandwichNorms ? norm('post_feedforward_layernorm') : null;
   }
 
   forward(x: Tensor, inputs: LayerInputs): Tensor {
-    const h = x.add(this.self_attn.forward(this.input_layernorm.forward(x), inputs));
-    return h.add(this.mlp.forward(this.post_attention_layernorm.forward(h)));
+    const attended = this.self_attn.forward(this.input_layernorm.forward(x), inputs);
+    if (!this.pre_feedforward_layernorm || !this.post_feedforward_layernorm) {
+      const h = x.add(attended);
+      return h.add(this.mlp.forward(this.post_attention_layernorm.forward(h)));
+    }
+    const h = x.add(this.post_attention_layernorm.forward(attended));
+    return h.add(this.post_feedforward_layernorm.forward(this.mlp.forward(this.pre_feedforward_layernorm.forward(h))));
   }
 }
 
@@ -171,26 +221,32 @@ export interface ForwardOptions {
 }
 
 export class DecoderModel extends Module {
-  readonly embed_tokens: Embedding;
+  readonly embed_tokens: TokenEmbedding;
   readonly layers: ModuleList<DecoderLayer>;
   readonly norm: RMSNorm;
   readonly #rope = new Map<string, { invFreq: Tensor; attentionScaling: number }>();
 
   constructor(readonly config: DecoderConfig, options: ParamOptions) {
     super();
-    this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize, options));
+    this.embed_tokens = this.registerModule('embed_tokens', new TokenEmbedding(config.vocabSize, config.hiddenSize, config.scaleEmbeddings, options));
     const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => new DecoderLayer(config, i, options));
     this.layers = this.registerModule('layers', new ModuleList(layers));
-    this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, { ...options, eps: config.rmsNormEps }));
+    this.norm = this.registerModule('norm', familyNorm(config, config.hiddenSize, options));
   }
 
-  /** Inverse rotary frequencies, computed once per device (a non-persistent buffer, as in transformers). */
-  #frequencies(device: string): { invFreq: Tensor; attentionScaling: number } {
-    let rope = this.#rope.get(device);
+  /**
+   * Inverse rotary frequencies, computed once per device (a non-persistent buffer, as in
+   * transformers): the full layers', or the sliding layers' own (Gemma 3: their base, unscaled).
+   */
+  #frequencies(device: string, layers: 'full' | 'sliding'): { invFreq: Tensor; attentionScaling: number } {
+    const key = `${device}/${layers}`;
+    let rope = this.#rope.get(key);
     if (!rope) {
-      rope = ropeFrequencies(this.config, device);
+      const { slidingRopeTheta } = this.config;
+      const config = layers === 'sliding' && slidingRopeTheta !== null ? { ...this.config, ropeTheta: slidingRopeTheta, ropeScaling: { type: 'default' as const } } : this.config;
+      rope = ropeFrequencies(config, device);
       keep(rope.invFreq); // lives with the model, not with the forward pass that first needed it
-      this.#rope.set(device, rope);
+      this.#rope.set(key, rope);
     }
     return rope;
   }
@@ -216,14 +272,18 @@ export class DecoderModel extends Module {
     return tidy(() => {
       const positions = options.positionIds ?? defaultPositions(length, past, device, options.attentionMask);
       const embeddings = options.inputsEmbeds ?? this.embed_tokens.forward(inputIds);
-      const { invFreq, attentionScaling } = this.#frequencies(device);
-      const { cos, sin } = ropeCosSin(invFreq, attentionScaling, positions, embeddings.dtype);
+      const rotary = (layers: 'full' | 'sliding') => {
+        const { invFreq, attentionScaling } = this.#frequencies(device, layers);
+        return ropeCosSin(invFreq, attentionScaling, positions, embeddings.dtype);
+      };
+      const { cos, sin } = rotary('full');
       const needsSliding = this.config.layerTypes.includes('sliding_attention');
+      const slidingRotary = needsSliding && this.config.slidingRopeTheta !== null ? rotary('sliding') : null;
       const common = { queryLength: length, pastLength: past, attentionMask: options.attentionMask, device };
       // Without padding, and with queries either the whole sequence or one new token, the mask is
       // plain causal and the fused attention kernel can apply it itself.
       const plainCausal = !options.attentionMask && (past === 0 || length === 1);
-      const fused = kernelsFor(device, embeddings.dtype).attention === 'sdpa';
+      const fused = fusedAttentionServes(this.config, device, embeddings.dtype);
       const full = plainCausal && fused ? null : attendableMask(allowedAttention(common));
       const sliding = needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null;
       // Built in the scores' dtype from the start: a float64 model's minimum does not fit a float32 mask.
@@ -231,6 +291,8 @@ export class DecoderModel extends Module {
       const inputs: LayerInputs = {
         cos,
         sin,
+        slidingCos: slidingRotary?.cos ?? null,
+        slidingSin: slidingRotary?.sin ?? null,
         fullAllowed: full,
         slidingAllowed: sliding,
         fullBias: additive(full),
@@ -283,7 +345,12 @@ export class CausalLM extends Module {
 
   /** Logits [B, T, vocab]: position t scores the token at t + 1. */
   forward(inputIds: Tensor, options: ForwardOptions = {}): Tensor {
-    return tidy(() => linear(this.hiddenStates(inputIds, options), this.lmHeadWeight));
+    return tidy(() => this.logitsFrom(this.hiddenStates(inputIds, options)));
+  }
+
+  /** Logits from final hidden states [.., hidden]: the LM head, then the family's cap where it has one. */
+  logitsFrom(hidden: Tensor): Tensor {
+    return tidy(() => softcap(linear(hidden, this.lmHeadWeight), this.config.finalLogitSoftcap));
   }
 
   get device(): string {

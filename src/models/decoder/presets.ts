@@ -1,7 +1,7 @@
 // Named configurations for `distillery init`: the public configs of the families' usual teachers
 // and students (their shapes, as their config.json files give them), and small ones for tests and
 // demos that keep every structural feature (GQA, head_dim ≠ hidden/heads, tied heads, biases,
-// llama3 rope scaling, sliding windows).
+// llama3 rope scaling, sliding windows, Gemma's local/global layers and softcaps).
 import { parseModelConfig, type DecoderConfig } from './config.js';
 
 const QWEN3_COMMON = {
@@ -75,6 +75,31 @@ const MISTRAL_COMMON = {
   torch_dtype: 'bfloat16',
 };
 
+/** google/gemma-3-1b's config.json (the 4B and larger leave these to Gemma3TextConfig's defaults). */
+const GEMMA3_COMMON = {
+  model_type: 'gemma3_text',
+  vocab_size: 262144,
+  head_dim: 256,
+  hidden_activation: 'gelu_pytorch_tanh',
+  max_position_embeddings: 32768,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  rope_local_base_freq: 10000,
+  rope_scaling: null,
+  query_pre_attn_scalar: 256,
+  sliding_window_pattern: 6,
+  final_logit_softcapping: null,
+  attn_logit_softcapping: null,
+  attention_bias: false,
+  attention_dropout: 0,
+  tie_word_embeddings: true,
+  initializer_range: 0.02,
+  bos_token_id: 2,
+  eos_token_id: [1, 106],
+  pad_token_id: 0,
+  torch_dtype: 'bfloat16',
+};
+
 export const PRESETS: Record<string, Record<string, unknown>> = {
   // Public Hugging Face configs (Qwen/Qwen3-0.6B, -1.7B, -4B).
   'qwen3-0.6b': { ...QWEN3_COMMON, hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, max_window_layers: 28 },
@@ -98,9 +123,22 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
   'qwen2.5-7b': { ...QWEN25_COMMON, vocab_size: 152064, hidden_size: 3584, intermediate_size: 18944, num_hidden_layers: 28, num_attention_heads: 28, num_key_value_heads: 4, max_window_layers: 28, tie_word_embeddings: false },
   // mistralai/Mistral-7B-v0.3 (full attention: sliding_window null).
   'mistral-7b-v0.3': { ...MISTRAL_COMMON, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 128, sliding_window: null, tie_word_embeddings: false },
+  // google/gemma-3-1b (Gemma3ForCausalLM) and the language model of google/gemma-3-4b
+  // (Gemma3ForConditionalGeneration's text_config with Gemma3TextConfig's defaults filled in).
+  'gemma-3-1b': { ...GEMMA3_COMMON, hidden_size: 1152, intermediate_size: 6912, num_hidden_layers: 26, num_attention_heads: 4, num_key_value_heads: 1, sliding_window: 512 },
+  'gemma-3-4b': {
+    ...GEMMA3_COMMON, vocab_size: 262208, hidden_size: 2560, intermediate_size: 10240, num_hidden_layers: 34, num_attention_heads: 8, num_key_value_heads: 4,
+    max_position_embeddings: 131072, rope_scaling: { rope_type: 'linear', factor: 8 }, sliding_window: 1024,
+  },
   // Small random models per family: every feature of the family on.
   'llama-tiny': { ...LLAMA3_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, rope_scaling: LLAMA32_ROPE, attention_bias: true, mlp_bias: true, tie_word_embeddings: true, torch_dtype: 'float32' },
   'qwen2-tiny': { ...QWEN25_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, use_sliding_window: true, sliding_window: 64, max_window_layers: 1, tie_word_embeddings: true, torch_dtype: 'float32' },
+  // Gemma 2's softcaps on too, so the tiny model runs every Gemma path.
+  'gemma-tiny': {
+    ...GEMMA3_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32,
+    query_pre_attn_scalar: 24, sliding_window: 16, sliding_window_pattern: 3, rope_scaling: { rope_type: 'linear', factor: 2 },
+    final_logit_softcapping: 30, attn_logit_softcapping: 50, torch_dtype: 'float32',
+  },
   'mistral-tiny': { ...MISTRAL_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, sliding_window: 64, tie_word_embeddings: false, torch_dtype: 'float32' },
 };
 

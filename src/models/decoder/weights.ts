@@ -25,6 +25,29 @@ export const TOKENIZER_FILES = [
 /** Checkpoint keys that carry no parameter (older exports saved the rotary buffer). */
 const IGNORED_KEYS = /(^|\.)rotary_emb\.inv_freq$/;
 
+/**
+ * Where a multimodal checkpoint keeps its language model (Gemma3ForConditionalGeneration: the
+ * hub's `language_model.model.*`, or transformers ≥ 4.52's `model.language_model.*`), as the
+ * causal LM's own names; and the other towers' weights, which are skipped.
+ */
+const TEXT_PART_PREFIXES: [string, string][] = [
+  ['language_model.model.', 'model.'],
+  ['language_model.lm_head.', 'lm_head.'],
+  ['model.language_model.', 'model.'],
+];
+const OTHER_TOWERS = /^(model\.)?(vision_tower|multi_modal_projector|audio_tower)\./;
+
+/** The checkpoint's names by the causal LM's names they hold (the same names for a plain causal LM folder). */
+function causalLMNames(stored: readonly string[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const name of stored) {
+    if (IGNORED_KEYS.test(name) || OTHER_TOWERS.test(name)) continue;
+    const prefix = TEXT_PART_PREFIXES.find(([from]) => name.startsWith(from));
+    names.set(prefix ? prefix[1] + name.slice(prefix[0].length) : name, name);
+  }
+  return names;
+}
+
 export interface LoadOptions {
   dtype?: DType;
   device?: string;
@@ -38,13 +61,14 @@ export function loadCausalLM(folder: string, options: LoadOptions = {}): CausalL
   const model = new CausalLM(config, { dtype, device, init: false });
   try {
     const params = model.stateDict();
-    const stored = checkpoint.names().filter((name) => !IGNORED_KEYS.test(name) && !(config.tieWordEmbeddings && name === 'lm_head.weight'));
-    const storedShapes = new Map(stored.map((name) => [name, checkpoint.info(name).shape] as const));
+    const stored = causalLMNames(checkpoint.names());
+    if (config.tieWordEmbeddings) stored.delete('lm_head.weight');
+    const storedShapes = new Map([...stored].map(([own, name]) => [own, checkpoint.info(name).shape] as const));
     const problems = stateDictProblems(new Map([...params].map(([name, p]) => [name, p.shape] as const)), storedShapes, { given: 'checkpoint', own: 'config' });
     if (problems.length) throw new Error(`${folder}: weights do not match config.json (${problems.join('; ')})`);
     noGrad(() => {
       for (const [name, p] of params) {
-        tidy(() => void p.copy_(checkpoint.tensor(name, { dtype, device })));
+        tidy(() => void p.copy_(checkpoint.tensor(stored.get(name)!, { dtype, device })));
       }
     });
   } catch (error) {

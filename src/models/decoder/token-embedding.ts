@@ -1,0 +1,23 @@
+// The decoder's token embedding: a lookup table, times √hidden_size in families that scale it
+// (Gemma's Gemma3TextScaledWordEmbedding). The factor is rounded to the weights' dtype first, as
+// transformers casts its embed_scale buffer (√1152 = 33.94 is 34 in bfloat16).
+import { Embedding, type ParamOptions } from '../../nn/index.js';
+import { full, type Tensor } from '../../tensor/index.js';
+
+export class TokenEmbedding extends Embedding {
+  readonly scale: number | null;
+
+  constructor(num: number, dim: number, scaled: boolean, options: ParamOptions) {
+    super(num, dim, options);
+    this.scale = scaled ? Math.sqrt(dim) : null;
+  }
+
+  override forward(indices: Tensor): Tensor {
+    return this.scaled(super.forward(indices));
+  }
+
+  /** Looked-up rows [.., dim] as the model's first layer takes them (for rows looked up elsewhere). */
+  scaled(rows: Tensor): Tensor {
+    return this.scale === null ? rows : rows.mul(full([], this.scale, { dtype: rows.dtype, device: rows.device }));
+  }
+}
