@@ -92,11 +92,22 @@ describe('the estimate', () => {
     assert.equal(estimate.peakBytes, estimate.components.reduce((n, c) => n + c.bytes, 0), 'components add up to the peak');
   });
 
-  test('student activations within 25 % of what the allocator measures for a step, with and without checkpointing', () => {
-    // Sized so that every activation and gradient is a block the allocator counts (>= 1 MiB: the
-    // smallest are 1,024 tokens × 256 KV features and the 1,024 × 256 k/v projections in float32).
-    const config = parseModelConfig({ model_type: 'qwen3', vocab_size: 512, hidden_size: 1024, intermediate_size: 2048, num_hidden_layers: 3, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 128, tie_word_embeddings: true });
-    const student = randomCausalLM(config);
+  // Sized so that every activation and gradient is a block the allocator counts (>= 1 MiB: the
+  // smallest are 1,024 tokens × 256 KV features and the 1,024 × 256 k/v projections in float32).
+  const shape = { vocab_size: 512, hidden_size: 1024, intermediate_size: 2048, num_hidden_layers: 3, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 128, tie_word_embeddings: true };
+  const families: [string, Record<string, unknown>, 'float32' | 'bfloat16'][] = [
+    ['Qwen3', { model_type: 'qwen3' }, 'float32'],
+    // No q/k norms, biases everywhere.
+    ['Llama', { model_type: 'llama', attention_bias: true, mlp_bias: true }, 'float32'],
+    // Sliding windows shorter than the sequence.
+    ['Mistral', { model_type: 'mistral', sliding_window: 128 }, 'float32'],
+    // Four (1 + w) norms per layer, GeLU, softcapped scores; in bf16 its norms are ATen's.
+    ['Gemma 3 with softcaps', { model_type: 'gemma3_text', sliding_window: 128, sliding_window_pattern: 3, attn_logit_softcapping: 50, final_logit_softcapping: 30 }, 'float32'],
+    ['Gemma 3', { model_type: 'gemma3_text', sliding_window: 128, sliding_window_pattern: 3 }, 'bfloat16'],
+  ];
+  for (const [family, fields, dtype] of families) test(`${family} (${dtype}): student activations within 25 % of what the allocator measures for a step, with and without checkpointing`, () => {
+    const config = parseModelConfig({ ...shape, ...fields });
+    const student = randomCausalLM(config, { dtype });
     const [batch, length] = [2, 512];
     const ids = Array.from({ length: batch }, (_, r) => Array.from({ length }, (_, i) => (i * 13 + r) % 512));
     // One row is padded, as in training batches.
@@ -110,7 +121,7 @@ describe('the estimate', () => {
       microBatchBackward({ inputIds: ids, attentionMask: mask, labels, targetTokens: 1000 }, 1000, setup);
       // Beyond the weights: activations, the loss, and the gradients (created during the step).
       const measured = T.cpuAllocatorStats().peakBytes - base;
-      const input = { ...realJob(), student: config, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch, kernels: T.kernelsFor('cpu', 'float32') };
+      const input = { ...realJob(), student: config, studentDtype: dtype, teacher: null, sequenceLength: length, lossChunkRows: 64, batchSize: batch, kernels: T.kernelsFor('cpu', dtype) };
       const estimate = estimateMemory(input, { microBatchSize: batch, gradientCheckpointing });
       const part = (name: string) => estimate.phases['training step'].find((c) => c.name === name)?.bytes ?? 0;
       const estimated = part('student_activations') + part('loss') + part('gradients');

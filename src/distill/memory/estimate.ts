@@ -9,6 +9,7 @@
 // allocator measured for this code (scripts in the README's memory section): they count the
 // tensors autograd saves for backward, which no formula of the model alone gives exactly.
 import type { DecoderConfig } from '../../models/decoder/config.js';
+import { fusedAttentionServes } from '../../models/decoder/model.js';
 import { parameterCount } from '../../models/decoder/size.js';
 import type { Kernels } from '../../tensor/index.js';
 
@@ -82,6 +83,33 @@ const ALLOCATOR_SLACK = 256 * 2 ** 20;
 const MIB = 2 ** 20;
 
 /**
+ * Bytes per normalised element an RMSNorm of ATen ops keeps beyond the fused kernel's input copy:
+ * its float32 input, the normalised float32 values and their product with the weight (measured
+ * ~14 per element in bf16 for Gemma's (1 + w) norms, where the fused kernel keeps 2).
+ */
+const UNFUSED_NORM_BYTES = 12;
+
+/**
+ * What a family's layer keeps beyond the layer the formulas below were fitted on (Qwen3's: q/k
+ * norms, two norms, SwiGLU, unscaled scores), per token: without q/k norms their inputs are not
+ * kept; Gemma's two further norms keep theirs (and in the ATen path their float32 copies), a
+ * GeLU-gated MLP keeps the activation's output as unfused SiLU does, and softcapped scores keep
+ * tanh's output and pass through one more [T × S] buffer. Biases and windows keep nothing more:
+ * the eager attention builds full [T × S] scores either way.
+ */
+function familyExtraPerTokenLayer(c: DecoderConfig, e: number, t: number, fusedNorms: boolean, fusedSwiglu: boolean): number {
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const perNorm = (width: number) => (fusedNorms ? e : UNFUSED_NORM_BYTES + e) * width;
+  let extra = 0;
+  if (!c.qkNorm) extra -= perNorm(q + kv);
+  if (c.sandwichNorms) extra += 2 * perNorm(c.hiddenSize);
+  if (c.hiddenAct !== 'silu' && fusedSwiglu) extra += e * c.intermediateSize;
+  if (c.attnLogitSoftcap !== null) extra += 2 * c.numAttentionHeads * t * e;
+  return extra;
+}
+
+/**
  * Bytes autograd keeps per token for one decoder layer's backward at sequence length `t`, fitted
  * to libtorch 1.13's allocator measurements of this model code (2 × 256 and 1 × 512 tokens;
  * hidden 512–1,024, 4–8 KV heads, 8–16 heads, intermediate 1,536–3,072; within 6 %): the norms
@@ -93,7 +121,7 @@ function savedPerTokenLayer(c: DecoderConfig, e: number, t: number, fused = fals
   const kv = c.numKeyValueHeads * c.headDim;
   const probs = fused ? 0 : c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
   const attention = e === 4 ? 28 * q : 13 * q;
-  return 32 * c.hiddenSize + 12 * kv + attention + 4 * e * c.intermediateSize + probs;
+  return 32 * c.hiddenSize + 12 * kv + attention + 4 * e * c.intermediateSize + probs + familyExtraPerTokenLayer(c, e, fused ? 0 : t, false, false);
 }
 
 /**
@@ -107,7 +135,11 @@ function savedPerTokenLayerFused(c: DecoderConfig, e: number, t: number, fusedSw
   const q = c.numAttentionHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;
   const probs = c.numAttentionHeads * t * (e === 4 ? 4 : 4 + e);
-  return e * (4 * c.hiddenSize + 3 * q + 3 * kv) + (fusedSwiglu ? 3 : 4) * e * c.intermediateSize + probs;
+  // Gemma's (1 + w) norms take the fused kernel in float32 only; in bf16 every norm is ATen's.
+  const fusedNorms = c.normStyle === 'weight' || e === 4;
+  const normWidths = 2 * c.hiddenSize + (c.qkNorm ? q + kv : 0);
+  const unfusedNorms = fusedNorms ? 0 : UNFUSED_NORM_BYTES * normWidths;
+  return e * (4 * c.hiddenSize + 3 * q + 3 * kv) + unfusedNorms + (fusedSwiglu ? 3 : 4) * e * c.intermediateSize + probs + familyExtraPerTokenLayer(c, e, t, fusedNorms, fusedSwiglu);
 }
 
 /** Extra bytes per token while one layer runs (its intermediates live until the layer's scope ends). */
@@ -149,8 +181,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const layers = s.numHiddenLayers;
   // The fused attention kernel (libtorch 2.x on CUDA, with or without a padding mask) keeps no
   // [T × T] matrices; the eager path runs on CPU, on libtorch 1.13 and under attention dropout.
-  const sdpa = input.kernels.attention === 'sdpa';
-  const fused = sdpa && s.attentionDropout === 0;
+  const fused = fusedAttentionServes(s, input.kernels) && s.attentionDropout === 0;
   const { norm, rotary, swiglu } = input.kernels;
   const saved = norm === 'fused' && rotary === 'fused' && !fused ? savedPerTokenLayerFused(s, e, t, swiglu === 'fused') : savedPerTokenLayer(s, e, t, fused);
   const transient = transientPerTokenLayer(s, e, t, fused);
@@ -188,7 +219,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
     detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
   };
   const teacherForward: MemoryComponent = input.teacher
-    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, sdpa), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
+    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, fusedAttentionServes(input.teacher, input.kernels)), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
     : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
   const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
   const studentSide = activations.bytes + loss.bytes;

@@ -7,7 +7,7 @@
 // capped logits where the family caps them. Module attribute paths are the checkpoint's weight
 // names, so loading and saving are dictionary walks.
 import { Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, batchedMatmul, type DType, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
+import { arange, batchedMatmul, dropout, fusedSwiglu, keep, type Kernels, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
 import type { DecoderConfig } from './config.js';
 import { softcap } from './softcap.js';
 import { TokenEmbedding } from './token-embedding.js';
@@ -43,12 +43,13 @@ function familyNorm(config: DecoderConfig, dim: number, options: ParamOptions): 
 }
 
 /**
- * Whether this model's attention runs libtorch's fused scaled_dot_product_attention on a device
- * and dtype (kernelsFor's answer, unless the family softcaps its scores, which the fused kernel
- * cannot do). Attention dropout in training also takes the eager path (Attention.forward).
+ * Whether this model's attention runs libtorch's fused scaled_dot_product_attention with these
+ * kernels (kernelsFor's answer, unless the family softcaps its scores, which the fused kernel
+ * cannot do): the model and the memory plan ask here. Attention dropout in training also takes
+ * the eager path (Attention.forward).
  */
-export function fusedAttentionServes(config: DecoderConfig, device: string, dtype: DType): boolean {
-  return kernelsFor(device, dtype).attention === 'sdpa' && config.attnLogitSoftcap === null;
+export function fusedAttentionServes(config: DecoderConfig, kernels: Kernels): boolean {
+  return kernels.attention === 'sdpa' && config.attnLogitSoftcap === null;
 }
 
 /** k, v [B, kvH, S, D] → [B, kvH·n, S, D]: each key/value head serves n query heads. */
@@ -97,7 +98,7 @@ export class Attention extends Module {
     const [allowed, bias] = this.sliding ? [inputs.slidingAllowed, inputs.slidingBias] : [inputs.fullAllowed, inputs.fullBias];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
     const out =
-      dropoutP === 0 && fusedAttentionServes(this.config, q.device, q.dtype)
+      dropoutP === 0 && fusedAttentionServes(this.config, kernelsFor(q.device, q.dtype))
         ? fusedAttend(q, repeatKv(k, groups), repeatKv(v, groups), allowed, this.config.attentionScale)
         : this.#eagerAttend(q, k, v, groups, allowed, bias, dropoutP);
     return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
@@ -283,7 +284,7 @@ export class DecoderModel extends Module {
       // Without padding, and with queries either the whole sequence or one new token, the mask is
       // plain causal and the fused attention kernel can apply it itself.
       const plainCausal = !options.attentionMask && (past === 0 || length === 1);
-      const fused = fusedAttentionServes(this.config, device, embeddings.dtype);
+      const fused = fusedAttentionServes(this.config, kernelsFor(device, embeddings.dtype));
       const full = plainCausal && fused ? null : attendableMask(allowedAttention(common));
       const sliding = needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null;
       // Built in the scores' dtype from the start: a float64 model's minimum does not fit a float32 mask.
