@@ -133,6 +133,8 @@ export class TextTokenizer {
       // The library silently drops everything after a negative or fractional id; fail loudly instead.
       if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`token id must be a non-negative integer, got ${id}`);
     }
+    // The library refuses an empty list; transformers decodes it to '' (an answer that is only eos).
+    if (ids.length === 0) return '';
     return this.inner.decode(ids as number[], { skip_special_tokens: skipSpecialTokens });
   }
 

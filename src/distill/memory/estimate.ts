@@ -9,7 +9,6 @@
 // allocator measured for this code (scripts in the README's memory section): they count the
 // tensors autograd saves for backward, which no formula of the model alone gives exactly.
 import type { DecoderConfig } from '../../models/decoder/config.js';
-import { fusedAttentionServes } from '../../models/decoder/model.js';
 import { parameterCount } from '../../models/decoder/size.js';
 import type { Kernels } from '../../tensor/index.js';
 
@@ -93,8 +92,7 @@ const UNFUSED_NORM_BYTES = 12;
  * What a family's layer keeps beyond the layer the formulas below were fitted on (Qwen3's: q/k
  * norms, two norms, SwiGLU, unscaled scores), per token: without q/k norms their inputs are not
  * kept; Gemma's two further norms keep theirs (and in the ATen path their float32 copies), a
- * GeLU-gated MLP keeps the activation's output as unfused SiLU does, and softcapped scores keep
- * tanh's output and pass through one more [T × S] buffer. Biases and windows keep nothing more:
+ * GeLU-gated MLP keeps the activation's output as unfused SiLU does. Biases and windows keep nothing more:
  * the eager attention builds full [T × S] scores either way.
  */
 function familyExtraPerTokenLayer(c: DecoderConfig, e: number, t: number, fusedNorms: boolean, fusedSwiglu: boolean): number {
@@ -105,7 +103,6 @@ function familyExtraPerTokenLayer(c: DecoderConfig, e: number, t: number, fusedN
   if (!c.qkNorm) extra -= perNorm(q + kv);
   if (c.sandwichNorms) extra += 2 * perNorm(c.hiddenSize);
   if (c.hiddenAct !== 'silu' && fusedSwiglu) extra += e * c.intermediateSize;
-  if (c.attnLogitSoftcap !== null) extra += 2 * c.numAttentionHeads * t * e;
   return extra;
 }
 
@@ -181,7 +178,8 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const layers = s.numHiddenLayers;
   // The fused attention kernel (libtorch 2.x on CUDA, with or without a padding mask) keeps no
   // [T × T] matrices; the eager path runs on CPU, on libtorch 1.13 and under attention dropout.
-  const fused = fusedAttentionServes(s, input.kernels) && s.attentionDropout === 0;
+  const sdpa = input.kernels.attention === 'sdpa';
+  const fused = sdpa && s.attentionDropout === 0;
   const { norm, rotary, swiglu } = input.kernels;
   const saved = norm === 'fused' && rotary === 'fused' && !fused ? savedPerTokenLayerFused(s, e, t, swiglu === 'fused') : savedPerTokenLayer(s, e, t, fused);
   const transient = transientPerTokenLayer(s, e, t, fused);
@@ -219,7 +217,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
     detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
   };
   const teacherForward: MemoryComponent = input.teacher
-    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, fusedAttentionServes(input.teacher, input.kernels)), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
+    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, sdpa), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
     : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
   const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
   const studentSide = activations.bytes + loss.bytes;

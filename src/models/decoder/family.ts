@@ -31,21 +31,19 @@ export interface FamilyLayout {
   scaleEmbeddings: boolean;
   /** Attention scores are q·kᵀ times this (1/√head_dim, or Gemma's query_pre_attn_scalar^−½). */
   attentionScale: number;
-  /** cap·tanh(x/cap) on the attention scores before the mask, and on the final logits; null: none. */
-  attnLogitSoftcap: number | null;
+  /** cap·tanh(x/cap) on the final logits (Gemma 2 style); null: none. */
   finalLogitSoftcap: number | null;
   /** Sliding layers' rotary base when it differs from the full layers' (Gemma 3's local rope, unscaled); null: the same rope. */
   slidingRopeTheta: number | null;
 }
 
 /** The layout pieces Llama and the families derived from it share (all but biases and windows). */
-export function llamaLayout(headDim: number): Pick<FamilyLayout, 'normStyle' | 'sandwichNorms' | 'scaleEmbeddings' | 'attentionScale' | 'attnLogitSoftcap' | 'finalLogitSoftcap' | 'slidingRopeTheta'> {
+export function llamaLayout(headDim: number): Pick<FamilyLayout, 'normStyle' | 'sandwichNorms' | 'scaleEmbeddings' | 'attentionScale' | 'finalLogitSoftcap' | 'slidingRopeTheta'> {
   return {
     normStyle: 'weight',
     sandwichNorms: false,
     scaleEmbeddings: false,
     attentionScale: 1 / Math.sqrt(headDim),
-    attnLogitSoftcap: null,
     finalLogitSoftcap: null,
     slidingRopeTheta: null,
   };

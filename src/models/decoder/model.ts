@@ -2,12 +2,11 @@
 // modeling_llama.py / modeling_qwen3.py / modeling_gemma3.py line for line: pre-norm decoder layers
 // (Gemma's with norms after the attention and around the MLP too), per-head RMSNorm on q and k
 // before rotary embeddings where the family has it, biases where it has them, full or
-// sliding-window grouped-query attention with eager softmax in float32 (softcapped scores where
-// the family caps them), a gated MLP (SiLU or GeLU-tanh), final norm, tied or untied LM head and
+// sliding-window grouped-query attention with eager softmax in float32, a gated MLP (SiLU or GeLU-tanh), final norm, tied or untied LM head and
 // capped logits where the family caps them. Module attribute paths are the checkpoint's weight
 // names, so loading and saving are dictionary walks.
 import { Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
-import { arange, batchedMatmul, dropout, fusedSwiglu, keep, type Kernels, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
+import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
 import type { DecoderConfig } from './config.js';
 import { softcap } from './softcap.js';
 import { TokenEmbedding } from './token-embedding.js';
@@ -40,16 +39,6 @@ export interface LayerInputs {
 /** An RMSNorm over `dim` in the family's style (Llama's weight, or Gemma's 1 + weight). */
 function familyNorm(config: DecoderConfig, dim: number, options: ParamOptions): RMSNorm {
   return new RMSNorm(dim, { ...options, eps: config.rmsNormEps, unitOffset: config.normStyle === 'unit-offset' });
-}
-
-/**
- * Whether this model's attention runs libtorch's fused scaled_dot_product_attention with these
- * kernels (kernelsFor's answer, unless the family softcaps its scores, which the fused kernel
- * cannot do): the model and the memory plan ask here. Attention dropout in training also takes
- * the eager path (Attention.forward).
- */
-export function fusedAttentionServes(config: DecoderConfig, kernels: Kernels): boolean {
-  return kernels.attention === 'sdpa' && config.attnLogitSoftcap === null;
 }
 
 /** k, v [B, kvH, S, D] → [B, kvH·n, S, D]: each key/value head serves n query heads. */
@@ -98,15 +87,14 @@ export class Attention extends Module {
     const [allowed, bias] = this.sliding ? [inputs.slidingAllowed, inputs.slidingBias] : [inputs.fullAllowed, inputs.fullBias];
     const dropoutP = this.training ? this.config.attentionDropout : 0;
     const out =
-      dropoutP === 0 && fusedAttentionServes(this.config, kernelsFor(q.device, q.dtype))
+      dropoutP === 0 && kernelsFor(q.device, q.dtype).attention === 'sdpa'
         ? fusedAttend(q, repeatKv(k, groups), repeatKv(v, groups), allowed, this.config.attentionScale)
         : this.#eagerAttend(q, k, v, groups, allowed, bias, dropoutP);
     return this.o_proj.forward(out.transpose(1, 2).reshape(batch, length, -1));
   }
 
   /**
-   * softmax(q kᵀ · scale + mask) v with the softmax in float32, as transformers' eager attention
-   * (Gemma 2's cap·tanh(scores / cap) after the scale, where the family caps them). The
+   * softmax(q kᵀ · scale + mask) v with the softmax in float32, as transformers' eager attention. The
    * `groups` query heads that share a key/value head are stacked along the query axis ([B, kvH,
    * groups·T, D]) and multiplied by that head's keys and values directly: the same products as
    * repeating k and v per query head, without copying them, in half as many (larger) matrix products.
@@ -117,11 +105,7 @@ export class Attention extends Module {
     const stacked = (t: Tensor, width: number) => t.reshape(batch, kvHeads, groups * queryLength, width);
     const perHead = (t: Tensor, width: number) => t.view(batch, heads, queryLength, width);
     let scores = perHead(batchedMatmul(stacked(q, headDim), k, { transposeB: true }), keyLength);
-    let scale = this.config.attentionScale;
-    if (this.config.attnLogitSoftcap !== null) {
-      scores = softcap(scores.mul(scale), this.config.attnLogitSoftcap);
-      scale = 1;
-    }
+    const scale = this.config.attentionScale;
     // mask + scale·scores in one pass over the scores.
     if (bias) scores = bias.add(scores, scale);
     else {
@@ -284,7 +268,7 @@ export class DecoderModel extends Module {
       // Without padding, and with queries either the whole sequence or one new token, the mask is
       // plain causal and the fused attention kernel can apply it itself.
       const plainCausal = !options.attentionMask && (past === 0 || length === 1);
-      const fused = fusedAttentionServes(this.config, kernelsFor(device, embeddings.dtype));
+      const fused = kernelsFor(device, embeddings.dtype).attention === 'sdpa';
       const full = plainCausal && fused ? null : attendableMask(allowedAttention(common));
       const sliding = needsSliding ? attendableMask(allowedAttention({ ...common, slidingWindow: this.config.slidingWindow })) : null;
       // Built in the scores' dtype from the start: a float64 model's minimum does not fit a float32 mask.

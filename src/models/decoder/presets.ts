@@ -133,11 +133,11 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
   // Small random models per family: every feature of the family on.
   'llama-tiny': { ...LLAMA3_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, rope_scaling: LLAMA32_ROPE, attention_bias: true, mlp_bias: true, tie_word_embeddings: true, torch_dtype: 'float32' },
   'qwen2-tiny': { ...QWEN25_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, use_sliding_window: true, sliding_window: 64, max_window_layers: 1, tie_word_embeddings: true, torch_dtype: 'float32' },
-  // Gemma 2's softcaps on too, so the tiny model runs every Gemma path.
+  // Gemma 2's final logit softcap on too, so the tiny model runs every Gemma path.
   'gemma-tiny': {
     ...GEMMA3_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32,
     query_pre_attn_scalar: 24, sliding_window: 16, sliding_window_pattern: 3, rope_scaling: { rope_type: 'linear', factor: 2 },
-    final_logit_softcapping: 30, attn_logit_softcapping: 50, torch_dtype: 'float32',
+    final_logit_softcapping: 30, torch_dtype: 'float32',
   },
   'mistral-tiny': { ...MISTRAL_COMMON, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, sliding_window: 64, tie_word_embeddings: false, torch_dtype: 'float32' },
 };

@@ -1,6 +1,7 @@
 // The decoder's token embedding: a lookup table, times √hidden_size in families that scale it
-// (Gemma's Gemma3TextScaledWordEmbedding). The factor is rounded to the weights' dtype first, as
-// transformers casts its embed_scale buffer (√1152 = 33.94 is 34 in bfloat16).
+// (Gemma's Gemma3TextScaledWordEmbedding). The factor is a float32 buffer in transformers, cast to
+// the weights' dtype in forward: here too it is rounded to float32, then to the weights' dtype
+// (√1152 = 33.94 is 34 in bfloat16; a float64 model gets the float32 value).
 import { Embedding, type ParamOptions } from '../../nn/index.js';
 import { full, type Tensor } from '../../tensor/index.js';
 
@@ -9,7 +10,7 @@ export class TokenEmbedding extends Embedding {
 
   constructor(num: number, dim: number, scaled: boolean, options: ParamOptions) {
     super(num, dim, options);
-    this.scale = scaled ? Math.sqrt(dim) : null;
+    this.scale = scaled ? Math.fround(Math.sqrt(dim)) : null;
   }
 
   override forward(indices: Tensor): Tensor {

@@ -3,7 +3,9 @@
 // Llama's layers with Gemma's pieces — embeddings scaled by √hidden_size, (1 + w) RMSNorms in
 // float32 (q/k norms included), a norm after the attention and around the MLP, GeLU-tanh, scores
 // scaled by query_pre_attn_scalar^−½, and sliding layers (five of every six by default) on their
-// own unscaled rope base. Gemma 2's logit softcaps are read and honoured when a file sets them.
+// own unscaled rope base. A final_logit_softcapping a file sets caps the logits (Gemma 2 style);
+// attn_logit_softcapping is read and written back but, as in transformers' Gemma3Attention (4.57,
+// 5.x), never applied: Gemma 3's q/k norms took the place of Gemma 2's score cap.
 import { explicitLayerTypes, type FamilyDescription, type LayerType } from '../decoder/family.js';
 import { ModelConfigError } from '../decoder/config-reader.js';
 
@@ -57,7 +59,7 @@ export const GEMMA3_TEXT: FamilyDescription = {
       Array.from({ length: numHiddenLayers }, (_, i): LayerType => ((i + 1) % (pattern ?? 6) === 0 ? 'full_attention' : 'sliding_attention'));
     const softcap = (field: string) => (r.has(field) ? r.num(field, 0) : null);
     const finalLogitSoftcap = softcap('final_logit_softcapping');
-    const attnLogitSoftcap = softcap('attn_logit_softcapping');
+    const attnLogitSoftcapping = softcap('attn_logit_softcapping');
     const perLayerType = (json.rope_parameters as { sliding_attention?: { rope_theta?: unknown } } | undefined)?.sliding_attention;
     const localTheta = typeof perLayerType?.rope_theta === 'number' ? perLayerType.rope_theta : r.num('rope_local_base_freq', 10_000);
     return {
@@ -71,7 +73,6 @@ export const GEMMA3_TEXT: FamilyDescription = {
         sandwichNorms: true,
         scaleEmbeddings: true,
         attentionScale: queryPreAttnScalar ** -0.5,
-        attnLogitSoftcap,
         finalLogitSoftcap,
         slidingRopeTheta: localTheta,
       },
@@ -83,7 +84,7 @@ export const GEMMA3_TEXT: FamilyDescription = {
         layer_types: layerTypes,
         rope_local_base_freq: localTheta,
         final_logit_softcapping: finalLogitSoftcap,
-        attn_logit_softcapping: attnLogitSoftcap,
+        attn_logit_softcapping: attnLogitSoftcapping,
       },
     };
   },
