@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/distill/config.js';
 import { cachedRowLossSums } from '../src/distill/loss.js';
+import type { Divergence } from '../src/distill/divergences.js';
 import { prepareRun } from '../src/distill/prepare.js';
 import { TeacherCache } from '../src/distill/teacher-cache/reader.js';
 import { writeTeacherCache } from '../src/distill/teacher-cache/writer.js';
@@ -99,6 +100,26 @@ describe('teacher cache', () => {
     const q = [e[3]! / ze, e[0]! / ze, (e[1]! + e[2]! + e[4]!) / ze];
     const kl = p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]!), 0);
     assertClose([sums.kdSum.item()], [tau * tau * kl], 1e-5);
+  });
+
+  test('a teacher with more rows than the student (gemma-3-4b beside gemma-3-1b): cached ids past the student join the tail (τ = 1, by hand)', () => {
+    // Teacher over V_T = 7 rows, student over V = 5: cached top-3 ids 1, 4 and 6 with p 0.4, 0.25
+    // and 0.15 (id 6 has no student row), tail 0.2 over 4 tokens. Over the student's vocabulary
+    // the buckets are id 1, id 4, and everything else: 0.4, 0.25 and 0.2 + 0.15.
+    const z = [0.3, 1.1, -0.4, 0.8, -1.2];
+    const rows = {
+      ids: T.tensor([[1, 4, 6]], { dtype: 'int64' }), logProbs: T.tensor([[Math.log(0.4), Math.log(0.25), Math.log(0.15)]]), tailLogMass: T.tensor([Math.log(0.2)]), tailTokens: 4,
+    };
+    const e = z.map(Math.exp);
+    const ze = e.reduce((a, b) => a + b, 0);
+    const q = [e[1]! / ze, e[4]! / ze, (e[0]! + e[2]! + e[3]!) / ze];
+    const p = [0.4, 0.25, 0.35];
+    const settings = (divergence: Divergence) => ({ alpha: 0.5, temperature: 1, divergence });
+    const forward = cachedRowLossSums(T.tensor([z]), rows, T.tensor([1], { dtype: 'int64' }), settings({ kind: 'forward-kl' }));
+    assertClose([forward.kdSum.item()], [p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]!), 0)], 1e-5);
+    // The emptied bucket adds nothing in the other direction either (no NaN from 0·log 0).
+    const reverse = cachedRowLossSums(T.tensor([z]), rows, T.tensor([1], { dtype: 'int64' }), settings({ kind: 'reverse-kl' }));
+    assertClose([reverse.kdSum.item()], [q.reduce((s, qi, i) => s + qi * Math.log(qi / p[i]!), 0)], 1e-5);
   });
 
   test('training from the cache loads no teacher', async () => {

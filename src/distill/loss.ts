@@ -6,7 +6,7 @@
 // loss also owns its kernel: lossGradient runs the fused KD kernel where kernelsFor allows it and
 // the loss is the one that kernel computes, else autograd through the sums below.
 import { rowsAt, targetRows } from '../eval/targets.js';
-import { cat, crossEntropy, fusedKdLoss, kernelsFor, type Tensor, tidy, zerosLike } from '../tensor/index.js';
+import { cat, crossEntropy, fusedKdLoss, kernelsFor, stack, type Tensor, tidy, zerosLike } from '../tensor/index.js';
 import type { CachedRows } from './teacher-cache/reader.js';
 import { type Divergence, divergencePerToken } from './divergences.js';
 import type { TeacherRows } from './teacher-signal.js';
@@ -103,6 +103,32 @@ export function lossGradient(logits: Tensor, teacher: TeacherRows, targets: Tens
 }
 
 /**
+ * The log-probability of a bucket that holds nothing: finite (so p·log p terms are 0·finite = 0,
+ * never NaN) and far below any real log-probability (e^−10⁴ is 0 in float32 and float64).
+ */
+const EMPTY_BUCKET = -1e4;
+
+/**
+ * A cache's rows restricted to the student's vocabulary. A teacher with more embedding rows
+ * (gemma-3-4b: 262,208; gemma-3-1b: 262,144) may rank ids past the student's last row in its
+ * top-k; no student logit matches them, so their mass joins the tail and their buckets are emptied
+ * (ids pointed at 0, log-probability EMPTY_BUCKET on both sides). `beyond` marks them; null when
+ * the teacher's vocabulary fits the student's (the cache's rows as they are).
+ */
+function withinVocabulary(cached: CachedRows, vocab: number): { ids: Tensor; logProbs: Tensor; tailLogMass: Tensor; beyond: Tensor | null } {
+  const { ids, logProbs, tailLogMass } = cached;
+  if (cached.tailTokens + ids.size(-1) <= vocab) return { ids, logProbs, tailLogMass, beyond: null };
+  const beyond = ids.ge(vocab);
+  const outside = logProbs.maskedFill(beyond.logicalNot(), -Infinity);
+  return {
+    ids: ids.maskedFill(beyond, 0),
+    logProbs: logProbs.maskedFill(beyond, EMPTY_BUCKET),
+    tailLogMass: stack([tailLogMass, outside.logsumexp(-1)]).logsumexp(0),
+    beyond,
+  };
+}
+
+/**
  * Σ kd_t and Σ ce_t against an offline teacher cache: the teacher is known only through its top-k
  * log-probabilities and its tail log-mass. Both distributions are compared over the same k + 1
  * buckets (the k cached tokens, and "everything else"): the student's bucket probabilities are
@@ -114,12 +140,14 @@ export function cachedRowLossSums(student: Tensor, cached: CachedRows, targets: 
   return tidy(() => {
     const tau = settings.temperature;
     const s = lossPrecision(student);
+    const { ids, logProbs, tailLogMass, beyond } = withinVocabulary(cached, s.size(-1));
     // The tail's mass m is tempered as if spread evenly over its n = V − k tokens: n·(m/n)^(1/τ).
     const n = Math.max(1, cached.tailTokens);
-    const tailTempered = cached.tailLogMass.div(tau).add((1 - 1 / tau) * Math.log(n));
-    const teacherBuckets = cat([cached.logProbs.div(tau), tailTempered.unsqueeze(-1)], -1);
+    const tailTempered = tailLogMass.div(tau).add((1 - 1 / tau) * Math.log(n));
+    const teacherBuckets = cat([logProbs.div(tau), tailTempered.unsqueeze(-1)], -1);
     const logS = s.div(tau).logSoftmax(-1);
-    const top = logS.gather(-1, cached.ids);
+    const gathered = logS.gather(-1, ids);
+    const top = beyond ? gathered.maskedFill(beyond, EMPTY_BUCKET) : gathered;
     const tail = top.logsumexp(-1, true).expm1().neg().clamp(1e-12).log();
     const studentBuckets = cat([top, tail], -1);
     // Both bucket vectors are (unnormalised) log-probabilities: at temperature 1 the divergence
