@@ -458,6 +458,16 @@ describe('the reference itself (no model involved)', () => {
     const l = referenceConfigFromJson({ ...base, model_type: 'llama', attention_bias: true, rope_scaling: { type: 'linear', factor: 2 } });
     assert.deepEqual([l.qkvBias, l.oBias, l.mlpBias, l.rope], [true, true, false, { type: 'linear', factor: 2 }]);
   });
+
+  test('max_window_layers defaults to 28 (Qwen2Config, Qwen3Config), not to the depth', () => {
+    const json = { vocab_size: 10, hidden_size: 32, intermediate_size: 8, num_hidden_layers: 30, num_attention_heads: 4, use_sliding_window: true, sliding_window: 7 };
+    for (const model_type of ['qwen2', 'qwen3']) {
+      const ours = parseModelConfig({ ...json, model_type }).layerTypes;
+      const reference = referenceConfigFromJson({ ...json, model_type: 'qwen2' }).windows.map((w) => (w === null ? 'full_attention' : 'sliding_attention'));
+      assert.deepEqual(ours, reference, model_type);
+      assert.deepEqual(ours.slice(27), ['full_attention', 'sliding_attention', 'sliding_attention'], model_type);
+    }
+  });
 });
 
 describe('llama (LlamaForCausalLM)', () => familyTests('llama', 'LlamaForCausalLM'));

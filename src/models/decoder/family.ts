@@ -86,7 +86,8 @@ export function explicitLayerTypes(r: ConfigReader, json: Json, numHiddenLayers:
 export function qwenWindows(r: ConfigReader, json: Json, numHiddenLayers: number): { slidingWindow: number | null; layerTypes: LayerType[]; fields: Json } {
   const useSlidingWindow = r.bool('use_sliding_window', false);
   const slidingWindow = useSlidingWindow ? r.int('sliding_window', 4096) : null;
-  const maxWindowLayers = r.int('max_window_layers', numHiddenLayers, 0);
+  // Qwen2Config's and Qwen3Config's default: 28, whatever the depth.
+  const maxWindowLayers = r.int('max_window_layers', 28, 0);
   const layerTypes =
     explicitLayerTypes(r, json, numHiddenLayers) ??
     Array.from({ length: numHiddenLayers }, (_, i): LayerType => (slidingWindow !== null && i >= maxWindowLayers ? 'sliding_attention' : 'full_attention'));
