@@ -2,9 +2,10 @@
 // modeling_llama.py / modeling_qwen3.py / modeling_gemma3.py line for line: pre-norm decoder layers
 // (Gemma's with norms after the attention and around the MLP too), per-head RMSNorm on q and k
 // before rotary embeddings where the family has it, biases where it has them, full or
-// sliding-window grouped-query attention with eager softmax in float32, a gated MLP (SiLU or GeLU-tanh), final norm, tied or untied LM head and
-// capped logits where the family caps them. Module attribute paths are the checkpoint's weight
-// names, so loading and saving are dictionary walks.
+// sliding-window grouped-query attention with eager softmax in float32, a gated MLP (SiLU or
+// GeLU-tanh), final norm, tied or untied LM head, and capped logits where the family caps them.
+// Module attribute paths are the checkpoint's weight names, so loading and saving are dictionary
+// walks.
 import { Linear, Module, ModuleList, RMSNorm, type ParamOptions } from '../../nn/index.js';
 import { arange, batchedMatmul, dropout, fusedSwiglu, keep, kernelsFor, linear, scaledDotProductAttention, type Tensor, tidy, where, zeros } from '../../tensor/index.js';
 import type { DecoderConfig } from './config.js';
