@@ -44,6 +44,14 @@ export function tokenizeSegments(tokenizer: TextTokenizer, segments: readonly Se
   }
   const inputIds: number[] = [];
   const labels: number[] = [];
+  // What transformers' tokenizer(text) puts first (Llama 3's <|begin_of_text|>, Gemma's <bos>; Qwen
+  // adds none), unless the text already starts with it (a chat template writes it itself).
+  const leading = leadingSpecialIds(tokenizer);
+  const first = merged[0] === undefined ? [] : tokenizer.encode(merged[0].text).slice(0, leading.length);
+  if (leading.length > 0 && !leading.every((id, i) => first[i] === id)) {
+    inputIds.push(...leading);
+    labels.push(...leading.map(() => IGNORE_INDEX));
+  }
   for (const segment of merged) {
     const target = !responseOnly || segment.role === 'response';
     for (const id of tokenizer.encode(segment.text)) {
@@ -52,4 +60,12 @@ export function tokenizeSegments(tokenizer: TextTokenizer, segments: readonly Se
     }
   }
   return { inputIds, labels };
+}
+
+/** The ids the tokenizer's post-processor adds before a text's own (encode with special tokens, minus encode without). */
+function leadingSpecialIds(tokenizer: TextTokenizer): number[] {
+  const plain = tokenizer.encode('a');
+  const special = tokenizer.encode('a', { addSpecialTokens: true });
+  const start = special.findIndex((_, i) => plain.every((id, j) => special[i + j] === id));
+  return start > 0 ? special.slice(0, start) : [];
 }
