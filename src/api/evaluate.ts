@@ -4,6 +4,7 @@
 // (format, template, response-only targets, truncation, eos, batches in order), so the numbers
 // for a run's student on its held-out file are the run's summary numbers; `allTokens` scores
 // every token of every record instead (plain perplexity, long records cut into windows).
+import { encodeText } from '../data/segments.js';
 import { DataError, type DataFormat, detectFormat, type EncodedExample, encodeExamples, padBatch, paddingId, readRecords, type ReadResult } from '../data/index.js';
 import { resolveConfig } from '../distill/config.js';
 import { checkVocabularies } from '../distill/vocabulary.js';
@@ -133,7 +134,7 @@ export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'
     const vocabSize = model.config.vocabSize;
     let batches: ScoredBatch[];
     if (data === null) {
-      const sequences = options.inputIds ? [options.inputIds] : [tokenizer!.encode(options.text!)];
+      const sequences = options.inputIds ? [options.inputIds] : [encodeText(tokenizer!, options.text!)];
       batches = everyToken(sequences, maxLength ?? model.config.maxPositionEmbeddings, batchSize, vocabSize);
     } else {
       const encoded = encodeExamples(data.records.records, tokenizer, {

@@ -8,6 +8,7 @@ import { type GenerationDefaults, openModel } from '../models/open-model.js';
 import { generate } from '../models/decoder/generate.js';
 import { checkDevice, Generator } from '../tensor/index.js';
 import { applyChatTemplate, StreamingDecoder } from '../tokenizer/index.js';
+import { encodeText } from '../data/segments.js';
 import { type Naming, namer } from './naming.js';
 import { checkInt, OptionsError, rejectUnknownOptions } from './options.js';
 
@@ -70,7 +71,7 @@ export async function generateText(options: GenerateTextOptions, naming: Naming 
   try {
     const promptIds =
       options.prompt !== undefined
-        ? tokenizer!.encode(options.chat ? applyChatTemplate(tokenizer!, [{ role: 'user', content: options.prompt }], { enableThinking: options.thinking ?? true }) : options.prompt)
+        ? encodeText(tokenizer!, options.chat ? applyChatTemplate(tokenizer!, [{ role: 'user', content: options.prompt }], { enableThinking: options.thinking ?? true }) : options.prompt)
         : options.inputIds!;
     // Past max_position_embeddings the rotary positions are ones the model never saw: refused up front.
     const context = model.config.maxPositionEmbeddings;

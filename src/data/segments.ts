@@ -44,14 +44,9 @@ export function tokenizeSegments(tokenizer: TextTokenizer, segments: readonly Se
   }
   const inputIds: number[] = [];
   const labels: number[] = [];
-  // What transformers' tokenizer(text) puts first (Llama 3's <|begin_of_text|>, Gemma's <bos>; Qwen
-  // adds none), unless the text already starts with it (a chat template writes it itself).
-  const leading = leadingSpecialIds(tokenizer);
-  const first = merged[0] === undefined ? [] : tokenizer.encode(merged[0].text).slice(0, leading.length);
-  if (leading.length > 0 && !leading.every((id, i) => first[i] === id)) {
-    inputIds.push(...leading);
-    labels.push(...leading.map(() => IGNORE_INDEX));
-  }
+  const leading = missingLeadingIds(tokenizer, merged[0] === undefined ? [] : tokenizer.encode(merged[0].text));
+  inputIds.push(...leading);
+  labels.push(...leading.map(() => IGNORE_INDEX));
   for (const segment of merged) {
     const target = !responseOnly || segment.role === 'response';
     for (const id of tokenizer.encode(segment.text)) {
@@ -60,6 +55,21 @@ export function tokenizeSegments(tokenizer: TextTokenizer, segments: readonly Se
     }
   }
   return { inputIds, labels };
+}
+
+/**
+ * What transformers' tokenizer(text) puts before a text's own ids (Llama 3's <|begin_of_text|>,
+ * Gemma's <bos>; Qwen adds none) and `ids` do not already start with (a chat template writes it itself).
+ */
+function missingLeadingIds(tokenizer: TextTokenizer, ids: readonly number[]): number[] {
+  const leading = leadingSpecialIds(tokenizer);
+  return leading.every((id, i) => ids[i] === id) ? [] : leading;
+}
+
+/** A whole text's ids as transformers' tokenizer(text) gives them: the leading special ids, then the text's. */
+export function encodeText(tokenizer: TextTokenizer, text: string): number[] {
+  const ids = tokenizer.encode(text);
+  return [...missingLeadingIds(tokenizer, ids), ...ids];
 }
 
 /** The ids the tokenizer's post-processor adds before a text's own (encode with special tokens, minus encode without). */
