@@ -25,7 +25,7 @@ import { KVCache } from '../src/models/decoder/kv-cache.js';
 import type { CausalLM } from '../src/models/decoder/model.js';
 import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import * as T from '../src/tensor/index.js';
-import { assertClose, lehmer, seededValues, weightsInDoubles } from './helpers.js';
+import { assertClose, maxAbsDiff, modelLogits, nameSeed, seededIds, seededValues, weightsInDoubles } from './helpers.js';
 import {
   GEMMA3_TEXT_CONFIG_DEFAULTS,
   type Gemma3RefConfig,
@@ -51,11 +51,6 @@ const ABLATION_GAP = 100 * FLOAT32_TOLERANCE;
 
 type Json = Record<string, unknown>;
 
-function nameSeed(name: string, seed: number): number {
-  let h = seed * 7919 + 17;
-  for (const c of name) h = (h * 31 + c.charCodeAt(0)) % 2147483629;
-  return h + 1;
-}
 
 /**
  * Every parameter overwritten with seeded values that depend only on its name and the seed (so a
@@ -78,22 +73,8 @@ function buildModel(cfg: DecoderConfig, seed: number, dtype: 'float32' | 'float6
   return model;
 }
 
-function modelLogits(model: CausalLM, ids: number[]): number[] {
-  return T.tidy(() => model.forward(T.tensor([ids], { dtype: 'int64' })).toArray());
-}
 
-function maxAbsDiff(ref: Float64Array[], ours: ArrayLike<number>): number {
-  const flat = ref.flatMap((row) => [...row]);
-  assert.equal(ours.length, flat.length, 'logit count');
-  let max = 0;
-  flat.forEach((v, i) => (max = Math.max(max, Math.abs(v - ours[i]!))));
-  return max;
-}
 
-function seededIds(length: number, vocab: number, seed: number): number[] {
-  const next = lehmer(seed);
-  return Array.from({ length }, () => next() % vocab);
-}
 
 type Ablation = [string, (ref: Gemma3RefConfig) => Gemma3RefConfig];
 

@@ -1,5 +1,6 @@
 // Shared assertions for numeric tests.
 import assert from 'node:assert/strict';
+import * as T from '../src/tensor/index.js';
 
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-6, what = 'values'): void {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} != ${expected.length}`);
@@ -32,4 +33,33 @@ export function seededRows(rows: number, width: number, seed: number, spread = 1
 /** A model's weights as the float64 references take them: by checkpoint name, shape and values in doubles. */
 export function weightsInDoubles(model: { stateDict(): Map<string, { shape: number[]; toArray(): ArrayLike<number> }> }): Map<string, { shape: number[]; data: Float64Array }> {
   return new Map([...model.stateDict()].map(([name, p]) => [name, { shape: [...p.shape], data: Float64Array.from(p.toArray()) }]));
+}
+
+// Shared by the families' reference tests (model-families, gemma3-family).
+
+/** A seed from a parameter's name and a run seed: the same weights in a float32 and a float64 model. */
+export function nameSeed(name: string, seed: number): number {
+  let h = seed * 7919 + 17;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) % 2147483629;
+  return h + 1;
+}
+
+/** Logits of one sequence, flattened. */
+export function modelLogits(model: { forward(ids: T.Tensor): T.Tensor }, ids: number[]): number[] {
+  return T.tidy(() => model.forward(T.tensor([ids], { dtype: 'int64' })).toArray());
+}
+
+/** Max |Δ| between a reference's rows and flattened values. */
+export function maxAbsDiff(ref: Float64Array[], ours: ArrayLike<number>): number {
+  const flat = ref.flatMap((row) => [...row]);
+  assert.equal(ours.length, flat.length, 'logit count');
+  let max = 0;
+  flat.forEach((v, i) => (max = Math.max(max, Math.abs(v - ours[i]!))));
+  return max;
+}
+
+/** `length` seeded token ids below `vocab`. */
+export function seededIds(length: number, vocab: number, seed: number): number[] {
+  const next = lehmer(seed);
+  return Array.from({ length }, () => next() % vocab);
 }
