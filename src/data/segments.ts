@@ -42,14 +42,12 @@ export function tokenizeSegments(tokenizer: TextTokenizer, segments: readonly Se
     if (last !== undefined && last.role === segment.role) last.text += segment.text;
     else merged.push({ ...segment });
   }
-  const inputIds: number[] = [];
-  const labels: number[] = [];
-  const leading = missingLeadingIds(tokenizer, merged[0] === undefined ? [] : tokenizer.encode(merged[0].text));
-  inputIds.push(...leading);
-  labels.push(...leading.map(() => IGNORE_INDEX));
-  for (const segment of merged) {
-    const target = !responseOnly || segment.role === 'response';
-    for (const id of tokenizer.encode(segment.text)) {
+  const encoded = merged.map((segment) => ({ ids: tokenizer.encode(segment.text), target: !responseOnly || segment.role === 'response' }));
+  const leading = missingLeadingIds(tokenizer, encoded[0]?.ids ?? []);
+  const inputIds: number[] = [...leading];
+  const labels: number[] = leading.map(() => IGNORE_INDEX);
+  for (const { ids, target } of encoded) {
+    for (const id of ids) {
       inputIds.push(id);
       labels.push(target ? id : IGNORE_INDEX);
     }
@@ -72,8 +70,20 @@ export function encodeText(tokenizer: TextTokenizer, text: string): number[] {
   return [...missingLeadingIds(tokenizer, ids), ...ids];
 }
 
+/** Per tokenizer: asked for every record, found once. */
+const leadingIdsOf = new WeakMap<TextTokenizer, number[]>();
+
 /** The ids the tokenizer's post-processor adds before a text's own (encode with special tokens, minus encode without). */
 function leadingSpecialIds(tokenizer: TextTokenizer): number[] {
+  let leading = leadingIdsOf.get(tokenizer);
+  if (!leading) {
+    leading = findLeadingSpecialIds(tokenizer);
+    leadingIdsOf.set(tokenizer, leading);
+  }
+  return leading;
+}
+
+function findLeadingSpecialIds(tokenizer: TextTokenizer): number[] {
   const plain = tokenizer.encode('a');
   const special = tokenizer.encode('a', { addSpecialTokens: true });
   const start = special.findIndex((_, i) => plain.every((id, j) => special[i + j] === id));
