@@ -17,6 +17,7 @@ import { generate } from '../src/models/decoder/generate.js';
 import { randomCausalLM } from '../src/models/decoder/init.js';
 import { KVCache } from '../src/models/decoder/kv-cache.js';
 import type { CausalLM } from '../src/models/decoder/model.js';
+import { ropeFrequencies } from '../src/models/decoder/rope.js';
 import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import * as T from '../src/tensor/index.js';
 import { assertClose, maxAbsDiff, modelLogits, nameSeed, seededIds, seededValues, weightsInDoubles } from './helpers.js';
@@ -455,6 +456,87 @@ describe('llama (LlamaForCausalLM)', () => familyTests('llama', 'LlamaForCausalL
 describe('qwen2 (Qwen2ForCausalLM)', () => familyTests('qwen2', 'Qwen2ForCausalLM'));
 describe('mistral (MistralForCausalLM)', () => familyTests('mistral', 'MistralForCausalLM'));
 
+describe('llama: dynamic NTK rope (rope_type dynamic) past max_position_embeddings', () => {
+  // max_position_embeddings 8 and factor 2: a 14-token pass rotates with the base grown to
+  // 100 · (2 · 14 / 8 − 1)^(16 / 14) ≈ 316; up to 8 tokens the base stays 100.
+  const json: Json = { ...LLAMA, max_position_embeddings: 8, rope_scaling: { rope_type: 'dynamic', factor: 2 } };
+  const cfg = parseModelConfig(json, 'dynamic rope test config');
+  const ref = referenceConfigFromJson(json);
+  const ids = seededIds(14, 96, 41);
+  const model = buildModel(cfg, 141);
+  const weights = weightsInDoubles(model);
+  const ours = modelLogits(model, ids);
+
+  test('inverse frequencies by hand; ours equal them', () => {
+    const rope = { type: 'dynamic' as const, factor: 2, maxPositionEmbeddings: 8 };
+    // head_dim 8, theta 10000, 16 positions: base = 10000 · (2·16/8 − 1)^(8/6) = 10000 · 3^(4/3)
+    const base = 10000 * 3 ** (4 / 3);
+    assertClose([base], [43267.487], 1e-3);
+    assertClose(inverseFrequencies(8, 10000, rope, 16), [1, base ** -0.25, base ** -0.5, base ** -0.75], 1e-15);
+    for (const length of [0, 5, 8]) assertClose(inverseFrequencies(8, 10000, rope, length), [1, 0.1, 0.01, 0.001], 1e-15);
+    // ours, from the test model's config (head_dim 16, theta 100), in float32
+    for (const length of [8, 14, 100]) {
+      const expected = inverseFrequencies(16, 100, ref.rope, length);
+      const invFreq = ropeFrequencies(cfg, 'cpu', length).invFreq;
+      const got = invFreq.toArray();
+      invFreq.dispose();
+      got.forEach((v, i) => assert.ok(Math.abs(v / expected[i]! - 1) < 1e-6, `length ${length}, i ${i}: ${v} vs ${expected[i]}`));
+    }
+  });
+
+  test('the config reads and writes back as transformers’', () => {
+    assert.deepEqual(cfg.ropeScaling, { type: 'dynamic', factor: 2 });
+    assert.deepEqual(ref.rope, { type: 'dynamic', factor: 2, maxPositionEmbeddings: 8 });
+    const written = modelConfigToJson(cfg);
+    assert.deepEqual(written.rope_scaling, { rope_type: 'dynamic', factor: 2 });
+    assert.deepEqual(parseModelConfig(JSON.parse(JSON.stringify(written))), cfg);
+  });
+
+  test(`a pass longer than max_position_embeddings equals the reference (max |Δ| ≤ ${FLOAT32_TOLERANCE}); the unscaled rope misses it`, () => {
+    const diff = maxAbsDiff(referenceLogits(ref, weights, ids), ours);
+    assert.ok(diff <= FLOAT32_TOLERANCE, `max |Δlogit| ${diff}`);
+    const unscaled = maxAbsDiff(referenceLogits(noRopeScaling(ref), weights, ids), ours);
+    assert.ok(unscaled > ABLATION_GAP, `the default rope misses by ${unscaled}`);
+  });
+
+  test('up to max_position_embeddings it is the default rope', () => {
+    const short = ids.slice(0, 8);
+    const diff = maxAbsDiff(referenceLogits(noRopeScaling(ref), weights, short), modelLogits(model, short));
+    assert.ok(diff <= FLOAT32_TOLERANCE, `max |Δlogit| ${diff}`);
+  });
+
+  test('explicit position ids past the limit scale the rope, even for a short input', () => {
+    // 6 tokens at positions 8 … 13: the base for 14 positions. RoPE scores see only offsets, so the
+    // reference over the same 6 tokens at 0 … 5 with that base gives the same logits.
+    const short = ids.slice(0, 6);
+    const positionIds = short.map((_, t) => t + 8);
+    const shifted = T.tidy(() => model.forward(T.tensor([short], { dtype: 'int64' }), { positionIds: T.tensor([positionIds], { dtype: 'int64' }) }).toArray());
+    const invFreq = inverseFrequencies(ref.headDim, ref.ropeTheta, ref.rope, 14);
+    const diff = maxAbsDiff(referenceLogits({ ...ref, invFreq }, weights, short), shifted);
+    assert.ok(diff <= FLOAT32_TOLERANCE, `max |Δlogit| ${diff}`);
+    const unscaled = maxAbsDiff(referenceLogits(noRopeScaling(ref), weights, short), shifted);
+    assert.ok(unscaled > ABLATION_GAP, `the default rope misses by ${unscaled}`);
+  });
+
+  test('KV-cache decoding as transformers: cached keys keep their rotation, each step past the limit rotates with its own length', () => {
+    for (const prefill of [5, 10]) {
+      const cache = new KVCache(cfg.numHiddenLayers);
+      const out = [model.forward(T.tensor([ids.slice(0, prefill)], { dtype: 'int64' }), { cache })];
+      for (const id of ids.slice(prefill)) out.push(model.forward(T.tensor([[id]], { dtype: 'int64' }), { cache }));
+      const cached = T.cat(out, 1).toArray();
+      cache.dispose();
+      for (const t of out) t.dispose();
+      // The prefill's tokens rotate with the prefill's length; token t after it with length t + 1.
+      const invFreqAt = (t: number) => inverseFrequencies(ref.headDim, ref.ropeTheta, ref.rope, t < prefill ? prefill : t + 1);
+      const diff = maxAbsDiff(referenceLogits({ ...ref, invFreqAt }, weights, ids), cached);
+      assert.ok(diff <= FLOAT32_TOLERANCE, `prefill ${prefill}: max |Δlogit| ${diff}`);
+      // …which is not what one pass over the whole sequence computes.
+      const recomputed = maxAbsDiff(referenceLogits(ref, weights, ids), cached);
+      assert.ok(recomputed > ABLATION_GAP, `prefill ${prefill}: one pass differs by ${recomputed}`);
+    }
+  });
+});
+
 describe('bad configs are refused with the field named', () => {
   function refused(json: Json, ...patterns: RegExp[]): void {
     let error: unknown;
@@ -476,7 +558,7 @@ describe('bad configs are refused with the field named', () => {
   test('an unknown rope type names rope_scaling / rope_type and lists the supported ones', () => {
     for (const family of ['llama', 'qwen2', 'mistral'] as const) {
       const longrope = { rope_type: 'longrope', factor: 2, short_factor: Array(8).fill(1), long_factor: Array(8).fill(1) };
-      refused({ ...CASES[family][0]!.json, rope_scaling: longrope }, /rope_scaling/, /rope_type/, /longrope/, /default/, /linear/, /llama3/);
+      refused({ ...CASES[family][0]!.json, rope_scaling: longrope }, /rope_scaling/, /rope_type/, /longrope/, /default/, /linear/, /dynamic/, /llama3/);
     }
     // the older `type` key is read as rope_type
     refused({ ...LLAMA, rope_scaling: { type: 'longrope', factor: 2 } }, /rope_scaling/, /longrope/, /llama3/);

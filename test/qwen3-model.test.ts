@@ -245,7 +245,7 @@ describe('Hugging Face folders', () => {
       [{ num_key_value_heads: 3 }, /num_attention_heads 4 must be a multiple of num_key_value_heads 3/],
       [{ head_dim: 15 }, /head_dim 15 must be even/],
       [{ vocab_size: -5 }, /field 'vocab_size' must be an integer >= 1, got -5/],
-      [{ rope_scaling: { rope_type: 'longrope', factor: 2 } }, /rope_type 'longrope' is not supported; supported: default, linear, llama3, yarn/],
+      [{ rope_scaling: { rope_type: 'longrope', factor: 2 } }, /rope_type 'longrope' is not supported; supported: default, linear, dynamic, llama3, yarn/],
       [{ rope_scaling: { rope_type: 'linear' } }, /rope_scaling\): field 'factor' must be a positive number/],
       [{ layer_types: ['full_attention'] }, /layer_types' must be an array of 2 entries/],
       [{ hidden_act: 'gelu' }, /field 'hidden_act' must be one of silu, gelu_pytorch_tanh, got "gelu"/],

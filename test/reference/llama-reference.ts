@@ -6,12 +6,13 @@
 // (no biases, config.sliding_window on every layer), masking_utils.py (sliding_window_overlay:
 // kv_idx > q_idx − sliding_window, on top of kv_idx ≤ q_idx) and modeling_rope_utils.py
 // (_compute_default_rope_parameters, _compute_linear_scaling_rope_parameters,
-// _compute_llama3_parameters); the config.json reading follows configuration_llama.py,
+// _compute_dynamic_ntk_parameters and dynamic_rope_update, _compute_llama3_parameters); the config.json reading follows configuration_llama.py,
 // configuration_qwen2.py and configuration_mistral.py.
 
 export type RefRope =
   | { type: 'default' }
   | { type: 'linear'; factor: number }
+  | { type: 'dynamic'; factor: number; maxPositionEmbeddings: number }
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
 
 export interface LlamaRefConfig {
@@ -34,6 +35,12 @@ export interface LlamaRefConfig {
   windows: (number | null)[];
   /** Inverse frequencies given directly instead of from ropeTheta / rope (for tests that perturb them). */
   invFreq?: Float64Array;
+  /**
+   * The inverse frequencies position t is rotated with, where they differ by position: a KV cache
+   * under dynamic rope keeps each key as the step that made it rotated it. Default: one set for all,
+   * for a sequence as long as the ids.
+   */
+  invFreqAt?: (t: number) => Float64Array;
 }
 
 export interface RefWeight {
@@ -74,6 +81,7 @@ export function referenceConfigFromJson(json: Json): LlamaRefConfig {
   let rope: RefRope;
   if (ropeType === 'default') rope = { type: 'default' };
   else if (ropeType === 'linear') rope = { type: 'linear', factor: params!.factor as number };
+  else if (ropeType === 'dynamic') rope = { type: 'dynamic', factor: params!.factor as number, maxPositionEmbeddings: num('max_position_embeddings', 2048) };
   else if (ropeType === 'llama3') {
     rope = {
       type: 'llama3',
@@ -131,12 +139,20 @@ export function referenceConfigFromJson(json: Json): LlamaRefConfig {
  * The rotary inverse frequencies, one per pair of dimensions (headDim / 2 of them), as
  * modeling_rope_utils computes them (there in float32, here in float64).
  */
-export function inverseFrequencies(headDim: number, theta: number, rope: RefRope): Float64Array {
+export function inverseFrequencies(headDim: number, theta: number, rope: RefRope, sequenceLength = 0): Float64Array {
   // _compute_default_rope_parameters: 1 / base^(arange(0, dim, 2) / dim)
-  const base = Float64Array.from({ length: headDim / 2 }, (_, i) => 1 / theta ** ((2 * i) / headDim));
+  const defaults = (b: number) => Float64Array.from({ length: headDim / 2 }, (_, i) => 1 / b ** ((2 * i) / headDim));
+  const base = defaults(theta);
   switch (rope.type) {
     case 'default':
       return base;
+    case 'dynamic': {
+      // _compute_dynamic_ntk_parameters: seq_len below max_position_embeddings counts as it, and
+      // base = theta · (factor · seq_len / max − (factor − 1)) ^ (dim / (dim − 2)).
+      const max = rope.maxPositionEmbeddings;
+      const seqLen = Math.max(sequenceLength, max);
+      return defaults(theta * ((rope.factor * seqLen) / max - (rope.factor - 1)) ** (headDim / (headDim - 2)));
+    }
     case 'linear':
       // _compute_linear_scaling_rope_parameters: inv_freq /= factor
       return base.map((f) => f / rope.factor);
@@ -216,8 +232,9 @@ export function referenceLogits(cfg: LlamaRefConfig, w: RefWeights, ids: number[
   const embed = get(w, 'model.embed_tokens.weight');
   const hidden = cfg.hiddenSize;
   const d = cfg.headDim;
-  const invFreq = cfg.invFreq ?? inverseFrequencies(d, cfg.ropeTheta, cfg.rope);
-  if (invFreq.length !== d / 2) throw new Error('reference: one inverse frequency per pair of dimensions');
+  const shared = cfg.invFreq ?? inverseFrequencies(d, cfg.ropeTheta, cfg.rope, ids.length);
+  const invFreqAt = cfg.invFreqAt ?? (() => shared);
+  if (shared.length !== d / 2) throw new Error('reference: one inverse frequency per pair of dimensions');
   const groups = cfg.heads / cfg.kvHeads; // repeat_kv: query head h reads KV head floor(h / groups)
   let h = ids.map((id) => embed.data.slice(id * hidden, (id + 1) * hidden));
   for (let l = 0; l < cfg.numLayers; l++) {
@@ -233,8 +250,8 @@ export function referenceLogits(cfg: LlamaRefConfig, w: RefWeights, ids: number[
       const q = linear(get(w, `${p}self_attn.q_proj.weight`), x, attnBias('q_proj', cfg.qkvBias));
       const k = linear(get(w, `${p}self_attn.k_proj.weight`), x, attnBias('k_proj', cfg.qkvBias));
       const v = linear(get(w, `${p}self_attn.v_proj.weight`), x, attnBias('v_proj', cfg.qkvBias));
-      qs.push(Array.from({ length: cfg.heads }, (_, i) => rotary(head(q, i), t, invFreq)));
-      ks.push(Array.from({ length: cfg.kvHeads }, (_, i) => rotary(head(k, i), t, invFreq)));
+      qs.push(Array.from({ length: cfg.heads }, (_, i) => rotary(head(q, i), t, invFreqAt(t))));
+      ks.push(Array.from({ length: cfg.kvHeads }, (_, i) => rotary(head(k, i), t, invFreqAt(t))));
       vs.push(Array.from({ length: cfg.kvHeads }, (_, i) => head(v, i)));
     });
     const window = cfg.windows[l] ?? null;

@@ -13,6 +13,8 @@ export { ModelConfigError };
 export type RopeScaling =
   | { type: 'default' }
   | { type: 'linear'; factor: number }
+  /** Dynamic NTK: past max_position_embeddings, the base grows with the sequence (rope.ts). */
+  | { type: 'dynamic'; factor: number }
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
   | {
       type: 'yarn';
@@ -86,6 +88,8 @@ function parseRopeScaling(source: string, json: Json, maxPositions: number, defa
       return { theta, scaling: { type: 'default' } };
     case 'linear':
       return { theta, scaling: { type: 'linear', factor: factor() } };
+    case 'dynamic':
+      return { theta, scaling: { type: 'dynamic', factor: factor() } };
     case 'llama3':
       return {
         theta,
@@ -115,7 +119,7 @@ function parseRopeScaling(source: string, json: Json, maxPositions: number, defa
       };
     }
     default:
-      throw new ModelConfigError(`${source}: ${field}.rope_type '${type}' is not supported; supported: default, linear, llama3, yarn`);
+      throw new ModelConfigError(`${source}: ${field}.rope_type '${type}' is not supported; supported: default, linear, dynamic, llama3, yarn`);
   }
 }
 
@@ -225,7 +229,7 @@ export function readModelConfig(path: string): DecoderConfig {
 function ropeToJson(config: DecoderConfig): Json | null {
   const s = config.ropeScaling;
   if (s.type === 'default') return null;
-  if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
+  if (s.type === 'linear' || s.type === 'dynamic') return { rope_type: s.type, factor: s.factor };
   if (s.type === 'llama3') {
     return { rope_type: 'llama3', factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor, original_max_position_embeddings: s.originalMaxPositionEmbeddings };
   }

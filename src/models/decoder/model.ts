@@ -237,6 +237,23 @@ export class DecoderModel extends Module {
     return rope;
   }
 
+  /**
+   * Dynamic NTK scaling (rope_type 'dynamic') for a pass whose positions go past
+   * max_position_embeddings: the frequencies for its longest sequence, made for this pass only (a
+   * few floats, freed with it). As in transformers' dynamic_rope_update, keys already in a KV cache
+   * keep the rotation they were given, and each generation step past the limit rotates its token
+   * with the frequencies of its own length. Unlike transformers, a pass never inherits the growth of
+   * an earlier, longer one: the result depends only on the inputs. null: the cached frequencies serve.
+   */
+  #dynamicFrequencies(positions: Tensor, positionBound: number, explicitPositions: boolean): { invFreq: Tensor; attentionScaling: number } | null {
+    const { ropeScaling, maxPositionEmbeddings } = this.config;
+    if (ropeScaling.type !== 'dynamic') return null;
+    // Running positions stay below past + length: only then is reading the largest one needed.
+    if (!explicitPositions && positionBound <= maxPositionEmbeddings) return null;
+    const sequenceLength = Number(positions.max().item()) + 1;
+    return sequenceLength > maxPositionEmbeddings ? ropeFrequencies(this.config, positions.device, sequenceLength) : null;
+  }
+
   /** Final-norm hidden states [B, T, hidden] for token ids [B, T]. */
   forward(inputIds: Tensor, options: ForwardOptions = {}): Tensor {
     return tidy(() => {
@@ -259,7 +276,7 @@ export class DecoderModel extends Module {
       const positions = options.positionIds ?? defaultPositions(length, past, device, options.attentionMask);
       const embeddings = options.inputsEmbeds ?? this.embed_tokens.forward(inputIds);
       const rotary = (layers: 'full' | 'sliding') => {
-        const { invFreq, attentionScaling } = this.#frequencies(device, layers);
+        const { invFreq, attentionScaling } = (layers === 'full' && this.#dynamicFrequencies(positions, past + length, options.positionIds !== undefined)) || this.#frequencies(device, layers);
         return ropeCosSin(invFreq, attentionScaling, positions, embeddings.dtype);
       };
       const { cos, sin } = rotary('full');

@@ -20,16 +20,34 @@ function llama3Frequencies(invFreq: Tensor, s: Extract<RopeScaling, { type: 'lla
   return where(medium, smoothed, scaled);
 }
 
-/** inv_freq[i] = 1 / θ^(2i/d), adjusted for linear or YaRN scaling; plus the attention scaling. */
-export function ropeFrequencies(config: DecoderConfig, device: string): { invFreq: Tensor; attentionScaling: number } {
+/**
+ * Dynamic NTK's base for a forward pass whose positions reach `sequenceLength` − 1, as transformers'
+ * _compute_dynamic_ntk_parameters computes it (in float32: its sequence length is a tensor there):
+ * θ · (factor · L / max_position_embeddings − (factor − 1))^(d / (d − 2)) with L at least
+ * max_position_embeddings, so up to that length it is θ itself.
+ */
+export function dynamicRopeBase(config: DecoderConfig, factor: number, sequenceLength: number): number {
+  const f = Math.fround;
+  const maxPositions = config.maxPositionEmbeddings;
+  const length = Math.max(sequenceLength, maxPositions);
   const dim = config.headDim;
-  const base = config.ropeTheta;
+  const growth = f(f(f(f(factor * length) / maxPositions) - (factor - 1)) ** (dim / (dim - 2)));
+  return f(config.ropeTheta * growth);
+}
+
+/**
+ * inv_freq[i] = 1 / θ^(2i/d), adjusted for linear, dynamic, llama3 or YaRN scaling; plus the attention
+ * scaling. `sequenceLength` (the largest position + 1) matters only to dynamic scaling.
+ */
+export function ropeFrequencies(config: DecoderConfig, device: string, sequenceLength = 0): { invFreq: Tensor; attentionScaling: number } {
+  const dim = config.headDim;
+  const base = config.ropeScaling.type === 'dynamic' ? dynamicRopeBase(config, config.ropeScaling.factor, sequenceLength) : config.ropeTheta;
   return tidy(() => {
     // base ** (arange(0, d, 2) / d) in float32, as transformers does.
     const exponents = arange(0, dim, 2, { device }).to('float32').div(dim);
     const posFreqs = aten('aten::pow.Scalar', base, exponents);
     const scaling = config.ropeScaling;
-    if (scaling.type === 'default') return { invFreq: posFreqs.reciprocal(), attentionScaling: 1 };
+    if (scaling.type === 'default' || scaling.type === 'dynamic') return { invFreq: posFreqs.reciprocal(), attentionScaling: 1 };
     if (scaling.type === 'linear') return { invFreq: posFreqs.reciprocal().div(scaling.factor), attentionScaling: 1 };
     if (scaling.type === 'llama3') return { invFreq: llama3Frequencies(posFreqs.reciprocal(), scaling), attentionScaling: 1 };
     // YaRN: interpolate low frequencies, extrapolate high ones, with a linear ramp between.
