@@ -46,8 +46,9 @@ function openTokenizer(folder: string): TextTokenizer | null {
 export async function prepareRun(config: DistillConfig, log: (line: string) => void): Promise<PreparedRun> {
   const teacherFolder = config.teacher === null ? null : await resolveModelPath(config.teacher, { log });
   const studentFolder = await resolveModelPath(config.student, { log });
-  const teacherTokenizer = teacherFolder === null ? null : openTokenizer(teacherFolder);
   const studentTokenizer = openTokenizer(studentFolder);
+  // cache-teacher names the teacher as both: one tokenizer, read once (Gemma's takes seconds).
+  const teacherTokenizer = teacherFolder === null ? null : teacherFolder === studentFolder ? studentTokenizer : openTokenizer(teacherFolder);
   const tokenizer = studentTokenizer ?? teacherTokenizer;
   const student = { folder: studentFolder, vocabSize: readModelConfig(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
   const vocab =
