@@ -72,6 +72,10 @@ export class TextTokenizer {
   readonly specialTokenIds: ReadonlySet<number>;
   /** transformers' `special_tokens_map`: token strings by key, only those that are set. */
   readonly specialTokensMap: Readonly<Record<string, string | string[]>>;
+  /** tokenizer.json's `decoder` as written (null when absent): how token strings become text bytes. */
+  readonly decoderConfig: Readonly<Record<string, unknown>> | null;
+  /** tokenizer.json's `model.byte_fallback`: bytes no token covers are spelled as tokens "<0xHH>". */
+  readonly byteFallback: boolean;
   private readonly inner: Tokenizer;
 
   constructor(tokenizerJson: object, config: TokenizerConfig, options: { source?: string; chatTemplate?: string } = {}) {
@@ -83,6 +87,9 @@ export class TextTokenizer {
       throw new TokenizerError(`${this.configPath(TOKENIZER_FILE)} is not a usable tokenizer: ${(error as Error).message}`);
     }
     this.chatTemplate = options.chatTemplate ?? config.chat_template ?? null;
+    const { decoder, model } = tokenizerJson as { decoder?: unknown; model?: { byte_fallback?: unknown } };
+    this.decoderConfig = typeof decoder === 'object' && decoder !== null ? (decoder as Record<string, unknown>) : null;
+    this.byteFallback = model?.byte_fallback === true;
 
     let maxId = -1;
     for (const id of this.inner.get_vocab(true).values()) if (id > maxId) maxId = id;
@@ -146,7 +153,6 @@ export class TextTokenizer {
     return this.inner.id_to_token(id) ?? null;
   }
 
-  /** Token string → id for the whole vocabulary including added tokens (a fresh map the caller may keep). */
   /**
    * Ids from `rows` on that text can encode to (every id but special added tokens): what a model
    * with `rows` embedding rows could not take. Multimodal tokenizers keep special placeholders past
@@ -156,11 +162,20 @@ export class TextTokenizer {
     return Array.from({ length: Math.max(0, this.vocabSize - rows) }, (_, i) => rows + i).filter((id) => !this.specialTokenIds.has(id));
   }
 
+  /** Token string → id for the whole vocabulary including added tokens (a fresh map the caller may keep). */
   vocabulary(): Map<string, number> {
     return new Map(this.inner.get_vocab(true));
   }
 
-  private configPath(file: string): string {
+  /** tokenizer.json's `added_tokens` by id (special or not); text that contains one's content encodes to its id. */
+  addedTokens(): Map<number, { content: string; special: boolean }> {
+    const added = new Map<number, { content: string; special: boolean }>();
+    for (const [id, token] of this.inner.get_added_tokens_decoder()) added.set(id, { content: token.content, special: token.special });
+    return added;
+  }
+
+  /** The path of one of the tokenizer's files (just the name when it came from no folder), for error messages. */
+  configPath(file: string): string {
     return this.source === null ? file : join(this.source, file);
   }
 

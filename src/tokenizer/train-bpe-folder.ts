@@ -5,7 +5,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTextAtomic } from '../io/atomic.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './tokenizer.js';
-import { BYTE_SYMBOLS, type TrainedBpe } from './train-bpe.js';
+import { BYTE_SYMBOLS } from './byte-symbols.js';
+import type { TrainedBpe } from './train-bpe.js';
 
 export interface WriteTokenizerOptions {
   /** transformers' model_max_length; omitted from the config when not given (transformers then means "no limit"). */

@@ -1,6 +1,7 @@
 // Byte-level BPE training, GPT-2 style: words from the ByteLevel pre-tokenizer's regex, spelled in
 // GPT-2's byte-to-unicode alphabet, merged pair by pair (most frequent first). The output loads in
 // @huggingface/tokenizers and Python tokenizers because it uses exactly their pre-tokenization.
+import { BYTE_SYMBOLS } from './byte-symbols.js';
 
 /**
  * The ByteLevel pre-tokenizer's split (use_regex: true), copied from @huggingface/tokenizers'
@@ -8,19 +9,6 @@
  * will, or merges would be learned across boundaries the tokenizer never crosses.
  */
 export const BYTE_LEVEL_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
-
-/**
- * GPT-2's bytes_to_unicode, in its order: printable Latin-1 bytes stand for themselves, the other 68
- * bytes take U+0100 onwards. The order is also the id order of the 256 byte tokens (as in GPT-2).
- */
-export const BYTE_SYMBOLS: readonly { byte: number; symbol: string }[] = (() => {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  const symbols: { byte: number; symbol: string }[] = [];
-  for (let b = 0; b < 256; b++) if (printable(b)) symbols.push({ byte: b, symbol: String.fromCharCode(b) });
-  let next = 256;
-  for (let b = 0; b < 256; b++) if (!printable(b)) symbols.push({ byte: b, symbol: String.fromCharCode(next++) });
-  return symbols;
-})();
 
 export interface TrainBpeOptions {
   /** Total ids including the 256 byte tokens and the special tokens. */
