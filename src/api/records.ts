@@ -34,6 +34,13 @@ export interface TrainRecord {
   generationTokensPerS?: number;
   /** Several processes: the seconds spent in the gradient all-reduce. */
   allreduceSeconds?: number;
+  /**
+   * With `crossTokenizer`: the shares of the step's targets in a one-token span on each side (the same
+   * string in both vocabularies), inside a span of several tokens, and in no span (cross-entropy only).
+   */
+  alignedExact?: number;
+  alignedInSpans?: number;
+  unaligned?: number;
 }
 
 /** One held-out evaluation (metrics.jsonl's `"type": "eval"` line); the teacher's fields are null without a teacher. */

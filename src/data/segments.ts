@@ -59,7 +59,7 @@ export function tokenizeSegments(tokenizer: TextTokenizer, segments: readonly Se
  * What transformers' tokenizer(text) puts before a text's own ids (Llama 3's <|begin_of_text|>,
  * Gemma's <bos>; Qwen adds none) and `ids` do not already start with (a chat template writes it itself).
  */
-function missingLeadingIds(tokenizer: TextTokenizer, ids: readonly number[]): number[] {
+export function missingLeadingIds(tokenizer: TextTokenizer, ids: readonly number[]): number[] {
   const leading = leadingSpecialIds(tokenizer);
   return leading.every((id, i) => ids[i] === id) ? [] : leading;
 }

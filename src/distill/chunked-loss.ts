@@ -55,8 +55,9 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
   // step's sums once (every read is a device synchronisation on CUDA).
   const chunkSums: Tensor[] = [];
   try {
-    for (let start = 0; start < rows; start += input.chunkSize) {
-      const count = Math.min(input.chunkSize, rows - start);
+    // The signal may fix the chunks (cross-tokenizer spans are never split); else equal ones.
+    const chunks = input.teacher.chunks ?? Array.from({ length: Math.ceil(rows / input.chunkSize) }, (_, i) => ({ start: i * input.chunkSize, count: Math.min(input.chunkSize, rows - i * input.chunkSize) }));
+    for (const { start, count } of chunks) {
       tidy(() => {
         const h = detached.narrow(0, start, count);
         // The three head products go through gemm (oneDNN's sgemm on CPU where libtorch has it).

@@ -92,6 +92,12 @@ export interface DistillConfig {
   generationTemperature: number;
   /** Nucleus (top-p) filtering of completions; 1 is off. */
   generationTopP: number;
+  /**
+   * A teacher with another tokenizer: its tokens aligned with the student's by the bytes they cover,
+   * one-token spans compared as usual and the rest by ULD (gold), or every span by ULD (uld). null: the
+   * tokenizers must be the same.
+   */
+  crossTokenizer: 'gold' | 'uld' | null;
 }
 
 const N = Number.MAX_SAFE_INTEGER;
@@ -152,6 +158,7 @@ const TABLE = [
   { key: 'seqKd', kind: 'bool', default: false, help: "sequence-level KD: the teacher's completions replace the reference answers (see also distillery generate-data)" },
   { key: 'maxNewTokens', kind: 'int', default: 128, min: 1, max: N, help: 'new tokens per completion at most (on-policy and sequence-level KD; prompt + completion stay within --max-length)' },
   { key: 'generationTemperature', kind: 'number', default: 1.0, min: 0, max: 100, help: 'sampling temperature of completions (0: greedy)' },
+  { key: 'crossTokenizer', kind: 'enum', default: null, choices: ['gold', 'uld'], help: "teacher with another tokenizer: gold (one-token spans by --loss over the shared vocabulary, other spans by ULD) or uld (every span by ULD); both align the tokenizations by the bytes each token covers" },
   { key: 'generationTopP', kind: 'number', default: 1.0, above: 0, max: 1, help: 'top-p (nucleus) filtering of completions (1: off)' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -282,6 +289,15 @@ function checkGeneration(config: DistillConfig, name: (key: string) => string): 
     throw new ConfigError(
       `${name('teacherCache')} cannot be used with ${what}: the cache holds the teacher's predictions for the data's own text, and completions are new text; drop ${name('teacherCache')} to run the teacher online`,
     );
+  }
+  if (config.crossTokenizer !== null) {
+    const clash = config.teacherCache !== null ? name('teacherCache') : config.seqKd ? name('seqKd') : null;
+    if (clash) {
+      const why = clash === name('seqKd')
+        ? "the teacher's completions would be in its own tokens; distill the student on them with distillery generate-data, then train on that data"
+        : "a cache holds the teacher's top-k at its own token positions, and the spans are found from both tokenizations of each batch; run the teacher online";
+      throw new ConfigError(`${name('crossTokenizer')} cannot be used with ${clash}: ${why}`);
+    }
   }
   if (config.teacher === null && (onPolicy || config.seqKd)) {
     throw new ConfigError(`${onPolicy ? name('onPolicyFraction') : name('seqKd')} needs a teacher: it scores (or writes) the completions`);

@@ -10,6 +10,7 @@ import { cat, crossEntropy, fusedKdLoss, kernelsFor, stack, type Tensor, tidy, z
 import type { CachedRows } from './teacher-cache/reader.js';
 import { type Divergence, divergencePerToken } from './divergences.js';
 import type { TeacherRows } from './teacher-signal.js';
+import { crossRowLossSums } from './cross-tokenizer/loss.js';
 
 export interface LossSettings {
   alpha: number;
@@ -79,6 +80,7 @@ export function mixedLoss(kdSum: number, ceSum: number, alpha: number, totalTarg
 /** Σkd and Σce of student logits [K, V] against the teacher's rows, whatever their kind. */
 export function lossSums(student: Tensor, teacher: TeacherRows, targets: Tensor, settings: LossSettings): LossSums {
   if (teacher.kind === 'top-k') return cachedRowLossSums(student, teacher.rows, targets, settings);
+  if (teacher.kind === 'cross') return crossRowLossSums(student, teacher.rows, targets, settings);
   return rowLossSums(student, teacher.kind === 'logits' ? teacher.logits : null, targets, settings);
 }
 

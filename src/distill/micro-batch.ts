@@ -12,6 +12,8 @@ import type { PhaseClock } from './phase-clock.js';
 import { teacherSignalFor } from './teacher-signal.js';
 import type { TeacherCache } from './teacher-cache/reader.js';
 import type { TeacherSource } from './teacher.js';
+import type { AlignmentCounts } from './cross-tokenizer/batch-plan.js';
+import type { CrossTokenizerSetup } from './cross-tokenizer/signal.js';
 import { batchInput } from '../models/decoder/batch-input.js';
 import { type CheckpointedForward, checkpointedHiddenStates } from '../models/decoder/checkpointing.js';
 import type { ForwardOptions } from '../models/decoder/model.js';
@@ -30,6 +32,10 @@ export interface MicroBatchSetup {
   checkpointing?: boolean;
   /** Laps at the step's phase boundaries (bench kd on CPU). */
   clock?: PhaseClock;
+  /** A teacher with another tokenizer: its tokens aligned with the student's (--cross-tokenizer). */
+  crossTokenizer?: CrossTokenizerSetup | null;
+  /** Told how each micro-batch's targets were aligned (cross-tokenizer only). */
+  onAlignment?: (counts: AlignmentCounts) => void;
 }
 
 /** The student's final hidden states, and what carries their gradient through the decoder layers. */
@@ -80,7 +86,9 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
     // Only positions that predict a target go through either LM head; they are found on the host.
     const { index, targets } = targetIndexOf(batch.labels, s.device);
     const input = batchInput(batch.inputIds, batch.attentionMask, s.device);
-    const teacher = teacherSignalFor(s, batch, index, sourceIndices, s.device);
+    const chunkSize = s.impl === 'chunked' ? chunkRows(s.chunkSize, s.student.config.vocabSize) : Number.POSITIVE_INFINITY;
+    const teacher = teacherSignalFor(s, batch, index, sourceIndices, s.device, chunkSize);
+    if (teacher.alignment) s.onAlignment?.(teacher.alignment);
     s.clock?.lap('teacher_forward');
     try {
       if (s.impl === 'chunked') {
@@ -96,7 +104,7 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
             targets,
             settings: s.loss,
             totalTargets,
-            chunkSize: chunkRows(s.chunkSize, s.student.config.vocabSize),
+            chunkSize,
             clock: s.clock,
           });
           student.backward();

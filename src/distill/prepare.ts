@@ -19,12 +19,16 @@ import { readModelConfig } from '../models/decoder/config.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import type { DistillConfig } from './config.js';
 import { checkVocabularies } from './vocabulary.js';
+import { crossTokenizerNote, crossTokenizerSetup } from './cross-tokenizer/setup.js';
+import type { CrossTokenizerSetup } from './cross-tokenizer/signal.js';
 import { dataDigest, tokenizerDigest } from './teacher-cache/fingerprint.js';
 import type { CacheFingerprint } from './teacher-cache/format.js';
 
 export interface PreparedRun {
   teacherFolder: string | null;
   studentFolder: string;
+  /** --cross-tokenizer: both tokenizers and the ids their vocabularies share. */
+  crossTokenizer: CrossTokenizerSetup | null;
   sharedVocab?: number;
   /** Training examples; `sourceIndex` is each one's position in the encoded data (teacher-cache rows). */
   train: IndexedExample[];
@@ -51,10 +55,13 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   const teacherTokenizer = teacherFolder === null ? null : teacherFolder === studentFolder ? studentTokenizer : openTokenizer(teacherFolder);
   const tokenizer = studentTokenizer ?? teacherTokenizer;
   const student = { folder: studentFolder, vocabSize: readModelConfig(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
-  const vocab =
-    teacherFolder === null
-      ? { note: `vocabulary: ${student.vocabSize} logits (no teacher)` }
-      : checkVocabularies({ folder: teacherFolder, vocabSize: readModelConfig(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer }, student);
+  const teacher = teacherFolder === null ? null : { folder: teacherFolder, vocabSize: readModelConfig(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer };
+  const crossTokenizer = teacher && config.crossTokenizer ? crossTokenizerSetup(config.crossTokenizer, teacher, student) : null;
+  const vocab = teacher === null
+    ? { note: `vocabulary: ${student.vocabSize} logits (no teacher)` }
+    : crossTokenizer
+      ? { note: crossTokenizerNote(crossTokenizer, teacher, student) }
+      : checkVocabularies(teacher, student, '--cross-tokenizer gold (or uld)');
   log(vocab.note);
 
   const trainSet = await readRecords(config.data, { split: 'train' });
@@ -95,5 +102,5 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
-  return { teacherFolder, studentFolder, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
+  return { teacherFolder, studentFolder, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
 }

@@ -84,7 +84,9 @@ function scoredBatches(prepared: PreparedRun, batchSize: number): ScoredBatch[] 
  */
 function completionPlan(config: DistillConfig, prepared: PreparedRun, student: CausalLM, teacher: CausalLM | null, rowsPerPass: number): CompletionPlan | null {
   if (config.onPolicyFraction === 0 && !config.seqKd) return null;
-  const defaults = [readGenerationDefaults(prepared.studentFolder, student), ...(teacher && prepared.teacherFolder ? [readGenerationDefaults(prepared.teacherFolder, teacher)] : [])];
+  // A teacher with another tokenizer has stop ids of another vocabulary: only the student's count.
+  const teacherDefaults = teacher && prepared.teacherFolder && !prepared.crossTokenizer ? [readGenerationDefaults(prepared.teacherFolder, teacher)] : [];
+  const defaults = [readGenerationDefaults(prepared.studentFolder, student), ...teacherDefaults];
   return {
     onPolicyFraction: config.onPolicyFraction,
     seqKd: config.seqKd,

@@ -13,6 +13,7 @@ import { mixedLoss } from './loss.js';
 import { splitMicroBatch } from './memory/plan.js';
 import { microBatchBackward, type MicroBatchSetup, readStepScalars } from './micro-batch.js';
 import type { StudentPrecision } from './precision.js';
+import type { AlignmentCounts } from './cross-tokenizer/batch-plan.js';
 import { answerSource, type AnswerSource, type CompletionPlan, type StepCounts, stepCounts, stepMicroBatches } from './step-micro-batches.js';
 
 /**
@@ -48,6 +49,8 @@ export interface StepResult {
   answers: AnswerSource[];
   /** Seconds in the gradients' all-reduce (0 in a single process). */
   allreduceSeconds: number;
+  /** Cross-tokenizer: how the step's targets (all ranks) were matched with the teacher's tokens; else null. */
+  alignment: AlignmentCounts | null;
 }
 
 /** A loss that is NaN or infinite: the run stops before any checkpoint could record it. */
@@ -69,6 +72,12 @@ export function trainStep(context: StepContext, step: number, micro: readonly Dr
   const setup: MicroBatchSetup = { ...context, student: precision.compute };
   // On the student's own completions there is no reference answer: the KD term alone.
   const kdOnly = { ...setup, loss: { ...loss, alpha: 1 } };
+  const aligned: AlignmentCounts = { exact: 0, spans: 0, unaligned: 0 };
+  setup.onAlignment = kdOnly.onAlignment = (c) => {
+    aligned.exact += c.exact;
+    aligned.spans += c.spans;
+    aligned.unaligned += c.unaligned;
+  };
   // [Σkd, Σce, Σkd on-policy] of this rank's micro-batches, added on the device.
   const localSums = zeros([3], { dtype: 'float64', device: context.device });
   for (const batch of batches) {
@@ -95,6 +104,7 @@ export function trainStep(context: StepContext, step: number, micro: readonly Dr
   // before the optimizer may apply anything.
   const { sums: local, gradNorm } = readStepScalars(localSums, context.maxGradNorm > 0 ? clipGradNorm(master, context.maxGradNorm) : null);
   const { kdSum, ceSum, studentKdSum } = parallel.sumFields(local);
+  const alignment = context.crossTokenizer ? parallel.sumFields(aligned) : null;
   const n = Math.max(1, counts.targets);
   const kdLoss = (kdSum + studentKdSum) / n;
   const ceLoss = counts.ceTargets > 0 ? ceSum / counts.ceTargets : null;
@@ -108,5 +118,5 @@ export function trainStep(context: StepContext, step: number, micro: readonly Dr
   optimizer.zeroGrad();
   precision.syncCompute();
   clock?.lap('optimizer');
-  return { loss: stepLoss, kdLoss, ceLoss, gradNorm, counts, answers, allreduceSeconds };
+  return { loss: stepLoss, kdLoss, ceLoss, gradNorm, counts, answers, allreduceSeconds, alignment };
 }

@@ -4,6 +4,7 @@ import { type Comparison, gapClosed } from '../eval/compare.js';
 import { camelCaseKeys, snakeCaseKeys } from '../report/key-case.js';
 import { fixed, percent } from '../report/markdown-table.js';
 import type { PeakRecord } from './memory/peaks.js';
+import type { AlignmentShares } from './cross-tokenizer/alignment-totals.js';
 
 /** The end-of-run comparison as distill() returns it; summary.json holds the same fields snake_cased (`gap_closed`). */
 export interface RunSummary {
@@ -24,12 +25,18 @@ export interface RunSummary {
   cudaMaxAllocatedMb?: number;
   microBatchSize?: number;
   gradientCheckpointing?: boolean;
+  /** With a teacher of another tokenizer: the method and the shares of the run's targets by alignment (see TrainRecord). */
+  crossTokenizer?: 'gold' | 'uld';
+  alignedExact?: number;
+  alignedInSpans?: number;
+  unaligned?: number;
 }
 
-export interface RunMemory extends PeakRecord {
+export interface RunMemory extends PeakRecord, Partial<AlignmentShares> {
   estimated_peak_mb: number | null;
   micro_batch_size: number;
   gradient_checkpointing: boolean;
+  cross_tokenizer?: 'gold' | 'uld';
 }
 
 export function summarize(before: Comparison | null, after: Comparison, steps: number, trainSeconds: number, memory?: RunMemory): RunSummary {

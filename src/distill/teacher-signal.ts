@@ -6,14 +6,24 @@
 import type { PaddedBatch } from '../data/pad-batch.js';
 import type { Tensor } from '../tensor/index.js';
 import type { CachedRows, TeacherCache } from './teacher-cache/reader.js';
+import type { CrossRows } from './cross-tokenizer/loss.js';
+import { type AlignmentCounts, planCrossBatch } from './cross-tokenizer/batch-plan.js';
+import { crossSignal, type CrossTokenizerSetup } from './cross-tokenizer/signal.js';
 import type { TeacherSource } from './teacher.js';
 
-/** The teacher's predictions for some target rows: its logits [count, V_T], its cached top-k and tail, or none. */
-export type TeacherRows = { kind: 'logits'; logits: Tensor } | { kind: 'top-k'; rows: CachedRows } | { kind: 'none' };
+/**
+ * The teacher's predictions for some target rows: its logits [count, V_T], its cached top-k and
+ * tail, its logits at the rows of another tokenization aligned with these (cross-tokenizer), or none.
+ */
+export type TeacherRows = { kind: 'logits'; logits: Tensor } | { kind: 'top-k'; rows: CachedRows } | { kind: 'cross'; rows: CrossRows } | { kind: 'none' };
 
 export interface TeacherSignal {
   /** The teacher's rows for target rows [start, start + count) (tensors owned by the caller's scope). */
   rowsAt(start: number, count: number): TeacherRows;
+  /** Where rows can only be asked for in these ranges (cross-tokenizer: a span is never split); else any. */
+  chunks?: readonly { start: number; count: number }[];
+  /** Cross-tokenizer: how the micro-batch's targets were matched with the teacher's tokens. */
+  alignment?: AlignmentCounts;
   dispose(): void;
 }
 
@@ -44,15 +54,24 @@ export const NO_TEACHER: TeacherSignal = { rowsAt: () => ({ kind: 'none' }), dis
  * before the student's activations exist), else none.
  */
 export function teacherSignalFor(
-  source: { teacher: TeacherSource | null; cache?: TeacherCache | null },
+  source: { teacher: TeacherSource | null; cache?: TeacherCache | null; crossTokenizer?: CrossTokenizerSetup | null },
   batch: PaddedBatch,
   index: Tensor,
   sourceIndices: readonly number[],
   device: string,
+  chunkRows: number,
 ): TeacherSignal {
   if (source.cache) return cachedSignal(source.cache.rows(sourceIndices, device));
   const teacher = source.teacher;
   if (!teacher) return NO_TEACHER;
+  if (source.crossTokenizer) {
+    // Each example's real tokens (the batch is right-padded): the teacher re-encodes their text.
+    const examples = batch.inputIds.map((ids, b) => {
+      const length = batch.attentionMask[b]!.reduce((n, m) => n + m, 0);
+      return { inputIds: ids.slice(0, length), labels: batch.labels[b]!.slice(0, length) };
+    });
+    return crossSignal(teacher, planCrossBatch(examples, source.crossTokenizer, chunkRows), source.crossTokenizer, device);
+  }
   const hidden = teacher.hiddenRows(batch.inputIds, batch.attentionMask, index);
   return logitsSignal((start, count) => teacher.headLogits(hidden.narrow(0, start, count), device), () => hidden.dispose());
 }

@@ -18,6 +18,7 @@ import type { AnswerSource } from './step-micro-batches.js';
 import { RunPeaks } from './memory/peaks.js';
 import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
+import { AlignmentTotals } from './cross-tokenizer/alignment-totals.js';
 import { comparisonFromRecord, evalLine, evalRecord, formatSummary, type RunSummary, summarize, summaryFile } from './summary.js';
 
 /** What a run leaves: its folder, the student, the held-out comparison, or where it stopped. */
@@ -72,16 +73,19 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
   const { microBatchSize, gradientCheckpointing } = plan.shape;
   const stepContext: StepContext = {
     precision, optimizer, teacher, cache, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, checkpointing: gradientCheckpointing, microBatchSize,
-    maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion,
+    maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion, crossTokenizer: prepared.crossTokenizer,
   };
+  // A teacher with another tokenizer scores other tokens: held-out evaluation is the student's alone.
+  const evalTeacher = prepared.crossTokenizer ? null : (teacher?.model ?? null);
+  const alignment = new AlignmentTotals();
   let step = run.startStep;
   const evaluate = (): Comparison | null => {
     if (evalBatches.length === 0) return null;
     parallel.phase = `evaluation at step ${step}`;
     precision.compute.eval();
     // Each rank scores its share of the held-out batches; the token sums add up across ranks.
-    const local = comparisonSums(precision.compute, teacher?.model ?? null, parallel.evalShareOf(evalBatches), { sharedVocab: prepared.sharedVocab });
-    const result = comparisonFromSums(parallel.sumFields(local), teacher !== null);
+    const local = comparisonSums(precision.compute, evalTeacher, parallel.evalShareOf(evalBatches), { sharedVocab: prepared.sharedVocab });
+    const result = comparisonFromSums(parallel.sumFields(local), evalTeacher !== null);
     precision.compute.train();
     // A perplexity past float range (a loss above ~709 nats/token) is divergence as surely as NaN.
     if (!Number.isFinite(result.student.perplexity)) {
@@ -156,6 +160,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
         tokens: counts.targets, input_tokens: counts.inputTokens, tokens_per_s: +tokensPerSecond.toFixed(1), grad_norm: done.gradNorm, step_seconds: +seconds.toFixed(3),
         ...(completion ? generationRecord(done.answers, counts, parallel.worldSize) : {}),
         ...(parallel.worldSize > 1 ? { allreduce_seconds: +done.allreduceSeconds.toFixed(3) } : {}),
+        ...(done.alignment ? alignment.add(done.alignment) : {}),
         ...peaks.step(),
       });
       const elapsed = (Date.now() - started) / 1000;
@@ -187,6 +192,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
         ...peaks.run(),
         micro_batch_size: microBatchSize,
         gradient_checkpointing: gradientCheckpointing,
+        ...(prepared.crossTokenizer ? { cross_tokenizer: prepared.crossTokenizer.method, ...alignment.shares() } : {}),
       });
       writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summaryFile(summary), null, 2)}\n`);
       log(formatSummary(summary));

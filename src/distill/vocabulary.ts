@@ -13,6 +13,8 @@ export interface VocabularyCheck {
 export function checkVocabularies(
   teacher: { folder: string; vocabSize: number; tokenizer: TextTokenizer | null },
   student: { folder: string; vocabSize: number; tokenizer: TextTokenizer | null },
+  /** What lets a run distill across tokenizers (the flag or API option), named when they differ. */
+  crossTokenizerOption?: string,
 ): VocabularyCheck {
   if (teacher.tokenizer && student.tokenizer) {
     const a = teacher.tokenizer.vocabulary();
@@ -23,7 +25,7 @@ export function checkVocabularies(
     if (differing.length > 0) {
       throw new Error(
         `teacher (${teacher.folder}) and student (${student.folder}) use different tokenizers: ${differing.length} tokens differ, e.g. ${differing.slice(0, 3).join('; ')}. ` +
-          'Distillation compares next-token distributions id by id, so both models must share one tokenizer.',
+          `Distillation compares next-token distributions id by id, so both models must share one tokenizer${crossTokenizerOption ? `, unless ${crossTokenizerOption} aligns the two tokenizations` : ''}.`,
       );
     }
     const tokenizer = student.tokenizer;

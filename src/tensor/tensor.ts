@@ -336,6 +336,10 @@ export class Tensor {
   round(): Tensor {
     return aten('aten::round', this);
   }
+  /** A copy of this with source[i] added at index[i] along `dim` (differentiable in both). */
+  indexAdd(dim: number, index: Tensor, source: Tensor): Tensor {
+    return aten('aten::index_add', this, dim, index, source);
+  }
   /** In place: this[index[i]] += source[i] along `dim` (rows added where an index repeats). */
   indexAdd_(dim: number, index: Tensor, source: Tensor): this {
     aten('aten::index_add_', this, dim, index, source).dispose();

@@ -44,6 +44,8 @@ export interface PlanInput {
   gradAccum: number;
   /** Sequences per micro-batch as configured (--batch-size): the plan may split them. */
   batchSize: number;
+  /** A teacher of another tokenizer (--cross-tokenizer): each loss chunk holds both vocabularies' rows. */
+  crossTokenizer?: boolean;
 }
 
 export interface StepShape {
@@ -154,6 +156,17 @@ function lossChunkBytes(rows: number, vocab: number): number {
   return 9 * rows * vocab * 4;
 }
 
+/**
+ * A cross-tokenizer chunk, in float32-sized buffers per row: the student's rows through autograd
+ * (~9), gold's one-token spans over the shared vocabulary in float64 (~10) and ULD's sort (values and
+ * int64 indices, ~3 more than autograd's); the teacher's rows — allowed twice the student's, as spans
+ * of several teacher tokens take more — as logits, tempered log-softmax, probabilities and their sort
+ * (~7 each), and its float64 copy for gold (~4).
+ */
+function crossLossChunkBytes(rows: number, studentVocab: number, teacherVocab: number): number {
+  return rows * (22 * studentVocab + 18 * teacherVocab) * 4;
+}
+
 const mb = (bytes: number) => `${Math.round(bytes / MIB).toLocaleString('en-US')} MB`;
 
 export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstimate {
@@ -209,7 +222,9 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
         detail: 'as backward starts: the LM head\'s (the others appear as activations are freed)',
       };
   const rows = input.lossImpl === 'chunked' ? Math.min(input.lossChunkRows, tokens) : tokens;
-  const lossRows = lossChunkBytes(rows, Math.max(s.vocabSize, input.teacher?.vocabSize ?? 0));
+  const lossRows = input.crossTokenizer && input.teacher
+    ? crossLossChunkBytes(rows, s.vocabSize, input.teacher.vocabSize)
+    : lossChunkBytes(rows, Math.max(s.vocabSize, input.teacher?.vocabSize ?? 0));
   // The chunked loss also keeps every target row's hidden-state gradient and the teacher's hidden rows.
   const rowState = input.lossImpl === 'chunked' ? tokens * (8 * s.hiddenSize + te * (input.teacher?.hiddenSize ?? 0)) : 0;
   const loss: MemoryComponent = {

@@ -61,6 +61,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     kernels: kernelsFor(config.device, config.dtype),
     gradAccum: config.gradAccum,
     batchSize: batchSizeFor(config.batchSize, prepared.train.length),
+    crossTokenizer: prepared.crossTokenizer !== null,
   };
 }
 
@@ -69,10 +70,10 @@ function alternatives(input: PlanInput, config: DistillConfig): Alternative[] {
   const smallest = { microBatchSize: 1, gradientCheckpointing: config.gradientCheckpointing !== 'off' };
   const out: Alternative[] = [];
   const add = (change: string, changed: Partial<PlanInput>) => out.push({ change, changed, estimate: estimateMemory({ ...input, ...changed }, smallest) });
-  if (input.teacher) {
+  if (input.teacher && !input.crossTokenizer) {
     add(`an offline teacher cache, which frees the teacher entirely: distillery cache-teacher --teacher ${config.teacher} --data ${config.data} --out CACHE, then distill --teacher-cache CACHE`, { teacher: null });
-    if (input.teacherDtype === 'float32') add('--teacher-dtype bfloat16', { teacherDtype: 'bfloat16' });
   }
+  if (input.teacher && input.teacherDtype === 'float32') add('--teacher-dtype bfloat16', { teacherDtype: 'bfloat16' });
   for (const length of [256, 128, 64]) {
     if (length < input.sequenceLength) add(`--max-length ${length}`, { sequenceLength: length, evalSequenceLength: Math.min(length, input.evalSequenceLength) });
   }
