@@ -113,6 +113,24 @@ describe('a Llama 3 tokenizer teacher, a Qwen3 tokenizer student', () => {
     assert.deepEqual(losses(at('resume-split')), whole.steps.map((s) => s.loss));
   });
 
+  test('distill --nproc-per-node 2 (batch 2 each): the steps of one process with batch 2 × 2 accumulation, alignment shares summed over ranks', async () => {
+    const settings = { ...common, teacher: folders.llamaTeacher, student: folders.qwenStudent, maxSteps: 2, crossTokenizer: 'gold' } as const;
+    const single = await run({ ...settings, batchSize: 2, gradAccum: 2, out: at('ddp-single') });
+    const out = at('ddp');
+    const launched = spawnSync(process.execPath, [
+      cli, 'distill', '--teacher', folders.llamaTeacher, '--student', folders.qwenStudent, '--data', data, '--out', out, '--batch-size', '2', '--max-length', '64',
+      '--lr', '1e-3', '--max-steps', '2', '--eval-ratio', '0', '--temperature', '2', '--alpha', '0.7', '--cross-tokenizer', 'gold', '--nproc-per-node', '2',
+    ], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    assert.equal(launched.status, 0, launched.stderr);
+    const two = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'train');
+    two.forEach((r, i) => {
+      const one = single.steps[i]!;
+      relativelyClose(r.loss, one.loss, 1e-5, `step ${r.step} loss`);
+      relativelyClose(r.grad_norm, one.gradNorm!, 1e-5, `step ${r.step} gradient norm`);
+      assert.deepEqual([r.aligned_exact, r.aligned_in_spans, r.unaligned], [one.alignedExact, one.alignedInSpans, one.unaligned], `step ${r.step} shares`);
+    });
+  });
+
   test('a teacher cache or --seq-kd with --cross-tokenizer is refused, saying why', async () => {
     await assert.rejects(run({ ...common, teacherCache: at('no-cache'), student: folders.qwenStudent, out: at('x1'), crossTokenizer: 'gold' }), /crossTokenizer cannot be used with teacherCache/);
     await assert.rejects(run({ ...common, teacher: folders.llamaTeacher, student: folders.qwenStudent, out: at('x2'), crossTokenizer: 'uld', seqKd: true }), /crossTokenizer cannot be used with seqKd/);
