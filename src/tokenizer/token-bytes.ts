@@ -100,14 +100,7 @@ export class TokenBytes {
 
   /** The bytes of a run of ids, concatenated. */
   bytesOfIds(ids: readonly number[]): Uint8Array {
-    const parts = ids.map((id) => this.bytesOf(id));
-    const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return concatBytes(ids.map((id) => this.bytesOf(id)));
   }
 
   private compute(id: number): Uint8Array {
@@ -172,4 +165,15 @@ class ByteSlab {
     this.used += length;
     return out;
   }
+}
+
+/** Byte arrays joined into one. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }

@@ -5,6 +5,8 @@
 // space, U+FFFD for invalid UTF-8): boundaries then match by offset within the common prefix, by
 // distance from the end within the common suffix, and never inside the differing middle.
 
+import { concatBytes } from '../../tokenizer/token-bytes.js';
+
 /** Token indices [start, end). */
 export interface TokenRange {
   start: number;
@@ -30,16 +32,6 @@ interface Boundary {
 
 function totalLength(parts: readonly Uint8Array[]): number {
   return parts.reduce((n, part) => n + part.length, 0);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(totalLength(parts));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** Lengths of the common prefix and of the common suffix that does not overlap it. */
@@ -93,8 +85,8 @@ function holdsEmpty(tokens: readonly Uint8Array[], start: number, end: number): 
  * boundary both sides share are in none either.
  */
 export function alignTokens(studentBytes: readonly Uint8Array[], teacherBytes: readonly Uint8Array[]): AlignedSpan[] {
-  const student = concat(studentBytes);
-  const teacher = concat(teacherBytes);
+  const student = concatBytes(studentBytes);
+  const teacher = concatBytes(teacherBytes);
   const { prefix, suffix } = commonEnds(student, teacher);
   const far = Math.max(student.length, teacher.length) + 1;
   const studentEnds = boundaries(studentBytes, prefix, suffix, far);

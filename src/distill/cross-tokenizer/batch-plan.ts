@@ -4,7 +4,7 @@
 // with, per chunk, the rows of either model each span reads. Built on the host from token ids
 // alone, so on-policy completions (the student's own ids) are re-encoded the same way.
 import { IGNORE_INDEX, missingLeadingIds } from '../../data/segments.js';
-import { TokenBytes } from '../../tokenizer/token-bytes.js';
+import { concatBytes, TokenBytes } from '../../tokenizer/token-bytes.js';
 import type { TextTokenizer } from '../../tokenizer/index.js';
 import { type AlignedSpan, alignTokens } from './alignment.js';
 import type { CrossTokenizerMethod } from './loss.js';
@@ -116,16 +116,6 @@ export function teacherCounterpart(studentId: number, pair: CrossTokenizerPair):
   if (same !== null && pair.teacher.specialTokenIds.has(same)) return same;
   if (studentId === pair.student.eosTokenId) return pair.teacher.eosTokenId;
   return null;
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /** One unit of the chunking: a span scored as a whole, or a target row alone (exact or unaligned). */

@@ -45,6 +45,7 @@ export function crossSignal(teacher: TeacherSource, plan: CrossBatchPlan, setup:
     chunks: plan.chunks.map((c) => ({ start: c.studentStart, count: c.studentCount })),
     alignment: plan.counts,
     rowsAt: (start, count) => {
+      if (count === 0) return { kind: 'none' };
       const chunk = byStart.get(start);
       if (!chunk || chunk.studentCount !== count) throw new Error(`cross-tokenizer: rows [${start}, ${start + count}) are not one of the plan's chunks`);
       const rows: CrossRows = {
