@@ -38,6 +38,17 @@ export class BatchCursor {
     return this.#position;
   }
 
+  /** A cursor at the same position that moves on its own: what the next steps will draw, drawn ahead. */
+  fork(): BatchCursor {
+    return new BatchCursor(this.examples, this.seed, this.#position);
+  }
+
+  /** Back to `position` (a step whose draw was not trained on). */
+  moveTo(position: DataPosition): void {
+    this.#position = position;
+    this.#order = epochOrder(this.examples.length, this.seed, position.epoch);
+  }
+
   /** The next micro-batch (smaller at the end of an epoch), with the example indices it holds. */
   next(batchSize: number): DrawnBatch {
     if (this.#position.offset >= this.examples.length) {

@@ -98,6 +98,14 @@ export interface DistillConfig {
    * tokenizers must be the same.
    */
   crossTokenizer: 'gold' | 'uld' | null;
+  /** A teacher served over HTTP (vLLM's OpenAI-compatible API, or `distillery serve`): its top-k at the data's tokens. */
+  teacherUrl: string | null;
+  /** The served model to ask for (default: the server's only, or first, model). */
+  teacherModel: string | null;
+  /** Log-probabilities per position asked of a served teacher; the KD term is over these k and the tail. */
+  teacherTopK: number;
+  /** Seconds a served teacher may keep failing (retried with backoff) before the run stops with a checkpoint. */
+  teacherTimeout: number;
 }
 
 const N = Number.MAX_SAFE_INTEGER;
@@ -159,6 +167,10 @@ const TABLE = [
   { key: 'maxNewTokens', kind: 'int', default: 128, min: 1, max: N, help: 'new tokens per completion at most (on-policy and sequence-level KD; prompt + completion stay within --max-length)' },
   { key: 'generationTemperature', kind: 'number', default: 1.0, min: 0, max: 100, help: 'sampling temperature of completions (0: greedy)' },
   { key: 'crossTokenizer', kind: 'enum', default: null, choices: ['gold', 'uld'], help: "teacher with another tokenizer: gold (one-token spans by --loss over the shared vocabulary, other spans by ULD) or uld (every span by ULD); both align the tokenizations by the bytes each token covers" },
+  { key: 'teacherUrl', resumable: true, kind: 'string', default: null, help: "a served teacher instead of a local one: the base URL of vLLM's OpenAI-compatible server or of distillery serve (e.g. http://gpu-box:8000/v1)" },
+  { key: 'teacherModel', kind: 'string', default: null, help: "the served model to ask for (--teacher-url; default: the server's only model)" },
+  { key: 'teacherTopK', kind: 'int', default: 20, min: 1, max: N, help: "top-k log-probabilities per token asked of a served teacher (vLLM's default limit is 20); the KD term is over these and the tail" },
+  { key: 'teacherTimeout', resumable: true, kind: 'number', default: 300, above: 0, max: 86400, help: 'seconds a served teacher may keep failing (retried with backoff) before the run stops with a checkpoint' },
   { key: 'generationTopP', kind: 'number', default: 1.0, above: 0, max: 1, help: 'top-p (nucleus) filtering of completions (1: off)' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -262,14 +274,16 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
     if (flags[spec.key] !== undefined) config[spec.key] = coerce(spec, flags[spec.key], name(spec.key));
   }
   if (options.withoutTeacher) config.teacher = null;
-  // With a teacher cache the teacher's weights are never loaded, so --teacher is optional.
-  if (config.teacher === undefined && config.teacherCache !== null && config.teacherCache !== undefined) config.teacher = null;
+  // With a teacher cache or a served teacher no weights are loaded here, so --teacher is optional.
+  const elsewhere = (config.teacherCache ?? null) !== null || (config.teacherUrl ?? null) !== null;
+  if (config.teacher === undefined && elsewhere) config.teacher = null;
   const missing = REQUIRED.filter((k) => config[k] === undefined && !(k === 'teacher' && options.withoutTeacher));
   if (missing.length) {
     throw new ConfigError(`missing ${missing.map(name).join(', ')} ${options.naming === 'keys' ? '(required options; teacher may be replaced by teacherCache)' : '(give them as flags or in --config)'}`);
   }
   if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError(`training without a teacher needs ${name('alpha')} 0 (cross-entropy only)`);
   checkGeneration(config as unknown as DistillConfig, name);
+  checkServedTeacher(config as unknown as DistillConfig, name);
   if (typeof config.teacher === 'string' && config.teacherCache !== null) {
     throw new ConfigError(
       `${name('teacher')} ${config.teacher} and ${name('teacherCache')} ${config.teacherCache} were both given: the cache replaces the teacher (its weights are never loaded); give one of them`,
@@ -279,6 +293,22 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
     throw new ConfigError(`${name('nodeRank')} ${config.nodeRank} must be below ${name('nnodes')} ${config.nnodes} (nodes are numbered from 0)`);
   }
   return config as unknown as DistillConfig;
+}
+
+/** A served teacher replaces the local one; this version scores the data's own text with it only. */
+function checkServedTeacher(config: DistillConfig, name: (key: string) => string): void {
+  if (config.teacherUrl === null) {
+    if (config.teacherModel !== null) throw new ConfigError(`${name('teacherModel')} names a model of ${name('teacherUrl')}, which was not given`);
+    return;
+  }
+  if (!/^https?:\/\/[^\s/]+/.test(config.teacherUrl)) throw new ConfigError(`${name('teacherUrl')} must be an http:// or https:// URL (e.g. http://gpu-box:8000/v1), got ${JSON.stringify(config.teacherUrl)}`);
+  const clash = typeof config.teacher === 'string' ? name('teacher') : config.teacherCache !== null ? name('teacherCache')
+    : config.crossTokenizer !== null ? name('crossTokenizer') : config.onPolicyFraction > 0 ? name('onPolicyFraction') : config.seqKd ? name('seqKd') : null;
+  if (clash) {
+    throw new ConfigError(
+      `${name('teacherUrl')} cannot be used with ${clash}: a served teacher here scores the data's own text with the student's tokenizer (${name('teacherModel')} picks the served model)`,
+    );
+  }
 }
 
 /** Completions need a live teacher: a cache only holds the teacher's view of text it has seen. */

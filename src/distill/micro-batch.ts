@@ -9,8 +9,7 @@ import { gradientBuffer } from './gradient-buffer.js';
 import { chunkedLossBackward, chunkRows } from './chunked-loss.js';
 import { combineLoss, type LossSettings, lossSums } from './loss.js';
 import type { PhaseClock } from './phase-clock.js';
-import { teacherSignalFor } from './teacher-signal.js';
-import type { TeacherCache } from './teacher-cache/reader.js';
+import { teacherSignalFor, type TopKRowsSource } from './teacher-signal.js';
 import type { TeacherSource } from './teacher.js';
 import type { AlignmentCounts } from './cross-tokenizer/batch-plan.js';
 import type { CrossTokenizerSetup } from './cross-tokenizer/signal.js';
@@ -26,8 +25,8 @@ export interface MicroBatchSetup {
   /** Target rows per chunk of the chunked loss; 0 chooses by vocabulary size (chunkRows). */
   chunkSize: number;
   device: string;
-  /** An offline teacher cache replaces the teacher; rows are looked up by example index. */
-  cache?: TeacherCache | null;
+  /** Top-k rows replace the teacher (an offline cache, or a served teacher's step): looked up by example index. */
+  cache?: TopKRowsSource | null;
   /** Activation checkpointing of the student's decoder layers (recomputed during backward). */
   checkpointing?: boolean;
   /** Laps at the step's phase boundaries (bench kd on CPU). */

@@ -27,6 +27,8 @@ import type { CacheFingerprint } from './teacher-cache/format.js';
 export interface PreparedRun {
   teacherFolder: string | null;
   studentFolder: string;
+  /** The student's tokenizer (null for a folder without one: token-id data only). */
+  studentTokenizer: TextTokenizer | null;
   /** --cross-tokenizer: both tokenizers and the ids their vocabularies share. */
   crossTokenizer: CrossTokenizerSetup | null;
   sharedVocab?: number;
@@ -102,5 +104,5 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
-  return { teacherFolder, studentFolder, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
+  return { teacherFolder, studentFolder, studentTokenizer, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
 }

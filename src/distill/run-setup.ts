@@ -26,6 +26,8 @@ import { type PreparedRun, prepareRun } from './prepare.js';
 import type { ScheduleSettings } from './schedule.js';
 import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
+import { ServedTeacher } from './teacher-service/served-teacher.js';
+import { readModelConfig } from '../models/decoder/config.js';
 import type { CompletionPlan } from './step-micro-batches.js';
 import { readGenerationDefaults, stopTokenIds } from '../models/open-model.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
@@ -43,6 +45,8 @@ export interface RunSetup {
   device: string;
   teacher: OnlineTeacher | null;
   cache: TeacherCache | null;
+  /** A teacher served over HTTP (--teacher-url): each step's rows are fetched ahead (trainer.ts). */
+  served: ServedTeacher | null;
   /** float32 master weights (what the optimizer updates and checkpoints hold). */
   master: CausalLM;
   precision: StudentPrecision;
@@ -145,6 +149,16 @@ function trainingLine(config: DistillConfig, examples: number, shape: { batchSiz
   return `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${perStep} examples per step${microBatchesPerStep > 1 ? `: ${microBatchesPerStep} micro-batches of ${batchSize}` : ''})${clamped}${spans}`;
 }
 
+async function openServedTeacher(config: DistillConfig, prepared: PreparedRun, log: (line: string) => void): Promise<ServedTeacher> {
+  const tokenizer = prepared.studentTokenizer;
+  const served = await ServedTeacher.open({
+    url: config.teacherUrl!, topK: config.teacherTopK, timeoutSeconds: config.teacherTimeout, model: config.teacherModel, tokenizer,
+    vocabSize: readModelConfig(join(prepared.studentFolder, 'config.json')).vocabSize, log,
+  });
+  log(`teacher service ${config.teacherUrl}: ${served.model}, top-${config.teacherTopK} log-probabilities per token${tokenizer ? ', tokenizes as the student' : ''}`);
+  return served;
+}
+
 export async function setupRun(config: DistillConfig, hooks: DistillHooks, processGroup: ProcessGroup | null): Promise<RunSetup> {
   const parallel = new DataParallel(processGroup);
   // Rank 0 speaks for the run and writes its files; the other ranks train silently beside it.
@@ -181,6 +195,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
   let teacher: OnlineTeacher | null = null;
   const cache = config.teacherCache === null ? null : TeacherCache.open(config.teacherCache, prepared.fingerprint);
   if (cache) log(`teacher cache ${config.teacherCache}: top-${cache.manifest.topK} of ${cache.manifest.teacher}, ${cache.manifest.bytesPerToken.toFixed(0)} bytes/token (no teacher loaded)`);
+  const served = config.teacherUrl === null ? null : await openServedTeacher(config, prepared, log);
   if (prepared.teacherFolder !== null && !cache) {
     log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
     teacher = new OnlineTeacher(loadCausalLM(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
@@ -221,7 +236,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
   if (completion) log(completionNote(config));
 
   return {
-    config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer,
+    config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, master, precision, optimizer,
     microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches, completion,
     dispose: () => {
       precision.dispose();

@@ -5,7 +5,7 @@
 // the naive loss branches on where the predictions came from.
 import type { PaddedBatch } from '../data/pad-batch.js';
 import type { Tensor } from '../tensor/index.js';
-import type { CachedRows, TeacherCache } from './teacher-cache/reader.js';
+import type { CachedRows } from './teacher-cache/reader.js';
 import type { CrossRows } from './cross-tokenizer/loss.js';
 import { type AlignmentCounts, planCrossBatch } from './cross-tokenizer/batch-plan.js';
 import { crossSignal, type CrossTokenizerSetup } from './cross-tokenizer/signal.js';
@@ -16,6 +16,11 @@ import type { TeacherSource } from './teacher.js';
  * tail, its logits at the rows of another tokenization aligned with these (cross-tokenizer), or none.
  */
 export type TeacherRows = { kind: 'logits'; logits: Tensor } | { kind: 'top-k'; rows: CachedRows } | { kind: 'cross'; rows: CrossRows } | { kind: 'none' };
+
+/** Where the teacher's top-k rows are read from by example: an offline cache, or a served teacher's step (prefetched). */
+export interface TopKRowsSource {
+  rows(sourceIndices: readonly number[], device: string): CachedRows;
+}
 
 export interface TeacherSignal {
   /** The teacher's rows for target rows [start, start + count) (tensors owned by the caller's scope). */
@@ -54,7 +59,7 @@ export const NO_TEACHER: TeacherSignal = { rowsAt: () => ({ kind: 'none' }), dis
  * before the student's activations exist), else none.
  */
 export function teacherSignalFor(
-  source: { teacher: TeacherSource | null; cache?: TeacherCache | null; crossTokenizer?: CrossTokenizerSetup | null },
+  source: { teacher: TeacherSource | null; cache?: TopKRowsSource | null; crossTokenizer?: CrossTokenizerSetup | null },
   batch: PaddedBatch,
   index: Tensor,
   sourceIndices: readonly number[],

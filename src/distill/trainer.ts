@@ -19,6 +19,9 @@ import { RunPeaks } from './memory/peaks.js';
 import { type RunSetup, setupRun } from './run-setup.js';
 import { learningRateAt } from './schedule.js';
 import { AlignmentTotals } from './cross-tokenizer/alignment-totals.js';
+import { TeacherServiceError } from './teacher-service/http.js';
+import type { TopKRowsSource } from './teacher-signal.js';
+import { StepPrefetch } from './teacher-service/step-prefetch.js';
 import { comparisonFromRecord, evalLine, evalRecord, formatSummary, type RunSummary, summarize, summaryFile } from './summary.js';
 
 /** What a run leaves: its folder, the student, the held-out comparison, or where it stopped. */
@@ -68,7 +71,7 @@ export async function runDistillation(config: DistillConfig, hooks: DistillHooks
 
 /** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
 async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResult> {
-  const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, master, precision, optimizer } = run;
+  const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, master, precision, optimizer } = run;
   const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
   const stepContext: StepContext = {
@@ -78,6 +81,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
   // A teacher with another tokenizer scores other tokens: held-out evaluation is the student's alone.
   const evalTeacher = prepared.crossTokenizer ? null : (teacher?.model ?? null);
   const alignment = new AlignmentTotals();
+  const servedRows = new StepPrefetch(served, (micro) => parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))).flatMap((s) => s.examples), microBatchesPerStep, batchSize);
   let step = run.startStep;
   const evaluate = (): Comparison | null => {
     if (evalBatches.length === 0) return null;
@@ -146,10 +150,21 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
       const stepStart = Date.now();
       // Every rank draws the whole global step (its examples' indices and token counts); each
       // pads and trains only its own share.
+      const drawnFrom = cursor.position;
       const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(batchSize));
+      let stepRows: TopKRowsSource | null = cache;
+      if (served) {
+        try {
+          stepRows = await servedRows.forStep(micro, step + 1 < totalSteps ? cursor.fork() : null);
+        } catch (error) {
+          // Nothing of this step was trained: a checkpoint resumes right here.
+          cursor.moveTo(drawnFrom);
+          throw error;
+        }
+      }
       peaks.stepStarts(); // generation belongs to the step's memory too
       const lr = learningRateAt(step, schedule);
-      const done = trainStep(stepContext, step + 1, micro, lr);
+      const done = trainStep({ ...stepContext, cache: stepRows }, step + 1, micro, lr);
       step++;
 
       const seconds = (Date.now() - stepStart) / 1000;
@@ -204,6 +219,10 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
   } catch (error) {
     // What the user needs after a failure: where the run can continue from.
     const lastGood = checkpoint ?? run.resumed?.dir ?? null;
+    if (error instanceof TeacherServiceError && main) {
+      checkpoint = checkpointNow();
+      error.message += `; the run stopped before step ${step + 1} with a checkpoint, ${checkpoint}: continue with --resume ${config.out} once the service answers`;
+    }
     if ((error instanceof RankFailureError || error instanceof FileWriteError) && main) {
       const fix = error instanceof FileWriteError ? 'free space and continue' : 'continue';
       error.message += lastGood ? `; the last checkpoint, ${lastGood}, is intact: ${fix} with --resume ${config.out}` : '; no checkpoint had been written yet';
