@@ -32,13 +32,18 @@ export interface CorpusSplit {
 export function splitCorpus(chapters: Chapter[], transferBytes: number, heldOutEvery = 10): CorpusSplit {
   const heldOut = chapters.filter((c) => c.number % heldOutEvery === 0).map((c) => c.text);
   const teacher = chapters.filter((c) => c.number % heldOutEvery !== 0).map((c) => c.text);
-  const transfer: string[] = [];
+  return { teacherText: teacher, transferText: firstBytes(teacher, transferBytes), heldOutText: heldOut };
+}
+
+/** The texts in order up to about `budget` UTF-8 bytes, the last one cut short. */
+export function firstBytes(texts: string[], budget: number): string[] {
+  const out: string[] = [];
   let bytes = 0;
-  for (const text of teacher) {
-    if (bytes >= transferBytes) break;
-    const piece = text.slice(0, transferBytes - bytes);
-    transfer.push(piece);
+  for (const text of texts) {
+    if (bytes >= budget) break;
+    const piece = text.slice(0, budget - bytes);
+    out.push(piece);
     bytes += Buffer.byteLength(piece);
   }
-  return { teacherText: teacher, transferText: transfer, heldOutText: heldOut };
+  return out;
 }

@@ -1,8 +1,10 @@
-// The demo's report: the comparison table, what was done and why, sample generations, and the
-// training curves of both students (written by the report layer next to the demo's runs).
+// The demos' reports: the comparison table, what was done and why, sample generations, and the
+// training curves of the students (written by the report layer next to the demo's runs).
 import { join } from 'node:path';
 import { writeRunReport } from '../report/run-report.js';
 import type { ArithmeticResult } from './arithmetic-demo.js';
+import type { CrossTokenizerDemoResult } from './cross-tokenizer-demo.js';
+import type { CrossTokenizerDemoSettings } from './cross-tokenizer-settings.js';
 import type { LanguageDemoResult } from './language-demo.js';
 import type { LanguageDemoSettings } from './settings.js';
 
@@ -93,6 +95,66 @@ export async function writeArithmeticReport(outDir: string, result: ArithmeticRe
           `Generating the answers took ${pct(result.generation.share)} of its step time (${result.generation.tokensPerSecond.toFixed(0)} generated tokens/s).`,
       },
       { title: 'Examples', markdown: examples },
+    ],
+  });
+  return report.htmlPath;
+}
+
+export function crossTokenizerTable(result: CrossTokenizerDemoResult): { headers: string[]; rows: (string | number | null)[][] } {
+  return {
+    headers: ['model', 'vocabulary', 'parameters', 'held-out perplexity (own tokens)', 'bits per byte'],
+    rows: result.rows.map((r) => [r.model, r.vocabulary, `${(r.parameters / 1e6).toFixed(2)}M`, num(r.perplexity, 2), num(r.bitsPerByte, 4)]),
+  };
+}
+
+/** One line per KD run: the shares of its student targets by how they aligned with the teacher's tokens. */
+export function alignmentLines(result: CrossTokenizerDemoResult): string[] {
+  return Object.entries(result.alignment).map(
+    ([method, a]) => `${method}: ${pct(a.aligned_exact)} one-token spans, ${pct(a.aligned_in_spans)} in longer spans, ${pct(a.unaligned)} unaligned`,
+  );
+}
+
+export async function writeCrossTokenizerReport(outDir: string, result: CrossTokenizerDemoResult, settings: CrossTokenizerDemoSettings): Promise<string> {
+  const s = settings;
+  const [teacher, ...students] = result.rows;
+  const explanation = [
+    `The **teacher** is the text demo's (${s.teacher.layers} layers, width ${s.teacher.hidden}, a ${teacher!.vocabulary}-token byte-level BPE vocabulary learned from its own text;`,
+    'the two demos share one cached teacher). The **student** has a vocabulary of its own: a',
+    `${students[0]!.vocabulary}-token byte-level BPE learned from the back half of the teacher's chapters, so both its size and its merges differ.`,
+    `It (${s.student.layers} layers, width ${s.student.hidden}) was trained three times on the same ${s.transferBytes / 1000} KB transfer set, with the same`,
+    `${s.student.steps} steps, batch size, learning-rate schedule, data order and seed: with cross-entropy only (no teacher), and with`,
+    `\`--cross-tokenizer gold\` and \`--cross-tokenizer uld\`, both with α = ${s.alpha}, τ = ${s.temperature} (the text demo's values).`,
+    'The data are text records (the student\'s windows of ' + `${s.context} tokens decoded to text), so that each tokenizer reads the same text.`,
+    '',
+    'Cross-tokenizer distillation aligns the two tokenizations of each example by the bytes their tokens cover. A span of one token on',
+    'each side is the same string in both vocabularies; `gold` compares those with the ordinary KD divergence over the tokens both',
+    'vocabularies share, and longer spans by ULD (the L1 distance between the sorted probabilities of the span\'s merged distributions);',
+    '`uld` scores every span by ULD. Targets no span covers get cross-entropy only.',
+    '',
+    'Perplexity counts per token, so it compares models of one vocabulary only. **Bits per byte** — the total negative log-likelihood',
+    'of the held-out text over its tokens, in bits, divided by the UTF-8 bytes those tokens stand for — compares all four: each model reads',
+    `the same ${(result.heldOutBytes / 1000).toFixed(1)} KB of held-out chapters through its own tokenizer, in windows of ${s.context} tokens`,
+    '(the first token of each window, which nothing predicts, counts neither its NLL nor its bytes).',
+  ].join('\n');
+  const alignment = [
+    'Shares of the student\'s target tokens over each run, from its summary.json (`aligned_exact`, `aligned_in_spans`, `unaligned`):',
+    '',
+    ...alignmentLines(result).map((line) => `- ${line}`),
+  ].join('\n');
+  const seconds = `Training wall time (${s.student.steps} steps and the evaluations): CE only ${result.seconds.ceOnly.toFixed(0)} s, gold ${result.seconds.gold.toFixed(0)} s, uld ${result.seconds.uld.toFixed(0)} s.`;
+  const report = await writeRunReport(result.runs.gold, {
+    title: 'Distillery demo: distilling across tokenizers',
+    label: 'KD gold student',
+    outDir,
+    extraRuns: [
+      { label: 'KD uld student', dir: result.runs.uld },
+      { label: 'CE-only student', dir: result.runs.ceOnly },
+    ],
+    comparison: crossTokenizerTable(result),
+    sections: [
+      { title: 'What was done', markdown: explanation },
+      { title: 'Alignment', markdown: alignment },
+      { title: 'Runs', markdown: `${seconds} CE-only student: \`${result.runs.ceOnly}\` · gold: \`${result.runs.gold}\` · uld: \`${result.runs.uld}\` (each with metrics.jsonl, config.yaml, summary.json and the student folder).` },
     ],
   });
   return report.htmlPath;

@@ -4,21 +4,18 @@
 // own trainer — and both are compared with the teacher on held-out chapters.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig } from '../distill/config.js';
-import { runDistillation } from '../distill/trainer.js';
 import { compareModels, gapClosed, scoreEveryToken } from '../eval/compare.js';
 import { generate } from '../models/decoder/generate.js';
 import type { CausalLM } from '../models/decoder/model.js';
 import { loadCausalLM } from '../models/decoder/weights.js';
 import { type MetricsRecord, readMetrics } from '../report/metrics.js';
-import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
-import { cachedFolder, cacheKey, distilleryCacheDir } from './cache.js';
+import { TextTokenizer } from '../tokenizer/index.js';
+import { distilleryCacheDir } from './cache.js';
 import { mobyDickChapters, splitCorpus } from './corpus.js';
 import type { LanguageDemoSettings } from './settings.js';
-import { type DemoHooks, runHooks, trainStudentPair, writeRandomModel } from './training.js';
+import { cachedTextTeacher } from './text-teacher.js';
+import { type DemoHooks, trainStudentPair, writeRandomModel } from './training.js';
 import { tokenWindows, writeWindows } from './windows.js';
-
-const PIPELINE_VERSION = 'language-demo-v1';
 
 export interface DemoRow {
   model: string;
@@ -45,31 +42,8 @@ export async function runLanguageDemo(outDir: string, settings: LanguageDemoSett
   const split = splitCorpus(chapters, settings.transferBytes);
 
   // Stage 1 (cached): the tokenizer and the teacher.
-  const key = cacheKey({ PIPELINE_VERSION, vocab: settings.vocabSize, context: settings.context, teacher: settings.teacher, seed: settings.seed, chapters: chapters.length });
   hooks.stage('teacher');
-  const { dir: teacherDir, reused } = await cachedFolder(join(cacheRoot, 'demo-teachers'), key, async (dir) => {
-    hooks.log(`  training a byte-level BPE tokenizer (${settings.vocabSize} tokens) on the teacher's text`);
-    const tokenizerDir = join(dir, 'tokenizer');
-    writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(split.teacherText, { vocabSize: settings.vocabSize }), { modelMaxLength: settings.context });
-    const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
-    const data = join(dir, 'teacher-train.jsonl');
-    const windows = tokenWindows(split.teacherText, tokenizer, settings.context);
-    writeWindows(data, windows);
-    const init = join(dir, 'teacher-init');
-    const parameters = writeRandomModel(init, settings.teacher, tokenizer, settings.context, settings.seed, tokenizerDir);
-    hooks.log(`  training the teacher: ${(parameters / 1e6).toFixed(2)}M parameters, ${settings.teacher.steps} steps on ${windows.length} windows of ${settings.context} tokens`);
-    const t = settings.teacher;
-    await runDistillation(
-      resolveConfig(
-        { student: init, data, out: join(dir, 'teacher-run'), alpha: 0, lr: t.lr, schedule: 'cosine', warmupRatio: 0.05, maxSteps: t.steps, batchSize: t.batchSize, evalRatio: 0.02, maxEvalExamples: 32, evalEvery: 0, seed: settings.seed, weightDecay: 0.1, logEvery: 50 },
-        {},
-        { withoutTeacher: true },
-      ),
-      runHooks(hooks, t),
-    );
-  });
-  hooks.log(reused ? `  reusing the cached teacher ${teacherDir}` : `  teacher cached in ${teacherDir}`);
-  const teacherModel = join(teacherDir, 'teacher-run', 'student');
+  const { model: teacherModel, reused } = await cachedTextTeacher(split.teacherText, chapters.length, settings, hooks, cacheRoot);
   const tokenizer = TextTokenizer.fromFolder(teacherModel);
 
   // Stage 2: the student's transfer set and the held-out chapters, as token windows.

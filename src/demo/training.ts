@@ -2,7 +2,7 @@
 // twice with identical budgets — cross-entropy only, then distillation — through `distill`'s trainer,
 // and what the demo shows of each run, made from the trainer's metrics records (its log stays silent).
 import { join } from 'node:path';
-import { resolveConfig } from '../distill/config.js';
+import { type ResolveOptions, resolveConfig } from '../distill/config.js';
 import type { DistillHooks, StepReport } from '../distill/hooks.js';
 import { comparisonFromRecord, evalLine } from '../distill/summary.js';
 import { runDistillation } from '../distill/trainer.js';
@@ -74,9 +74,9 @@ export interface StudentPair {
 }
 
 /** One student run through `distill`'s trainer; returns its wall time in seconds. */
-export async function timedDistill(settings: Record<string, unknown>, hooks: DemoHooks, budget: TrainingBudget): Promise<number> {
+export async function timedDistill(settings: Record<string, unknown>, hooks: DemoHooks, budget: TrainingBudget, options: ResolveOptions = {}): Promise<number> {
   const started = Date.now();
-  await runDistillation(resolveConfig(settings), runHooks(hooks, budget));
+  await runDistillation(resolveConfig(settings, {}, options), runHooks(hooks, budget));
   return (Date.now() - started) / 1000;
 }
 
