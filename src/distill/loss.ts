@@ -8,24 +8,12 @@
 import { rowsAt, targetRows } from '../eval/targets.js';
 import { cat, crossEntropy, fusedKdLoss, kernelsFor, stack, type Tensor, tidy, zerosLike } from '../tensor/index.js';
 import type { CachedRows } from './teacher-cache/reader.js';
-import { type Divergence, divergencePerToken } from './divergences.js';
-import type { TeacherRows } from './teacher-signal.js';
+import { divergencePerToken } from './divergences.js';
+import type { TeacherRows } from './teacher-rows.js';
 import { crossRowLossSums } from './cross-tokenizer/loss.js';
+import type { LossSettings, LossSums } from './loss-types.js';
 
-export interface LossSettings {
-  alpha: number;
-  temperature: number;
-  divergence: Divergence;
-  /** Only the first `sharedVocab` logits are compared (teacher and student embeddings may be padded differently). */
-  sharedVocab?: number;
-}
-
-export interface LossSums {
-  kdSum: Tensor;
-  ceSum: Tensor;
-  /** Target positions counted. */
-  count: number;
-}
+export type { LossSettings, LossSums } from './loss-types.js';
 
 /** Loss math runs in float32 at least (bf16/fp16 logits are upcast; float64 stays float64). */
 function lossPrecision(logits: Tensor): Tensor {
@@ -150,6 +138,12 @@ export function cachedRowLossSums(student: Tensor, cached: CachedRows, targets: 
     const logS = s.div(tau).logSoftmax(-1);
     const gathered = logS.gather(-1, ids);
     const top = beyond ? gathered.maskedFill(beyond, EMPTY_BUCKET) : gathered;
+    // k = V (a served teacher asked for every token): no tail. Its mass, 1 − Σ top-k, would be
+    // rounding noise (~1e-8), and tempering raises noise m to m^(1/τ) (1e-4 at τ = 2).
+    if (cached.tailTokens === 0 && !beyond) {
+      const kdSum = divergencePerToken(logProbs.div(tau).detach(), top, 1, settings.divergence).sum().mul(tau * tau);
+      return { kdSum, ceSum: crossEntropy(s, targets, { reduction: 'sum' }), count: targets.numel };
+    }
     const tail = top.logsumexp(-1, true).expm1().neg().clamp(1e-12).log();
     const studentBuckets = cat([top, tail], -1);
     // Both bucket vectors are (unnormalised) log-probabilities: at temperature 1 the divergence

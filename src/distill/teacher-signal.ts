@@ -6,31 +6,12 @@
 import type { PaddedBatch } from '../data/pad-batch.js';
 import type { Tensor } from '../tensor/index.js';
 import type { CachedRows } from './teacher-cache/reader.js';
-import type { CrossRows } from './cross-tokenizer/loss.js';
-import { type AlignmentCounts, planCrossBatch } from './cross-tokenizer/batch-plan.js';
+import type { TeacherSignal, TopKRowsSource } from './teacher-rows.js';
+
+export type { TeacherRows, TeacherSignal, TopKRowsSource } from './teacher-rows.js';
+import { planCrossBatch } from './cross-tokenizer/batch-plan.js';
 import { crossSignal, type CrossTokenizerSetup } from './cross-tokenizer/signal.js';
 import type { TeacherSource } from './teacher.js';
-
-/**
- * The teacher's predictions for some target rows: its logits [count, V_T], its cached top-k and
- * tail, its logits at the rows of another tokenization aligned with these (cross-tokenizer), or none.
- */
-export type TeacherRows = { kind: 'logits'; logits: Tensor } | { kind: 'top-k'; rows: CachedRows } | { kind: 'cross'; rows: CrossRows } | { kind: 'none' };
-
-/** Where the teacher's top-k rows are read from by example: an offline cache, or a served teacher's step (prefetched). */
-export interface TopKRowsSource {
-  rows(sourceIndices: readonly number[], device: string): CachedRows;
-}
-
-export interface TeacherSignal {
-  /** The teacher's rows for target rows [start, start + count) (tensors owned by the caller's scope). */
-  rowsAt(start: number, count: number): TeacherRows;
-  /** Where rows can only be asked for in these ranges (cross-tokenizer: a span is never split); else any. */
-  chunks?: readonly { start: number; count: number }[];
-  /** Cross-tokenizer: how the micro-batch's targets were matched with the teacher's tokens. */
-  alignment?: AlignmentCounts;
-  dispose(): void;
-}
 
 /** Teacher logits computed on demand for each range of rows (the online teacher, or a test's). */
 export function logitsSignal(logitsOf: (start: number, count: number) => Tensor, dispose: () => void = () => {}): TeacherSignal {

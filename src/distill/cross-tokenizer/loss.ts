@@ -16,7 +16,7 @@
 // the token it multiplies (GOLD's default "observed" merge reads each row one position late).
 import { cat, crossEntropy, type Tensor, tidy, zeros } from '../../tensor/index.js';
 import { divergencePerToken } from '../divergences.js';
-import type { LossSettings, LossSums } from '../loss.js';
+import type { LossSettings, LossSums } from '../loss-types.js';
 
 export type CrossTokenizerMethod = 'gold' | 'uld';
 

@@ -3,7 +3,7 @@
 // and each chunk of the student's target rows gets the teacher's logits for its spans alone, so
 // neither vocabulary ever has a [tokens × vocabulary] tensor larger than one chunk.
 import { keep, tensor, tidy } from '../../tensor/index.js';
-import type { TeacherSignal } from '../teacher-signal.js';
+import type { TeacherSignal } from '../teacher-rows.js';
 import type { TeacherSource } from '../teacher.js';
 import type { CrossBatchPlan, CrossChunkPlan, CrossTokenizerPair, SpanSidePlan } from './batch-plan.js';
 import type { CrossRows, SpanSide } from './loss.js';
