@@ -19,6 +19,7 @@ export { generateData, type GenerateDataOptions, type GenerateDataResult } from 
 export { initModel, type InitModelOptions, type InitModelResult } from './api/init-model.js';
 export { loadModel, saveModel, type LoadModelOptions, type LoadOptions, type SaveOptions } from './api/models.js';
 export { writeReport, type ReportOptions, type ReportResult } from './api/report.js';
+export { serve, type ServeHandle, type ServeOptions } from './api/serve.js';
 export type { AbortSignalLike } from './api/options.js';
 export type { EvalRecord, MetricsRecord, TrainRecord } from './api/records.js';
 export type { DistillConfig } from './distill/config.js';

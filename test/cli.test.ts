@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { registerBenchDdp } from '../src/cli/commands/bench-ddp.js';
 import { registerBenchKd } from '../src/cli/commands/bench-kd.js';
 import { registerBenchModel } from '../src/cli/commands/bench-model.js';
+import { registerBenchServe } from '../src/cli/commands/bench-serve.js';
 import { registerCacheTeacher } from '../src/cli/commands/cache-teacher.js';
 import { registerDemo } from '../src/cli/commands/demo.js';
 import { registerDistill } from '../src/cli/commands/distill-options.js';
@@ -16,6 +17,7 @@ import { registerGenerate } from '../src/cli/commands/generate.js';
 import { registerGenerateData } from '../src/cli/commands/generate-data.js';
 import { registerInit } from '../src/cli/commands/init.js';
 import { registerReport } from '../src/cli/commands/report.js';
+import { registerServe } from '../src/cli/commands/serve.js';
 import { registerSetup } from '../src/cli/commands/setup.js';
 
 const run = (...args: string[]) => spawnSync(process.execPath, ['bin/distillery.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -91,11 +93,11 @@ describe('distillery CLI', () => {
 
   test('every option of every command names its value and shows a default one way', () => {
     const program = new Command();
-    for (const register of [registerCacheTeacher, registerDemo, registerDistill, registerEval, registerGenerate, registerGenerateData, registerInit, registerReport, registerSetup]) register(program);
+    for (const register of [registerCacheTeacher, registerDemo, registerDistill, registerEval, registerGenerate, registerGenerateData, registerInit, registerReport, registerServe, registerSetup]) register(program);
     const bench = program.command('bench');
-    for (const register of [registerBenchModel, registerBenchKd, registerBenchDdp]) register(bench);
+    for (const register of [registerBenchModel, registerBenchKd, registerBenchDdp, registerBenchServe]) register(bench);
     const commands = [...program.commands, ...bench.commands].filter((c) => c.name() !== 'bench');
-    assert.equal(commands.length, 12);
+    assert.equal(commands.length, 14);
     for (const command of commands) {
       const help = command.helpInformation();
       // Defaults read '(default: X)' (commander's own form) or, where computed, '(default: what)'.

@@ -8,9 +8,9 @@ import { test } from 'node:test';
 
 const SRC = resolve(import.meta.dirname, '../src');
 
-/** DESIGN.md: cli → demo → distill → eval → data → models/tokenizer/report → nn/io/distributed → tensor → native; api beside demo. */
+/** DESIGN.md: cli → demo → distill → eval → data → models/tokenizer/report → nn/io/distributed → tensor → native; api beside demo; serve beside eval. */
 const LEVEL: Record<string, number> = {
-  native: 0, tensor: 1, nn: 2, io: 2, distributed: 2, models: 3, tokenizer: 3, report: 3, data: 4, eval: 5, distill: 6, demo: 7, api: 7, cli: 8,
+  native: 0, tensor: 1, nn: 2, io: 2, distributed: 2, models: 3, tokenizer: 3, report: 3, data: 4, eval: 5, serve: 5, distill: 6, demo: 7, api: 7, cli: 8,
 };
 
 function sourceFiles(dir: string): string[] {

@@ -7,6 +7,7 @@ import { errorLine, intOption, reportFatal, USAGE_EXIT_CODE } from './errors.js'
 import { registerBenchKd } from './commands/bench-kd.js';
 import { registerBenchDdp } from './commands/bench-ddp.js';
 import { registerBenchModel } from './commands/bench-model.js';
+import { registerBenchServe } from './commands/bench-serve.js';
 import { registerCacheTeacher } from './commands/cache-teacher.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDistill } from './commands/distill-options.js';
@@ -15,6 +16,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerGenerateData } from './commands/generate-data.js';
 import { registerInit } from './commands/init.js';
 import { registerReport } from './commands/report.js';
+import { registerServe } from './commands/serve.js';
 import { registerSetup } from './commands/setup.js';
 
 const NO_LIBTORCH = new Set(['setup', 'report']);
@@ -59,12 +61,14 @@ registerGenerate(program);
 registerGenerateData(program);
 registerInit(program);
 registerReport(program);
+registerServe(program);
 registerSetup(program);
 
 const bench = program.command('bench').description('benchmarks that print figures');
 registerBenchModel(bench);
 registerBenchKd(bench);
 registerBenchDdp(bench);
+registerBenchServe(bench);
 bench
   .command('ops')
   .description('matmul GFLOP/s, MLP forward+backward throughput and binding overhead, with thread settings')

@@ -47,63 +47,123 @@ export function generate(model: CausalLM, promptIds: number[], options: Generate
 
 /** Continues every prompt of a batch together; results are in the prompts' order. */
 export function generateBatch(model: CausalLM, prompts: readonly number[][], options: BatchGenerateOptions, onToken?: (id: number, row: number) => void): GenerateResult[] {
-  const budgets = prompts.map((_, i) => (typeof options.maxNewTokens === 'number' ? options.maxNewTokens : options.maxNewTokens[i]!));
-  budgets.forEach(checkBudget);
-  const vocab = model.config.vocabSize;
-  prompts.forEach((ids, i) => {
-    if (ids.length === 0) throw new RangeError(`generation needs at least one prompt token (prompt ${i} is empty)`);
-    checkTokenIds(ids, vocab, 'prompt token id');
-  });
-  validateSampling(options);
-  const limit = options.vocabLimit ?? vocab;
-  if (!Number.isInteger(limit) || limit < 1 || limit > vocab) throw new RangeError(`vocabLimit must be an integer in [1, ${vocab}], got ${limit}`);
-  const eos = new Set(options.eosTokenIds ?? []);
-  const results: GenerateResult[] = prompts.map((ids) => ({ ids: [], finishReason: 'length', promptTokens: ids.length }));
-  const done = budgets.map((b) => b === 0);
-  if (prompts.length === 0 || done.every(Boolean)) return results;
-
-  const device = model.device;
-  const width = Math.max(...prompts.map((p) => p.length));
-  const padded = prompts.some((p) => p.length < width);
-  const padId = options.padId ?? 0;
-  const cache = new KVCache(model.config.numHiddenLayers);
-  // [B, past + new]: 1 for real tokens; only needed when some prompt was padded.
-  let mask: Tensor | null = padded
-    ? tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(0), ...new Array<number>(p.length).fill(1)]), { dtype: 'int64', device })
-    : null;
+  const decoder = new BatchDecoder(model, prompts, options);
   try {
-    noGrad(() => {
-      // The next forward pass's ids: the padded prompts, then each row's newest token.
-      let inputIds = prompts.map((p) => [...new Array<number>(width - p.length).fill(padId), ...p]);
-      for (let position = 0; !done.every(Boolean); position++) {
-        const next = tidy(() => {
-          // Only the last column's logits are sampled from: the LM head runs on those rows alone
-          // (a prompt of T tokens would otherwise make a [B × T × V] tensor, as logits_to_keep=1 avoids).
-          const hidden = model.hiddenStates(tensor(inputIds, { dtype: 'int64', device }), { cache, attentionMask: mask ?? undefined });
-          const logits = model.logitsFrom(hidden.select(1, hidden.size(1) - 1));
-          return sampleTokens(limit < vocab ? logits.narrow(-1, 0, limit) : logits, options);
-        });
-        next.forEach((id, row) => {
-          if (done[row]) return; // a finished row keeps decoding with the others; its tokens are dropped
-          const result = results[row]!;
-          result.ids.push(id);
-          onToken?.(id, row);
-          if (eos.has(id)) {
-            result.finishReason = 'eos';
-            done[row] = true;
-          } else if (result.ids.length >= budgets[row]!) done[row] = true;
-        });
-        inputIds = next.map((id) => [id]);
-        if (mask) {
-          const previous: Tensor = mask;
-          mask = tidy(() => cat([previous, ones([prompts.length, 1], { dtype: 'int64', device })], 1));
-          previous.dispose();
-        }
-      }
-    });
+    while (!decoder.finished) decoder.step(onToken);
   } finally {
-    mask?.dispose();
-    cache.dispose();
+    decoder.dispose();
   }
-  return results;
+  return decoder.results;
+}
+
+/**
+ * A batch being decoded one position per step(): what generateBatch loops over, and what a caller
+ * that must do other work between positions (a server answering other requests) drives itself.
+ * The KV cache and the padding mask live until dispose().
+ */
+export class BatchDecoder {
+  /** Per row, the new ids so far and why it stopped; final once `finished`. */
+  readonly results: GenerateResult[];
+  readonly #model: CausalLM;
+  readonly #options: BatchGenerateOptions;
+  readonly #budgets: number[];
+  readonly #done: boolean[];
+  readonly #eos: Set<number>;
+  readonly #limit: number;
+  readonly #rows: number;
+  readonly #cache: KVCache;
+  /** [B, past + new]: 1 for real tokens; only needed when some prompt was padded. */
+  #mask: Tensor | null;
+  /** The next forward pass's ids: the padded prompts, then each row's newest token. */
+  #inputIds: number[][];
+
+  constructor(model: CausalLM, prompts: readonly number[][], options: BatchGenerateOptions) {
+    const budgets = prompts.map((_, i) => (typeof options.maxNewTokens === 'number' ? options.maxNewTokens : options.maxNewTokens[i]!));
+    budgets.forEach(checkBudget);
+    const vocab = model.config.vocabSize;
+    prompts.forEach((ids, i) => {
+      if (ids.length === 0) throw new RangeError(`generation needs at least one prompt token (prompt ${i} is empty)`);
+      checkTokenIds(ids, vocab, 'prompt token id');
+    });
+    validateSampling(options);
+    const limit = options.vocabLimit ?? vocab;
+    if (!Number.isInteger(limit) || limit < 1 || limit > vocab) throw new RangeError(`vocabLimit must be an integer in [1, ${vocab}], got ${limit}`);
+    this.#model = model;
+    this.#options = options;
+    this.#budgets = budgets;
+    this.#limit = limit;
+    this.#rows = prompts.length;
+    this.#eos = new Set(options.eosTokenIds ?? []);
+    this.results = prompts.map((ids) => ({ ids: [], finishReason: 'length', promptTokens: ids.length }));
+    this.#done = budgets.map((b) => b === 0);
+    this.#cache = new KVCache(model.config.numHiddenLayers);
+    const width = Math.max(0, ...prompts.map((p) => p.length));
+    const padded = prompts.some((p) => p.length < width);
+    const padId = options.padId ?? 0;
+    this.#mask = padded
+      ? tensor(prompts.map((p) => [...new Array<number>(width - p.length).fill(0), ...new Array<number>(p.length).fill(1)]), { dtype: 'int64', device: model.device })
+      : null;
+    this.#inputIds = prompts.map((p) => [...new Array<number>(width - p.length).fill(padId), ...p]);
+  }
+
+  /** True once every row has stopped (at once for an empty batch or zero budgets). */
+  get finished(): boolean {
+    return this.#done.every(Boolean);
+  }
+
+  /**
+   * Chooses the next token of every row (one forward pass for the batch) and records it for the
+   * rows still running. `inspect` sees the step's logits [B, V] (the whole head, before any
+   * vocabLimit) and the chosen ids of all rows, finished ones included, before they are released.
+   */
+  step(onToken?: (id: number, row: number) => void, inspect?: (logits: Tensor, chosen: readonly number[]) => void): void {
+    if (this.finished) return;
+    const model = this.#model;
+    const vocab = model.config.vocabSize;
+    const limit = this.#limit;
+    const device = model.device;
+    const next = noGrad(() =>
+      tidy(() => {
+        // Only the last column's logits are sampled from: the LM head runs on those rows alone
+        // (a prompt of T tokens would otherwise make a [B × T × V] tensor, as logits_to_keep=1 avoids).
+        const hidden = model.hiddenStates(tensor(this.#inputIds, { dtype: 'int64', device }), { cache: this.#cache, attentionMask: this.#mask ?? undefined });
+        const logits = model.logitsFrom(hidden.select(1, hidden.size(1) - 1));
+        const chosen = sampleTokens(limit < vocab ? logits.narrow(-1, 0, limit) : logits, this.#options);
+        inspect?.(logits, chosen);
+        return chosen;
+      }),
+    );
+    next.forEach((id, row) => {
+      if (this.#done[row]) return; // a finished row keeps decoding with the others; its tokens are dropped
+      const result = this.results[row]!;
+      result.ids.push(id);
+      onToken?.(id, row);
+      if (this.#eos.has(id)) {
+        result.finishReason = 'eos';
+        this.#done[row] = true;
+      } else if (result.ids.length >= this.#budgets[row]!) this.#done[row] = true;
+    });
+    this.#inputIds = next.map((id) => [id]);
+    if (this.#mask) {
+      const previous: Tensor = this.#mask;
+      this.#mask = tidy(() => cat([previous, ones([this.#rows, 1], { dtype: 'int64', device })], 1));
+      previous.dispose();
+    }
+  }
+
+  /** Whether `row` has stopped (eos, budget, or stop()). */
+  isFinished(row: number): boolean {
+    return this.#done[row]!;
+  }
+
+  /** Stops `row` early (its caller found a stop condition of its own); the ids so far stay its result. */
+  stop(row: number): void {
+    this.#done[row] = true;
+  }
+
+  dispose(): void {
+    this.#mask?.dispose();
+    this.#mask = null;
+    this.#cache.dispose();
+  }
 }
