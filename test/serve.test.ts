@@ -5,7 +5,7 @@
 // the numbers of sequential ones, malformed requests get JSON errors and the server lives on.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +116,7 @@ before(async () => {
 after(async () => {
   await server?.close();
   model?.dispose();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('distillery serve', () => {
