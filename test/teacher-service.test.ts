@@ -1,0 +1,137 @@
+// A teacher behind `distillery serve`, a student trained with --teacher-url: with k = the whole
+// vocabulary the KD term is the in-process teacher's (the same arithmetic through HTTP and JSON);
+// a server killed mid-run stops the run with a checkpoint and a message naming the URL, and
+// `--resume OUT` against the restarted server ends as the uninterrupted run.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { parseModelConfig } from '../src/models/decoder/config.js';
+import { randomCausalLM } from '../src/models/decoder/init.js';
+import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
+import { distill, type DistillOptions, type MetricsRecord, serve, type TrainRecord } from '../src/index.js';
+import * as T from '../src/tensor/index.js';
+import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../src/tokenizer/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'distillery-teacher-service-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const at = (name: string) => join(dir, name);
+const cli = resolve('bin/distillery.mjs');
+
+// A 300-token BPE vocabulary (k = V stays a small JSON answer) and tiny Qwen3-architecture models.
+const corpus = Array.from({ length: 40 }, (_, i) => `The ${['cat', 'dog', 'whale', 'ship'][i % 4]} number ${i} sailed ${['north', 'south'][i % 2]} at dawn, and the sea was calm.`);
+const data = at('train.jsonl');
+writeFileSync(data, corpus.map((text) => `${JSON.stringify({ text })}\n`).join(''));
+const folders = { teacher: at('teacher'), student: at('student') };
+let vocab = 0;
+
+before(() => {
+  const tokenizerDir = at('tokenizer');
+  writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(corpus, { vocabSize: 300 }));
+  const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
+  vocab = tokenizer.vocabSize;
+  const config = parseModelConfig({
+    model_type: 'qwen3', vocab_size: vocab, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
+    head_dim: 16, max_position_embeddings: 256, rope_theta: 10000, tie_word_embeddings: true, torch_dtype: 'float32', eos_token_id: tokenizer.eosTokenId, bos_token_id: null,
+  });
+  for (const [folder, seed, sharpen] of [[folders.teacher, 1, 30], [folders.student, 2, 1]] as const) {
+    const model = randomCausalLM(config, { dtype: 'float32', generator: new T.Generator(seed) });
+    // A sharper teacher, as a trained one is: KL well above float32 noise.
+    T.noGrad(() => model.model.embed_tokens.weight.mul_(sharpen));
+    saveCausalLM(model, folder, { copyFrom: tokenizerDir });
+    model.dispose();
+  }
+});
+
+const common = { student: folders.student, data, batchSize: 4, maxLength: 48, lr: 1e-3, evalRatio: 0, temperature: 2, alpha: 0.7, maxSteps: 3 } as const;
+
+async function run(options: Record<string, unknown>): Promise<{ steps: TrainRecord[]; lines: string[]; error: Error | null }> {
+  const steps: TrainRecord[] = [];
+  const lines: string[] = [];
+  let error: Error | null = null;
+  try {
+    await distill({ ...options, log: (l: string) => lines.push(l), onRecord: (r: MetricsRecord) => r.type === 'train' && steps.push(r) } as unknown as DistillOptions);
+  } catch (e) {
+    error = e as Error;
+  }
+  return { steps, lines, error };
+}
+
+const relativelyClose = (a: number, b: number, tolerance: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tolerance * Math.max(Math.abs(b), 1e-12), `${what}: ${a} vs ${b} (relative tolerance ${tolerance})`);
+
+/** `distillery serve` as its own process; resolves with its URL once it prints it. */
+function startServer(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [cli, 'serve', '--model', folders.teacher, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolvePromise, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const url = /serving \S+ on (http:\/\/\S+)/.exec(out)?.[1];
+      if (url) resolvePromise({ child, url });
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited (${code}) before printing its address: ${out}`)));
+  });
+}
+
+describe('--teacher-url against distillery serve', () => {
+  test('k = the whole vocabulary, τ 2, α 0.7: the in-process teacher\'s KD term (1e-5 relative), step by step', async () => {
+    const server = await serve({ model: folders.teacher, port: 0 });
+    try {
+      const local = await run({ ...common, teacher: folders.teacher, out: at('local') });
+      const served = await run({ ...common, teacherUrl: server.url, teacherTopK: vocab, out: at('served') });
+      assert.equal(served.error, null, String(served.error));
+      assert.equal(served.steps.length, 3);
+      served.steps.forEach((s, i) => {
+        relativelyClose(s.kdLoss, local.steps[i]!.kdLoss, 1e-5, `step ${s.step} kd`);
+        relativelyClose(s.loss, local.steps[i]!.loss, 1e-5, `step ${s.step} loss`);
+      });
+      assert.ok(served.lines.some((l) => l.startsWith(`teacher service ${server.url}: ${folders.teacher}, top-${vocab}`)), served.lines.join('\n'));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('the server killed mid-run: a checkpoint and the URL named; `--resume OUT` against the restarted server ends as the uninterrupted run', async () => {
+    const first = await startServer();
+    const settings = { ...common, maxSteps: 4, teacherTimeout: 2 };
+    const whole = await run({ ...settings, teacherUrl: first.url, out: at('whole') });
+    assert.equal(whole.error, null, String(whole.error));
+    // Killed after step 1. Step 2's rows were asked for while step 1 trained (one step ahead): if
+    // the server answered before it died, step 2 still trains; the next step finds no server.
+    const stopped = await run({ ...settings, teacherUrl: first.url, out: at('stopped'), onStep: (s: { step: number }) => s.step === 1 && first.child.kill('SIGKILL') });
+    assert.ok(stopped.error, 'the run stops');
+    assert.match(stopped.error!.message, new RegExp(`${first.url}/v1/completions: no answer within --teacher-timeout 2 s`));
+    assert.match(stopped.error!.message, new RegExp(`continue with --resume ${at('stopped')} once the service answers`));
+    const done = stopped.steps.length;
+    assert.ok(done === 1 || done === 2, `stopped after ${done} steps`);
+    assert.deepEqual(stopped.steps.map((s) => s.step), done === 1 ? [1] : [1, 2]);
+    assert.match(stopped.error!.message, new RegExp(`stopped before step ${done + 1} with a checkpoint`));
+    const second = await startServer();
+    try {
+      const resumed = spawnSync(process.execPath, [cli, 'distill', '--resume', at('stopped'), '--teacher-url', second.url], { encoding: 'utf8' });
+      assert.equal(resumed.status, 0, resumed.stderr);
+      const losses = (out: string) => readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'train').map((r) => r.loss);
+      // A server batches whatever requests arrive together, and padding changes float32 rounding in
+      // the last digits (vLLM's numbers depend on the batch too): equal up to that, not bitwise.
+      const resumedLosses = losses(at('stopped'));
+      assert.equal(resumedLosses.length, 4);
+      resumedLosses.forEach((loss, i) => relativelyClose(loss, whole.steps[i]!.loss, 1e-6, `step ${i + 1} loss`));
+      const [a, b] = [loadCausalLM(join(at('stopped'), 'student')), loadCausalLM(join(at('whole'), 'student'))];
+      const weightsOf = (m: typeof a) => new Map([...m.namedParameters()].map(([n, p]) => [n, p.toArray()]));
+      const [wa, wb] = [weightsOf(a), weightsOf(b)];
+      let largest = 0;
+      for (const [name, values] of wa) values.forEach((v, i) => (largest = Math.max(largest, Math.abs(v - wb.get(name)![i]!))));
+      a.dispose();
+      b.dispose();
+      // AdamW's normalised steps carry those last digits into the weights: a few 1e-6 at lr 1e-3
+      // (one step moves a weight by ~1e-3).
+      assert.ok(largest < 2e-5, `student weights differ by up to ${largest}`);
+    } finally {
+      second.child.kill('SIGINT');
+    }
+  });
+});
