@@ -2,7 +2,7 @@
 // runs once, on the machine that suits it, and training runs query it over HTTP. The routes and
 // JSON are vLLM's (/v1/completions with prompt_logprobs, /v1/models, /tokenize, /detokenize,
 // /health): a client written for vLLM works with either.
-import { ServerSettingsError, startServer } from '../serve/server.js';
+import { type RunningServer, ServerSettingsError, startServer } from '../serve/server.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
 import { checkInt, OptionsError, rejectUnknownOptions, requireString } from './options.js';
@@ -32,17 +32,8 @@ export interface ServeOptions {
   log?: (line: string) => void;
 }
 
-export interface ServeHandle {
-  host: string;
-  /** The bound port (the one picked when `port` was 0). */
-  port: number;
-  /** http://HOST:PORT */
-  url: string;
-  servedModelName: string;
-  maxModelLen: number;
-  /** Stops accepting connections, finishes the requests in flight, releases the model. */
-  close(): Promise<void>;
-}
+/** A running server: its address and name, and close() (stops accepting, finishes what is in flight, releases the model). */
+export type ServeHandle = RunningServer;
 
 const KEYS = ['model', 'host', 'port', 'dtype', 'device', 'servedModelName', 'maxBatchTokens', 'maxQueue', 'maxModelLen', 'maxLogprobs', 'maxBodyMb', 'log'];
 
