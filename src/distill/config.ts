@@ -147,6 +147,11 @@ const TABLE = [
   { key: 'device', resumable: true, kind: 'string', default: 'cpu', help: "student device: 'cpu' or 'cuda[:N]'" },
   { key: 'teacherDevice', resumable: true, kind: 'string', default: null, help: 'teacher device (default: --device)' },
   { key: 'teacherCache', kind: 'string', default: null, help: 'train from an offline teacher cache (distillery cache-teacher) instead of running the teacher' },
+  { key: 'teacherUrl', resumable: true, kind: 'string', default: null, help: "a served teacher instead of a local one: the base URL of vLLM's OpenAI-compatible server or of distillery serve (e.g. http://gpu-box:8000/v1)" },
+  { key: 'teacherModel', kind: 'string', default: null, help: "the served model to ask for (--teacher-url; default: the server's only model)" },
+  { key: 'teacherTopK', kind: 'int', default: 20, min: 1, max: N, help: "top-k log-probabilities per token asked of a served teacher (vLLM's default limit is 20); the KD term is over these and the tail" },
+  { key: 'teacherTimeout', resumable: true, kind: 'number', default: 300, above: 0, max: 86400, help: 'seconds a served teacher may keep failing (retried with backoff) before the run stops with a checkpoint' },
+  { key: 'crossTokenizer', kind: 'enum', default: null, choices: ['gold', 'uld'], help: "teacher with another tokenizer: gold (one-token spans by --loss over the shared vocabulary, other spans by ULD) or uld (every span by ULD); both align the tokenizations by the bytes each token covers" },
   { key: 'evalEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'evaluate every N steps (0: at each epoch end)' },
   { key: 'saveEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'checkpoint every N steps (0: only at the end)' },
   { key: 'keepCheckpoints', resumable: true, kind: 'int', default: 2, min: 1, max: N, help: 'checkpoints kept (oldest deleted)' },
@@ -166,11 +171,6 @@ const TABLE = [
   { key: 'seqKd', kind: 'bool', default: false, help: "sequence-level KD: the teacher's completions replace the reference answers (see also distillery generate-data)" },
   { key: 'maxNewTokens', kind: 'int', default: 128, min: 1, max: N, help: 'new tokens per completion at most (on-policy and sequence-level KD; prompt + completion stay within --max-length)' },
   { key: 'generationTemperature', kind: 'number', default: 1.0, min: 0, max: 100, help: 'sampling temperature of completions (0: greedy)' },
-  { key: 'crossTokenizer', kind: 'enum', default: null, choices: ['gold', 'uld'], help: "teacher with another tokenizer: gold (one-token spans by --loss over the shared vocabulary, other spans by ULD) or uld (every span by ULD); both align the tokenizations by the bytes each token covers" },
-  { key: 'teacherUrl', resumable: true, kind: 'string', default: null, help: "a served teacher instead of a local one: the base URL of vLLM's OpenAI-compatible server or of distillery serve (e.g. http://gpu-box:8000/v1)" },
-  { key: 'teacherModel', kind: 'string', default: null, help: "the served model to ask for (--teacher-url; default: the server's only model)" },
-  { key: 'teacherTopK', kind: 'int', default: 20, min: 1, max: N, help: "top-k log-probabilities per token asked of a served teacher (vLLM's default limit is 20); the KD term is over these and the tail" },
-  { key: 'teacherTimeout', resumable: true, kind: 'number', default: 300, above: 0, max: 86400, help: 'seconds a served teacher may keep failing (retried with backoff) before the run stops with a checkpoint' },
   { key: 'generationTopP', kind: 'number', default: 1.0, above: 0, max: 1, help: 'top-p (nucleus) filtering of completions (1: off)' },
 ] as const satisfies readonly OptionSpec[];
 

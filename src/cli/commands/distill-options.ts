@@ -27,6 +27,10 @@ const VALUE_NAMES: Partial<Record<keyof DistillConfig, string>> = {
   teacherDtype: 'dtype',
   distBackend: 'backend',
   gradientCheckpointing: 'mode',
+  crossTokenizer: 'method',
+  teacherUrl: 'url',
+  teacherModel: 'name',
+  teacherTimeout: 'seconds',
 };
 const VALUE_OF_KIND: Record<string, string> = { int: 'n', number: 'number', string: 'value', enum: 'choice' };
 
