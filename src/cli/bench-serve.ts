@@ -47,17 +47,25 @@ export async function runBenchServe(flags: BenchServeFlags, clientCounts: number
     const text = 'The quick brown fox jumps over the lazy dog while the teacher scores every token of the prompt. ';
     const base: number[] = (await post(`${server.url}/tokenize`, { model, prompt: text.repeat(Math.ceil(flags.promptTokens / 10)) })).tokens;
     const prompt = (i: number) => Array.from({ length: flags.promptTokens }, (_, t) => base[(i + t) % base.length]!);
-    const request = (i: number) => post(`${server.url}/v1/completions`, { model, prompt: prompt(i), max_tokens: 0, prompt_logprobs: flags.k });
+    // max_tokens 1 as --teacher-url asks (vLLM refuses 0 without echo); the one token comes from the same forward.
+    const request = (i: number) => post(`${server.url}/v1/completions`, { model, prompt: prompt(i), max_tokens: 1, temperature: 0, prompt_logprobs: flags.k });
     await Promise.all([request(0), request(1)]); // warm-up: first forward passes, token strings
     for (const clients of clientCounts) {
       let next = 0;
+      const latencies: number[] = [];
       const started = performance.now();
       await Promise.all(
         Array.from({ length: clients }, async () => {
-          while (next < flags.requests) await request(next++);
+          while (next < flags.requests) {
+            const sent = performance.now();
+            await request(next++);
+            latencies.push(performance.now() - sent);
+          }
         }),
       );
       const seconds = (performance.now() - started) / 1000;
+      latencies.sort((a, b) => a - b);
+      const percentile = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
       const result = {
         clients,
         requests: flags.requests,
@@ -66,9 +74,11 @@ export async function runBenchServe(flags: BenchServeFlags, clientCounts: number
         seconds: Number(seconds.toFixed(3)),
         requests_per_s: Number((flags.requests / seconds).toFixed(2)),
         tokens_per_s: Math.round((flags.requests * flags.promptTokens) / seconds),
+        p50_ms: percentile(0.5),
+        p99_ms: percentile(0.99),
       };
       if (flags.json) console.log(JSON.stringify(result));
-      else console.log(`${clients} client(s): ${result.requests_per_s} requests/s, ${result.tokens_per_s} prompt tokens/s (${flags.requests} requests × ${flags.promptTokens} tokens, k ${flags.k}, ${result.seconds} s)`);
+      else console.log(`${clients} client(s): ${result.requests_per_s} requests/s, ${result.tokens_per_s} prompt tokens/s, latency p50 ${result.p50_ms} ms p99 ${result.p99_ms} ms (${flags.requests} requests × ${flags.promptTokens} tokens, k ${flags.k}, ${result.seconds} s)`);
     }
   } finally {
     await server.stop();
