@@ -95,6 +95,37 @@ describe('--teacher-url against distillery serve', () => {
     }
   });
 
+  test('two data-parallel ranks against one server: the steps of one process with accumulation; the truncation figures', async () => {
+    const server = await startServer();
+    try {
+      const settings = { ...common, teacherUrl: server.url, maxSteps: 2, evalRatio: 0.25 };
+      const single = await run({ ...settings, batchSize: 2, gradAccum: 2, out: at('dp-single') });
+      assert.equal(single.error, null, String(single.error));
+      assert.ok(single.lines.some((l) => /^(warning: )?teacher top-20: [\d.]+ % of the teacher's probability per token on the first step/.test(l)), single.lines.join('\n'));
+      const summary = JSON.parse(readFileSync(join(at('dp-single'), 'summary.json'), 'utf8'));
+      assert.ok(summary.teacher_tail_mass > 0 && summary.teacher_tail_mass < 1, `tail mass ${summary.teacher_tail_mass}`);
+      // m·ln(V − k) per token, averaged: between the smallest and largest m times ln(V − 20).
+      assert.ok(summary.teacher_truncation_kl_bound > 0 && summary.teacher_truncation_kl_bound <= Math.log(vocab - 20), `bound ${summary.teacher_truncation_kl_bound}`);
+      const launched = await new Promise<{ status: number | null; stderr: string }>((done) => {
+        const child = spawn(process.execPath, [
+          cli, 'distill', '--teacher-url', server.url, '--student', folders.student, '--data', data, '--out', at('dp-two'), '--batch-size', '2', '--max-length', '48',
+          '--lr', '1e-3', '--max-steps', '2', '--eval-ratio', '0.25', '--temperature', '2', '--alpha', '0.7', '--nproc-per-node', '2',
+        ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: '1' } });
+        let stderr = '';
+        child.stderr!.on('data', (c) => (stderr += c));
+        child.on('exit', (status) => done({ status, stderr }));
+      });
+      assert.equal(launched.status, 0, launched.stderr);
+      const two = readFileSync(join(at('dp-two'), 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'train');
+      two.forEach((r, i) => {
+        relativelyClose(r.loss, single.steps[i]!.loss, 1e-5, `step ${r.step} loss`);
+        relativelyClose(r.grad_norm, single.steps[i]!.gradNorm!, 1e-4, `step ${r.step} gradient norm`);
+      });
+    } finally {
+      server.child.kill('SIGINT');
+    }
+  });
+
   test('the server killed mid-run: a checkpoint and the URL named; `--resume OUT` against the restarted server ends as the uninterrupted run', async () => {
     const first = await startServer();
     const settings = { ...common, maxSteps: 4, teacherTimeout: 2 };

@@ -5,6 +5,7 @@ import { camelCaseKeys, snakeCaseKeys } from '../report/key-case.js';
 import { fixed, percent } from '../report/markdown-table.js';
 import type { PeakRecord } from './memory/peaks.js';
 import type { AlignmentShares } from './cross-tokenizer/alignment-totals.js';
+import type { TruncationFigures } from './teacher-service/truncation.js';
 
 /** The end-of-run comparison as distill() returns it; summary.json holds the same fields snake_cased (`gap_closed`). */
 export interface RunSummary {
@@ -30,9 +31,12 @@ export interface RunSummary {
   alignedExact?: number;
   alignedInSpans?: number;
   unaligned?: number;
+  /** With a served teacher: the mean probability outside its top-k, and the KL bound of truncation.ts. */
+  teacherTailMass?: number;
+  teacherTruncationKlBound?: number;
 }
 
-export interface RunMemory extends PeakRecord, Partial<AlignmentShares> {
+export interface RunMemory extends PeakRecord, Partial<AlignmentShares>, Partial<TruncationFigures> {
   estimated_peak_mb: number | null;
   micro_batch_size: number;
   gradient_checkpointing: boolean;

@@ -81,7 +81,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
   // A teacher with another tokenizer scores other tokens: held-out evaluation is the student's alone.
   const evalTeacher = prepared.crossTokenizer ? null : (teacher?.model ?? null);
   const alignment = new AlignmentTotals();
-  const servedRows = new StepPrefetch(served, (micro) => parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))).flatMap((s) => s.examples), microBatchesPerStep, batchSize);
+  const servedRows = new StepPrefetch(served, (micro) => parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))).flatMap((s) => s.examples), microBatchesPerStep, batchSize, log);
   let step = run.startStep;
   const evaluate = (): Comparison | null => {
     if (evalBatches.length === 0) return null;
@@ -208,6 +208,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
         micro_batch_size: microBatchSize,
         gradient_checkpointing: gradientCheckpointing,
         ...(prepared.crossTokenizer ? { cross_tokenizer: prepared.crossTokenizer.method, ...alignment.shares() } : {}),
+        ...(served ? servedRows.truncation.figures() : {}),
       });
       writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summaryFile(summary), null, 2)}\n`);
       log(formatSummary(summary));

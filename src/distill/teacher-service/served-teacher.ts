@@ -52,6 +52,18 @@ export class ServedStepRows {
     private readonly tailTokens: number,
   ) {}
 
+  /** Every fetched row's tail log-mass, and how many tokens each tail holds (truncation.ts). */
+  tails(): { tailLogMasses: Float32Array; tailTokens: number } {
+    const parts = [...this.byExample.values()];
+    const out = new Float32Array(parts.reduce((n, p) => n + p.rows, 0));
+    let row = 0;
+    for (const p of parts) {
+      out.set(p.tailLogMass, row);
+      row += p.rows;
+    }
+    return { tailLogMasses: out, tailTokens: this.tailTokens };
+  }
+
   /** The rows of these examples, in order (targetIndexOf's order), as the loss reads a cache's. */
   rows(sourceIndices: readonly number[], device: string): CachedRows {
     const parts = sourceIndices.map((i) => {

@@ -4,12 +4,15 @@ import type { EncodedExample } from '../../data/index.js';
 import type { BatchCursor, DrawnBatch } from '../batches.js';
 import type { IndexedExample } from '../prepare.js';
 import type { ServedStepRows, ServedTeacher } from './served-teacher.js';
+import { TruncationTotals, truncationLine } from './truncation.js';
 
 /** Lets the event loop write the requests just made before the step's computation holds it. */
 const letRequestsGoOut = () => new Promise((resolve) => setImmediate(resolve));
 
 export class StepPrefetch {
   #ahead: Promise<ServedStepRows> | null = null;
+  /** What the top-k left out, over the run's steps (summary.json). */
+  readonly truncation = new TruncationTotals();
 
   constructor(
     private readonly served: ServedTeacher | null,
@@ -17,7 +20,10 @@ export class StepPrefetch {
     private readonly ownExamples: (micro: readonly DrawnBatch[]) => readonly EncodedExample[],
     private readonly microBatchesPerStep: number,
     private readonly batchSize: number,
+    private readonly log: (line: string) => void,
   ) {}
+
+  #first = true;
 
   /**
    * The rows of `micro` (fetched during the previous step, or now), after sending the next step's
@@ -28,6 +34,12 @@ export class StepPrefetch {
     const current = this.#ahead ?? served.prefetch(this.ownExamples(micro) as IndexedExample[]);
     this.#ahead = null;
     const rows = await current;
+    const { tailLogMasses, tailTokens } = rows.tails();
+    const figures = this.truncation.add(tailLogMasses, tailTokens);
+    if (this.#first) {
+      this.#first = false;
+      this.log(truncationLine(served.options.topK, figures));
+    }
     if (next) {
       const nextMicro = Array.from({ length: this.microBatchesPerStep }, () => next.next(this.batchSize));
       this.#ahead = served.prefetch(this.ownExamples(nextMicro) as IndexedExample[]);
