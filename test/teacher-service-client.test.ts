@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import { encodeText } from '../src/data/segments.js';
 import { requestJson, TeacherServiceError } from '../src/distill/teacher-service/http.js';
 import { ServedTeacher, serviceRoutes } from '../src/distill/teacher-service/served-teacher.js';
+import { StepPrefetch } from '../src/distill/teacher-service/step-prefetch.js';
 import { parsePromptLogprobs, promptLogprobsRequest } from '../src/distill/teacher-service/wire.js';
 import { TextTokenizer } from '../src/tokenizer/index.js';
 import { assertClose } from './helpers.js';
@@ -128,6 +129,22 @@ describe('ServedTeacher against a vLLM-shaped server', () => {
     const tail = (lps: number[]) => Math.log(1 - lps.reduce((s, lp) => s + Math.exp(lp), 0));
     assertClose(rows.tailLogMass.toArray(), [tail([-1.0625, -2.3125]), tail([-0.40625, -1.6875])], 1e-6);
     assert.equal(rows.tailTokens, 151_936 - 2);
+  });
+
+  test('a slow service: while a step waits for it, the run says so', async () => {
+    const slow = await fakeServer((req, body, res) => {
+      if (req.url === '/v1/models') return json(res, 200, fixture('models.json'));
+      if (req.url === '/tokenize') return json(res, 200, { ...fixture('tokenize.json'), tokens: encodeText(qwen, JSON.parse(body).prompt) });
+      setTimeout(() => json(res, 200, fixture('completion-prompt-logprobs.json')), 1500);
+    });
+    const lines: string[] = [];
+    const served = await ServedTeacher.open({ ...options(slow), log: (l) => lines.push(l) });
+    const example = { inputIds: [9707, 1879, 0], labels: [-100, 1879, 0], sourceIndex: 0 } as never;
+    const prefetch = new StepPrefetch(served, (micro) => micro.flatMap((m) => m.examples), 1, 1, (l) => lines.push(l), 0.4);
+    const rows = await prefetch.forStep([{ examples: [example], indices: [0], epoch: 0 }], null);
+    assert.equal(rows.rows([0], 'cpu').ids.size(0), 2);
+    const waiting = lines.filter((l) => l.startsWith(`waiting for the teacher service ${slow}: `));
+    assert.ok(waiting.length >= 2, lines.join('\n'));
   });
 
   test('a model the server does not list, or another tokenizer: refused, naming both', async () => {

@@ -21,9 +21,23 @@ export class StepPrefetch {
     private readonly microBatchesPerStep: number,
     private readonly batchSize: number,
     private readonly log: (line: string) => void,
+    /** Seconds between the lines that say the run is waiting for a slow service. */
+    private readonly waitNoticeSeconds = 15,
   ) {}
 
   #first = true;
+
+  /** `rows` awaited, saying every waitNoticeSeconds that the run waits (a slow server is not a hung run). */
+  async #awaitNoting(rows: Promise<ServedStepRows>): Promise<ServedStepRows> {
+    const started = Date.now();
+    const url = this.served!.options.url;
+    const timer = setInterval(() => this.log(`waiting for the teacher service ${url}: ${Math.round((Date.now() - started) / 1000)} s`), this.waitNoticeSeconds * 1000);
+    try {
+      return await rows;
+    } finally {
+      clearInterval(timer);
+    }
+  }
 
   /**
    * The rows of `micro` (fetched during the previous step, or now), after sending the next step's
@@ -33,7 +47,7 @@ export class StepPrefetch {
     const served = this.served!;
     const current = this.#ahead ?? served.prefetch(this.ownExamples(micro) as IndexedExample[]);
     this.#ahead = null;
-    const rows = await current;
+    const rows = await this.#awaitNoting(current);
     const { tailLogMasses, tailTokens } = rows.tails();
     const figures = this.truncation.add(tailLogMasses, tailTokens);
     if (this.#first) {
