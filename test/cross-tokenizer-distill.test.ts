@@ -10,6 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeExamples, readRecords } from '../src/data/index.js';
+import { encodeText } from '../src/data/segments.js';
+import { resolveConfig } from '../src/distill/config.js';
+import { planInputOf } from '../src/distill/memory/run-plan.js';
+import { prepareRun } from '../src/distill/prepare.js';
 import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
 import { distill, type DistillOptions, type DistillRunResult, initModel, type MetricsRecord, type TrainRecord } from '../src/index.js';
 import * as T from '../src/tensor/index.js';
@@ -129,6 +133,15 @@ describe('a Llama 3 tokenizer teacher, a Qwen3 tokenizer student', () => {
       relativelyClose(r.grad_norm, one.gradNorm!, 1e-5, `step ${r.step} gradient norm`);
       assert.deepEqual([r.aligned_exact, r.aligned_in_spans, r.unaligned], [one.alignedExact, one.alignedInSpans, one.unaligned], `step ${r.step} shares`);
     });
+  });
+
+  test('the memory plan sizes the teacher\'s forward by its own tokens: <|begin_of_text|>, the text, its end token', async () => {
+    const config = resolveConfig({ ...common, teacher: folders.llamaTeacher, student: folders.qwenStudent, out: at('plan'), crossTokenizer: 'gold' });
+    const prepared = await prepareRun(config, () => {});
+    const llama = TextTokenizer.fromFolder(folders.llamaTeacher);
+    const longest = Math.max(...QA.map(([q, a]) => encodeText(llama, `### Human: ${q}### Assistant: ${a}`).length + 1));
+    assert.equal(planInputOf(config, prepared).teacherSequenceLength, longest);
+    assert.ok(longest !== Math.max(...prepared.train.map((e) => e.inputIds.length)), 'the two tokenizations differ in length');
   });
 
   test('a teacher cache or --seq-kd with --cross-tokenizer is refused, saying why', async () => {

@@ -46,6 +46,8 @@ export interface PlanInput {
   batchSize: number;
   /** A teacher of another tokenizer (--cross-tokenizer): each loss chunk holds both vocabularies' rows. */
   crossTokenizer?: boolean;
+  /** The teacher's tokens for the longest example when its tokenizer is another (default: sequenceLength). */
+  teacherSequenceLength?: number;
 }
 
 export interface StepShape {
@@ -231,8 +233,9 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
     name: 'loss', bytes: lossRows + rowState,
     detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
   };
+  const tt = input.teacherSequenceLength ?? t;
   const teacherForward: MemoryComponent = input.teacher
-    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, tokens, t, sdpa), detail: `no-grad forward of ${shape.microBatchSize} × ${t} tokens` }
+    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, shape.microBatchSize * tt, tt, sdpa), detail: `no-grad forward of ${shape.microBatchSize} × ${tt} tokens` }
     : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
   const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
   const studentSide = activations.bytes + loss.bytes;

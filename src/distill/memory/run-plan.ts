@@ -9,6 +9,7 @@ import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
 import type { DistillConfig } from '../config.js';
 import type { PreparedRun } from '../prepare.js';
+import { teacherIdsFor } from '../cross-tokenizer/batch-plan.js';
 import { estimateMemory, type MemoryEstimate, passesPerStep, type PlanInput } from './estimate.js';
 import { memoryBudget } from './limit.js';
 import { type Alternative, gb, type MemoryPlan, planMemory, planReason } from './plan.js';
@@ -42,6 +43,15 @@ function processesOnThisMachine(): number {
   return Number.isInteger(n) && n > 1 ? n : 1;
 }
 
+/**
+ * The teacher's tokens for the longest training examples when it tokenizes differently: the 16
+ * longest (by the student's count) re-encoded as a step would (batch-plan.ts), the longest of those.
+ */
+function teacherSequenceLength(prepared: PreparedRun): number {
+  const longest = [...prepared.train].sort((a, b) => b.inputIds.length - a.inputIds.length).slice(0, 16);
+  return longest.reduce((n, e) => Math.max(n, teacherIdsFor(e.inputIds, prepared.crossTokenizer!).teacherIds.length), 1);
+}
+
 export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanInput {
   const longest = (examples: { inputIds: number[] }[]) => examples.reduce((n, e) => Math.max(n, e.inputIds.length), 1);
   const student = readModelConfig(join(prepared.studentFolder, 'config.json'));
@@ -62,6 +72,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     gradAccum: config.gradAccum,
     batchSize: batchSizeFor(config.batchSize, prepared.train.length),
     crossTokenizer: prepared.crossTokenizer !== null,
+    teacherSequenceLength: prepared.crossTokenizer ? teacherSequenceLength(prepared) : undefined,
   };
 }
 
