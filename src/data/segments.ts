@@ -6,6 +6,13 @@ import type { TextTokenizer } from '../tokenizer/index.js';
 export const IGNORE_INDEX = -100;
 
 /** How many positions t >= 1 are targets: the tokens the shifted loss averages over. */
+/** Positions t ≥ 1 whose label is kept: the tokens a causal LM is scored on (logits at t − 1 predict them). */
+export function predictedPositions(labels: readonly number[]): number[] {
+  const positions: number[] = [];
+  for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_INDEX) positions.push(t);
+  return positions;
+}
+
 export function predictedTargets(labels: readonly number[]): number {
   let count = 0;
   for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_INDEX) count++;

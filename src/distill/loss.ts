@@ -131,21 +131,20 @@ export function cachedRowLossSums(student: Tensor, cached: CachedRows, targets: 
     const tau = settings.temperature;
     const s = lossPrecision(student);
     const { ids, logProbs, tailLogMass, beyond } = withinVocabulary(cached, s.size(-1));
-    // The tail's mass m is tempered as if spread evenly over its n = V − k tokens: n·(m/n)^(1/τ).
-    const n = Math.max(1, cached.tailTokens);
-    const tailTempered = tailLogMass.div(tau).add((1 - 1 / tau) * Math.log(n));
-    const teacherBuckets = cat([logProbs.div(tau), tailTempered.unsqueeze(-1)], -1);
     const logS = s.div(tau).logSoftmax(-1);
     const gathered = logS.gather(-1, ids);
     const top = beyond ? gathered.maskedFill(beyond, EMPTY_BUCKET) : gathered;
-    // k = V (a served teacher asked for every token): no tail. Its mass, 1 − Σ top-k, would be
-    // rounding noise (~1e-8), and tempering raises noise m to m^(1/τ) (1e-4 at τ = 2).
-    if (cached.tailTokens === 0 && !beyond) {
-      const kdSum = divergencePerToken(logProbs.div(tau).detach(), top, 1, settings.divergence).sum().mul(tau * tau);
-      return { kdSum, ceSum: crossEntropy(s, targets, { reduction: 'sum' }), count: targets.numel };
+    let teacherBuckets = logProbs.div(tau);
+    let studentBuckets = top;
+    // An empty tail (k = V: a served teacher asked for every token) is no bucket: its mass,
+    // 1 − Σ top-k, would be rounding noise (~1e-8), which tempering raises to m^(1/τ) (1e-4 at τ = 2).
+    if (cached.tailTokens > 0 || beyond) {
+      // The tail's mass m is tempered as if spread evenly over its n = V − k tokens: n·(m/n)^(1/τ).
+      const n = Math.max(1, cached.tailTokens);
+      const tailTempered = tailLogMass.div(tau).add((1 - 1 / tau) * Math.log(n));
+      teacherBuckets = cat([teacherBuckets, tailTempered.unsqueeze(-1)], -1);
+      studentBuckets = cat([top, top.logsumexp(-1, true).expm1().neg().clamp(1e-12).log()], -1);
     }
-    const tail = top.logsumexp(-1, true).expm1().neg().clamp(1e-12).log();
-    const studentBuckets = cat([top, tail], -1);
     // Both bucket vectors are (unnormalised) log-probabilities: at temperature 1 the divergence
     // renormalises them; the τ² factor of the KD term is applied here.
     const kdSum = divergencePerToken(teacherBuckets.detach(), studentBuckets, 1, settings.divergence).sum().mul(tau * tau);

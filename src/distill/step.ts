@@ -14,6 +14,7 @@ import { splitMicroBatch } from './memory/plan.js';
 import { microBatchBackward, type MicroBatchSetup, readStepScalars } from './micro-batch.js';
 import type { StudentPrecision } from './precision.js';
 import type { AlignmentCounts } from './cross-tokenizer/batch-plan.js';
+import { addAlignment, noAlignment } from './cross-tokenizer/alignment-totals.js';
 import { answerSource, type AnswerSource, type CompletionPlan, type StepCounts, stepCounts, stepMicroBatches } from './step-micro-batches.js';
 
 /**
@@ -72,12 +73,8 @@ export function trainStep(context: StepContext, step: number, micro: readonly Dr
   const setup: MicroBatchSetup = { ...context, student: precision.compute };
   // On the student's own completions there is no reference answer: the KD term alone.
   const kdOnly = { ...setup, loss: { ...loss, alpha: 1 } };
-  const aligned: AlignmentCounts = { exact: 0, spans: 0, unaligned: 0 };
-  setup.onAlignment = kdOnly.onAlignment = (c) => {
-    aligned.exact += c.exact;
-    aligned.spans += c.spans;
-    aligned.unaligned += c.unaligned;
-  };
+  const aligned = noAlignment();
+  setup.onAlignment = kdOnly.onAlignment = (c) => addAlignment(aligned, c);
   // [Σkd, Σce, Σkd on-policy] of this rank's micro-batches, added on the device.
   const localSums = zeros([3], { dtype: 'float64', device: context.device });
   for (const batch of batches) {

@@ -14,14 +14,22 @@ function shares(c: AlignmentCounts): AlignmentShares {
   return { aligned_exact: share(c.exact), aligned_in_spans: share(c.spans), unaligned: share(c.unaligned) };
 }
 
+/** No targets counted yet. */
+export const noAlignment = (): AlignmentCounts => ({ exact: 0, spans: 0, unaligned: 0 });
+
+/** Adds `more` into `into` (micro-batches into a step, steps into a run). */
+export function addAlignment(into: AlignmentCounts, more: AlignmentCounts): void {
+  into.exact += more.exact;
+  into.spans += more.spans;
+  into.unaligned += more.unaligned;
+}
+
 export class AlignmentTotals {
-  readonly #total: AlignmentCounts = { exact: 0, spans: 0, unaligned: 0 };
+  readonly #total = noAlignment();
 
   /** Counts one step; returns its shares. */
   add(step: AlignmentCounts): AlignmentShares {
-    this.#total.exact += step.exact;
-    this.#total.spans += step.spans;
-    this.#total.unaligned += step.unaligned;
+    addAlignment(this.#total, step);
     return shares(step);
   }
 

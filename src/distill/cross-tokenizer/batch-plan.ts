@@ -3,7 +3,7 @@
 // aligned into spans, and the student's target rows grouped into chunks that never split a span,
 // with, per chunk, the rows of either model each span reads. Built on the host from token ids
 // alone, so on-policy completions (the student's own ids) are re-encoded the same way.
-import { IGNORE_INDEX, missingLeadingIds } from '../../data/segments.js';
+import { missingLeadingIds, predictedPositions } from '../../data/segments.js';
 import { concatBytes, TokenBytes } from '../../tokenizer/token-bytes.js';
 import type { TextTokenizer } from '../../tokenizer/index.js';
 import { type AlignedSpan, alignTokens } from './alignment.js';
@@ -143,7 +143,7 @@ export function planCrossBatch(examples: readonly { inputIds: readonly number[];
     teacherSequences.push(teacherIds);
     // Target row of each predicted student token (position p ≥ 1 whose label is kept).
     const rowOf = new Map<number, number>();
-    for (let p = 1; p < example.labels.length; p++) if (example.labels[p] !== IGNORE_INDEX) rowOf.set(p, nextRow++);
+    for (const p of predictedPositions(example.labels)) rowOf.set(p, nextRow++);
     const covered = new Set<number>();
     for (const span of alignTokens(studentBytes, teacherBytes)) {
       const { student, teacher } = span;

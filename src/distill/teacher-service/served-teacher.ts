@@ -2,9 +2,9 @@
 // top-k log-probabilities at the data's own tokens, and the KD term is taken over those k tokens
 // and the tail, exactly as from an offline teacher cache (loss.ts, cachedRowLossSums). A step's
 // requests are made ahead of it (prefetch) so that the server works while the student computes.
-import { encodeText, IGNORE_INDEX } from '../../data/segments.js';
+import { encodeText, predictedPositions } from '../../data/segments.js';
 import type { TextTokenizer } from '../../tokenizer/index.js';
-import { tensor } from '../../tensor/index.js';
+import { fromTypedArray } from '../../tensor/index.js';
 import type { CachedRows } from '../teacher-cache/reader.js';
 import type { IndexedExample } from '../prepare.js';
 import { requestJson, TeacherServiceError } from './http.js';
@@ -84,9 +84,9 @@ export class ServedStepRows {
     }
     const shape = [total, this.topK];
     return {
-      ids: tensor([...ids], { dtype: 'int64', device }).reshape(...shape),
-      logProbs: tensor([...logProbs], { dtype: 'float32', device }).reshape(...shape),
-      tailLogMass: tensor([...tail], { dtype: 'float32', device }),
+      ids: fromTypedArray(ids, shape, { device }).to('int64'),
+      logProbs: fromTypedArray(logProbs, shape, { device }),
+      tailLogMass: fromTypedArray(tail, [total], { device }),
       tailTokens: this.tailTokens,
     };
   }
@@ -149,7 +149,7 @@ export class ServedTeacher {
       throw new TeacherServiceError(`${this.routes.completions}: ${(error as Error).message}`);
     }
     // Row for each target: the distribution at position p predicts token p (p ≥ 1, label kept).
-    const targets = example.labels.map((label, p) => (p >= 1 && label !== IGNORE_INDEX ? p : -1)).filter((p) => p >= 1);
+    const targets = predictedPositions(example.labels);
     const ids = new Int32Array(targets.length * topK);
     const logProbs = new Float32Array(targets.length * topK);
     const tailLogMass = new Float32Array(targets.length);
