@@ -4,17 +4,18 @@
 // same steps, data order and seed on the same text — cross-entropy only, `--cross-tokenizer gold` and
 // `--cross-tokenizer uld` — and every model is scored on held-out chapters in bits per byte, which,
 // unlike perplexity, does not depend on how a tokenizer cuts the text.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AlignmentShares } from '../distill/cross-tokenizer/alignment-totals.js';
 import type { CrossTokenizerMethod } from '../distill/cross-tokenizer/loss.js';
+import { vocabularyMap } from '../distill/cross-tokenizer/vocabulary-map.js';
 import { scoreText } from '../eval/bits-per-byte.js';
 import { loadCausalLM } from '../models/decoder/weights.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { distilleryCacheDir } from './cache.js';
-import { firstBytes, mobyDickChapters, splitCorpus } from './corpus.js';
+import { firstBytes } from './corpus.js';
 import type { CrossTokenizerDemoSettings } from './cross-tokenizer-settings.js';
-import { cachedTextTeacher } from './text-teacher.js';
+import { textTeacherStage } from './text-teacher.js';
 import { type DemoHooks, timedDistill, writeRandomModel } from './training.js';
 import { textWindows, writeTextRecords } from './windows.js';
 
@@ -57,14 +58,8 @@ function alignmentOf(runDir: string): AlignmentShares {
 }
 
 export async function runCrossTokenizerDemo(outDir: string, settings: CrossTokenizerDemoSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<CrossTokenizerDemoResult> {
-  mkdirSync(outDir, { recursive: true });
-  const chapters = mobyDickChapters();
-  const split = splitCorpus(chapters, settings.transferBytes);
-
   // Stage 1 (cached, shared with the text demo): the teacher and its tokenizer.
-  hooks.stage('teacher');
-  const { model: teacherModel, reused } = await cachedTextTeacher(split.teacherText, chapters.length, settings, hooks, cacheRoot);
-  const teacherTokenizer = TextTokenizer.fromFolder(teacherModel);
+  const { split, teacherModel, teacherTokenizer, reused } = await textTeacherStage(outDir, settings, hooks, cacheRoot);
 
   // Stage 2: the student's own vocabulary, from the back half of the teacher's chapters (other text,
   // another size: other merges), and the transfer set as text, which both tokenizers can read.
@@ -78,7 +73,7 @@ export async function runCrossTokenizerDemo(outDir: string, settings: CrossToken
   writeTextRecords(join(outDir, 'heldout.jsonl'), heldOutWindows);
   const studentInit = join(outDir, 'student-init');
   writeRandomModel(studentInit, settings.student, studentTokenizer, settings.context, settings.seed + 1, studentTokenizerDir);
-  const shared = [...studentTokenizer.vocabulary().keys()].filter((token) => teacherTokenizer.tokenToId(token) !== null).length;
+  const shared = vocabularyMap(studentTokenizer, teacherTokenizer, studentTokenizer.vocabSize, teacherTokenizer.vocabSize).studentIds.length;
   hooks.log(
     `  vocabularies: teacher ${teacherTokenizer.vocabSize} tokens, student ${studentTokenizer.vocabSize} (${shared} in common); ` +
       `transfer set: ${transfer.length} text windows of ${settings.context} student tokens (${settings.transferBytes / 1000} KB)`,

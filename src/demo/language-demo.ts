@@ -2,18 +2,15 @@
 // Moby-Dick; a smaller Qwen3 student is trained on a much smaller transfer set twice with the same
 // steps, data order and seed — cross-entropy only, and distillation through `distillery distill`'s
 // own trainer — and both are compared with the teacher on held-out chapters.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareModels, gapClosed, scoreEveryToken } from '../eval/compare.js';
 import { generate } from '../models/decoder/generate.js';
 import type { CausalLM } from '../models/decoder/model.js';
 import { loadCausalLM } from '../models/decoder/weights.js';
 import { type MetricsRecord, readMetrics } from '../report/metrics.js';
-import { TextTokenizer } from '../tokenizer/index.js';
 import { distilleryCacheDir } from './cache.js';
-import { mobyDickChapters, splitCorpus } from './corpus.js';
 import type { LanguageDemoSettings } from './settings.js';
-import { cachedTextTeacher } from './text-teacher.js';
+import { textTeacherStage } from './text-teacher.js';
 import { type DemoHooks, trainStudentPair, writeRandomModel } from './training.js';
 import { tokenWindows, writeWindows } from './windows.js';
 
@@ -37,14 +34,8 @@ export interface LanguageDemoResult {
 }
 
 export async function runLanguageDemo(outDir: string, settings: LanguageDemoSettings, hooks: DemoHooks, cacheRoot = distilleryCacheDir()): Promise<LanguageDemoResult> {
-  mkdirSync(outDir, { recursive: true });
-  const chapters = mobyDickChapters();
-  const split = splitCorpus(chapters, settings.transferBytes);
-
   // Stage 1 (cached): the tokenizer and the teacher.
-  hooks.stage('teacher');
-  const { model: teacherModel, reused } = await cachedTextTeacher(split.teacherText, chapters.length, settings, hooks, cacheRoot);
-  const tokenizer = TextTokenizer.fromFolder(teacherModel);
+  const { split, teacherModel, teacherTokenizer: tokenizer, reused } = await textTeacherStage(outDir, settings, hooks, cacheRoot);
 
   // Stage 2: the student's transfer set and the held-out chapters, as token windows.
   const transfer = tokenWindows(split.transferText, tokenizer, settings.context);

@@ -2,11 +2,13 @@
 // text and a Qwen3-architecture model trained on it with cross-entropy through `distill`'s trainer.
 // It is cached by everything that determines it, so the text and cross-tokenizer demos (same
 // settings) train it once between them.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../distill/config.js';
 import { runDistillation } from '../distill/trainer.js';
 import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../tokenizer/index.js';
 import { cachedFolder, cacheKey } from './cache.js';
+import { type CorpusSplit, mobyDickChapters, splitCorpus } from './corpus.js';
 import type { ModelShape, TrainingBudget } from './settings.js';
 import { type DemoHooks, runHooks, writeRandomModel } from './training.js';
 import { tokenWindows, writeWindows } from './windows.js';
@@ -54,4 +56,22 @@ export async function cachedTextTeacher(
   });
   hooks.log(reused ? `  reusing the cached teacher ${dir}` : `  teacher cached in ${dir}`);
   return { model: join(dir, 'teacher-run', 'student'), reused };
+}
+
+/**
+ * The first stage both text demos share: the demo folder, Moby-Dick split into the teacher's text,
+ * the students' transfer set and the held-out chapters, and the (cached) teacher with its tokenizer.
+ */
+export async function textTeacherStage(
+  outDir: string,
+  settings: TextTeacherSettings & { transferBytes: number },
+  hooks: DemoHooks,
+  cacheRoot: string,
+): Promise<{ split: CorpusSplit; teacherModel: string; teacherTokenizer: TextTokenizer; reused: boolean }> {
+  mkdirSync(outDir, { recursive: true });
+  const chapters = mobyDickChapters();
+  const split = splitCorpus(chapters, settings.transferBytes);
+  hooks.stage('teacher');
+  const { model: teacherModel, reused } = await cachedTextTeacher(split.teacherText, chapters.length, settings, hooks, cacheRoot);
+  return { split, teacherModel, teacherTokenizer: TextTokenizer.fromFolder(teacherModel), reused };
 }
