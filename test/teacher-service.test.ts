@@ -3,12 +3,13 @@
 // a server killed mid-run stops the run with a checkpoint and a message naming the URL, and
 // `--resume OUT` against the restarted server ends as the uninterrupted run.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
+import { startServeChild } from '../src/cli/child-process.js';
 import { parseModelConfig } from '../src/models/decoder/config.js';
 import { randomCausalLM } from '../src/models/decoder/init.js';
 import { loadCausalLM, saveCausalLM } from '../src/models/decoder/weights.js';
@@ -63,19 +64,8 @@ async function run(options: Record<string, unknown>): Promise<{ steps: TrainReco
 const relativelyClose = (a: number, b: number, tolerance: number, what: string) =>
   assert.ok(Math.abs(a - b) <= tolerance * Math.max(Math.abs(b), 1e-12), `${what}: ${a} vs ${b} (relative tolerance ${tolerance})`);
 
-/** `distillery serve` as its own process; resolves with its URL once it prints it. */
-function startServer(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [cli, 'serve', '--model', folders.teacher, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolvePromise, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const url = /serving \S+ on (http:\/\/\S+)/.exec(out)?.[1];
-      if (url) resolvePromise({ child, url });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited (${code}) before printing its address: ${out}`)));
-  });
-}
+/** `distillery serve` of the teacher as its own process. */
+const startServer = () => startServeChild(['--model', folders.teacher, '--port', '0']);
 
 describe('--teacher-url against distillery serve', () => {
   test('k = the whole vocabulary, τ 2, α 0.7: the in-process teacher\'s KD term (1e-5 relative), step by step', async () => {

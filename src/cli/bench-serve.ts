@@ -1,29 +1,12 @@
 // `distillery bench serve`: the server runs in a child process (as it would for a training run on
 // another machine), the clients here, so that client-side JSON parsing does not share the server's
 // event loop. Each client sends its next request when the last is answered; every request asks
-// prompt_logprobs k for a prompt of --prompt-tokens tokens with max_tokens 0.
-import { spawn } from 'node:child_process';
+// prompt_logprobs k for a prompt of --prompt-tokens tokens, as --teacher-url asks them.
+import { serverMessage } from '../distill/teacher-service/http.js';
+import { serviceRoutes } from '../distill/teacher-service/served-teacher.js';
+import { promptLogprobsRequest } from '../distill/teacher-service/wire.js';
+import { startServeChild } from './child-process.js';
 import type { BenchServeFlags } from './commands/bench-serve.js';
-
-const BIN = new URL('../../bin/distillery.mjs', import.meta.url);
-
-/** Starts `distillery serve --port 0` and reads the address it prints. */
-function startServer(flags: BenchServeFlags): Promise<{ url: string; stop: () => Promise<void> }> {
-  const args = [BIN.pathname, 'serve', '--model', flags.model!, '--port', '0', '--device', flags.device, '--dtype', flags.dtype, '--max-batch-tokens', String(flags.maxBatchTokens)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      const match = /on (http:\/\/\S+)\n/.exec(stdout);
-      if (match) resolve({ url: match[1]!, stop: () => (child.kill('SIGINT'), exited) });
-    });
-    child.on('exit', (code) => reject(new Error(`distillery serve exited (${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`)));
-  });
-}
 
 async function post(url: string, body: unknown): Promise<Record<string, any>> {
   let response: Response;
@@ -34,21 +17,25 @@ async function post(url: string, body: unknown): Promise<Record<string, any>> {
     const cause = (error as { cause?: { message?: string } }).cause;
     throw new Error(`${url}: ${cause?.message ?? (error as Error).message}`);
   }
-  const json = (await response.json()) as Record<string, any>;
-  if (response.status !== 200) throw new Error(`${url}: ${response.status} ${json.message ?? json.error?.message ?? ''}`);
-  return json;
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${url}: ${response.status} ${serverMessage(text)}`);
+  return JSON.parse(text) as Record<string, any>;
 }
 
 export async function runBenchServe(flags: BenchServeFlags, clientCounts: number[]): Promise<void> {
-  const server = flags.url ? { url: flags.url.replace(/\/$/, ''), stop: async () => {} } : await startServer(flags);
+  const server = flags.url
+    ? { url: flags.url, stop: async () => {} }
+    : await startServeChild(['--model', flags.model!, '--port', '0', '--device', flags.device, '--dtype', flags.dtype, '--max-batch-tokens', String(flags.maxBatchTokens)]);
+  // The same routes the --teacher-url client takes (a URL with or without /v1).
+  const routes = serviceRoutes(server.url);
   try {
     const model = flags.url ? flags.model : undefined;
     // Real text's ids (any vocabulary), rotated so that no two prompts are the same.
     const text = 'The quick brown fox jumps over the lazy dog while the teacher scores every token of the prompt. ';
-    const base: number[] = (await post(`${server.url}/tokenize`, { model, prompt: text.repeat(Math.ceil(flags.promptTokens / 10)) })).tokens;
+    const base: number[] = (await post(routes.tokenize, { model, prompt: text.repeat(Math.ceil(flags.promptTokens / 10)) })).tokens;
     const prompt = (i: number) => Array.from({ length: flags.promptTokens }, (_, t) => base[(i + t) % base.length]!);
-    // max_tokens 1 as --teacher-url asks (vLLM refuses 0 without echo); the one token comes from the same forward.
-    const request = (i: number) => post(`${server.url}/v1/completions`, { model, prompt: prompt(i), max_tokens: 1, temperature: 0, prompt_logprobs: flags.k });
+    // The request --teacher-url makes.
+    const request = (i: number) => post(routes.completions, promptLogprobsRequest(model, prompt(i), flags.k));
     await Promise.all([request(0), request(1)]); // warm-up: first forward passes, token strings
     for (const clients of clientCounts) {
       let next = 0;

@@ -8,10 +8,9 @@ import { CompletionText } from './completion-text.js';
 import type { LogprobRow } from './logprob-tables.js';
 import type { ServedModel } from './served-model.js';
 
-export interface TokenOut {
-  id: number;
-  row: LogprobRow | null;
-}
+import type { TokenOut } from './logprob-json.js';
+
+export type { TokenOut };
 
 /** What a stream sends per token: the new text, the tokens it covers, and on the last the finish and stop reasons. */
 export type ChunkListener = (delta: string, tokens: TokenOut[], finish: 'length' | 'stop' | null, stopReason: string | number | null) => void;

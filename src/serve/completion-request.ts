@@ -2,10 +2,9 @@
 // and limits as vLLM's CompletionRequest (vllm/entrypoints/openai/completion/protocol.py) and
 // SamplingParams._verify_args define them. Fields this server cannot honour are refused by name
 // rather than silently ignored; fields it does not know are ignored, as vLLM ignores extra fields.
-import { encodeText } from '../data/segments.js';
 import { badRequest } from './api-error.js';
 import { type Body, optionalBool, optionalInt, optionalNumber, requireObject, shown, tokenIdList } from './json-fields.js';
-import { checkModelName, requireTokenizer, type ServedModel } from './served-model.js';
+import { checkModelName, encodePrompt, requireTokenizer, type ServedModel } from './served-model.js';
 
 export interface PromptInput {
   ids: number[];
@@ -84,7 +83,7 @@ function readPrompts(body: Body, served: ServedModel, addSpecialTokens: boolean)
   const fromText = (text: string, key: string): PromptInput => {
     if (text === '') throw badRequest('prompt must not be empty', 'prompt');
     const tokenizer = requireTokenizer(served, 'prompt', `${key} as text`);
-    return { ids: addSpecialTokens ? encodeText(tokenizer, text) : tokenizer.encode(text), text };
+    return { ids: encodePrompt(tokenizer, text, addSpecialTokens), text };
   };
   const fromIds = (value: unknown[], key: string): PromptInput => {
     if (value.length === 0) throw badRequest(`${key} must not be an empty list of token ids`, 'prompt');

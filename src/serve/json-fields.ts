@@ -25,13 +25,6 @@ export function optionalBool(body: Body, key: string): boolean | null {
   return value;
 }
 
-export function optionalString(body: Body, key: string): string | null {
-  const value = body[key];
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw badRequest(`${key} must be a string, got ${shown(value)}`, key);
-  return value;
-}
-
 /** An integer in [min, max] (a JSON number with no fraction, as pydantic's int accepts). */
 export function optionalInt(body: Body, key: string, min: number, max = Number.MAX_SAFE_INTEGER, hint = ''): number | null {
   const value = body[key];

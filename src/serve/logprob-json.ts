@@ -22,14 +22,8 @@ export function promptLogprobsPosition(ref: LogprobRow, strings: TokenStrings): 
   const { topIds, topLogprobs } = table;
   const target = table.targetIds[row]!;
   const base = row * table.k;
-  let targetRank = table.targetRanks[row]!;
-  for (let j = 0; j < k; j++) {
-    if (topIds[base + j] === target) {
-      targetRank = j + 1;
-      break;
-    }
-  }
-  const pieces: string[] = ['{', strings.entryStart(target), logprobNumber(table.targetLogprobs[row]!), `,"rank":${targetRank}`, strings.entryEnd(target)];
+  // The table ranked the target already (its place in the top k, which a smaller row k shares).
+  const pieces: string[] = ['{', strings.entryStart(target), logprobNumber(table.targetLogprobs[row]!), `,"rank":${table.targetRanks[row]!}`, strings.entryEnd(target)];
   for (let j = 0; j < k; j++) {
     const id = topIds[base + j]!;
     if (id === target) continue;
@@ -39,8 +33,8 @@ export function promptLogprobsPosition(ref: LogprobRow, strings: TokenStrings): 
   return pieces.join('');
 }
 
-/** A token of the legacy logprobs: its id and its row (null for the first prompt token, which has none). */
-export interface LegacyToken {
+/** A token out (prompt or generated): its id and its logprob row (null for the first prompt token, which has none). */
+export interface TokenOut {
   id: number;
   row: LogprobRow | null;
 }
@@ -61,7 +55,7 @@ export function codePoints(text: string): number {
  * strings, holding the token itself and the top `topK` (topK + 1 entries at most; entries whose
  * strings coincide collapse, as in a Python dict); text offsets counted from `initialOffset`.
  */
-export function legacyLogprobs(tokens: readonly LegacyToken[], topK: number, strings: TokenStrings, initialOffset = 0): string {
+export function legacyLogprobs(tokens: readonly TokenOut[], topK: number, strings: TokenStrings, initialOffset = 0): string {
   const offsets: number[] = [];
   const values: string[] = [];
   const texts: string[] = [];

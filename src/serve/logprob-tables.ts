@@ -69,9 +69,8 @@ export function rowEntries(ref: LogprobRow, limit = Infinity): { id: number; log
   const { table, row, k } = ref;
   const target = table.targetIds[row]!;
   const base = row * table.k;
-  let targetRank = table.targetRanks[row]!;
-  for (let j = 0; j < k; j++) if (table.topIds[base + j] === target) targetRank = j + 1;
-  const entries = [{ id: target, logprob: table.targetLogprobs[row]!, rank: targetRank }];
+  // The table ranked the target already (its place in the top k, which a smaller row k shares).
+  const entries = [{ id: target, logprob: table.targetLogprobs[row]!, rank: table.targetRanks[row]! }];
   for (let j = 0; j < k && entries.length < limit; j++) {
     const id = table.topIds[base + j]!;
     if (id !== target) entries.push({ id, logprob: table.topLogprobs[base + j]!, rank: j + 1 });

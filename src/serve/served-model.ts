@@ -2,6 +2,7 @@
 // with, and the sampling defaults of the folder's generation_config.json (vLLM's default
 // `--generation-config auto` applies them to requests that leave a setting out).
 import type { CausalLM } from '../models/decoder/model.js';
+import { encodeText } from '../data/segments.js';
 import type { TextTokenizer } from '../tokenizer/index.js';
 import { ApiError } from './api-error.js';
 import { TokenStrings } from './token-strings.js';
@@ -43,4 +44,9 @@ export function requireTokenizer(served: ServedModel, field: string, what: strin
 export function checkModelName(served: ServedModel, model: unknown): void {
   if (model === undefined || model === null) return;
   if (model !== served.name) throw new ApiError(404, `The model \`${typeof model === 'string' ? model : JSON.stringify(model)}\` does not exist. This server serves '${served.name}'.`, 'model');
+}
+
+/** A prompt's ids: as transformers' tokenizer(text) (its BOS first) with add_special_tokens, else the text's alone. */
+export function encodePrompt(tokenizer: TextTokenizer, text: string, addSpecialTokens: boolean): number[] {
+  return addSpecialTokens ? encodeText(tokenizer, text) : tokenizer.encode(text);
 }

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openModel, stopTokenIds } from '../models/open-model.js';
 import type { DType } from '../tensor/index.js';
+import { badRequest, errorJson } from './api-error.js';
 import { routeRequest } from './routes.js';
 import { Scheduler } from './scheduler.js';
 import { servedModel } from './served-model.js';
@@ -85,7 +86,7 @@ export async function startServer(settings: ServerSettings): Promise<RunningServ
     // A malformed request line or headers: a JSON 400, then the connection closes (Node's default is a bare 400).
     httpServer.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
-      const body = JSON.stringify({ object: 'error', message: `malformed HTTP request: ${error.message}`, type: 'BadRequestError', param: null, code: 400 });
+      const body = errorJson(badRequest(`malformed HTTP request: ${error.message}`));
       socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     });
     await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,7 @@
 // vLLM's POST /tokenize and POST /detokenize for completion-style prompts.
-import { encodeText } from '../data/segments.js';
 import { badRequest } from './api-error.js';
 import { optionalBool, requireObject, shown, tokenIdList } from './json-fields.js';
-import { checkModelName, requireTokenizer, type ServedModel } from './served-model.js';
+import { checkModelName, encodePrompt, requireTokenizer, type ServedModel } from './served-model.js';
 
 /** {"prompt": text, "add_special_tokens"?: bool (default true)} → {"count", "max_model_len", "tokens", "token_strs"}. */
 export function tokenize(raw: unknown, served: ServedModel): string {
@@ -11,7 +10,7 @@ export function tokenize(raw: unknown, served: ServedModel): string {
   if (body.messages !== undefined) throw badRequest('messages (chat tokenization) is not supported by distillery serve; send prompt as text', 'messages');
   if (typeof body.prompt !== 'string') throw badRequest(`prompt must be a string, got ${body.prompt === undefined ? 'nothing' : shown(body.prompt)}`, 'prompt');
   const tokenizer = requireTokenizer(served, 'prompt', 'tokenize');
-  const ids = optionalBool(body, 'add_special_tokens') ?? true ? encodeText(tokenizer, body.prompt) : tokenizer.encode(body.prompt);
+  const ids = encodePrompt(tokenizer, body.prompt, optionalBool(body, 'add_special_tokens') ?? true);
   const strings = optionalBool(body, 'return_token_strs') ? JSON.stringify(ids.map((id) => tokenizer.idToToken(id) ?? '')) : 'null';
   return `{"count":${ids.length},"max_model_len":${served.maxModelLen},"tokens":[${ids.join(',')}],"token_strs":${strings}}`;
 }

@@ -33,7 +33,7 @@ export function registerBenchServe(bench: Command): void {
     .option('--max-batch-tokens <n>', "the server's --max-batch-tokens", intOption('--max-batch-tokens', 1), 8192)
     .option('--json', 'one JSON object per line')
     .action(async (flags: BenchServeFlags) => {
-      if ((flags.model === undefined) === (flags.url === undefined) && flags.url === undefined) throw new UsageError('give --model (a model to serve) or --url (a running server)');
+      if (flags.model === undefined && flags.url === undefined) throw new UsageError('give --model (a model to serve) or --url (a running server)');
       const clients = flags.clients.split(',').map((s) => intOption('--clients', 1, 4096)(s.trim()));
       const { runBenchServe } = await import('../bench-serve.js');
       await runBenchServe(flags, clients);

@@ -20,7 +20,7 @@ const LONGEST_BACKOFF_MS = 8000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The server's error message from an OpenAI-style error body, else the raw text (shortened). */
-function serverMessage(text: string): string {
+export function serverMessage(text: string): string {
   try {
     const body = JSON.parse(text) as { message?: unknown; error?: { message?: unknown } };
     const message = body.message ?? body.error?.message;

@@ -5,8 +5,8 @@
 // `{logprob, rank, decoded_token}`, holding the top-k of the distribution that predicts that
 // position plus the prompt's own token there when it is not among them (k or k + 1 entries).
 
-/** The body that asks for the top-k log-probabilities at every position of `ids`. */
-export function promptLogprobsRequest(model: string, ids: readonly number[], topK: number): Record<string, unknown> {
+/** The body that asks for the top-k log-probabilities at every position of `ids` (`model` undefined: the server's only one). */
+export function promptLogprobsRequest(model: string | undefined, ids: readonly number[], topK: number): Record<string, unknown> {
   // vLLM generates at least one token per request: one greedy token, ignored.
   return { model, prompt: ids, max_tokens: 1, temperature: 0, prompt_logprobs: topK };
 }

@@ -70,7 +70,6 @@ export class BatchDecoder {
   readonly #done: boolean[];
   readonly #eos: Set<number>;
   readonly #limit: number;
-  readonly #rows: number;
   readonly #cache: KVCache;
   /** [B, past + new]: 1 for real tokens; only needed when some prompt was padded. */
   #mask: Tensor | null;
@@ -92,7 +91,6 @@ export class BatchDecoder {
     this.#options = options;
     this.#budgets = budgets;
     this.#limit = limit;
-    this.#rows = prompts.length;
     this.#eos = new Set(options.eosTokenIds ?? []);
     this.results = prompts.map((ids) => ({ ids: [], finishReason: 'length', promptTokens: ids.length }));
     this.#done = budgets.map((b) => b === 0);
@@ -146,7 +144,7 @@ export class BatchDecoder {
     this.#inputIds = next.map((id) => [id]);
     if (this.#mask) {
       const previous: Tensor = this.#mask;
-      this.#mask = tidy(() => cat([previous, ones([this.#rows, 1], { dtype: 'int64', device })], 1));
+      this.#mask = tidy(() => cat([previous, ones([this.results.length, 1], { dtype: 'int64', device })], 1));
       previous.dispose();
     }
   }
