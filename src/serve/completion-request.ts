@@ -2,6 +2,7 @@
 // and limits as vLLM's CompletionRequest (vllm/entrypoints/openai/completion/protocol.py) and
 // SamplingParams._verify_args define them. Fields this server cannot honour are refused by name
 // rather than silently ignored; fields it does not know are ignored, as vLLM ignores extra fields.
+import { Generator } from '../tensor/index.js';
 import { badRequest } from './api-error.js';
 import { type Body, optionalBool, optionalInt, optionalNumber, requireObject, shown, tokenIdList } from './json-fields.js';
 import { checkModelName, encodePrompt, requireTokenizer, type ServedModel } from './served-model.js';
@@ -20,6 +21,15 @@ export interface Sampling {
   topK: number;
   /** null: unseeded. */
   seed: number | null;
+}
+
+/**
+ * The sampling options of models/decoder/sampling.ts for a request's settings; a seeded sampled
+ * request draws from its own generator (one per call: a request's draws start from its seed).
+ */
+export function samplingOptions(sampling: Sampling) {
+  const generator = !sampling.greedy && sampling.seed !== null ? new Generator(sampling.seed) : undefined;
+  return { greedy: sampling.greedy, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, generator };
 }
 
 export interface CompletionRequest {

@@ -4,10 +4,8 @@
 // own, when its request says so (eos, a stop string) or its budget is spent.
 import { BatchDecoder } from '../models/decoder/generate.js';
 import type { CausalLM } from '../models/decoder/model.js';
-import { Generator } from '../tensor/index.js';
-import type { Sampling } from './completion-request.js';
+import { type Sampling, samplingOptions } from './completion-request.js';
 import { type LogprobRow, type LogprobTable, logprobTable } from './logprob-tables.js';
-import { samplingOptions } from './scoring.js';
 
 export interface DecodeJob {
   ids: readonly number[];
@@ -40,9 +38,7 @@ export class DecodeGroup {
 
   constructor(model: CausalLM, jobs: readonly DecodeJob[]) {
     this.#jobs = jobs;
-    const sampling = jobs[0]!.sampling;
-    const generator = !sampling.greedy && sampling.seed !== null ? new Generator(sampling.seed) : undefined;
-    this.#decoder = new BatchDecoder(model, jobs.map((j) => [...j.ids]), { ...samplingOptions(sampling, generator), maxNewTokens: jobs.map((j) => j.maxTokens) });
+    this.#decoder = new BatchDecoder(model, jobs.map((j) => [...j.ids]), { ...samplingOptions(jobs[0]!.sampling), maxNewTokens: jobs.map((j) => j.maxTokens) });
     this.#ended = jobs.map(() => false);
     this.tokens = jobs.length * (Math.max(...jobs.map((j) => j.ids.length)) + Math.max(...jobs.map((j) => j.maxTokens)));
   }

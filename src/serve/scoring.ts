@@ -5,8 +5,8 @@
 // batch never holds [B × T × V] logits.
 import type { CausalLM } from '../models/decoder/model.js';
 import { sampleTokens } from '../models/decoder/sampling.js';
-import { Generator, noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
-import type { Sampling } from './completion-request.js';
+import { noGrad, type Tensor, tensor, tidy } from '../tensor/index.js';
+import { type Sampling, samplingOptions } from './completion-request.js';
 import { type LogprobRow, logprobTable } from './logprob-tables.js';
 
 export interface ScoreJob {
@@ -25,11 +25,6 @@ export interface ScoreResult {
 
 /** Logit elements per LM-head chunk ([rows × V] float32 plus its log-softmax and top-k): ~8M, ~32 MB each. */
 const CHUNK_ELEMENTS = 1 << 23;
-
-/** The sampling options of models/decoder/sampling.ts for a request's settings. */
-export function samplingOptions(sampling: Sampling, generator?: Generator) {
-  return { greedy: sampling.greedy, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, generator };
-}
 
 /** Prompt rows in order: hidden-state row and target id, with the k its job asked for. */
 interface PromptRow {
@@ -80,11 +75,11 @@ function chooseNextTokens(model: CausalLM, flat: Tensor, width: number, jobs: re
   if (wanting.length === 0) return;
   tidy(() => {
     const logits = headRows(model, flat, wanting.map((b) => b * width + jobs[b]!.ids.length - 1));
-    const chosen = wanting.map((b, i) => {
-      const { sampling } = jobs[b]!.next!;
-      const generator = sampling.seed !== null && !sampling.greedy ? new Generator(sampling.seed) : undefined;
-      return sampleTokens(logits.narrow(0, i, 1), samplingOptions(sampling, generator))[0]!;
-    });
+    // All greedy (what a teacher service asks): one argmax for the batch; else each row its own draw.
+    const allGreedy = wanting.every((b) => jobs[b]!.next!.sampling.greedy);
+    const chosen = allGreedy
+      ? sampleTokens(logits, { greedy: true })
+      : wanting.map((b, i) => sampleTokens(logits.narrow(0, i, 1), samplingOptions(jobs[b]!.next!.sampling))[0]!);
     const k = Math.max(...wanting.map((b) => jobs[b]!.next!.logprobs ?? -1));
     const table = k >= 0 ? logprobTable(logits, chosen, k) : null;
     wanting.forEach((b, i) => {
