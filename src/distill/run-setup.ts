@@ -27,6 +27,7 @@ import type { ScheduleSettings } from './schedule.js';
 import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
 import { ServedTeacher } from './teacher-service/served-teacher.js';
+import { releaseVocabularyTensors } from './cross-tokenizer/signal.js';
 import { readModelConfig } from '../models/decoder/config.js';
 import type { CompletionPlan } from './step-micro-batches.js';
 import { readGenerationDefaults, stopTokenIds } from '../models/open-model.js';
@@ -243,6 +244,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
       master.dispose();
       teacher?.dispose();
       cache?.close();
+      if (prepared.crossTokenizer) releaseVocabularyTensors(prepared.crossTokenizer.vocabulary);
     },
   };
 }

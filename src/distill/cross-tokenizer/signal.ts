@@ -31,6 +31,15 @@ function vocabularyOn(map: VocabularyMap, device: string): CrossRows['vocabulary
   return tensors;
 }
 
+/** Frees the shared ids' tensors of a finished run (they live as long as the run, on every device it used). */
+export function releaseVocabularyTensors(map: VocabularyMap): void {
+  for (const { studentIds, teacherIds } of vocabularyTensors.get(map)?.values() ?? []) {
+    studentIds.dispose();
+    teacherIds.dispose();
+  }
+  vocabularyTensors.delete(map);
+}
+
 const indices = (values: number[], device: string) => tensor(values, { dtype: 'int64', device });
 
 function spanSide(plan: SpanSidePlan, device: string): SpanSide {
