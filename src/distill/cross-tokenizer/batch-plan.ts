@@ -79,7 +79,7 @@ export function teacherIdsFor(studentIds: readonly number[], pair: CrossTokenize
   let run: Uint8Array[] = [];
   const flushText = () => {
     if (run.length === 0) return;
-    for (const id of pair.teacher.encode(new TextDecoder('utf-8').decode(concatBytes(run)))) {
+    for (const id of pair.teacher.encode(UTF8.decode(concatBytes(run)))) {
       teacherIds.push(id);
       teacherBytes.push(teacherTable.bytesOf(id));
     }
@@ -108,6 +108,8 @@ export function teacherIdsFor(studentIds: readonly number[], pair: CrossTokenize
 }
 
 const EMPTY = new Uint8Array(0);
+/** Invalid UTF-8 (a character cut by truncation) becomes U+FFFD, which the alignment's prefix/suffix rule absorbs. */
+const UTF8 = new TextDecoder('utf-8');
 
 /** The teacher's token for a student special token: the same name, else end for end, else none. */
 export function teacherCounterpart(studentId: number, pair: CrossTokenizerPair): number | null {

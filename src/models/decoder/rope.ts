@@ -26,7 +26,7 @@ function llama3Frequencies(invFreq: Tensor, s: Extract<RopeScaling, { type: 'lla
  * θ · (factor · L / max_position_embeddings − (factor − 1))^(d / (d − 2)) with L at least
  * max_position_embeddings, so up to that length it is θ itself.
  */
-export function dynamicRopeBase(config: DecoderConfig, factor: number, sequenceLength: number): number {
+function dynamicRopeBase(config: DecoderConfig, factor: number, sequenceLength: number): number {
   const f = Math.fround;
   const maxPositions = config.maxPositionEmbeddings;
   const length = Math.max(sequenceLength, maxPositions);
