@@ -6,17 +6,17 @@
 // loss also owns its kernel: lossGradient runs the fused KD kernel where kernelsFor allows it and
 // the loss is the one that kernel computes, else autograd through the sums below.
 import { rowsAt, targetRows } from '../eval/targets.js';
-import { cat, crossEntropy, fusedKdLoss, kernelsFor, stack, type Tensor, tidy, zerosLike } from '../tensor/index.js';
+import { aten, cat, crossEntropy, fusedKdLoss, kernelsFor, stack, type Tensor, tidy, zerosLike } from '../tensor/index.js';
 import type { CachedRows } from './teacher-cache/reader.js';
 import { divergencePerToken } from './divergences.js';
-import type { TeacherRows } from './teacher-rows.js';
+import type { BucketRows, RoutedPart, TeacherRows } from './teacher-rows.js';
 import { crossRowLossSums } from './cross-tokenizer/loss.js';
 import type { LossSettings, LossSums } from './loss-types.js';
 
 export type { LossSettings, LossSums } from './loss-types.js';
 
 /** Loss math runs in float32 at least (bf16/fp16 logits are upcast; float64 stays float64). */
-function lossPrecision(logits: Tensor): Tensor {
+export function lossPrecision(logits: Tensor): Tensor {
   return logits.dtype === 'float64' ? logits : logits.to('float32');
 }
 
@@ -69,7 +69,18 @@ export function mixedLoss(kdSum: number, ceSum: number, alpha: number, totalTarg
 export function lossSums(student: Tensor, teacher: TeacherRows, targets: Tensor, settings: LossSettings): LossSums {
   if (teacher.kind === 'top-k') return cachedRowLossSums(student, teacher.rows, targets, settings);
   if (teacher.kind === 'cross') return crossRowLossSums(student, teacher.rows, targets, settings);
+  if (teacher.kind === 'buckets') return bucketRowLossSums(student, teacher.rows, targets, settings);
+  if (teacher.kind === 'routed') return routedLossSums(student, teacher.parts, targets, settings);
   return rowLossSums(student, teacher.kind === 'logits' ? teacher.logits : null, targets, settings);
+}
+
+/** Σkd and Σce of rows routed to several teachers (--teacher-route): each part against its own teacher's rows. */
+function routedLossSums(student: Tensor, parts: readonly RoutedPart[], targets: Tensor, settings: LossSettings): LossSums {
+  return tidy(() => {
+    const sums = parts.map((p) => lossSums(student.indexSelect(0, p.positions), p.rows, targets.indexSelect(0, p.positions), settings));
+    const add = (pick: (s: LossSums) => Tensor) => sums.map(pick).reduce((a, b) => a.add(b));
+    return { kdSum: add((s) => s.kdSum), ceSum: add((s) => s.ceSum), count: targets.numel };
+  });
 }
 
 /**
@@ -79,6 +90,19 @@ export function lossSums(student: Tensor, teacher: TeacherRows, targets: Tensor,
  * logits), else by autograd through lossSums.
  */
 export function lossGradient(logits: Tensor, teacher: TeacherRows, targets: Tensor, settings: LossSettings, totalTargets: number): { sums: Tensor; dLogits: Tensor } {
+  if (teacher.kind === 'routed') {
+    // Each teacher's rows through their own kernel (the fused one where they are logits); the
+    // gradients land back at the rows' positions.
+    return tidy(() => {
+      const dLogits = zerosLike(logits);
+      const sums = teacher.parts.map((p) => {
+        const part = lossGradient(logits.indexSelect(0, p.positions), p.rows, targets.indexSelect(0, p.positions), settings, totalTargets);
+        aten('aten::index_copy_', dLogits, 0, p.positions, part.dLogits).dispose();
+        return part.sums;
+      });
+      return { sums: sums.reduce((a, b) => a.add(b)), dLogits };
+    });
+  }
   if (teacher.kind === 'logits' && settings.divergence.kind === 'forward-kl' && kernelsFor(logits.device, logits.dtype).kdLoss === 'fused') {
     return tidy(() => {
       const shared = settings.sharedVocab ?? Math.min(logits.size(-1), teacher.logits.size(-1));
@@ -96,7 +120,7 @@ export function lossGradient(logits: Tensor, teacher: TeacherRows, targets: Tens
  * The log-probability of a bucket that holds nothing: finite (so p·log p terms are 0·finite = 0,
  * never NaN) and far below any real log-probability (e^−10⁴ is 0 in float32 and float64).
  */
-const EMPTY_BUCKET = -1e4;
+export const EMPTY_BUCKET = -1e4;
 
 /**
  * A cache's rows restricted to the student's vocabulary. A teacher with more embedding rows
@@ -105,7 +129,7 @@ const EMPTY_BUCKET = -1e4;
  * (ids pointed at 0, log-probability EMPTY_BUCKET on both sides). `beyond` marks them; null when
  * the teacher's vocabulary fits the student's (the cache's rows as they are).
  */
-function withinVocabulary(cached: CachedRows, vocab: number): { ids: Tensor; logProbs: Tensor; tailLogMass: Tensor; beyond: Tensor | null } {
+export function withinVocabulary(cached: CachedRows, vocab: number): { ids: Tensor; logProbs: Tensor; tailLogMass: Tensor; beyond: Tensor | null } {
   const { ids, logProbs, tailLogMass } = cached;
   if (cached.tailTokens + ids.size(-1) <= vocab) return { ids, logProbs, tailLogMass, beyond: null };
   const beyond = ids.ge(vocab);
@@ -131,23 +155,50 @@ export function cachedRowLossSums(student: Tensor, cached: CachedRows, targets: 
     const tau = settings.temperature;
     const s = lossPrecision(student);
     const { ids, logProbs, tailLogMass, beyond } = withinVocabulary(cached, s.size(-1));
-    const logS = s.div(tau).logSoftmax(-1);
-    const gathered = logS.gather(-1, ids);
-    const top = beyond ? gathered.maskedFill(beyond, EMPTY_BUCKET) : gathered;
     let teacherBuckets = logProbs.div(tau);
-    let studentBuckets = top;
     // An empty tail (k = V: a served teacher asked for every token) is no bucket: its mass,
     // 1 − Σ top-k, would be rounding noise (~1e-8), which tempering raises to m^(1/τ) (1e-4 at τ = 2).
-    if (cached.tailTokens > 0 || beyond) {
-      // The tail's mass m is tempered as if spread evenly over its n = V − k tokens: n·(m/n)^(1/τ).
-      const n = Math.max(1, cached.tailTokens);
-      const tailTempered = tailLogMass.div(tau).add((1 - 1 / tau) * Math.log(n));
-      teacherBuckets = cat([teacherBuckets, tailTempered.unsqueeze(-1)], -1);
-      studentBuckets = cat([top, top.logsumexp(-1, true).expm1().neg().clamp(1e-12).log()], -1);
-    }
+    const withTail = cached.tailTokens > 0 || beyond !== null;
+    if (withTail) teacherBuckets = cat([teacherBuckets, temperedTail(tailLogMass, cached.tailTokens, tau).unsqueeze(-1)], -1);
+    const studentBuckets = studentBucketLogProbs(s.div(tau).logSoftmax(-1), ids, beyond, withTail);
     // Both bucket vectors are (unnormalised) log-probabilities: at temperature 1 the divergence
     // renormalises them; the τ² factor of the KD term is applied here.
     const kdSum = divergencePerToken(teacherBuckets.detach(), studentBuckets, 1, settings.divergence).sum().mul(tau * tau);
+    const ceSum = crossEntropy(s, targets, { reduction: 'sum' });
+    return { kdSum, ceSum, count: targets.numel };
+  });
+}
+
+/**
+ * A tail of log-mass m over n tokens, tempered as if spread evenly over them: n·(m/n)^(1/τ)
+ * (its log). Exact at τ = 1; a cache or a service knows nothing more of the tail.
+ */
+export function temperedTail(tailLogMass: Tensor, tailTokens: number, tau: number): Tensor {
+  return tailLogMass.div(tau).add((1 - 1 / tau) * Math.log(Math.max(1, tailTokens)));
+}
+
+/**
+ * The student's tempered log-probabilities `logS` [K, V] gathered into buckets: at `ids` (an
+ * `empty` entry is no bucket: EMPTY_BUCKET), and, with a tail, the rest's log(1 − Σ).
+ */
+function studentBucketLogProbs(logS: Tensor, ids: Tensor, empty: Tensor | null, withTail: boolean): Tensor {
+  const gathered = logS.gather(-1, ids);
+  const top = empty ? gathered.maskedFill(empty, EMPTY_BUCKET) : gathered;
+  return withTail ? cat([top, top.logsumexp(-1, true).expm1().neg().clamp(1e-12).log()], -1) : top;
+}
+
+/**
+ * Σ kd_t and Σ ce_t against a target already in buckets and tempered (a mixture of teachers some of
+ * which are known by their top-k): the student's tempered probabilities over the same buckets, the
+ * divergence between them, times τ². The student's softmax is over the shared vocabulary.
+ */
+export function bucketRowLossSums(student: Tensor, buckets: BucketRows, targets: Tensor, settings: LossSettings): LossSums {
+  return tidy(() => {
+    const tau = settings.temperature;
+    const s = lossPrecision(student);
+    const shared = settings.sharedVocab ?? s.size(-1);
+    const studentBuckets = studentBucketLogProbs(s.slice(-1, 0, shared).div(tau).logSoftmax(-1), buckets.ids, buckets.empty, true);
+    const kdSum = divergencePerToken(buckets.logProbs.detach(), studentBuckets, 1, settings.divergence).sum().mul(tau * tau);
     const ceSum = crossEntropy(s, targets, { reduction: 'sum' });
     return { kdSum, ceSum, count: targets.numel };
   });

@@ -13,6 +13,7 @@ import { teacherSignalFor, type TopKRowsSource } from './teacher-signal.js';
 import type { TeacherSource } from './teacher.js';
 import type { AlignmentCounts } from './cross-tokenizer/batch-plan.js';
 import type { CrossTokenizerSetup } from './cross-tokenizer/signal.js';
+import { ensembleSignal, type TeacherEnsemble } from './teacher-ensemble/ensemble.js';
 import { batchInput } from '../models/decoder/batch-input.js';
 import { type CheckpointedForward, checkpointedHiddenStates } from '../models/decoder/checkpointing.js';
 import type { ForwardOptions } from '../models/decoder/model.js';
@@ -33,6 +34,8 @@ export interface MicroBatchSetup {
   clock?: PhaseClock;
   /** A teacher with another tokenizer: its tokens aligned with the student's (--cross-tokenizer). */
   crossTokenizer?: CrossTokenizerSetup | null;
+  /** Several teachers (--teacher given more than once): mixed or routed; replaces `teacher` and `cache`. */
+  ensemble?: TeacherEnsemble | null;
   /** Told how each micro-batch's targets were aligned (cross-tokenizer only). */
   onAlignment?: (counts: AlignmentCounts) => void;
 }
@@ -86,7 +89,9 @@ export function microBatchBackward(batch: PaddedBatch, totalTargets: number, s: 
     const { index, targets } = targetIndexOf(batch.labels, s.device);
     const input = batchInput(batch.inputIds, batch.attentionMask, s.device);
     const chunkSize = s.impl === 'chunked' ? chunkRows(s.chunkSize, s.student.config.vocabSize) : Number.POSITIVE_INFINITY;
-    const teacher = teacherSignalFor(s, batch, index, sourceIndices, s.device, chunkSize);
+    const teacher = s.ensemble
+      ? ensembleSignal(s.ensemble, batch, index, sourceIndices, s.device, s.loss, s.student.config.vocabSize)
+      : teacherSignalFor(s, batch, index, sourceIndices, s.device, chunkSize);
     if (teacher.alignment) s.onAlignment?.(teacher.alignment);
     s.clock?.lap('teacher_forward');
     try {

@@ -58,6 +58,11 @@ export function teacherSignalFor(
     });
     return crossSignal(teacher, planCrossBatch(examples, source.crossTokenizer, chunkRows), source.crossTokenizer, device);
   }
+  return onlineSignal(teacher, batch, index, device);
+}
+
+/** A local teacher's signal: its hidden rows now, its LM head on the rows the loss asks for. */
+export function onlineSignal(teacher: TeacherSource, batch: PaddedBatch, index: Tensor, device: string): TeacherSignal {
   const hidden = teacher.hiddenRows(batch.inputIds, batch.attentionMask, index);
   return logitsSignal((start, count) => teacher.headLogits(hidden.narrow(0, start, count), device), () => hidden.dispose());
 }
