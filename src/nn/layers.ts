@@ -21,11 +21,30 @@ export class Linear extends Module {
   readonly outFeatures: number;
   readonly hasBias: boolean;
 
-  constructor(inFeatures: number, outFeatures: number, options: ParamOptions & { bias?: boolean } = {}) {
+  /**
+   * `adopt`: take over another layer's weight and bias tensors (the same tensors, not copies) instead
+   * of allocating new ones, as a layer that wraps or unwraps a Linear in place does (LoRA): a 4B
+   * model's projections are never held twice. Its `bias` option is ignored (the adopted layer's).
+   */
+  constructor(inFeatures: number, outFeatures: number, options: ParamOptions & { bias?: boolean; adopt?: Linear } = {}) {
     super();
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;
-    this.hasBias = options.bias ?? true;
+    const { adopt } = options;
+    this.hasBias = adopt ? adopt.hasBias : (options.bias ?? true);
+    if (adopt) {
+      if (adopt.inFeatures !== inFeatures || adopt.outFeatures !== outFeatures) {
+        throw new Error(`Linear(${inFeatures}, ${outFeatures}) cannot adopt the weights of a Linear(${adopt.inFeatures}, ${adopt.outFeatures})`);
+      }
+      // Adopted tensors keep their requiresGrad (a frozen base stays frozen).
+      const adopted = adopt.bias ? { weight: adopt.weight, bias: adopt.bias } : { weight: adopt.weight };
+      for (const [name, t] of Object.entries(adopted)) {
+        const trainable = t.requiresGrad;
+        this.registerParameter(name, t);
+        if (!trainable) t.requiresGrad_(false);
+      }
+      return;
+    }
     const bound = 1 / Math.sqrt(inFeatures);
     const tensorOptions = { dtype: options.dtype, device: options.device };
     const init = (t: Tensor) => uniform_(t, -bound, bound, options.generator);

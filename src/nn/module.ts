@@ -22,6 +22,21 @@ export abstract class Module {
     return module;
   }
 
+  /**
+   * Puts `module` in place of the child registered under `name`, keeping its position (so parameter
+   * order is unchanged), and the attribute of the same name when it held the old child: module
+   * attribute paths are checkpoint names, so `attn.q_proj` and the `q_proj.` names stay one thing
+   * (as setattr on a torch.nn.Module). Used to wrap layers in place, e.g. with LoRA adapters.
+   */
+  replaceModule(name: string, module: Module): Module {
+    const old = this.#children.get(name);
+    if (old === undefined) throw new Error(`no child module '${name}' to replace`);
+    this.#children.set(name, module);
+    const self = this as unknown as Record<string, unknown>;
+    if (self[name] === old) self[name] = module;
+    return old;
+  }
+
   /** The parameter registered under `name` on this module. */
   protected param(name: string): Tensor {
     const value = this.#parameters.get(name);

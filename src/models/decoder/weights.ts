@@ -37,13 +37,18 @@ const TEXT_PART_PREFIXES: [string, string][] = [
 ];
 const OTHER_TOWERS = /^(model\.)?(vision_tower|multi_modal_projector|audio_tower)\./;
 
+/** The causal LM's name for a checkpoint name (the same name in a plain causal LM folder; a multimodal one's language model renamed). */
+export function causalLMName(name: string): string {
+  const prefix = TEXT_PART_PREFIXES.find(([from]) => name.startsWith(from));
+  return prefix ? prefix[1] + name.slice(prefix[0].length) : name;
+}
+
 /** The checkpoint's names by the causal LM's names they hold (the same names for a plain causal LM folder). */
 function causalLMNames(stored: readonly string[]): Map<string, string> {
   const names = new Map<string, string>();
   for (const name of stored) {
     if (IGNORED_KEYS.test(name) || OTHER_TOWERS.test(name)) continue;
-    const prefix = TEXT_PART_PREFIXES.find(([from]) => name.startsWith(from));
-    names.set(prefix ? prefix[1] + name.slice(prefix[0].length) : name, name);
+    names.set(causalLMName(name), name);
   }
   return names;
 }
@@ -93,8 +98,12 @@ export interface SaveOptions {
 export function saveCausalLM(model: CausalLM, dir: string, options: SaveOptions = {}): void {
   const dtype = options.dtype ?? model.dtype;
   const maxShardBytes = options.maxShardBytes ?? 5 * 1024 ** 3;
-  mkdirSync(dir, { recursive: true });
   const named = [...model.stateDict()];
+  // A model carrying LoRA adapters is not a Hugging Face checkpoint: its adapter is saved apart
+  // (saveLoraAdapter) or merged in first (LoraAdapter.merge).
+  const adapterWeight = named.find(([name]) => /(^|\.)lora_[AB]\.weight$/.test(name));
+  if (adapterWeight) throw new Error(`saveCausalLM(${dir}): the model carries LoRA adapters (${adapterWeight[0]}, ...); merge or remove them first, or save the adapter as a PEFT folder`);
+  mkdirSync(dir, { recursive: true });
   const bytesOf = (t: Tensor) => t.numel * BYTES_PER_ELEMENT[dtype];
 
   // Greedy packing in state-dict order, as transformers shards.
