@@ -18,6 +18,7 @@ export { generateText, type GenerateTextOptions, type GenerateTextResult } from 
 export { generateData, type GenerateDataOptions, type GenerateDataResult } from './api/generate-data.js';
 export { initModel, type InitModelOptions, type InitModelResult } from './api/init-model.js';
 export { loadModel, saveModel, type LoadModelOptions, type LoadOptions, type SaveOptions } from './api/models.js';
+export { mergeLora, type MergeLoraOptions, type MergeLoraResult } from './api/merge-lora.js';
 export { writeReport, type ReportOptions, type ReportResult } from './api/report.js';
 export { serve, type ServeHandle, type ServeOptions } from './api/serve.js';
 export type { AbortSignalLike } from './api/options.js';
@@ -40,6 +41,7 @@ export { DataError, MissingSplitError } from './data/errors.js';
 export { TokenizerError } from './tokenizer/tokenizer.js';
 export { ModelConfigError } from './models/decoder/config.js';
 export { SafetensorsError } from './io/safetensors/format.js';
+export { LoraAdapterError } from './models/lora/config.js';
 export { HubError } from './io/hub/download.js';
 export { ResumableLinesError } from './io/resumable-lines.js';
 export { RunFolderError } from './report/run-folder.js';

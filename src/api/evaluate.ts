@@ -18,8 +18,10 @@ import { type Naming, namer } from './naming.js';
 import { checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
 
 export interface EvaluateOptions {
-  /** Model folder or Hugging Face repo id. */
+  /** Model folder or Hugging Face repo id, or a PEFT adapter folder (applied to its base, unmerged). */
   model: string;
+  /** With an adapter folder as `model`: its base model (default: adapter_config.json's base_model_name_or_path). */
+  base?: string;
   /** Exactly one of: a data file/folder/dataset id (guanaco, instruction, chat, text or tokens records)... */
   data?: string;
   /** ...one text (needs the model folder's tokenizer; every token scored)... */
@@ -77,14 +79,14 @@ export interface EvaluateResult {
   klTeacherStudent?: number;
 }
 
-const KEYS = ['model', 'data', 'text', 'inputIds', 'split', 'teacher', 'allTokens', 'format', 'template', 'maxExamples', 'batchSize', 'maxLength', 'device', 'dtype', 'onBatch', 'log'];
+const KEYS = ['model', 'base', 'data', 'text', 'inputIds', 'split', 'teacher', 'allTokens', 'format', 'template', 'maxExamples', 'batchSize', 'maxLength', 'device', 'dtype', 'onBatch', 'log'];
 
 /** Scores the batches one at a time (for progress); token sums of disjoint batches add. */
 function scoreBatches(model: CausalLM, teacher: CausalLM | null, batches: ScoredBatch[], sharedVocab: number | undefined, onBatch?: (done: number, total: number) => void): Comparison {
-  const total: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0 };
+  const total: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0, klOthers: [] };
   batches.forEach((batch, i) => {
     const sums = comparisonSums(model, teacher, [batch], { sharedVocab });
-    for (const key of Object.keys(total) as (keyof ComparisonSums)[]) total[key] += sums[key];
+    for (const key of ['tokens', 'studentNll', 'teacherNll', 'agree', 'kl'] as const) total[key] += sums[key];
     onBatch?.(i + 1, batches.length);
   });
   return comparisonFromSums(total, teacher !== null);
@@ -124,7 +126,9 @@ export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'
   }
 
   const needsTokenizer = options.text !== undefined ? name('text') : data !== null && data.format !== 'tokens' ? `the ${data.format} records of ${options.data}` : undefined;
-  const { folder, model, tokenizer } = await openModel(options.model, {
+  const { folder, adapter, model, tokenizer } = await openModel(options.model, {
+    base: options.base,
+    baseOption: name('base'),
     dtype,
     device: checkDevice(options.device ?? 'cpu', name('device')),
     needTokenizer: needsTokenizer,
@@ -151,7 +155,7 @@ export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'
       else batches = inOrder(examples, batchSize, paddingId(tokenizer), vocabSize);
     }
     const sequences = batches.reduce((n, b) => n + b.inputIds.length, 0);
-    const common = { model: folder, sequences, allTokens, ...(data ? { format: data.format } : {}) };
+    const common = { model: adapter ?? folder, sequences, allTokens, ...(data ? { format: data.format } : {}) };
     if (options.teacher === undefined) {
       const c = scoreBatches(model, null, batches, undefined, options.onBatch);
       return { ...common, tokens: c.tokens, nll: c.student.nll, perplexity: c.student.perplexity };
@@ -165,7 +169,7 @@ export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'
       const c = scoreBatches(model, opened.model, batches, vocab.sharedVocab, options.onBatch);
       return {
         ...common, tokens: c.tokens, nll: c.student.nll, perplexity: c.student.perplexity,
-        teacher: opened.folder, teacherNll: c.teacher!.nll, teacherPerplexity: c.teacher!.perplexity, top1Agreement: c.top1Agreement!, klTeacherStudent: c.klTeacherStudent!,
+        teacher: opened.adapter ?? opened.folder, teacherNll: c.teacher!.nll, teacherPerplexity: c.teacher!.perplexity, top1Agreement: c.top1Agreement!, klTeacherStudent: c.klTeacherStudent!,
       };
     } finally {
       opened.model.dispose();

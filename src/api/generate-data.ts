@@ -96,7 +96,7 @@ export async function generateData(options: GenerateDataOptions, naming: Naming 
   const format = config.format === 'auto' ? detectFormat(records, source.source).format : (config.format as DataFormat);
   checkAnswerFormat(format);
   const template = format === 'instruction' ? parseInstructionTemplate(config.template) : null;
-  const folder = await resolveModelPath(config.teacher!, { log });
+  const folder = await resolveModelPath(options.teacher, { log });
   // What the output depends on: a rerun continues a partial output only when all of it is the same.
   const job = {
     teacher: folder, data: source.source, dataDigest: recordsDigest(records), records: records.length, device, format, template: template?.source ?? null, maxLength: config.maxLength,

@@ -13,8 +13,10 @@ import { type Naming, namer } from './naming.js';
 import { checkInt, OptionsError, rejectUnknownOptions } from './options.js';
 
 export interface GenerateTextOptions {
-  /** Model folder or Hugging Face repo id. */
+  /** Model folder or Hugging Face repo id, or a PEFT adapter folder (applied to its base, unmerged). */
   model: string;
+  /** With an adapter folder as `model`: its base model (default: adapter_config.json's base_model_name_or_path). */
+  base?: string;
   /** Exactly one of: the prompt text (needs the folder's tokenizer)... */
   prompt?: string;
   /** ...or the prompt's token ids. */
@@ -53,7 +55,7 @@ export interface GenerateTextResult {
   decoding: string;
 }
 
-const KEYS = ['model', 'prompt', 'inputIds', 'maxNewTokens', 'greedy', 'temperature', 'topK', 'topP', 'seed', 'chat', 'thinking', 'device', 'dtype', 'onToken', 'onText', 'log'];
+const KEYS = ['model', 'base', 'prompt', 'inputIds', 'maxNewTokens', 'greedy', 'temperature', 'topK', 'topP', 'seed', 'chat', 'thinking', 'device', 'dtype', 'onToken', 'onText', 'log'];
 
 export async function generateText(options: GenerateTextOptions, naming: Naming = 'keys'): Promise<GenerateTextResult> {
   const name = namer(naming);
@@ -63,6 +65,8 @@ export async function generateText(options: GenerateTextOptions, naming: Naming 
   const maxNewTokens = checkInt(name('maxNewTokens'), options.maxNewTokens ?? 64, 1, 1_000_000);
   const seed = checkInt(name('seed'), options.seed ?? 0, 0);
   const { folder, model, tokenizer, generation } = await openModel(options.model, {
+    base: options.base,
+    baseOption: name('base'),
     dtype: options.dtype ?? 'float32',
     device: checkDevice(options.device ?? 'cpu', name('device')),
     needTokenizer: options.prompt !== undefined ? name('prompt') : undefined,

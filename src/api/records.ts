@@ -53,6 +53,8 @@ export interface EvalRecord {
   teacherPerplexity: number | null;
   top1Agreement: number | null;
   klTeacherStudent: number | null;
+  /** Several teachers: the student's KL to each local teacher, by name (the comparison's teacher first). */
+  klByTeacher?: Record<string, number>;
   evalTokens: number;
 }
 

@@ -27,6 +27,8 @@ export interface EncodeOptions {
 
 export interface EncodeResult {
   examples: EncodedExample[];
+  /** The record each example was encoded from (records may be dropped). */
+  recordIndices: number[];
   dropped: number;
   /** Counts by reason: keys starting 'dropped:' add up to `dropped`; the others note truncation or a chat fallback. */
   reasons: Record<string, number>;
@@ -101,6 +103,7 @@ function appendEos(example: EncodedExample, segments: readonly Segment[], tokeni
 export function encodeExamples(records: readonly DataRecord[], tokenizer: TextTokenizer | null, options: EncodeOptions): EncodeResult {
   const template = checkOptions(tokenizer, options);
   const examples: EncodedExample[] = [];
+  const recordIndices: number[] = [];
   const reasons: Record<string, number> = {};
   const count = (reason: string) => (reasons[reason] = (reasons[reason] ?? 0) + 1);
   let dropped = 0;
@@ -131,6 +134,7 @@ export function encodeExamples(records: readonly DataRecord[], tokenizer: TextTo
     if (example.inputIds.length < 2) return drop(DROP_TOO_SHORT);
     if (!hasPredictedTarget(example.labels)) return drop(hadTargets ? dropTruncatedTargets(options.maxLength) : DROP_NO_TARGET);
     examples.push(example);
+    recordIndices.push(index);
   });
-  return { examples, dropped, reasons };
+  return { examples, recordIndices, dropped, reasons };
 }

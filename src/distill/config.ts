@@ -10,7 +10,8 @@ import { SCHEDULE_NAMES } from './schedule.js';
 // below also makes `distillery distill --help`, which should not wait for it.
 const yaml = () => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
-type Kind = 'string' | 'number' | 'int' | 'bool' | 'enum';
+/** `strings`: one value or several (a repeated flag, a YAML list); `numbers`: a comma-separated list of numbers. */
+type Kind = 'string' | 'strings' | 'number' | 'numbers' | 'int' | 'bool' | 'enum';
 
 interface OptionSpec {
   key: keyof DistillConfig;
@@ -30,8 +31,13 @@ interface OptionSpec {
 }
 
 export interface DistillConfig {
-  /** null only through the API (plain language-model training with α = 0, e.g. a demo's teacher). */
-  teacher: string | null;
+  /**
+   * The teacher: a model folder or Hugging Face repo id; several (a list: local folders, teacher
+   * caches and http(s) URLs of served teachers, of one tokenizer; `NAME=` before one names it) are
+   * mixed (`teacherWeights`) or routed (`teacherRoute`). null only through the API (plain
+   * language-model training with α = 0, e.g. a demo's teacher).
+   */
+  teacher: string | string[] | null;
   student: string;
   data: string;
   out: string;
@@ -106,13 +112,17 @@ export interface DistillConfig {
   teacherTopK: number;
   /** Seconds a served teacher may keep failing (retried with backoff) before the run stops with a checkpoint. */
   teacherTimeout: number;
+  /** Several teachers: the weight of each in the mixture Σ w_i·softmax(z_i/τ) (normalised to sum 1); null: equal. */
+  teacherWeights: number[] | null;
+  /** Several teachers: the record field that names each example's teacher (its NAME=, or its folder's or URL's last part). */
+  teacherRoute: string | null;
 }
 
 const N = Number.MAX_SAFE_INTEGER;
 
 /** Defaults reproduce the reference setup: α 0.7, τ 5, AdamW lr 5e-5 constant, 3 epochs, batch 4. */
 const TABLE = [
-  { key: 'teacher', kind: 'string', default: undefined, help: 'teacher model folder or Hugging Face repo id (e.g. Qwen/Qwen3-4B)' },
+  { key: 'teacher', kind: 'strings', default: undefined, help: 'teacher model folder or Hugging Face repo id (e.g. Qwen/Qwen3-4B); repeat it for several teachers of one tokenizer (folders, teacher caches, http(s) URLs of served teachers; NAME=... names one), mixed by --teacher-weights or routed by --teacher-route' },
   { key: 'student', kind: 'string', default: undefined, help: 'student model folder or repo id to start from (e.g. Qwen/Qwen3-0.6B)' },
   { key: 'data', kind: 'string', default: undefined, help: 'training data: .jsonl/.json/.parquet/.txt file, folder, or dataset repo id' },
   { key: 'out', resumable: true, kind: 'string', default: undefined, help: 'run folder: student/, metrics.jsonl, config.yaml, summary.json, checkpoints/' },
@@ -151,6 +161,8 @@ const TABLE = [
   { key: 'teacherModel', kind: 'string', default: null, help: "the served model to ask for (--teacher-url; default: the server's only model)" },
   { key: 'teacherTopK', kind: 'int', default: 20, min: 1, max: N, help: "top-k log-probabilities per token asked of a served teacher (vLLM's default limit is 20); the KD term is over these and the tail" },
   { key: 'teacherTimeout', resumable: true, kind: 'number', default: 300, above: 0, max: 86400, help: 'seconds a served teacher may keep failing (retried with backoff) before the run stops with a checkpoint' },
+  { key: 'teacherWeights', kind: 'numbers', default: null, above: 0, max: N, help: 'several teachers: their weights in the mixture of tempered distributions, in --teacher order (e.g. 0.7,0.3; normalised; default equal)' },
+  { key: 'teacherRoute', kind: 'string', default: null, help: "several teachers: the record field naming each example's teacher (a --teacher NAME=, or the last part of its folder or URL); its KD is against that teacher alone" },
   { key: 'crossTokenizer', kind: 'enum', default: null, choices: ['gold', 'uld'], help: "teacher with another tokenizer: gold (one-token spans by --loss over the shared vocabulary, other spans by ULD) or uld (every span by ULD); both align the tokenizations by the bytes each token covers" },
   { key: 'evalEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'evaluate every N steps (0: at each epoch end)' },
   { key: 'saveEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'checkpoint every N steps (0: only at the end)' },
@@ -201,6 +213,15 @@ function coerce(spec: OptionSpec, raw: unknown, where: string): unknown {
   switch (spec.kind) {
     case 'string':
       return typeof raw === 'string' && raw !== '' ? raw : fail('a non-empty string');
+    case 'strings': {
+      const list = Array.isArray(raw) ? raw : [raw];
+      if (list.length === 0 || !list.every((v) => typeof v === 'string' && v !== '')) fail('a non-empty string, or a list of them');
+      return list.length === 1 ? list[0] : list;
+    }
+    case 'numbers': {
+      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw];
+      return list.map((v, i) => coerce({ ...spec, kind: 'number' }, v, `${where} (value ${i + 1})`));
+    }
     case 'bool':
       if (typeof raw === 'boolean') return raw;
       if (raw === 'true' || raw === 'false') return raw === 'true';
@@ -284,6 +305,7 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
   if (options.withoutTeacher && config.alpha !== 0) throw new ConfigError(`training without a teacher needs ${name('alpha')} 0 (cross-entropy only)`);
   checkGeneration(config as unknown as DistillConfig, name);
   checkServedTeacher(config as unknown as DistillConfig, name);
+  checkSeveralTeachers(config as unknown as DistillConfig, name);
   if (typeof config.teacher === 'string' && config.teacherCache !== null) {
     throw new ConfigError(
       `${name('teacher')} ${config.teacher} and ${name('teacherCache')} ${config.teacherCache} were both given: the cache replaces the teacher (its weights are never loaded); give one of them`,
@@ -308,6 +330,29 @@ function checkServedTeacher(config: DistillConfig, name: (key: string) => string
     throw new ConfigError(
       `${name('teacherUrl')} cannot be used with ${clash}: a served teacher here scores the data's own text with the student's tokenizer (${name('teacherModel')} picks the served model)`,
     );
+  }
+}
+
+/** Several teachers are all named by --teacher, mixed or routed; what needs one teacher refuses them. */
+function checkSeveralTeachers(config: DistillConfig, name: (key: string) => string): void {
+  const count = Array.isArray(config.teacher) ? config.teacher.length : 0;
+  if (count === 0) {
+    const alone = config.teacherWeights !== null ? name('teacherWeights') : config.teacherRoute !== null ? name('teacherRoute') : null;
+    if (alone) throw new ConfigError(`${alone} combines several teachers: give ${name('teacher')} more than once`);
+    return;
+  }
+  const clash = config.teacherCache !== null ? name('teacherCache') : config.teacherUrl !== null ? name('teacherUrl') : null;
+  if (clash) throw new ConfigError(`with several teachers, give each as ${name('teacher')} (a model folder or repo id, a teacher cache folder, or an http(s) URL of a served teacher) instead of ${clash}`);
+  const refused = config.crossTokenizer !== null ? [name('crossTokenizer'), 'several teachers must share the student\'s tokenizer']
+    : config.seqKd ? [name('seqKd'), 'sequence-level KD trains on one teacher\'s completions; make them with distillery generate-data --teacher, then distill on that data']
+    : config.teacherRoute !== null && config.onPolicyFraction > 0 ? [name('onPolicyFraction'), `${name('teacherRoute')} routes records, and the student's completions are not records`]
+    : null;
+  if (refused) throw new ConfigError(`${refused[0]} cannot be used with several teachers: ${refused[1]}`);
+  if (config.teacherWeights !== null && config.teacherRoute !== null) {
+    throw new ConfigError(`${name('teacherWeights')} and ${name('teacherRoute')} were both given: the teachers are either mixed or routed, give one of them`);
+  }
+  if (config.teacherWeights !== null && config.teacherWeights.length !== count) {
+    throw new ConfigError(`${name('teacherWeights')} has ${config.teacherWeights.length} weight(s) for ${count} teachers: give one per ${name('teacher')}, in their order`);
   }
 }
 

@@ -17,15 +17,19 @@ import {
 import { resolveModelPath } from '../io/hub/index.js';
 import { readModelConfig } from '../models/decoder/config.js';
 import { TextTokenizer } from '../tokenizer/index.js';
-import type { DistillConfig } from './config.js';
+import { ConfigError, type DistillConfig } from './config.js';
 import { checkVocabularies } from './vocabulary.js';
 import { crossTokenizerNote, crossTokenizerSetup } from './cross-tokenizer/setup.js';
 import type { CrossTokenizerSetup } from './cross-tokenizer/signal.js';
 import { dataDigest, tokenizerDigest } from './teacher-cache/fingerprint.js';
+import { mixtureWeights, routeRecords, type TeacherEntry, teacherEntries } from './teacher-ensemble/teacher-list.js';
 import type { CacheFingerprint } from './teacher-cache/format.js';
 
 export interface PreparedRun {
+  /** The teacher's folder; with several teachers, the first local one's (null when none is local). */
   teacherFolder: string | null;
+  /** Several teachers (--teacher more than once): each one, and how they combine; null with one. */
+  ensemble: PreparedEnsemble | null;
   studentFolder: string;
   /** The student's tokenizer (null for a folder without one: token-id data only). */
   studentTokenizer: TextTokenizer | null;
@@ -45,18 +49,77 @@ export interface PreparedRun {
 
 export type IndexedExample = EncodedExample & { sourceIndex: number };
 
+export interface PreparedEnsemble {
+  /** Each teacher; a local model's resolved folder in `folder`. */
+  entries: (TeacherEntry & { folder: string | null })[];
+  /** --teacher-route: each encoded example's teacher (by source index); null: a mixture. */
+  teacherOf: number[] | null;
+}
+
+/**
+ * Several teachers: local ones resolved and each checked against the student's tokenizer (the
+ * logits compared are those every model shares); caches and services are checked as they open.
+ */
+async function prepareEnsemble(
+  config: DistillConfig,
+  entries: TeacherEntry[],
+  student: { folder: string; vocabSize: number; tokenizer: TextTokenizer | null },
+  log: (line: string) => void,
+): Promise<{ ensemble: PreparedEnsemble; sharedVocab: number | undefined }> {
+  if (config.onPolicyFraction > 0) {
+    const remote = entries.find((e) => e.kind !== 'model');
+    if (remote) throw new ConfigError(`--on-policy-fraction: teacher ${remote.name} (${remote.ref}) is a ${remote.kind === 'url' ? 'served teacher' : 'teacher cache'}, which scores only the data's own text; the student's completions need every teacher local`);
+  }
+  let sharedVocab: number | undefined;
+  const resolved: PreparedEnsemble['entries'] = [];
+  for (const entry of entries) {
+    if (entry.kind !== 'model') {
+      resolved.push({ ...entry, folder: null });
+      continue;
+    }
+    const folder = await resolveModelPath(entry.ref, { log });
+    const teacher = { folder, vocabSize: readModelConfig(join(folder, 'config.json')).vocabSize, tokenizer: openTokenizer(folder) };
+    const check = checkVocabularies(teacher, student);
+    const compared = check.sharedVocab ?? Math.min(teacher.vocabSize, student.vocabSize);
+    if (compared < student.vocabSize || sharedVocab !== undefined) sharedVocab = Math.min(sharedVocab ?? compared, compared);
+    resolved.push({ ...entry, folder });
+  }
+  const how = config.teacherRoute !== null ? `routed by the records' '${config.teacherRoute}' field` : `mixed ${mixtureWeights(config, entries.length).map((w) => w.toFixed(3)).join(' : ')}`;
+  log(`teachers: ${entries.map((e) => `${e.name} (${e.kind === 'url' ? 'served' : e.kind === 'cache' ? 'cache' : 'local'} ${e.ref})`).join(', ')}; ${how}`);
+  return { ensemble: { entries: resolved, teacherOf: null }, sharedVocab };
+}
+
 function openTokenizer(folder: string): TextTokenizer | null {
   return TextTokenizer.hasTokenizer(folder) ? TextTokenizer.fromFolder(folder) : null;
 }
 
-export async function prepareRun(config: DistillConfig, log: (line: string) => void): Promise<PreparedRun> {
-  const teacherFolder = config.teacher === null ? null : await resolveModelPath(config.teacher, { log });
+/** The models' side of a run: its teacher(s) resolved and their vocabularies checked against the student's. */
+interface PreparedModels {
+  teacherFolder: string | null;
+  studentFolder: string;
+  studentTokenizer: TextTokenizer | null;
+  /** What encodes the data: the student's tokenizer, else the teacher's. */
+  tokenizer: TextTokenizer | null;
+  crossTokenizer: CrossTokenizerSetup | null;
+  sharedVocab?: number;
+  ensemble: PreparedEnsemble | null;
+}
+
+async function prepareModels(config: DistillConfig, log: (line: string) => void): Promise<PreparedModels> {
+  const entries = teacherEntries(config);
   const studentFolder = await resolveModelPath(config.student, { log });
   const studentTokenizer = openTokenizer(studentFolder);
+  const student = { folder: studentFolder, vocabSize: readModelConfig(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
+  if (entries) {
+    const { ensemble, sharedVocab } = await prepareEnsemble(config, entries, student, log);
+    const teacherFolder = ensemble.entries.find((e) => e.folder !== null)?.folder ?? null;
+    const tokenizer = studentTokenizer ?? (teacherFolder ? openTokenizer(teacherFolder) : null);
+    return { teacherFolder, studentFolder, studentTokenizer, tokenizer, crossTokenizer: null, sharedVocab, ensemble };
+  }
+  const teacherFolder = typeof config.teacher === 'string' ? await resolveModelPath(config.teacher, { log }) : null;
   // cache-teacher names the teacher as both: one tokenizer, read once (Gemma's takes seconds).
   const teacherTokenizer = teacherFolder === null ? null : teacherFolder === studentFolder ? studentTokenizer : openTokenizer(teacherFolder);
   const tokenizer = studentTokenizer ?? teacherTokenizer;
-  const student = { folder: studentFolder, vocabSize: readModelConfig(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
   const teacher = teacherFolder === null ? null : { folder: teacherFolder, vocabSize: readModelConfig(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer };
   const crossTokenizer = teacher && config.crossTokenizer ? crossTokenizerSetup(config.crossTokenizer, teacher, student) : null;
   const vocab = teacher === null
@@ -65,7 +128,12 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
       ? { note: crossTokenizerNote(crossTokenizer, teacher, student) }
       : checkVocabularies(teacher, student, '--cross-tokenizer gold (or uld)');
   log(vocab.note);
+  return { teacherFolder, studentFolder, studentTokenizer, tokenizer, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, ensemble: null };
+}
 
+export async function prepareRun(config: DistillConfig, log: (line: string) => void): Promise<PreparedRun> {
+  const models = await prepareModels(config, log);
+  const { tokenizer } = models;
   const trainSet = await readRecords(config.data, { split: 'train' });
   const records = config.maxExamples === null ? trainSet.records : trainSet.records.slice(0, config.maxExamples);
   const detected = config.format === 'auto' ? detectFormat(records, trainSet.source) : { format: config.format as DataFormat, reason: 'set by --format' };
@@ -75,6 +143,10 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
   const encoded = encodeExamples(records, tokenizer, encodeOptions);
   for (const [reason, count] of Object.entries(encoded.reasons)) log(`data: ${count} × ${reason}`);
 
+  if (models.ensemble && config.teacherRoute !== null) {
+    const routes = routeRecords(records, config.teacherRoute, models.ensemble.entries, trainSet.source);
+    models.ensemble.teacherOf = encoded.recordIndices.map((r) => routes[r]!);
+  }
   let train: IndexedExample[] = encoded.examples.map((e, sourceIndex) => ({ ...e, sourceIndex }));
   let heldOut: IndexedExample[] = [];
   // Held-out data: --eval-data, else the dataset's own eval/test split when it is a folder or
@@ -104,5 +176,7 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
-  return { teacherFolder, studentFolder, studentTokenizer, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
+  const { teacherFolder, studentFolder, studentTokenizer, crossTokenizer, sharedVocab, ensemble } = models;
+  return { teacherFolder, ensemble, studentFolder, studentTokenizer, crossTokenizer, sharedVocab, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
 }
+

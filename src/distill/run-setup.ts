@@ -22,7 +22,9 @@ import type { Divergence } from './divergences.js';
 import type { LossSettings } from './loss.js';
 import { planRun, precisionHint, type RunPlan } from './memory/run-plan.js';
 import { StudentPrecision } from './precision.js';
-import { type PreparedRun, prepareRun } from './prepare.js';
+import { type PreparedEnsemble, type PreparedRun, prepareRun } from './prepare.js';
+import type { EnsembleMember, TeacherEnsemble } from './teacher-ensemble/ensemble.js';
+import { mixtureWeights } from './teacher-ensemble/teacher-list.js';
 import type { ScheduleSettings } from './schedule.js';
 import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
@@ -48,6 +50,10 @@ export interface RunSetup {
   cache: TeacherCache | null;
   /** A teacher served over HTTP (--teacher-url): each step's rows are fetched ahead (trainer.ts). */
   served: ServedTeacher | null;
+  /** Several teachers (--teacher more than once): `teacher` is then the first local one (evaluation, completions). */
+  ensemble: TeacherEnsemble | null;
+  /** Every local teacher by name (each one's held-out KL is reported); with one teacher, empty. */
+  localTeachers: { name: string; model: CausalLM }[];
   /** float32 master weights (what the optimizer updates and checkpoints hold). */
   master: CausalLM;
   precision: StudentPrecision;
@@ -150,14 +156,46 @@ function trainingLine(config: DistillConfig, examples: number, shape: { batchSiz
   return `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${perStep} examples per step${microBatchesPerStep > 1 ? `: ${microBatchesPerStep} micro-batches of ${batchSize}` : ''})${clamped}${spans}`;
 }
 
-async function openServedTeacher(config: DistillConfig, prepared: PreparedRun, log: (line: string) => void): Promise<ServedTeacher> {
+async function openServedTeacher(config: DistillConfig, url: string, prepared: PreparedRun, log: (line: string) => void): Promise<ServedTeacher> {
   const tokenizer = prepared.studentTokenizer;
   const served = await ServedTeacher.open({
-    url: config.teacherUrl!, topK: config.teacherTopK, timeoutSeconds: config.teacherTimeout, model: config.teacherModel, tokenizer,
+    url, topK: config.teacherTopK, timeoutSeconds: config.teacherTimeout, model: config.teacherModel, tokenizer,
     vocabSize: readModelConfig(join(prepared.studentFolder, 'config.json')).vocabSize, log,
   });
-  log(`teacher service ${config.teacherUrl}: ${served.model}, top-${config.teacherTopK} log-probabilities per token${tokenizer ? ', tokenizes as the student' : ''}`);
+  log(`teacher service ${url}: ${served.model}, top-${config.teacherTopK} log-probabilities per token${tokenizer ? ', tokenizes as the student' : ''}`);
   return served;
+}
+
+/** Several teachers: each local one loaded, each cache opened, each service connected; what was opened is released on a failure. */
+async function openEnsemble(config: DistillConfig, prepared: PreparedRun, plan: PreparedEnsemble, device: string, log: (line: string) => void): Promise<TeacherEnsemble> {
+  const members: EnsembleMember[] = [];
+  try {
+    for (const entry of plan.entries) {
+      if (entry.kind === 'model') {
+        log(`loading teacher ${entry.name}: ${entry.folder} (${config.teacherDtype}, ${device})`);
+        members.push({ name: entry.name, kind: 'logits', teacher: new OnlineTeacher(loadCausalLM(entry.folder!, { dtype: config.teacherDtype, device })) });
+      } else if (entry.kind === 'cache') {
+        const cache = TeacherCache.open(entry.ref, prepared.fingerprint);
+        log(`teacher ${entry.name}: cache ${entry.ref}, top-${cache.manifest.topK} of ${cache.manifest.teacher}`);
+        members.push({ name: entry.name, kind: 'top-k', rows: cache });
+      } else {
+        members.push({ name: entry.name, kind: 'top-k', rows: null, served: await openServedTeacher(config, entry.ref, prepared, log) });
+      }
+    }
+  } catch (error) {
+    releaseMembers(members);
+    throw error;
+  }
+  const combination = plan.teacherOf ? { kind: 'route' as const, teacherOf: plan.teacherOf } : { kind: 'mixture' as const, weights: mixtureWeights(config, members.length) };
+  return { members, combination };
+}
+
+/** What an ensemble holds: local teachers' weights, caches' open files. */
+function releaseMembers(members: readonly EnsembleMember[]): void {
+  for (const m of members) {
+    if (m.kind === 'logits') m.teacher.dispose();
+    else if (m.rows instanceof TeacherCache) m.rows.close();
+  }
 }
 
 export async function setupRun(config: DistillConfig, hooks: DistillHooks, processGroup: ProcessGroup | null): Promise<RunSetup> {
@@ -196,8 +234,11 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
   let teacher: OnlineTeacher | null = null;
   const cache = config.teacherCache === null ? null : TeacherCache.open(config.teacherCache, prepared.fingerprint);
   if (cache) log(`teacher cache ${config.teacherCache}: top-${cache.manifest.topK} of ${cache.manifest.teacher}, ${cache.manifest.bytesPerToken.toFixed(0)} bytes/token (no teacher loaded)`);
-  const served = config.teacherUrl === null ? null : await openServedTeacher(config, prepared, log);
-  if (prepared.teacherFolder !== null && !cache) {
+  const served = config.teacherUrl === null ? null : await openServedTeacher(config, config.teacherUrl, prepared, log);
+  const ensemble = prepared.ensemble ? await openEnsemble(config, prepared, prepared.ensemble, teacherDevice, log) : null;
+  const localTeachers = ensemble ? ensemble.members.flatMap((m) => (m.kind === 'logits' ? [{ name: m.name, model: (m.teacher as OnlineTeacher).model }] : [])) : [];
+  if (ensemble) teacher = (ensemble.members.find((m) => m.kind === 'logits')?.teacher as OnlineTeacher | undefined) ?? null;
+  else if (prepared.teacherFolder !== null && !cache) {
     log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
     teacher = new OnlineTeacher(loadCausalLM(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
   }
@@ -237,12 +278,13 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
   if (completion) log(completionNote(config));
 
   return {
-    config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, master, precision, optimizer,
+    config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, ensemble, localTeachers, master, precision, optimizer,
     microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches, completion,
     dispose: () => {
       precision.dispose();
       master.dispose();
-      teacher?.dispose();
+      if (ensemble) releaseMembers(ensemble.members);
+      else teacher?.dispose();
       cache?.close();
       if (prepared.crossTokenizer) releaseVocabularyTensors(prepared.crossTokenizer.vocabulary);
     },

@@ -34,9 +34,15 @@ export interface RunSummary {
   /** With a served teacher: the mean probability outside its top-k, and the KL bound of truncation.ts. */
   teacherTailMass?: number;
   teacherTruncationKlBound?: number;
+  /** Several teachers: the student's held-out KL to each local teacher at the end, by name (nats/token). */
+  klByTeacher?: Record<string, number>;
+  /** Several teachers: each served one's truncation figures, by name. */
+  teacherTruncation?: Record<string, TruncationFigures>;
 }
 
 export interface RunMemory extends PeakRecord, Partial<AlignmentShares>, Partial<TruncationFigures> {
+  kl_by_teacher?: Record<string, number>;
+  teacher_truncation?: Record<string, TruncationFigures>;
   estimated_peak_mb: number | null;
   micro_batch_size: number;
   gradient_checkpointing: boolean;
@@ -68,6 +74,7 @@ export function summaryFile(s: RunSummary): Record<string, unknown> {
 }
 
 export function formatSummary(s: RunSummary): string {
+  const byTeacher = Object.entries(s.klByTeacher ?? {}).map(([name, kl]) => `  KL(${name} || student)${' '.repeat(Math.max(1, 19 - name.length))}${fixed(kl, 4)} nats/token`);
   return [
     `held-out comparison (${s.heldOutTokens} scored tokens)`,
     `  teacher perplexity            ${fixed(s.teacherPerplexity, 3)}`,
@@ -76,7 +83,14 @@ export function formatSummary(s: RunSummary): string {
     `  gap closed                    ${percent(s.gapClosed)}`,
     `  top-1 agreement               ${percent(s.top1AgreementBefore)} -> ${percent(s.top1Agreement)}`,
     `  KL(teacher || student)        ${fixed(s.klTeacherStudentBefore, 4)} -> ${fixed(s.klTeacherStudent, 4)} nats/token`,
+    ...byTeacher,
   ].join('\n');
+}
+
+/** Several teachers: the student's KL to each local one (the comparison's teacher first), by name. */
+export function klByTeacher(c: Comparison, names: readonly string[]): Record<string, number> | null {
+  if (names.length < 2 || c.klTeacherStudent === null) return null;
+  return Object.fromEntries(names.map((name, i) => [name, i === 0 ? c.klTeacherStudent! : c.klOtherTeachers![i - 1]!]));
 }
 
 /** The eval record that metrics.jsonl stores for a comparison. */

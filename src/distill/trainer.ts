@@ -4,7 +4,7 @@
 // over the valid tokens of each accumulated batch, with periodic evaluation and checkpoints; at
 // the end the student folder, metrics and the teacher/student comparison.
 import { join } from 'node:path';
-import { type Comparison, comparisonFromSums, comparisonSums } from '../eval/compare.js';
+import { addComparisonSums, type Comparison, comparisonFromSums, comparisonSums } from '../eval/compare.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
@@ -22,7 +22,9 @@ import { AlignmentTotals } from './cross-tokenizer/alignment-totals.js';
 import { TeacherServiceError } from './teacher-service/http.js';
 import type { TopKRowsSource } from './teacher-signal.js';
 import { StepPrefetch } from './teacher-service/step-prefetch.js';
-import { comparisonFromRecord, evalLine, evalRecord, formatSummary, type RunSummary, summarize, summaryFile } from './summary.js';
+import type { DrawnBatch } from './batches.js';
+import { servedEnsembleMembers, servedTruncation, withServedRows } from './teacher-ensemble/served-members.js';
+import { comparisonFromRecord, evalLine, evalRecord, formatSummary, klByTeacher, type RunSummary, summarize, summaryFile } from './summary.js';
 
 /** What a run leaves: its folder, the student, the held-out comparison, or where it stopped. */
 export interface DistillRunResult {
@@ -71,25 +73,30 @@ export async function runDistillation(config: DistillConfig, hooks: DistillHooks
 
 /** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
 async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResult> {
-  const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, master, precision, optimizer } = run;
+  const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, ensemble, master, precision, optimizer } = run;
   const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
   const stepContext: StepContext = {
     precision, optimizer, teacher, cache, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, checkpointing: gradientCheckpointing, microBatchSize,
-    maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion, crossTokenizer: prepared.crossTokenizer,
+    maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion, crossTokenizer: prepared.crossTokenizer, ensemble,
   };
   // A teacher with another tokenizer scores other tokens: held-out evaluation is the student's alone.
   const evalTeacher = prepared.crossTokenizer ? null : (teacher?.model ?? null);
+  // Several teachers: the first local one is the comparison's; the student's KL to each other local one is reported too.
+  const otherLocalTeachers = run.localTeachers.filter((t) => t.model !== evalTeacher);
+  const teacherNames = evalTeacher ? [...run.localTeachers.filter((t) => t.model === evalTeacher), ...otherLocalTeachers].map((t) => t.name) : [];
   const alignment = new AlignmentTotals();
-  const servedRows = new StepPrefetch(served, (micro) => parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))).flatMap((s) => s.examples), microBatchesPerStep, batchSize, log);
+  const ownExamples = (micro: readonly DrawnBatch[]) => parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))).flatMap((s) => s.examples);
+  const servedRows = new StepPrefetch(served, ownExamples, microBatchesPerStep, batchSize, log);
+  const servedMembers = ensemble ? servedEnsembleMembers(ensemble, ownExamples, microBatchesPerStep, batchSize, log) : [];
   let step = run.startStep;
   const evaluate = (): Comparison | null => {
     if (evalBatches.length === 0) return null;
     parallel.phase = `evaluation at step ${step}`;
     precision.compute.eval();
     // Each rank scores its share of the held-out batches; the token sums add up across ranks.
-    const local = comparisonSums(precision.compute, evalTeacher, parallel.evalShareOf(evalBatches), { sharedVocab: prepared.sharedVocab });
-    const result = comparisonFromSums(parallel.sumFields(local), evalTeacher !== null);
+    const local = comparisonSums(precision.compute, evalTeacher, parallel.evalShareOf(evalBatches), { sharedVocab: prepared.sharedVocab, otherTeachers: otherLocalTeachers.map((t) => t.model) });
+    const result = comparisonFromSums(addComparisonSums(local, (r) => parallel.sumFields(r)), evalTeacher !== null);
     precision.compute.train();
     // A perplexity past float range (a loss above ~709 nats/token) is divergence as surely as NaN.
     if (!Number.isFinite(result.student.perplexity)) {
@@ -100,8 +107,9 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
           : `the run diverged: ${loss} at step ${step} (--lr ${config.lr}); no student or summary was written. Try a lower --lr, warm-up (--warmup-steps) or --max-grad-norm`,
       );
     }
-    metrics?.append({ type: 'eval', ...evalRecord(step, result), step });
-    log(evalLine(step, result));
+    const byTeacher = klByTeacher(result, teacherNames);
+    metrics?.append({ type: 'eval', ...evalRecord(step, result), ...(byTeacher ? { kl_by_teacher: byTeacher } : {}), step });
+    log(`${evalLine(step, result)}${byTeacher ? `; KL by teacher: ${Object.entries(byTeacher).map(([n, kl]) => `${n} ${kl.toFixed(4)}`).join(', ')}` : ''}`);
     return result;
   };
 
@@ -153,9 +161,11 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
       const drawnFrom = cursor.position;
       const micro = Array.from({ length: microBatchesPerStep }, () => cursor.next(batchSize));
       let stepRows: TopKRowsSource | null = cache;
-      if (served) {
+      let stepEnsemble = ensemble;
+      if (served || servedMembers.length > 0) {
         try {
-          stepRows = await servedRows.forStep(micro, step + 1 < totalSteps ? cursor.fork() : null);
+          if (served) stepRows = await servedRows.forStep(micro, step + 1 < totalSteps ? cursor.fork() : null);
+          if (ensemble) stepEnsemble = await withServedRows(ensemble, servedMembers, micro, step + 1 < totalSteps ? cursor : null);
         } catch (error) {
           // Nothing of this step was trained: a checkpoint resumes right here.
           cursor.moveTo(drawnFrom);
@@ -164,7 +174,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
       }
       peaks.stepStarts(); // generation belongs to the step's memory too
       const lr = learningRateAt(step, schedule);
-      const done = trainStep({ ...stepContext, cache: stepRows }, step + 1, micro, lr);
+      const done = trainStep({ ...stepContext, cache: stepRows, ensemble: stepEnsemble }, step + 1, micro, lr);
       step++;
 
       const seconds = (Date.now() - stepStart) / 1000;
@@ -209,6 +219,8 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
         gradient_checkpointing: gradientCheckpointing,
         ...(prepared.crossTokenizer ? { cross_tokenizer: prepared.crossTokenizer.method, ...alignment.shares() } : {}),
         ...(served ? servedRows.truncation.figures() : {}),
+        ...(servedMembers.length > 0 ? { teacher_truncation: servedTruncation(servedMembers) } : {}),
+        ...(klByTeacher(after, teacherNames) ? { kl_by_teacher: klByTeacher(after, teacherNames)! } : {}),
       });
       writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summaryFile(summary), null, 2)}\n`);
       log(formatSummary(summary));

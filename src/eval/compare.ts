@@ -26,11 +26,15 @@ export interface Comparison {
   top1Agreement: number | null;
   /** Mean KL(p_teacher ‖ p_student) per scored token, in nats. */
   klTeacherStudent: number | null;
+  /** The same KL to each of the other teachers (CompareOptions.otherTeachers), in their order. */
+  klOtherTeachers?: number[];
 }
 
 export interface CompareOptions {
   /** Compare only the first `sharedVocab` logits of the two models. */
   sharedVocab?: number;
+  /** More teachers (a run with several): the student's KL to each is measured too. */
+  otherTeachers?: readonly CausalLM[];
 }
 
 /** Final hidden states at the scored positions [K, H] and the K targets, on the student's device. */
@@ -46,6 +50,8 @@ export interface ComparisonSums {
   teacherNll: number;
   agree: number;
   kl: number;
+  /** Σ KL to each of the other teachers. */
+  klOthers: number[];
 }
 
 export function compareModels(student: CausalLM, teacher: CausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): Comparison {
@@ -57,7 +63,8 @@ export function compareModels(student: CausalLM, teacher: CausalLM | null, batch
  * evaluation needs no [B, T, V] logits: with Qwen3's vocabulary those would be gigabytes.
  */
 export function comparisonSums(student: CausalLM, teacher: CausalLM | null, batches: ScoredBatch[], options: CompareOptions = {}): ComparisonSums {
-  const sums: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0 };
+  const others = options.otherTeachers ?? [];
+  const sums: ComparisonSums = { tokens: 0, studentNll: 0, teacherNll: 0, agree: 0, kl: 0, klOthers: others.map(() => 0) };
   const rowsPerChunk = rowsPerLogitsChunk(Math.max(student.config.vocabSize, teacher?.config.vocabSize ?? 0));
   noGrad(() => {
     for (const batch of batches) {
@@ -67,12 +74,18 @@ export function comparisonSums(student: CausalLM, teacher: CausalLM | null, batc
         sums.tokens += targets.numel;
         const studentRows = scoredRows(student, batch, index);
         const teacherRows = teacher ? scoredRows(teacher, batch, index) : null;
+        const otherRows = others.map((t) => scoredRows(t, batch, index));
         for (let start = 0; start < targets.numel; start += rowsPerChunk) {
           const count = Math.min(rowsPerChunk, targets.numel - start);
           tidy(() => {
             const y = targets.narrow(0, start, count);
             const s = student.logitsFrom(studentRows.narrow(0, start, count)).float();
             sums.studentNll += crossEntropy(s, y, { reduction: 'sum' }).item();
+            others.forEach((other, i) => {
+              const t = other.logitsFrom(otherRows[i]!.narrow(0, start, count)).to({ device: student.device }).float();
+              const shared = options.sharedVocab ?? Math.min(s.size(-1), t.size(-1));
+              sums.klOthers[i]! += klSum(t.slice(-1, 0, shared).logSoftmax(-1), s.slice(-1, 0, shared).logSoftmax(-1));
+            });
             if (!teacher || !teacherRows) return;
             const t = teacher.logitsFrom(teacherRows.narrow(0, start, count)).to({ device: student.device }).float();
             sums.teacherNll += crossEntropy(t, y, { reduction: 'sum' }).item();
@@ -80,13 +93,31 @@ export function comparisonSums(student: CausalLM, teacher: CausalLM | null, batc
             const logS = s.slice(-1, 0, shared).logSoftmax(-1);
             const logT = t.slice(-1, 0, shared).logSoftmax(-1);
             sums.agree += logS.argmax(-1).eq(logT.argmax(-1)).sum().item();
-            sums.kl += logT.exp().mul(logT.sub(logS)).sum().item();
+            sums.kl += klSum(logT, logS);
           });
         }
       });
     }
   });
   return sums;
+}
+
+/**
+ * Sums of disjoint batch sets added (`add`: adds records of numbers — over processes, or here):
+ * the other teachers' KL sums travel as numbered fields.
+ */
+export function addComparisonSums(a: ComparisonSums, add: (record: Record<string, number>) => Record<string, number>): ComparisonSums {
+  const { klOthers, ...scalars } = a;
+  const added = add({ ...scalars, ...Object.fromEntries(klOthers.map((kl, i) => [`klOther${i}`, kl])) });
+  return {
+    tokens: added.tokens!, studentNll: added.studentNll!, teacherNll: added.teacherNll!, agree: added.agree!, kl: added.kl!,
+    klOthers: klOthers.map((_, i) => added[`klOther${i}`]!),
+  };
+}
+
+/** Σ over rows of KL(p ‖ q) from log-probabilities. */
+function klSum(logP: Tensor, logQ: Tensor): number {
+  return logP.exp().mul(logP.sub(logQ)).sum().item();
 }
 
 /** Token-weighted means from sums. */
@@ -100,6 +131,7 @@ export function comparisonFromSums(sums: ComparisonSums, withTeacher: boolean): 
     teacher: withTeacher ? score(sums.teacherNll) : null,
     top1Agreement: withTeacher ? sums.agree / tokens : null,
     klTeacherStudent: withTeacher ? sums.kl / tokens : null,
+    ...(sums.klOthers.length > 0 ? { klOtherTeachers: sums.klOthers.map((kl) => kl / tokens) } : {}),
   };
 }
 

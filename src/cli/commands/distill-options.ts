@@ -31,8 +31,10 @@ const VALUE_NAMES: Partial<Record<keyof DistillConfig, string>> = {
   teacherUrl: 'url',
   teacherModel: 'name',
   teacherTimeout: 'seconds',
+  teacherWeights: 'w,w,...',
+  teacherRoute: 'field',
 };
-const VALUE_OF_KIND: Record<string, string> = { int: 'n', number: 'number', string: 'value', enum: 'choice' };
+const VALUE_OF_KIND: Record<string, string> = { int: 'n', number: 'number', numbers: 'list', string: 'value', strings: 'value', enum: 'choice' };
 
 export function registerDistill(program: Command): void {
   const command = program
@@ -49,6 +51,8 @@ export function registerDistill(program: Command): void {
     // --config values are (resolveConfig), and the action takes only the flags given, so a --config
     // value is not overridden by a default.
     if (spec.choices) option.argChoices = [...spec.choices];
+    // A repeated flag collects its values (several teachers).
+    if (spec.kind === 'strings') option.argParser((value: string, previous: unknown) => (previous === undefined ? value : [previous, value].flat()));
     if (spec.default !== undefined && spec.default !== null) option.default(spec.default);
     command.addOption(option);
     if (spec.kind === 'bool') command.addOption(new Option(`--no-${flag.slice(2)}`, `turn ${flag} off`));

@@ -6,6 +6,7 @@ import { modelDtype, note, parseIds } from '../options.js';
 
 interface EvalFlags {
   model: string;
+  base?: string;
   inputIds?: string;
   text?: string;
   data?: string;
@@ -39,7 +40,8 @@ export function registerEval(program: Command): void {
   program
     .command('eval')
     .description('perplexity (token-weighted mean NLL of each token given its prefix) and, with --teacher, the comparison distill reports; --data is scored as distill scores its held-out set')
-    .requiredOption('--model <path|ORG/NAME>', 'model folder or Hugging Face repo id')
+    .requiredOption('--model <path|ORG/NAME>', 'model folder or Hugging Face repo id, or a PEFT adapter folder (adapter_config.json; applied to its base unmerged)')
+    .option('--base <path|ORG/NAME>', "with an adapter folder as --model: its base model (default: adapter_config.json's base_model_name_or_path)")
     .option('--input-ids <ids>', 'comma-separated token ids of one sequence')
     .option('--text <text>', 'a text (needs the model folder’s tokenizer)')
     .option('--data <path|ORG/NAME>', 'guanaco, instruction, chat, text or tokens records: a .jsonl, .json, .parquet or .txt file, a folder, or a cached Hugging Face dataset (held-out split); scored as distill scores held-out data (response tokens only for prompted formats), so a run\'s student gives the run\'s summary numbers')
@@ -58,7 +60,7 @@ export function registerEval(program: Command): void {
       const { evaluate } = await import('../../api/evaluate.js');
       const r = await evaluate(
         {
-          model: flags.model, teacher: flags.teacher, data: flags.data, text: flags.text, split: flags.split,
+          model: flags.model, base: flags.base, teacher: flags.teacher, data: flags.data, text: flags.text, split: flags.split,
           allTokens: flags.allTokens, format: flags.format, template: flags.template, maxExamples: flags.maxExamples,
           inputIds: flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : undefined,
           batchSize: flags.batchSize, maxLength: flags.maxLength, device: flags.device, dtype: flags.dtype,

@@ -5,6 +5,7 @@ import { modelDtype, note, numberOption, parseIds } from '../options.js';
 
 interface GenerateFlags {
   model: string;
+  base?: string;
   prompt?: string;
   inputIds?: string;
   maxNewTokens: number;
@@ -24,7 +25,8 @@ export function registerGenerate(program: Command): void {
   program
     .command('generate')
     .description('continue a prompt (greedy or sampled), stopping at the eos ids of generation_config.json')
-    .requiredOption('--model <path|ORG/NAME>', 'model folder or Hugging Face repo id')
+    .requiredOption('--model <path|ORG/NAME>', 'model folder or Hugging Face repo id, or a PEFT adapter folder (adapter_config.json; applied to its base unmerged)')
+    .option('--base <path|ORG/NAME>', "with an adapter folder as --model: its base model (default: adapter_config.json's base_model_name_or_path)")
     .option('--prompt <text>', 'prompt text (needs the model folder’s tokenizer)')
     .option('--input-ids <ids>', 'comma-separated prompt token ids')
     .option('--max-new-tokens <n>', "tokens to generate at most; prompt + new tokens must fit the model's max_position_embeddings", intOption('--max-new-tokens', 1, 1_000_000), 64)
@@ -42,7 +44,7 @@ export function registerGenerate(program: Command): void {
       const { generateText } = await import('../../api/generate.js');
       const r = await generateText(
         {
-          model: flags.model, prompt: flags.prompt, inputIds: flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : undefined,
+          model: flags.model, base: flags.base, prompt: flags.prompt, inputIds: flags.inputIds !== undefined ? parseIds('--input-ids', flags.inputIds) : undefined,
           maxNewTokens: flags.maxNewTokens, greedy: flags.greedy, temperature: flags.temperature, topK: flags.topK, topP: flags.topP,
           seed: flags.seed, chat: flags.chat, thinking: flags.thinking, device: flags.device, dtype: flags.dtype, log: note,
           // Streamed as text when the folder has a tokenizer; without one the ids are printed at the end.

@@ -48,6 +48,10 @@ export interface PlanInput {
   crossTokenizer?: boolean;
   /** The teacher's tokens for the longest example when its tokenizer is another (default: sequenceLength). */
   teacherSequenceLength?: number;
+  /** Several teachers: the local ones after `teacher` (all loaded at once; their forwards run in turn). */
+  otherTeachers?: DecoderConfig[];
+  /** Several teachers: how many are combined in each loss chunk (local, cached or served). */
+  ensembleMembers?: number;
 }
 
 export interface StepShape {
@@ -169,6 +173,15 @@ function crossLossChunkBytes(rows: number, studentVocab: number, teacherVocab: n
   return rows * (22 * studentVocab + 18 * teacherVocab) * 4;
 }
 
+/**
+ * What a mixture or routing of several teachers adds to a chunk: each teacher's rows as logits (or
+ * its top-k spread over the vocabulary) and tempered log-probabilities (~3 [rows × V] float32
+ * buffers each), the stack they are mixed in and the mixture (~2).
+ */
+function ensembleChunkBytes(rows: number, vocab: number, members: number): number {
+  return members > 1 ? (3 * members + 2) * rows * vocab * 4 : 0;
+}
+
 const mb = (bytes: number) => `${Math.round(bytes / MIB).toLocaleString('en-US')} MB`;
 
 export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstimate {
@@ -176,14 +189,16 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const e = BYTES[input.studentDtype];
   const te = BYTES[input.teacherDtype];
   const studentParams = parameterCount(s);
-  const teacherParams = input.teacher ? parameterCount(input.teacher) : 0;
+  const localTeachers = input.teacher ? [input.teacher, ...(input.otherTeachers ?? [])] : [];
+  const teacherParams = localTeachers.reduce((n, c) => n + parameterCount(c), 0);
   const t = input.sequenceLength;
   const tokens = shape.microBatchSize * t;
   const mixed = input.studentDtype !== 'float32';
 
   const runtime: MemoryComponent = { name: 'runtime', bytes: input.runtimeBytes + ALLOCATOR_SLACK, detail: `process before loading (${mb(input.runtimeBytes)}) + allocator cache slack` };
   const teacherWeights: MemoryComponent = {
-    name: 'teacher_weights', bytes: teacherParams * te, detail: `${(teacherParams / 1e9).toFixed(2)}B parameters × ${te} bytes (${input.teacherDtype})`,
+    name: 'teacher_weights', bytes: teacherParams * te,
+    detail: `${(teacherParams / 1e9).toFixed(2)}B parameters × ${te} bytes (${input.teacherDtype})${localTeachers.length > 1 ? `, ${localTeachers.length} teachers` : ''}`,
   };
   const master: MemoryComponent = { name: 'student_weights', bytes: studentParams * 4, detail: `${(studentParams / 1e9).toFixed(2)}B parameters × 4 bytes (float32 masters)` };
   const computeCopy: MemoryComponent = { name: 'student_compute_copy', bytes: mixed ? studentParams * e : 0, detail: mixed ? 'bfloat16 copy that runs forward and backward' : 'none (float32 compute)' };
@@ -226,16 +241,20 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const rows = input.lossImpl === 'chunked' ? Math.min(input.lossChunkRows, tokens) : tokens;
   const lossRows = input.crossTokenizer && input.teacher
     ? crossLossChunkBytes(rows, s.vocabSize, input.teacher.vocabSize)
-    : lossChunkBytes(rows, Math.max(s.vocabSize, input.teacher?.vocabSize ?? 0));
-  // The chunked loss also keeps every target row's hidden-state gradient and the teacher's hidden rows.
-  const rowState = input.lossImpl === 'chunked' ? tokens * (8 * s.hiddenSize + te * (input.teacher?.hiddenSize ?? 0)) : 0;
+    : lossChunkBytes(rows, Math.max(s.vocabSize, input.teacher?.vocabSize ?? 0)) + ensembleChunkBytes(rows, s.vocabSize, input.ensembleMembers ?? 1);
+  // The chunked loss also keeps every target row's hidden-state gradient and each teacher's hidden rows.
+  const teacherHidden = localTeachers.reduce((n, c) => n + c.hiddenSize, 0);
+  const rowState = input.lossImpl === 'chunked' ? tokens * (8 * s.hiddenSize + te * teacherHidden) : 0;
   const loss: MemoryComponent = {
     name: 'loss', bytes: lossRows + rowState,
     detail: input.lossImpl === 'chunked' ? `${rows}-row chunks over a ${s.vocabSize.toLocaleString('en-US')}-token vocabulary, target-row gradients` : `whole logits of ${tokens} rows`,
   };
   const tt = input.teacherSequenceLength ?? t;
   const teacherForward: MemoryComponent = input.teacher
-    ? { name: 'teacher_forward', bytes: noGradForward(input.teacher, te, shape.microBatchSize * tt, tt, sdpa), detail: `no-grad forward of ${shape.microBatchSize} × ${tt} tokens` }
+    ? {
+        name: 'teacher_forward', bytes: Math.max(...localTeachers.map((c) => noGradForward(c, te, shape.microBatchSize * tt, tt, sdpa))),
+        detail: `no-grad forward of ${shape.microBatchSize} × ${tt} tokens${localTeachers.length > 1 ? ' (the largest teacher\'s; they run in turn)' : ''}`,
+      }
     : { name: 'teacher_forward', bytes: 0, detail: 'no teacher loaded' };
   const fixedStep = [runtime, teacherWeights, master, computeCopy, gradients, moments].map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
   const studentSide = activations.bytes + loss.bytes;
@@ -249,7 +268,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   // Evaluation: no gradients; each model's no-grad forward in turn, then logits chunks.
   const evalTokens = input.evalBatchSize * input.evalSequenceLength;
   const studentEval = noGradForward(s, e, evalTokens, input.evalSequenceLength);
-  const teacherEval = input.teacher && !input.teacherElsewhere ? noGradForward(input.teacher, te, evalTokens, input.evalSequenceLength) : 0;
+  const teacherEval = input.teacher && !input.teacherElsewhere ? Math.max(...localTeachers.map((c) => noGradForward(c, te, evalTokens, input.evalSequenceLength))) : 0;
   const evaluation = [runtime, teacherWeights, master, computeCopy, moments]
     .map(onStudentDevice).filter((c): c is MemoryComponent => c !== null)
     .concat([{

@@ -8,7 +8,7 @@ import { kernelsFor } from '../../tensor/index.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
 import type { DistillConfig } from '../config.js';
-import type { PreparedRun } from '../prepare.js';
+import type { PreparedEnsemble, PreparedRun } from '../prepare.js';
 import { teacherIdsFor } from '../cross-tokenizer/batch-plan.js';
 import { estimateMemory, type MemoryEstimate, passesPerStep, type PlanInput } from './estimate.js';
 import { memoryBudget } from './limit.js';
@@ -73,7 +73,14 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     batchSize: batchSizeFor(config.batchSize, prepared.train.length),
     crossTokenizer: prepared.crossTokenizer !== null,
     teacherSequenceLength: prepared.crossTokenizer ? teacherSequenceLength(prepared) : undefined,
+    ...(prepared.ensemble ? ensemblePlan(prepared.ensemble) : {}),
   };
+}
+
+/** Several teachers: every local one after the first (loaded together), and how many combine in a chunk. */
+function ensemblePlan(ensemble: PreparedEnsemble): Pick<PlanInput, 'otherTeachers' | 'ensembleMembers'> {
+  const folders = ensemble.entries.flatMap((e) => (e.folder ? [e.folder] : []));
+  return { otherTeachers: folders.slice(1).map((f) => readModelConfig(join(f, 'config.json'))), ensembleMembers: ensemble.entries.length };
 }
 
 /** Changes that free memory, each estimated at micro-batch 1 with checkpointing where allowed. */
@@ -82,7 +89,11 @@ function alternatives(input: PlanInput, config: DistillConfig): Alternative[] {
   const out: Alternative[] = [];
   const add = (change: string, changed: Partial<PlanInput>) => out.push({ change, changed, estimate: estimateMemory({ ...input, ...changed }, smallest) });
   if (input.teacher && !input.crossTokenizer) {
-    add(`an offline teacher cache, which frees the teacher entirely: distillery cache-teacher --teacher ${config.teacher} --data ${config.data} --out CACHE, then distill --teacher-cache CACHE`, { teacher: null });
+    if (Array.isArray(config.teacher)) {
+      add(`offline teacher caches, which free the local teachers entirely: distillery cache-teacher --teacher FOLDER --data ${config.data} --out CACHE for each, then give each CACHE as its --teacher`, { teacher: null, otherTeachers: [] });
+    } else {
+      add(`an offline teacher cache, which frees the teacher entirely: distillery cache-teacher --teacher ${config.teacher} --data ${config.data} --out CACHE, then distill --teacher-cache CACHE`, { teacher: null });
+    }
   }
   if (input.teacher && input.teacherDtype === 'float32') add('--teacher-dtype bfloat16', { teacherDtype: 'bfloat16' });
   for (const length of [256, 128, 64]) {
