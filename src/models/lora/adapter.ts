@@ -92,7 +92,7 @@ export class LoraAdapter {
   loadStateDict(values: Map<string, Tensor>, source = 'adapter state dict'): void {
     const own = this.stateDict();
     const shapes = (m: Map<string, Tensor>) => new Map([...m].map(([k, t]) => [k, t.shape] as const));
-    const problems = stateDictProblems(shapes(own), shapes(values), { given: source, own: 'base model' });
+    const problems = stateDictProblems(shapes(own), shapes(values), { given: 'stored', own: 'base model' });
     if (problems.length > 0) throw new LoraAdapterError(`${source} does not fit the adapter on this base model (${problems.join('; ')})`);
     noGrad(() => {
       for (const [key, p] of own) p.copy_(values.get(key)!);

@@ -26,6 +26,11 @@ export async function resolveAdapterBase(adapterFolder: string, options: Resolve
   try {
     return { baseFolder: await resolveModelPath(named, { log: options.log }), adapterConfig };
   } catch (error) {
-    throw new LoraAdapterError(`${adapterConfig.path}: base_model_name_or_path '${named}' does not lead to a model (${(error as Error).message.split('\n')[0]}); pass ${options.baseOption} with the base model's folder or hub repo id`);
+    throw new LoraAdapterError(`${adapterConfig.path}: base_model_name_or_path '${named}' does not lead to a model (${firstLine((error as Error).message)}); pass ${options.baseOption} with the base model's folder or hub repo id`);
   }
+}
+
+/** The first line of a resolution error (the rest lists every place looked at, for a user who asked for that model). */
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/[.:]?\s*Looked at:$/, '');
 }
