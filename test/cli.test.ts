@@ -16,6 +16,7 @@ import { registerEval } from '../src/cli/commands/eval.js';
 import { registerGenerate } from '../src/cli/commands/generate.js';
 import { registerGenerateData } from '../src/cli/commands/generate-data.js';
 import { registerInit } from '../src/cli/commands/init.js';
+import { registerMergeLora } from '../src/cli/commands/merge-lora.js';
 import { registerReport } from '../src/cli/commands/report.js';
 import { registerServe } from '../src/cli/commands/serve.js';
 import { registerSetup } from '../src/cli/commands/setup.js';
@@ -93,11 +94,11 @@ describe('distillery CLI', () => {
 
   test('every option of every command names its value and shows a default one way', () => {
     const program = new Command();
-    for (const register of [registerCacheTeacher, registerDemo, registerDistill, registerEval, registerGenerate, registerGenerateData, registerInit, registerReport, registerServe, registerSetup]) register(program);
+    for (const register of [registerCacheTeacher, registerDemo, registerDistill, registerEval, registerGenerate, registerGenerateData, registerInit, registerMergeLora, registerReport, registerServe, registerSetup]) register(program);
     const bench = program.command('bench');
     for (const register of [registerBenchModel, registerBenchKd, registerBenchDdp, registerBenchServe]) register(bench);
     const commands = [...program.commands, ...bench.commands].filter((c) => c.name() !== 'bench');
-    assert.equal(commands.length, 14);
+    assert.equal(commands.length, 15);
     for (const command of commands) {
       const help = command.helpInformation();
       // Defaults read '(default: X)' (commander's own form) or, where computed, '(default: what)'.

@@ -39,11 +39,18 @@ function mergedByHand(weight: number[], layer: number, module: number, out: numb
   });
 }
 
-/** A safetensors file's header, parsed from its bytes (not through Distillery's reader). */
-function safetensorsHeader(path: string): Record<string, { dtype: string; shape: number[] } | Record<string, string>> {
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+/** A safetensors file's header, parsed from its bytes (not through Distillery's reader): its metadata and tensor entries. */
+function safetensorsHeader(path: string): { metadata: unknown; tensors: Record<string, HeaderEntry> } {
   const bytes = readFileSync(path);
   const length = Number(bytes.readBigUInt64LE(0));
-  return JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+  const { __metadata__: metadata, ...tensors } = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+  return { metadata, tensors };
 }
 
 /** A copy of the fixture folder, then `change(folder)`. */
@@ -69,13 +76,14 @@ describe('PEFT adapter folders', () => {
     saveLoraAdapter(adapter, out, { baseModelNameOrPath: 'Qwen/Qwen3-0.6B' });
     assert.deepEqual(readdirSync(out).sort(), ['adapter_config.json', 'adapter_model.safetensors']);
 
-    const header = safetensorsHeader(join(out, 'adapter_model.safetensors'));
-    assert.deepEqual(header.__metadata__, { format: 'pt' });
-    const keys = Object.keys(header).filter((k) => k !== '__metadata__');
+    const { metadata, tensors } = safetensorsHeader(join(out, 'adapter_model.safetensors'));
+    assert.deepEqual(metadata, { format: 'pt' });
+    const keys = Object.keys(tensors);
     assert.equal(keys.length, 2 * 7 * 2);
-    assert.deepEqual(header['base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'], { dtype: 'F32', shape: [4, 32], data_offsets: (header['base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'] as { data_offsets: number[] }).data_offsets });
-    assert.deepEqual((header['base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight'] as { shape: number[] }).shape, [16, 4]);
-    assert.deepEqual((header['base_model.model.model.layers.1.mlp.down_proj.lora_A.weight'] as { shape: number[] }).shape, [4, 64]);
+    const entry = (key: string) => tensors[`base_model.model.${key}`]!;
+    assert.deepEqual([entry('model.layers.0.self_attn.q_proj.lora_A.weight').dtype, entry('model.layers.0.self_attn.q_proj.lora_A.weight').shape], ['F32', [4, 32]]);
+    assert.deepEqual(entry('model.layers.1.self_attn.k_proj.lora_B.weight').shape, [16, 4]);
+    assert.deepEqual(entry('model.layers.1.mlp.down_proj.lora_A.weight').shape, [4, 64]);
     assert.ok(keys.every((k) => /^base_model\.model\.model\.layers\.[01]\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.lora_[AB]\.weight$/.test(k)), keys.join(' '));
 
     const text = readFileSync(join(out, 'adapter_config.json'), 'utf8');
@@ -168,8 +176,7 @@ describe('PEFT adapter folders', () => {
     const out = join(dir, 'merged-bf16');
     const result = await mergeLora({ adapter: FIXTURE, base: bf16Base, out });
     assert.equal(result.dtype, 'bfloat16');
-    const header = safetensorsHeader(join(out, 'model.safetensors'));
-    assert.ok(Object.entries(header).every(([k, v]) => k === '__metadata__' || (v as { dtype: string }).dtype === 'BF16'));
+    assert.ok(Object.values(safetensorsHeader(join(out, 'model.safetensors')).tensors).every((t) => t.dtype === 'BF16'));
     const before = loadCausalLM(bf16Base, { dtype: 'float32' }).stateDict();
     const after = loadCausalLM(out, { dtype: 'float32' }).stateDict();
     const name = 'model.layers.1.self_attn.v_proj.weight';
@@ -244,12 +251,12 @@ describe('bad adapter folders give errors naming the file and field', () => {
 /** Rewrites the fixture's weights keeping `keep(names)` and adding zero tensors [2, 32] under `extra` names. */
 function rewriteWeights(folder: string, keep: (names: string[]) => string[], extra: string[] = []): void {
   const path = join(folder, 'adapter_model.safetensors');
-  const header = safetensorsHeader(path);
+  const { tensors } = safetensorsHeader(path);
   const bytes = readFileSync(path);
   const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
-  const names = keep(Object.keys(header).filter((k) => k !== '__metadata__'));
+  const names = keep(Object.keys(tensors));
   const entries = names.map((name) => {
-    const { shape, data_offsets: [from, to] } = header[name] as { shape: number[]; data_offsets: [number, number] };
+    const { shape, data_offsets: [from, to] } = tensors[name]!;
     return [name, { dtype: 'float32' as const, shape, data: new Uint8Array(bytes.subarray(dataStart + from, dataStart + to)) }] as [string, { dtype: 'float32'; shape: number[]; data: Uint8Array }];
   });
   for (const name of extra) entries.push([name, { dtype: 'float32', shape: [2, 32], data: new Uint8Array(2 * 32 * 4) }]);
