@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Linear, LoraLinear, loraScale } from '../src/nn/index.js';
 import { randomCausalLM } from '../src/models/decoder/init.js';
+import { presetConfig } from '../src/models/decoder/presets.js';
 import type { CausalLM } from '../src/models/decoder/model.js';
 import { applyLora, isLoraParameterName, loraConfig, PEFT_KEY_PREFIX } from '../src/models/lora/index.js';
 import * as T from '../src/tensor/index.js';
@@ -259,4 +260,27 @@ describe('LoRA on a CausalLM', () => {
     assert.throws(() => adapter.parameters(), /merged, removed or disposed/);
     model.dispose();
   });
+});
+
+describe('LoRA on every model family', () => {
+  for (const preset of ['qwen3-micro', 'llama-tiny', 'qwen2-tiny', 'mistral-tiny', 'gemma-tiny']) {
+    test(`${preset}: every decoder linear wrapped (biases kept), B = 0 exact, merge equal to unmerged`, () => {
+      // A small vocabulary: the families' real ones only make the embedding large.
+      const familyConfig = { ...presetConfig(preset), vocabSize: 64, padTokenId: 0 };
+      const model = randomCausalLM(familyConfig, { generator: new T.Generator(8) });
+      const familyIds = seededIds(9, 64, 5);
+      const before = modelLogits(model, familyIds);
+      const adapter = applyLora(model, loraConfig({ rank: 4, alpha: 8 }), { generator: new T.Generator(3) });
+      assert.equal(adapter.layers.size, 7 * familyConfig.numHiddenLayers);
+      assert.deepEqual(modelLogits(model, familyIds), before);
+      for (const p of adapter.parameters()) T.noGrad(() => T.tidy(() => void p.copy_(T.randn(p.shape, { generator: new T.Generator(p.numel) }).mul(0.1))));
+      const unmerged = modelLogits(model, familyIds);
+      assert.ok(unmerged.some((v, i) => Math.abs(v - before[i]!) > 1e-4), 'the adapter changes the logits');
+      const biases = [...model.namedParameters()].filter(([name]) => name.endsWith('_proj.bias')).length;
+      adapter.merge();
+      assert.equal([...model.namedParameters()].filter(([name]) => name.endsWith('_proj.bias')).length, biases);
+      assertClose(modelLogits(model, familyIds), unmerged, 1e-4, `${preset} merged logits`);
+      model.dispose();
+    });
+  }
 });
