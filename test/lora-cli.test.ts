@@ -76,9 +76,11 @@ describe('eval and generate take an adapter folder', () => {
     assert.deepEqual(adapted.ids, merged.ids);
   });
 
-  test('--base with a model folder is refused', () => {
-    const result = run(['eval', '--model', base, '--base', base, '--input-ids', IDS]);
-    assert.equal(result.status, 1);
-    assert.match(result.stderr, /--base applies to a PEFT adapter folder \(adapter_config\.json\), and .* is not one/);
+  test('--base with a model folder is a usage error (exit 2)', () => {
+    for (const command of ['eval', 'generate']) {
+      const result = run([command, '--model', base, '--base', base, '--input-ids', IDS]);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, /--base applies to a PEFT adapter folder \(adapter_config\.json\) as --model, and .* is not one/);
+    }
   });
 });

@@ -190,6 +190,13 @@ describe('PEFT adapter folders', () => {
     });
   });
 
+  test("merge-lora carries the adapter folder's own tokenizer files over the base's", async () => {
+    const withTokenizer = brokenAdapter('with-tokenizer', (folder) => writeFileSync(join(folder, 'tokenizer_config.json'), '{"model_max_length": 77}'));
+    const out = join(dir, 'merged-tokenizer');
+    await mergeLora({ adapter: withTokenizer, base, out });
+    assert.equal(readFileSync(join(out, 'tokenizer_config.json'), 'utf8'), '{"model_max_length": 77}');
+  });
+
   test('merge-lora refuses an output folder that holds files, and leaves it as it was', async () => {
     const out = join(dir, 'occupied');
     mkdirSync(out);
@@ -207,6 +214,7 @@ describe('PEFT adapter folders', () => {
     opened.model.dispose();
     await assert.rejects(openModel(FIXTURE, { dtype: 'float32', device: 'cpu', baseOption: 'base' }), /adapter_config\.json: base_model_name_or_path 'tiny-random\/qwen3-micro' does not lead to a model \(.*\); pass base with the base model's folder/);
     await assert.rejects(openModel(base, { dtype: 'float32', device: 'cpu', base }), /--base applies to a PEFT adapter folder/);
+    await assert.rejects(evaluate({ model: base, base, inputIds: [1, 2, 3] }), /base applies to a PEFT adapter folder \(adapter_config\.json\) as model/);
   });
 });
 

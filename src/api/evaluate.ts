@@ -12,7 +12,7 @@ import { type Comparison, type ComparisonSums, comparisonFromSums, comparisonSum
 import { windows } from '../eval/perplexity.js';
 import { checkTokenIds } from '../models/decoder/batch-input.js';
 import type { CausalLM } from '../models/decoder/model.js';
-import { openModel } from '../models/open-model.js';
+import { isAdapterSpec, openModel } from '../models/open-model.js';
 import { checkDevice } from '../tensor/index.js';
 import { type Naming, namer } from './naming.js';
 import { checkInt, definedOptions, OptionsError, rejectUnknownOptions } from './options.js';
@@ -95,6 +95,7 @@ function scoreBatches(model: CausalLM, teacher: CausalLM | null, batches: Scored
 export async function evaluate(options: EvaluateOptions, naming: Naming = 'keys'): Promise<EvaluateResult> {
   const name = namer(naming);
   rejectUnknownOptions('evaluate', options, KEYS);
+  if (options.base !== undefined && !isAdapterSpec(options.model)) throw new OptionsError(`${name('base')} applies to a PEFT adapter folder (adapter_config.json) as ${name('model')}, and ${options.model} is not one`);
   const { dtype = 'float32', split = 'test', log = () => {} } = options;
   const sources = [options.inputIds, options.text, options.data].filter((s) => s !== undefined);
   if (sources.length !== 1) throw new OptionsError(`give exactly one of ${name('inputIds')}, ${name('text')} or ${name('data')}`);

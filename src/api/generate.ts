@@ -4,7 +4,7 @@
 // generation_config.json does not ask for sampling decodes greedily and the seed does nothing.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type GenerationDefaults, openModel } from '../models/open-model.js';
+import { type GenerationDefaults, isAdapterSpec, openModel } from '../models/open-model.js';
 import { generate } from '../models/decoder/generate.js';
 import { checkDevice, Generator } from '../tensor/index.js';
 import { applyChatTemplate, StreamingDecoder } from '../tokenizer/index.js';
@@ -60,6 +60,7 @@ const KEYS = ['model', 'base', 'prompt', 'inputIds', 'maxNewTokens', 'greedy', '
 export async function generateText(options: GenerateTextOptions, naming: Naming = 'keys'): Promise<GenerateTextResult> {
   const name = namer(naming);
   rejectUnknownOptions('generateText', options, KEYS);
+  if (options.base !== undefined && !isAdapterSpec(options.model)) throw new OptionsError(`${name('base')} applies to a PEFT adapter folder (adapter_config.json) as ${name('model')}, and ${options.model} is not one`);
   if ((options.prompt === undefined) === (options.inputIds === undefined)) throw new OptionsError(`give exactly one of ${name('prompt')} or ${name('inputIds')}`);
   if (options.chat && options.prompt === undefined) throw new OptionsError(`${name('chat')} needs ${name('prompt')}`);
   const maxNewTokens = checkInt(name('maxNewTokens'), options.maxNewTokens ?? 64, 1, 1_000_000);

@@ -1,11 +1,11 @@
 // A merged model folder: the base's weights with each adapter added (W + scale·B·A, summed in
 // float32 and written in the base's dtype), as PEFT's merge_and_unload followed by save_pretrained:
 // a full Hugging Face folder that needs no PEFT to load.
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildFolderAtomic } from '../../io/atomic.js';
 import { readModelConfig } from '../decoder/config.js';
-import { loadCausalLM, saveCausalLM } from '../decoder/weights.js';
+import { loadCausalLM, saveCausalLM, TOKENIZER_FILES } from '../decoder/weights.js';
 import { loadLoraAdapter } from './adapter-folder.js';
 
 export interface MergedFolder {
@@ -32,7 +32,8 @@ function isFolder(path: string): boolean {
 
 /**
  * Writes base + adapter, merged, as the folder `out` (config, weights in the base's dtype,
- * generation_config.json and tokenizer files from the base). `out` is built beside its final place and
+ * generation_config.json and tokenizer files from the base; tokenizer files the adapter folder has
+ * itself, as trainers often save them, win: they are what the adapter was trained with). `out` is built beside its final place and
  * renamed in, so a failure leaves nothing half-written; it must not hold files already.
  */
 export function mergeLoraFolders(baseFolder: string, adapterFolder: string, out: string): MergedFolder {
@@ -44,7 +45,10 @@ export function mergeLoraFolders(baseFolder: string, adapterFolder: string, out:
     const adapter = loadLoraAdapter(model, adapterFolder);
     const mergedLayers = adapter.layers.size;
     adapter.merge();
-    buildFolderAtomic(out, (dir) => saveCausalLM(model, dir, { dtype, copyFrom: baseFolder }));
+    buildFolderAtomic(out, (dir) => {
+      saveCausalLM(model, dir, { dtype, copyFrom: baseFolder });
+      for (const file of TOKENIZER_FILES) if (existsSync(join(adapterFolder, file))) copyFileSync(join(adapterFolder, file), join(dir, file));
+    });
     return { mergedLayers, parameters: model.numParameters(), dtype };
   } finally {
     model.dispose();
