@@ -13,6 +13,12 @@
 // same ops in the same order, so gradients equal the recorded graph's.
 import { getRngState, keep, noGrad, setRngState, type Tensor, tidy } from '../../tensor/index.js';
 import type { ForwardOptions, LayerInputs, CausalLM } from './model.js';
+import { LoraLinear } from '../../nn/index.js';
+
+/** Whether a layer of the model drops out its LoRA adapter's input (in training mode). */
+function hasAdapterDropout(model: CausalLM): boolean {
+  return [...model.namedModules()].some(([, m]) => m instanceof LoraLinear && m.training && m.settings.dropout > 0);
+}
 
 export interface CheckpointedForward {
   /** Final-norm hidden states [B, T, hidden]; only the final norm is in their autograd graph. */
@@ -30,9 +36,10 @@ export interface CheckpointedForward {
 export function checkpointedHiddenStates(model: CausalLM, inputIds: Tensor, options: ForwardOptions = {}): CheckpointedForward {
   const decoder = model.model;
   const layers = decoder.layers.items;
-  // With attention dropout the recomputation must draw the same masks: the random state before each
-  // layer is kept and put back for its second run (as torch.utils.checkpoint's preserve_rng_state).
-  const random = model.training && model.config.attentionDropout > 0;
+  // With dropout (attention's, or LoRA adapters') the recomputation must draw the same masks: the
+  // random state before each layer is kept and put back for its second run (as
+  // torch.utils.checkpoint's preserve_rng_state).
+  const random = model.training && (model.config.attentionDropout > 0 || hasAdapterDropout(model));
   const kept: Tensor[] = [];
   const hold = (t: Tensor): Tensor => {
     kept.push(keep(t));
