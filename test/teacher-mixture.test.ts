@@ -11,19 +11,9 @@ import type { EnsembleMember } from '../src/distill/teacher-ensemble/members.js'
 import type { CachedRows } from '../src/distill/teacher-cache/reader.js';
 import type { TeacherSource } from '../src/distill/teacher.js';
 import * as T from '../src/tensor/index.js';
+import { seededRows } from './helpers.js';
 
-/** A deterministic pseudo-random stream (an LCG), so the cases are the same on every machine. */
-function numbers(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 31;
-  };
-}
-const matrix = (rows: number, cols: number, seed: number, scale = 3): number[][] => {
-  const next = numbers(seed);
-  return Array.from({ length: rows }, () => Array.from({ length: cols }, () => (next() - 0.5) * 2 * scale));
-};
+const matrix = (rows: number, cols: number, seed: number, scale = 3): number[][] => seededRows(rows, cols, seed, scale);
 
 const softmax = (row: readonly number[], tau = 1): number[] => {
   const m = Math.max(...row.map((x) => x / tau));

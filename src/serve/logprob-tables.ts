@@ -37,7 +37,8 @@ export function logprobTable(logits: Tensor, targets: readonly number[], k: numb
       const scores = logits.to('float32');
       const logNormalizer = scores.logsumexp(-1, true);
       const target = tensor([...targets], { dtype: 'int64', device }).unsqueeze(1);
-      const targetLogprobs = scores.gather(1, target).sub(logNormalizer);
+      const targetScores = scores.gather(1, target);
+      const targetLogprobs = targetScores.sub(logNormalizer);
       const top = k > 0 ? scores.topk(k) : null;
       const topIds = top ? (top.indices.to('int32').toTypedArray() as Int32Array) : new Int32Array(0);
       const topLogprobs = top ? (top.values.sub(logNormalizer).toTypedArray() as Float32Array) : new Float32Array(0);
@@ -49,11 +50,13 @@ export function logprobTable(logits: Tensor, targets: readonly number[], k: numb
         else counted.push(row);
       });
       if (counted.length > 0) {
-        const rows = counted.length < targets.length ? tensor(counted, { dtype: 'int64', device }) : null;
-        const pick = (t: Tensor) => (rows ? t.indexSelect(0, rows) : t);
-        const atLeast = pick(scores).sub(pick(logNormalizer)).ge(pick(targetLogprobs));
+        // Within a row, logprob ≥ the target's ⟺ logit ≥ the target's (the same normaliser): one
+        // comparison pass over the logits as they are. Rows ranked already are counted too when
+        // they are few (a copy of the others would cost more than the pass).
+        const rows = counted.length < targets.length / 2 ? tensor(counted, { dtype: 'int64', device }) : null;
+        const atLeast = rows ? scores.indexSelect(0, rows).ge(targetScores.indexSelect(0, rows)) : scores.ge(targetScores);
         const ranks = atLeast.sum(-1).to('int32').toTypedArray() as Int32Array;
-        counted.forEach((row, i) => (targetRanks[row] = ranks[i]!));
+        counted.forEach((row, i) => (targetRanks[row] = ranks[rows ? i : row]!));
       }
       return { k, topIds, topLogprobs, targetIds: Int32Array.from(targets), targetLogprobs: targetLogprobs.reshape(-1).toTypedArray() as Float32Array, targetRanks };
     }),
