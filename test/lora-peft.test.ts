@@ -134,6 +134,17 @@ describe('PEFT adapter folders', () => {
     model.dispose();
   });
 
+  test("keys that keep PEFT's adapter name (lora_A.default.weight, from a raw state_dict) load as PEFT loads them", () => {
+    const named = brokenAdapter('default-names', (folder) => rewriteWeights(folder, (names) => names, [], (name) => name.replace(/\.(lora_[AB])\.weight$/, '.$1.default.weight')));
+    const [plain, renamed] = [loadCausalLM(base), loadCausalLM(base)];
+    const expected = loadLoraAdapter(plain, FIXTURE).stateDict();
+    const loaded = loadLoraAdapter(renamed, named).stateDict();
+    assert.deepEqual([...loaded.keys()], [...expected.keys()]);
+    for (const [key, t] of expected) assert.deepEqual(loaded.get(key)!.toArray(), t.toArray(), key);
+    plain.dispose();
+    renamed.dispose();
+  });
+
   test('merge-lora (API) writes W + scale·B·A in the base dtype, other weights untouched; base + adapter unmerged scores the merged NLL (1e-5)', async () => {
     const out = join(dir, 'merged');
     const result = await mergeLora({ adapter: FIXTURE, base, out });
@@ -256,8 +267,8 @@ describe('bad adapter folders give errors naming the file and field', () => {
   });
 });
 
-/** Rewrites the fixture's weights keeping `keep(names)` and adding zero tensors [2, 32] under `extra` names. */
-function rewriteWeights(folder: string, keep: (names: string[]) => string[], extra: string[] = []): void {
+/** Rewrites the fixture's weights keeping `keep(names)` (stored as `rename(name)`) and adding zero tensors [2, 32] under `extra` names. */
+function rewriteWeights(folder: string, keep: (names: string[]) => string[], extra: string[] = [], rename = (name: string) => name): void {
   const path = join(folder, 'adapter_model.safetensors');
   const { tensors } = safetensorsHeader(path);
   const bytes = readFileSync(path);
@@ -265,7 +276,7 @@ function rewriteWeights(folder: string, keep: (names: string[]) => string[], ext
   const names = keep(Object.keys(tensors));
   const entries = names.map((name) => {
     const { shape, data_offsets: [from, to] } = tensors[name]!;
-    return [name, { dtype: 'float32' as const, shape, data: new Uint8Array(bytes.subarray(dataStart + from, dataStart + to)) }] as [string, { dtype: 'float32'; shape: number[]; data: Uint8Array }];
+    return [rename(name), { dtype: 'float32' as const, shape, data: new Uint8Array(bytes.subarray(dataStart + from, dataStart + to)) }] as [string, { dtype: 'float32'; shape: number[]; data: Uint8Array }];
   });
   for (const name of extra) entries.push([name, { dtype: 'float32', shape: [2, 32], data: new Uint8Array(2 * 32 * 4) }]);
   writeSafetensors(path, entries, { format: 'pt' });
