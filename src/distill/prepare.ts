@@ -81,7 +81,7 @@ async function prepareEnsemble(
     const teacher = { folder, vocabSize: readModelConfig(join(folder, 'config.json')).vocabSize, tokenizer: openTokenizer(folder) };
     const check = checkVocabularies(teacher, student);
     const compared = check.sharedVocab ?? Math.min(teacher.vocabSize, student.vocabSize);
-    if (compared < student.vocabSize || sharedVocab !== undefined) sharedVocab = Math.min(sharedVocab ?? compared, compared);
+    if (compared < student.vocabSize) sharedVocab = Math.min(sharedVocab ?? compared, compared);
     resolved.push({ ...entry, folder });
   }
   const how = config.teacherRoute !== null ? `routed by the records' '${config.teacherRoute}' field` : `mixed ${mixtureWeights(config, entries.length).map((w) => w.toFixed(3)).join(' : ')}`;

@@ -167,13 +167,22 @@ async function openServedTeacher(config: DistillConfig, url: string, prepared: P
 }
 
 /** Several teachers: each local one loaded, each cache opened, each service connected; what was opened is released on a failure. */
-async function openEnsemble(config: DistillConfig, prepared: PreparedRun, plan: PreparedEnsemble, device: string, log: (line: string) => void): Promise<TeacherEnsemble> {
+async function openEnsemble(
+  config: DistillConfig,
+  prepared: PreparedRun,
+  plan: PreparedEnsemble,
+  device: string,
+  log: (line: string) => void,
+): Promise<{ ensemble: TeacherEnsemble; locals: { name: string; teacher: OnlineTeacher }[] }> {
   const members: EnsembleMember[] = [];
+  const locals: { name: string; teacher: OnlineTeacher }[] = [];
   try {
     for (const entry of plan.entries) {
       if (entry.kind === 'model') {
         log(`loading teacher ${entry.name}: ${entry.folder} (${config.teacherDtype}, ${device})`);
-        members.push({ name: entry.name, kind: 'logits', teacher: new OnlineTeacher(loadCausalLM(entry.folder!, { dtype: config.teacherDtype, device })) });
+        const teacher = new OnlineTeacher(loadCausalLM(entry.folder!, { dtype: config.teacherDtype, device }));
+        locals.push({ name: entry.name, teacher });
+        members.push({ name: entry.name, kind: 'logits', teacher });
       } else if (entry.kind === 'cache') {
         const cache = TeacherCache.open(entry.ref, prepared.fingerprint);
         log(`teacher ${entry.name}: cache ${entry.ref}, top-${cache.manifest.topK} of ${cache.manifest.teacher}`);
@@ -187,7 +196,7 @@ async function openEnsemble(config: DistillConfig, prepared: PreparedRun, plan: 
     throw error;
   }
   const combination = plan.teacherOf ? { kind: 'route' as const, teacherOf: plan.teacherOf } : { kind: 'mixture' as const, weights: mixtureWeights(config, members.length) };
-  return { members, combination };
+  return { ensemble: { members, combination }, locals };
 }
 
 /** What an ensemble holds: local teachers' weights, caches' open files. */
@@ -235,9 +244,10 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
   const cache = config.teacherCache === null ? null : TeacherCache.open(config.teacherCache, prepared.fingerprint);
   if (cache) log(`teacher cache ${config.teacherCache}: top-${cache.manifest.topK} of ${cache.manifest.teacher}, ${cache.manifest.bytesPerToken.toFixed(0)} bytes/token (no teacher loaded)`);
   const served = config.teacherUrl === null ? null : await openServedTeacher(config, config.teacherUrl, prepared, log);
-  const ensemble = prepared.ensemble ? await openEnsemble(config, prepared, prepared.ensemble, teacherDevice, log) : null;
-  const localTeachers = ensemble ? ensemble.members.flatMap((m) => (m.kind === 'logits' ? [{ name: m.name, model: (m.teacher as OnlineTeacher).model }] : [])) : [];
-  if (ensemble) teacher = (ensemble.members.find((m) => m.kind === 'logits')?.teacher as OnlineTeacher | undefined) ?? null;
+  const opened = prepared.ensemble ? await openEnsemble(config, prepared, prepared.ensemble, teacherDevice, log) : null;
+  const ensemble = opened?.ensemble ?? null;
+  const localTeachers = (opened?.locals ?? []).map((l) => ({ name: l.name, model: l.teacher.model }));
+  if (opened) teacher = opened.locals[0]?.teacher ?? null;
   else if (prepared.teacherFolder !== null && !cache) {
     log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
     teacher = new OnlineTeacher(loadCausalLM(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
