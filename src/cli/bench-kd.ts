@@ -98,7 +98,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const clock = device === 'cpu' ? new PhaseClock() : undefined;
   // The trainer's step at distill's settings for one micro-batch of the file: no clipping, a constant learning rate.
   const context: StepContext = {
-    precision, optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, impl: mode === 'naive' ? 'naive' : 'chunked',
+    precision, trainable: master.parameters(), optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, impl: mode === 'naive' ? 'naive' : 'chunked',
     chunkSize: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device), microBatchSize: ids.length,
     checkpointing: mode === 'checkpointed', maxGradNorm: 0, padId: 0, device, parallel: new DataParallel(null), completion: null, clock,
   };

@@ -11,6 +11,8 @@ import { saveCausalLM } from '../models/decoder/weights.js';
 import type { AdamW, AdamWStateDict } from '../nn/index.js';
 import { fromBytes, getRngState, type Tensor } from '../tensor/index.js';
 import { readJsonFile } from '../io/json-file.js';
+import { type LoraAdapter, saveLoraAdapter } from '../models/lora/index.js';
+import { baseModelName } from './lora-student.js';
 
 export interface TrainerState {
   /** Optimizer steps completed. */
@@ -43,14 +45,22 @@ export function checkpointDir(runDir: string, step: number): string {
 
 export function saveCheckpoint(
   runDir: string,
-  parts: { student: CausalLM; optimizer: AdamW; state: Omit<TrainerState, 'rng'>; tokenizerFrom: string | null },
+  parts: {
+    student: CausalLM;
+    /** A LoRA student: the checkpoint's student/ is its adapter (PEFT's folder) over `base`. */
+    adapter?: { adapter: LoraAdapter; base: string } | null;
+    optimizer: AdamW;
+    state: Omit<TrainerState, 'rng'>;
+    tokenizerFrom: string | null;
+  },
   keep: number,
 ): string {
   const target = checkpointDir(runDir, parts.state.step);
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   // Saving a step again (on Ctrl-C) replaces its checkpoint; a complete one exists at every moment.
   buildFolderAtomic(target, (temporary) => {
-    saveCausalLM(parts.student, join(temporary, 'student'), { dtype: 'float32', copyFrom: parts.tokenizerFrom });
+    if (parts.adapter) saveLoraAdapter(parts.adapter.adapter, join(temporary, 'student'), { baseModelNameOrPath: baseModelName(parts.adapter.base) });
+    else saveCausalLM(parts.student, join(temporary, 'student'), { dtype: 'float32', copyFrom: parts.tokenizerFrom });
     const optimizer = parts.optimizer.stateDict();
     writeSafetensors(join(temporary, 'optimizer.safetensors'), optimizer.tensors, { steps: JSON.stringify(optimizer.steps), lrs: JSON.stringify(optimizer.lrs) });
     for (const t of optimizer.tensors.values()) t.dispose();

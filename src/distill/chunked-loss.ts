@@ -49,7 +49,8 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
   const rows = input.hiddenRows.size(0);
   const detached = input.hiddenRows.detach();
   const weight = input.headWeight.detach();
-  const weightGrad = rows > 0 ? gradientBuffer(input.headWeight) : null;
+  // A frozen head (a LoRA student's) has no gradient to accumulate: only the hidden states' flows on.
+  const weightGrad = rows > 0 && input.headWeight.requiresGrad ? gradientBuffer(input.headWeight) : null;
   const hiddenGrads: Tensor[] = [];
   // Each chunk's [Σkd, Σce] stays on the device and all are added there: the caller reads a
   // step's sums once (every read is a device synchronisation on CUDA).
@@ -68,7 +69,7 @@ export function chunkedLossBackward(input: ChunkedLossInput): Tensor {
         noGrad(() => {
           const dLogits = softcapBackward(logits, dCapped, input.headSoftcap ?? null);
           hiddenGrads.push(keep(gemm(dLogits, weight)));
-          gemmAccumulate(weightGrad!, dLogits, h, { transposeA: true });
+          if (weightGrad) gemmAccumulate(weightGrad, dLogits, h, { transposeA: true });
         });
         chunkSums.push(keep(sums));
       });

@@ -116,6 +116,18 @@ export interface DistillConfig {
   teacherWeights: number[] | null;
   /** Several teachers: the record field that names each example's teacher (its NAME=, or its folder's or URL's last part). */
   teacherRoute: string | null;
+  /** LoRA: the adapters' rank r; 0 trains every weight of the student (full fine-tuning). */
+  loraRank: number;
+  /** LoRA: lora_alpha (the update is scaled by α/r, or α/√r with useRslora); null: 2r. */
+  loraAlpha: number | null;
+  /** LoRA: dropout on each adapter's input (training only). */
+  loraDropout: number;
+  /** LoRA: PEFT's target_modules — module names (a list, or one comma-separated string), 'all-linear', or one regular expression; null: every linear layer of the decoder. */
+  loraTargets: string | string[] | null;
+  /** LoRA: rank-stabilised scaling α/√r. */
+  useRslora: boolean;
+  /** LoRA: also write OUT/student-merged, the student with W + scale·B·A folded in (a full Hugging Face folder). */
+  mergeLora: boolean;
 }
 
 const N = Number.MAX_SAFE_INTEGER;
@@ -163,6 +175,12 @@ const TABLE = [
   { key: 'teacherTimeout', resumable: true, kind: 'number', default: 300, above: 0, max: 86400, help: 'seconds a served teacher may keep failing (retried with backoff) before the run stops with a checkpoint' },
   { key: 'teacherWeights', kind: 'numbers', default: null, above: 0, max: N, help: 'several teachers: their weights in the mixture of tempered distributions, in --teacher order (e.g. 0.7,0.3; normalised; default equal)' },
   { key: 'teacherRoute', kind: 'string', default: null, help: "several teachers: the record field naming each example's teacher (a --teacher NAME=, or the last part of its folder or URL); its KD is against that teacher alone" },
+  { key: 'loraRank', kind: 'int', default: 0, min: 0, max: 65536, help: 'train LoRA adapters of this rank instead of every weight (0: full fine-tuning); OUT/student is then a PEFT adapter folder' },
+  { key: 'loraAlpha', kind: 'number', default: null, above: 0, max: N, help: 'LoRA alpha: the update is scaled by alpha/r (default 2r)' },
+  { key: 'loraDropout', kind: 'number', default: 0, min: 0, max: 0.99, help: "dropout on each LoRA adapter's input (training only)" },
+  { key: 'loraTargets', kind: 'strings', default: null, help: "PEFT target_modules: module names, comma-separated (e.g. q_proj,v_proj), 'all-linear', or a regular expression (default: every linear layer of the decoder)" },
+  { key: 'useRslora', kind: 'bool', default: false, help: 'rank-stabilised LoRA: scale alpha/sqrt(r) instead of alpha/r' },
+  { key: 'mergeLora', resumable: true, kind: 'bool', default: false, help: 'with --lora-rank: also write OUT/student-merged, the student with the adapters folded in (a full Hugging Face folder)' },
   { key: 'crossTokenizer', kind: 'enum', default: null, choices: ['gold', 'uld'], help: "teacher with another tokenizer: gold (one-token spans by --loss over the shared vocabulary, other spans by ULD) or uld (every span by ULD); both align the tokenizations by the bytes each token covers" },
   { key: 'evalEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'evaluate every N steps (0: at each epoch end)' },
   { key: 'saveEvery', resumable: true, kind: 'int', default: 0, min: 0, max: N, help: 'checkpoint every N steps (0: only at the end)' },
@@ -306,6 +324,7 @@ export function resolveConfig(flags: Record<string, unknown>, fileValues: Record
   checkGeneration(config as unknown as DistillConfig, name);
   checkServedTeacher(config as unknown as DistillConfig, name);
   checkSeveralTeachers(config as unknown as DistillConfig, name);
+  checkLora(config as unknown as DistillConfig, name);
   if (typeof config.teacher === 'string' && config.teacherCache !== null) {
     throw new ConfigError(
       `${name('teacher')} ${config.teacher} and ${name('teacherCache')} ${config.teacherCache} were both given: the cache replaces the teacher (its weights are never loaded); give one of them`,
@@ -331,6 +350,16 @@ function checkServedTeacher(config: DistillConfig, name: (key: string) => string
       `${name('teacherUrl')} cannot be used with ${clash}: a served teacher here scores the data's own text with the student's tokenizer (${name('teacherModel')} picks the served model)`,
     );
   }
+}
+
+/** LoRA's settings mean nothing without a rank. */
+function checkLora(config: DistillConfig, name: (key: string) => string): void {
+  if (config.loraRank > 0) return;
+  const given = (['loraAlpha', 'loraTargets', 'mergeLora', 'useRslora', 'loraDropout'] as const).find((k) => {
+    const spec = OPTIONS.find((o) => o.key === k)!;
+    return JSON.stringify(config[k]) !== JSON.stringify(spec.default);
+  });
+  if (given) throw new ConfigError(`${name(given)} sets up LoRA adapters, but ${name('loraRank')} is 0 (full fine-tuning): give ${name('loraRank')} R (e.g. 16)`);
 }
 
 /** Several teachers are all named by --teacher, mixed or routed; what needs one teacher refuses them. */

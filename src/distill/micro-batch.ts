@@ -65,6 +65,8 @@ function withStudentHidden<T>(s: MicroBatchSetup, ids: Tensor, options: ForwardO
  */
 function detachedEmbeddings(student: CausalLM, ids: Tensor): { inputs: Tensor; backward(): void } {
   const weight = student.model.embed_tokens.weight;
+  // Frozen embeddings (a LoRA student's) need no gradient rows.
+  if (!weight.requiresGrad) return { inputs: noGrad(() => embedding(weight, ids)), backward: () => {} };
   const inputs = noGrad(() => embedding(weight, ids)).requiresGrad_();
   return {
     inputs,

@@ -7,7 +7,7 @@ import { writeTextAtomic } from '../io/atomic.js';
 import { ConfigError, configToYaml, type DistillConfig } from './config.js';
 
 /** What a run writes into its folder (and what --overwrite removes; anything else there is left alone). */
-const RUN_OUTPUTS = ['checkpoints', 'student', 'metrics.jsonl', 'summary.json', 'config.yaml', 'report.md', 'report.html', 'loss.png', 'perplexity.png', 'lr.png'];
+const RUN_OUTPUTS = ['checkpoints', 'student', 'student-merged', 'metrics.jsonl', 'summary.json', 'config.yaml', 'report.md', 'report.html', 'loss.png', 'perplexity.png', 'lr.png'];
 
 /** The run folder a --resume path belongs to: the folder itself, or OUT for OUT/checkpoints/step-N (as written, not made absolute). */
 export function runFolderOf(resumePath: string): string {

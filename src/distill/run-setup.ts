@@ -10,7 +10,7 @@ import type { CausalLM } from '../models/decoder/model.js';
 import { loadCausalLM } from '../models/decoder/weights.js';
 import { AdamW, decayParamGroups } from '../nn/index.js';
 import { MetricsWriter } from '../report/metrics.js';
-import { manualSeed, setRngState } from '../tensor/index.js';
+import { manualSeed, setRngState, type Tensor } from '../tensor/index.js';
 import { BatchCursor, batchSizeFor } from './batches.js';
 import { type LoadedCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { promptLength } from './completions.js';
@@ -25,6 +25,8 @@ import { StudentPrecision } from './precision.js';
 import { type PreparedEnsemble, type PreparedRun, prepareRun } from './prepare.js';
 import type { EnsembleMember, TeacherEnsemble } from './teacher-ensemble/ensemble.js';
 import { mixtureWeights } from './teacher-ensemble/teacher-list.js';
+import { attachAdapters, studentLoraConfig } from './lora-student.js';
+import type { LoraAdapter } from '../models/lora/index.js';
 import type { ScheduleSettings } from './schedule.js';
 import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
@@ -54,8 +56,12 @@ export interface RunSetup {
   ensemble: TeacherEnsemble | null;
   /** Every local teacher by name (each one's held-out KL is reported); with one teacher, empty. */
   localTeachers: { name: string; model: CausalLM }[];
-  /** float32 master weights (what the optimizer updates and checkpoints hold). */
+  /** float32 master weights (what the optimizer updates and checkpoints hold); with LoRA, the frozen base carrying the adapters. */
   master: CausalLM;
+  /** --lora-rank: the student's adapters (what the optimizer updates and checkpoints hold); else null. */
+  adapter: LoraAdapter | null;
+  /** The tensors training updates: every master weight, or the adapters'. */
+  trainable: Tensor[];
   precision: StudentPrecision;
   optimizer: AdamW;
   microBatchesPerStep: number;
@@ -166,6 +172,15 @@ async function openServedTeacher(config: DistillConfig, url: string, prepared: P
   return served;
 }
 
+/** What a LoRA run trains: the adapters' size against the student's. */
+function adapterLine(adapter: LoraAdapter, student: CausalLM): string {
+  const count = (ts: Tensor[]) => ts.reduce((n, t) => n + t.numel, 0);
+  const trained = count(adapter.parameters());
+  const all = count(student.parameters());
+  const { rank, alpha, useRslora } = adapter.config;
+  return `LoRA: r ${rank}, alpha ${alpha}${useRslora ? ' (rslora)' : ''} on ${adapter.layers.size} linear layers; ${(trained / 1e6).toFixed(2)}M trainable parameters (${((100 * trained) / (all - trained)).toFixed(2)} % of the student's ${((all - trained) / 1e6).toFixed(0)}M)`;
+}
+
 /** Several teachers: each local one loaded, each cache opened, each service connected; what was opened is released on a failure. */
 async function openEnsemble(
   config: DistillConfig,
@@ -252,13 +267,20 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
     log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
     teacher = new OnlineTeacher(loadCausalLM(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
   }
-  const studentSource = resumed?.studentFolder ?? prepared.studentFolder;
-  log(`loading student ${studentSource} (float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}, ${device})`);
-  const master: CausalLM = loadCausalLM(studentSource, { dtype: 'float32', device });
+  const lora = studentLoraConfig(config);
+  // A LoRA student's base is the data's student, frozen in its compute dtype; a checkpoint holds its adapter.
+  const studentSource = lora ? prepared.studentFolder : (resumed?.studentFolder ?? prepared.studentFolder);
+  log(`loading student ${studentSource} (${lora ? `frozen, ${config.dtype}` : `float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}`}, ${device})`);
+  const master: CausalLM = loadCausalLM(studentSource, { dtype: lora ? config.dtype : 'float32', device });
+  const adapter = lora ? attachAdapters(master, lora, resumed?.studentFolder ?? null) : null;
+  if (adapter) log(adapterLine(adapter, master));
   master.train();
+  const trainable = adapter ? adapter.parameters() : master.parameters();
   parallel.phase = 'the initial parameter broadcast';
-  parallel.syncParameters(master.parameters());
-  const precision = new StudentPrecision(master, config.dtype);
+  parallel.syncParameters(trainable);
+  // Adapters are float32 whatever the base's dtype: no second copy of the student.
+  const precision = new StudentPrecision(master, adapter ? 'float32' : config.dtype);
+  // Frozen weights are in no parameter group: the optimizer keeps state for the adapters only.
   const optimizer = new AdamW(decayParamGroups(master.namedParameters(), config.weightDecay), { lr: config.lr });
 
   const microBatchesPerStep = config.gradAccum * parallel.worldSize;
@@ -288,7 +310,7 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
   if (completion) log(completionNote(config));
 
   return {
-    config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, ensemble, localTeachers, master, precision, optimizer,
+    config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, ensemble, localTeachers, master, adapter, trainable, precision, optimizer,
     microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, startStep: step, cursor, metrics, evalBatches, completion,
     dispose: () => {
       precision.dispose();

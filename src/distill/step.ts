@@ -6,7 +6,7 @@
 // loss sums and the gradient norm together.
 import { padBatch } from '../data/index.js';
 import { clipGradNorm, type AdamW } from '../nn/index.js';
-import { tidy, zeros } from '../tensor/index.js';
+import { type Tensor, tidy, zeros } from '../tensor/index.js';
 import type { DrawnBatch } from './batches.js';
 import type { DataParallel } from './data-parallel.js';
 import { mixedLoss } from './loss.js';
@@ -24,6 +24,8 @@ import { answerSource, type AnswerSource, type CompletionPlan, type StepCounts, 
 export interface StepContext extends Omit<MicroBatchSetup, 'student'> {
   /** The student's compute copy (forward and backward) and its float32 masters (what the optimizer updates). */
   precision: StudentPrecision;
+  /** What the optimizer updates (the masters' weights, or LoRA's adapters): their gradients are summed over ranks and clipped. */
+  trainable: Tensor[];
   optimizer: AdamW;
   /** Sequences per forward/backward pass: the memory plan may split a micro-batch into such pieces. */
   microBatchSize: number;
@@ -93,13 +95,13 @@ export function trainStep(context: StepContext, step: number, micro: readonly Dr
     }
   }
   precision.gradientsToMaster();
-  const master = precision.master.parameters();
+  const trained = context.trainable;
   const reduceStart = Date.now();
-  parallel.sumGradients(master);
+  parallel.sumGradients(trained);
   const allreduceSeconds = (Date.now() - reduceStart) / 1000;
   // The step's one wait for the device: the loss sums and the gradient norm, read together
   // before the optimizer may apply anything.
-  const { sums: local, gradNorm } = readStepScalars(localSums, context.maxGradNorm > 0 ? clipGradNorm(master, context.maxGradNorm) : null);
+  const { sums: local, gradNorm } = readStepScalars(localSums, context.maxGradNorm > 0 ? clipGradNorm(trained, context.maxGradNorm) : null);
   const { kdSum, ceSum, studentKdSum } = parallel.sumFields(local);
   const alignment = context.crossTokenizer ? parallel.sumFields(aligned) : null;
   const n = Math.max(1, counts.targets);

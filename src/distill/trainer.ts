@@ -9,6 +9,8 @@ import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
 import { saveCausalLM } from '../models/decoder/weights.js';
+import { mergeLoraFolders } from '../models/lora/index.js';
+import { baseModelName, saveAdapterFolder } from './lora-student.js';
 import { readMetrics } from '../report/metrics.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
@@ -73,11 +75,11 @@ export async function runDistillation(config: DistillConfig, hooks: DistillHooks
 
 /** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
 async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResult> {
-  const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, ensemble, master, precision, optimizer } = run;
+  const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, ensemble, master, adapter, trainable, precision, optimizer } = run;
   const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
   const stepContext: StepContext = {
-    precision, optimizer, teacher, cache, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, checkpointing: gradientCheckpointing, microBatchSize,
+    precision, trainable, optimizer, teacher, cache, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, checkpointing: gradientCheckpointing, microBatchSize,
     maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion, crossTokenizer: prepared.crossTokenizer, ensemble,
   };
   // A teacher with another tokenizer scores other tokens: held-out evaluation is the student's alone.
@@ -129,6 +131,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
           config.out,
           {
             student: master,
+            adapter: adapter && { adapter, base: config.student },
             optimizer,
             state: {
               step, totalSteps, epoch: cursor.position.epoch, offset: cursor.position.offset, examples: prepared.train.length,
@@ -207,8 +210,18 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
     const after = evaluate();
     const studentDir = join(config.out, 'student');
     if (main) {
-      saveCausalLM(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
-      log(`student written to ${studentDir}`);
+      if (adapter) {
+        saveAdapterFolder(adapter, studentDir, config.student);
+        log(`student written to ${studentDir} (a PEFT LoRA adapter of ${baseModelName(config.student)})`);
+        if (config.mergeLora) {
+          const merged = join(config.out, 'student-merged');
+          mergeLoraFolders(prepared.studentFolder, studentDir, merged);
+          log(`merged student written to ${merged} (W + scale·B·A)`);
+        }
+      } else {
+        saveCausalLM(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
+        log(`student written to ${studentDir}`);
+      }
     }
     let summary: RunSummary | null = null;
     if (after && main) {

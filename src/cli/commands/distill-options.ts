@@ -33,6 +33,7 @@ const VALUE_NAMES: Partial<Record<keyof DistillConfig, string>> = {
   teacherTimeout: 'seconds',
   teacherWeights: 'w,w,...',
   teacherRoute: 'field',
+  loraTargets: 'names',
 };
 const VALUE_OF_KIND: Record<string, string> = { int: 'n', number: 'number', numbers: 'list', string: 'value', strings: 'value', enum: 'choice' };
 

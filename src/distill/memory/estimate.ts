@@ -52,6 +52,8 @@ export interface PlanInput {
   otherTeachers?: DecoderConfig[];
   /** Several teachers: how many are combined in each loss chunk (local, cached or served). */
   ensembleMembers?: number;
+  /** A LoRA student: its weights frozen in the compute dtype; only the adapters have gradients and AdamW state. */
+  lora?: { parameters: number; inputFeaturesPerLayer: number; rank: number } | null;
 }
 
 export interface StepShape {
@@ -200,9 +202,16 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
     name: 'teacher_weights', bytes: teacherParams * te,
     detail: `${(teacherParams / 1e9).toFixed(2)}B parameters × ${te} bytes (${input.teacherDtype})${localTeachers.length > 1 ? `, ${localTeachers.length} teachers` : ''}`,
   };
-  const master: MemoryComponent = { name: 'student_weights', bytes: studentParams * 4, detail: `${(studentParams / 1e9).toFixed(2)}B parameters × 4 bytes (float32 masters)` };
-  const computeCopy: MemoryComponent = { name: 'student_compute_copy', bytes: mixed ? studentParams * e : 0, detail: mixed ? 'bfloat16 copy that runs forward and backward' : 'none (float32 compute)' };
-  const moments: MemoryComponent = { name: 'optimizer_state', bytes: studentParams * 8, detail: 'AdamW exp_avg + exp_avg_sq, float32' };
+  // A LoRA student: the frozen weights once, in the compute dtype, and float32 adapters; only they train.
+  const lora = input.lora ?? null;
+  const trained = lora ? lora.parameters : studentParams;
+  const master: MemoryComponent = lora
+    ? { name: 'student_weights', bytes: studentParams * e + lora.parameters * 4, detail: `${(studentParams / 1e9).toFixed(2)}B frozen parameters × ${e} bytes + ${(lora.parameters / 1e6).toFixed(1)}M LoRA parameters × 4 bytes` }
+    : { name: 'student_weights', bytes: studentParams * 4, detail: `${(studentParams / 1e9).toFixed(2)}B parameters × 4 bytes (float32 masters)` };
+  const computeCopy: MemoryComponent = lora
+    ? { name: 'student_compute_copy', bytes: 0, detail: 'none (LoRA: the frozen weights run forward and backward)' }
+    : { name: 'student_compute_copy', bytes: mixed ? studentParams * e : 0, detail: mixed ? 'bfloat16 copy that runs forward and backward' : 'none (float32 compute)' };
+  const moments: MemoryComponent = { name: 'optimizer_state', bytes: trained * 8, detail: `AdamW exp_avg + exp_avg_sq, float32${lora ? ', adapters only' : ''}` };
   const onStudentDevice = (c: MemoryComponent) => input.teacherElsewhere && c.name.startsWith('teacher') ? null : c;
 
   const layers = s.numHiddenLayers;
@@ -214,15 +223,17 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const saved = norm === 'fused' && rotary === 'fused' && !fused ? savedPerTokenLayerFused(s, e, t, swiglu === 'fused') : savedPerTokenLayer(s, e, t, fused);
   const transient = transientPerTokenLayer(s, e, t, fused);
   const outside = tokens * (4 * e + 8) * s.hiddenSize; // embeddings (a leaf and its gradient), final norm
+  // Each adapter keeps its input (float32: cast from a bf16 base) and A's output for the gradients of A and B.
+  const adapterSaved = lora ? 4 * (lora.inputFeaturesPerLayer + 7 * lora.rank) : 0;
   const activations: MemoryComponent = shape.gradientCheckpointing
     ? {
         name: 'student_activations',
-        bytes: tokens * (layers * e * s.hiddenSize + saved + transient + 2 * e * s.hiddenSize) + outside,
+        bytes: tokens * (layers * e * s.hiddenSize + saved + adapterSaved + transient + 2 * e * s.hiddenSize) + outside,
         detail: `checkpointed: ${layers} layer inputs + one layer recomputed (${shape.microBatchSize} × ${t} tokens)`,
       }
     : {
         name: 'student_activations',
-        bytes: tokens * (layers * saved + transient) + outside,
+        bytes: tokens * (layers * (saved + adapterSaved) + transient) + outside,
         detail: `${layers} layers × ${Math.round(saved / 1024)} KB per token saved for backward (${shape.microBatchSize} × ${t} tokens)`,
       };
   // Training step: with several passes per optimizer step every gradient exists while later passes
@@ -231,7 +242,9 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   // loss fills it first); each layer's gradient then appears as that layer's activations are freed.
   const accumulating = passesPerStep(input.batchSize, shape.microBatchSize, input.gradAccum) > 1;
   const allGradients = studentParams * e;
-  const gradients: MemoryComponent = accumulating || shape.gradientCheckpointing
+  const gradients: MemoryComponent = lora
+    ? { name: 'gradients', bytes: lora.parameters * 4, detail: 'float32 gradients of the LoRA adapters' }
+    : accumulating || shape.gradientCheckpointing
     ? { name: 'gradients', bytes: allGradients, detail: `${mixed ? 'bfloat16' : 'float32'} gradients${accumulating ? ', kept across micro-batches' : ''}` }
     : {
         name: 'gradients',
@@ -262,7 +275,7 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const step = [...fixedStep, ...(studentSide >= teacherSide ? [activations, loss] : [teacherForward])];
 
   // Optimizer step: float32 gradients beside the masters (the bf16 ones converted one by one).
-  const optimizer = [runtime, teacherWeights, master, computeCopy, moments, { name: 'gradients', bytes: studentParams * 4, detail: 'float32 gradients in the optimizer step' }]
+  const optimizer = [runtime, teacherWeights, master, computeCopy, moments, { name: 'gradients', bytes: trained * 4, detail: 'float32 gradients in the optimizer step' }]
     .map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
 
   // Evaluation: no gradients; each model's no-grad forward in turn, then logits chunks.

@@ -9,6 +9,9 @@ import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
 import type { DistillConfig } from '../config.js';
 import type { PreparedEnsemble, PreparedRun } from '../prepare.js';
+import { adapterSize, studentLoraConfig } from '../lora-student.js';
+import { loraConfig } from '../../models/lora/index.js';
+import type { DecoderConfig } from '../../models/decoder/config.js';
 import { teacherIdsFor } from '../cross-tokenizer/batch-plan.js';
 import { estimateMemory, type MemoryEstimate, passesPerStep, type PlanInput } from './estimate.js';
 import { memoryBudget } from './limit.js';
@@ -74,7 +77,14 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     crossTokenizer: prepared.crossTokenizer !== null,
     teacherSequenceLength: prepared.crossTokenizer ? teacherSequenceLength(prepared) : undefined,
     ...(prepared.ensemble ? ensemblePlan(prepared.ensemble) : {}),
+    lora: loraPlan(config, student),
   };
+}
+
+/** A LoRA student's adapters, as the plan counts them. */
+function loraPlan(config: DistillConfig, student: DecoderConfig): PlanInput['lora'] {
+  const lora = studentLoraConfig(config);
+  return lora ? { ...adapterSize(student, lora), rank: lora.rank } : null;
 }
 
 /** Several teachers: every local one after the first (loaded together), and how many combine in a chunk. */
@@ -100,6 +110,13 @@ function alternatives(input: PlanInput, config: DistillConfig): Alternative[] {
     if (length < input.sequenceLength) add(`--max-length ${length}`, { sequenceLength: length, evalSequenceLength: Math.min(length, input.evalSequenceLength) });
   }
   if (input.teacher && !input.teacherElsewhere) add('the teacher on another device (--teacher-device)', { teacherElsewhere: true });
+  if (!input.lora) {
+    // Adapters instead of every weight: no float32 masters, gradients or moments of the student's own.
+    const rank = 16;
+    add(`LoRA adapters instead of full fine-tuning: --lora-rank ${rank}${config.dtype === 'float32' ? ' --dtype bfloat16' : ''}`, {
+      lora: { ...adapterSize(input.student, loraConfig({ rank })), rank }, studentDtype: 'bfloat16',
+    });
+  }
   return out;
 }
 
