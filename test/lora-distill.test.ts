@@ -61,7 +61,7 @@ async function run(options: Record<string, unknown>) {
 
 const tensorsOf = (file: string) => {
   const f = SafetensorsFile.open(file);
-  const out = new Map(f.names().map((n) => [n, [...(f.tensor(n).to('float64').toArray() as ArrayLike<number>)]]));
+  const out = new Map(f.names().map((n) => [n, Array.from(f.tensor(n).to("float64").toArray() as ArrayLike<number>)]));
   f.close();
   return out;
 };

@@ -23,6 +23,8 @@ import { allocatorCachingEnabled, cudaAllocated, type DType, kernelsFor, numThre
 import { benchMatmul } from './bench-ops.js';
 import { PhaseClock } from '../distill/phase-clock.js';
 import { StudentPrecision } from '../distill/precision.js';
+import { adapterSize, attachAdapters, studentLoraConfig } from '../distill/lora-student.js';
+import type { LoraConfig } from '../models/lora/index.js';
 import { forwardFlopsPerToken } from '../models/decoder/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../distill/memory/process-memory.js';
 import { checkDevice } from './device.js';
@@ -61,13 +63,14 @@ function stepWorkingBytes(step: () => void): number | null {
  * Rows per chunk of the chunked loss: --chunk-size when given, else what distill's memory plan
  * chooses for this step (withChunkRows), so the benchmark measures the step distill would run.
  */
-function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: DecoderConfig, teacher: DecoderConfig | null, device: string): number {
+function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: DecoderConfig, teacher: DecoderConfig | null, device: string, lora: LoraConfig | null): number {
   const lossChunkRows = chunkRows(flags.chunkSize, student.vocabSize);
   if (flags.chunkSize > 0 || mode === 'naive') return lossChunkRows;
   const input: PlanInput = {
     student, studentDtype: flags.dtype, teacher: mode === 'cached' ? null : teacher, teacherDtype: flags.teacherDtype, teacherElsewhere: false,
     sequenceLength: flags.seqLen, evalSequenceLength: flags.seqLen, evalBatchSize: flags.batchSize, lossImpl: 'chunked', lossChunkRows,
     runtimeBytes: residentBytes() ?? 512 * 2 ** 20, kernels: kernelsFor(device, flags.dtype), gradAccum: 1, batchSize: flags.batchSize,
+    lora: lora ? { ...adapterSize(student, lora), rank: lora.rank } : null,
   };
   try {
     const plan = planMemory(input, mode === 'checkpointed' ? 'on' : 'off', memoryBudget(device, null), () => []);
@@ -82,11 +85,15 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const device = checkDevice(flags.device);
   // The cached mode never loads the teacher: its predictions come from the cache.
   const teacher = mode === 'cached' ? null : new OnlineTeacher(loadCausalLM(await resolveModelPath(flags.teacher), { device, dtype: flags.teacherDtype }));
-  // float32 master weights; with --dtype bfloat16 a bf16 copy runs forward and backward, as in distill.
-  const master = loadCausalLM(await resolveModelPath(flags.student), { dtype: 'float32', device });
-  const precision = new StudentPrecision(master, flags.dtype);
+  // float32 master weights; with --dtype bfloat16 a bf16 copy runs forward and backward, as in
+  // distill. The lora mode: the student frozen in --dtype, float32 adapters trained, as distill --lora-rank.
+  const lora = mode === 'lora' ? studentLoraConfig({ loraRank: flags.loraRank, loraAlpha: null, loraDropout: 0, loraTargets: null, useRslora: false }) : null;
+  const master = loadCausalLM(await resolveModelPath(flags.student), { dtype: lora ? flags.dtype : 'float32', device });
+  const adapter = lora ? attachAdapters(master, lora, null) : null;
+  const precision = new StudentPrecision(master, adapter ? 'float32' : flags.dtype);
   const student = precision.compute;
-  const optimizer = new AdamW(master.parameters(), { lr: LEARNING_RATE });
+  const trainable = adapter ? adapter.parameters() : master.parameters();
+  const optimizer = new AdamW(trainable, { lr: LEARNING_RATE });
   const ids = readFileSync(flags.batchFile!, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { input_ids: number[] }).input_ids);
   // The whole file is one micro-batch. Its records are token ids without labels: every token after
   // the first is a target, as cache-teacher (the cached mode) reads the same file.
@@ -98,8 +105,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const clock = device === 'cpu' ? new PhaseClock() : undefined;
   // The trainer's step at distill's settings for one micro-batch of the file: no clipping, a constant learning rate.
   const context: StepContext = {
-    precision, trainable: master.parameters(), optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, impl: mode === 'naive' ? 'naive' : 'chunked',
-    chunkSize: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device), microBatchSize: ids.length,
+    precision, trainable, optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, impl: mode === 'naive' ? 'naive' : 'chunked',
+    chunkSize: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device, lora), microBatchSize: ids.length,
     checkpointing: mode === 'checkpointed', maxGradNorm: 0, padId: 0, device, parallel: new DataParallel(null), completion: null, clock,
   };
   let stepNumber = 0;
@@ -119,9 +126,10 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const seconds = (performance.now() - start) / 1000;
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const tokensPerSecond = (flags.batchSize * flags.seqLen * flags.steps) / seconds;
-  // Model FLOPs: the teacher's forward, the student's forward and backward (3 forwards' worth).
+  // Model FLOPs: the teacher's forward, the student's forward and backward (3 forwards' worth; 2
+  // with LoRA: the frozen weights take no gradient, the adapters' products are negligible).
   const teacherFlopsPerToken = teacher ? forwardFlopsPerToken(teacher.model.config, flags.seqLen) : 0;
-  const studentFlopsPerToken = 3 * forwardFlopsPerToken(student.config, flags.seqLen);
+  const studentFlopsPerToken = (adapter ? 2 : 3) * forwardFlopsPerToken(student.config, flags.seqLen);
   const flopsPerToken = teacherFlopsPerToken + studentFlopsPerToken;
   // On CPU, the step beside the machine's own matmul rate at each model's dtype (measured now, after
   // the timed steps): the fraction of the step a perfect matmul-bound implementation would take.
@@ -154,6 +162,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     teacher_parameters: teacher?.model.numParameters() ?? null,
     cache_bytes_per_token: cache ? +cache.manifest.bytesPerToken.toFixed(1) : null,
     student_parameters: student.numParameters(),
+    trainable_parameters: trainable.reduce((n, t) => n + t.numel, 0),
     chunk_size: mode === 'naive' ? null : context.chunkSize,
     top_k: cache ? cache.manifest.topK : null,
     phase_ms: clock ? clock.perStep(flags.steps) : null,
@@ -269,7 +278,7 @@ export async function runBenchKd(flags: BenchKdFlags): Promise<void> {
       const built = cli(['cache-teacher', '--teacher', flags.teacher, '--data', batchFile, '--out', cacheDir, '--top-k', String(flags.topK), '--max-length', String(flags.seqLen), '--device', flags.device]);
       if (built.status !== 0) throw new Error(`bench kd: building the teacher cache failed: ${whyChildFailed(built)}`);
     }
-    const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--dtype', flags.dtype, '--teacher-dtype', flags.teacherDtype, '--batch-file', batchFile, '--cache-dir', cacheDir, ...(flags.peakTflops ? ['--peak-tflops', String(flags.peakTflops)] : [])];
+    const passThrough = ['--teacher', flags.teacher, '--student', flags.student, '--batch-size', String(flags.batchSize), '--seq-len', String(flags.seqLen), '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--chunk-size', String(flags.chunkSize), '--device', flags.device, '--dtype', flags.dtype, '--teacher-dtype', flags.teacherDtype, '--lora-rank', String(flags.loraRank), '--batch-file', batchFile, '--cache-dir', cacheDir, ...(flags.peakTflops ? ['--peak-tflops', String(flags.peakTflops)] : [])];
     const baselineArgs = python === null ? [] : ['--teacher', await resolveModelPath(flags.teacher), '--student', await resolveModelPath(flags.student), '--batch-file', batchFile, '--steps', String(flags.steps), '--warmup', String(flags.warmup), '--threads', String(numThreads()), '--device', flags.device, '--dtype', flags.dtype];
     const baselines: Record<string, Record<string, unknown>> = {};
     const run = (mode: string, measureMemory: boolean): Record<string, unknown> => {

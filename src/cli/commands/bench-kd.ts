@@ -7,7 +7,8 @@ import { type Command, Option } from 'commander';
 import { intOption, UsageError } from '../errors.js';
 
 // checkpointed: the chunked step with the student's decoder layers recomputed during backward.
-export const DISTILLERY_MODES = ['naive', 'chunked', 'cached', 'checkpointed'] as const;
+// lora: the chunked step with the student frozen in --dtype and LoRA adapters (--lora-rank) trained.
+export const DISTILLERY_MODES = ['naive', 'chunked', 'cached', 'checkpointed', 'lora'] as const;
 export type Mode = (typeof DISTILLERY_MODES)[number];
 export const BASELINE_MODES = ['pytorch', 'pytorch-tuned', 'pytorch-best'] as const;
 export const MODES = [...BASELINE_MODES, ...DISTILLERY_MODES] as const;
@@ -46,6 +47,8 @@ export interface BenchKdFlags {
   /** The teacher's dtype in Distillery's modes (the PyTorch baseline follows --dtype). */
   teacherDtype: 'float32' | 'bfloat16';
   peakTflops?: number;
+  /** The lora mode's adapter rank (every linear layer of the decoder, alpha 2r). */
+  loraRank: number;
   batchFile?: string;
   cacheDir?: string;
 }
@@ -53,11 +56,12 @@ export interface BenchKdFlags {
 export function registerBenchKd(bench: Command): void {
   bench
     .command('kd')
-    .description('tokens/s and peak memory of a KD training step per mode (pytorch eager baseline, naive, chunked, cached, checkpointed), each in its own process')
+    .description('tokens/s and peak memory of a KD training step per mode (pytorch eager baseline, naive, chunked, cached, checkpointed, lora), each in its own process')
     .requiredOption('--teacher <path|ORG/NAME>', 'teacher model')
     .requiredOption('--student <path|ORG/NAME>', 'student model')
     .option('--batch-size <n>', 'sequences per step', intOption('--batch-size', 1, 4096), 2)
     .option('--seq-len <n>', 'tokens per sequence', intOption('--seq-len', 2, 1_000_000), 128)
+    .option('--lora-rank <n>', "the lora mode's adapter rank (every linear layer of the decoder)", intOption('--lora-rank', 1, 65536), 16)
     .option('--steps <n>', 'timed steps after the warm-up', intOption('--steps', 1, 100_000), 3)
     .option('--warmup <n>', 'untimed steps first', intOption('--warmup', 1, 100_000), 2)
     .option('--rounds <n>', 'speed runs per mode, in rotation over the modes; each mode reports its fastest (noisy machines)', intOption('--rounds', 1, 100), 1)
