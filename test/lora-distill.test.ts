@@ -120,6 +120,15 @@ describe('LoRA students', () => {
     assert.ok(Math.abs(unmerged.nll - folded.nll) <= 1e-5 * folded.nll, `${unmerged.nll} vs ${folded.nll}`);
   });
 
+  test('--student ADAPTER trains that adapter further, on its base: it starts where the first run ended', async () => {
+    const more = await run({ ...common, student: join(at('lora'), 'student'), out: at('lora-more') });
+    assert.equal(more.evals[0]!.studentNll, lora.evals.at(-1)!.studentNll);
+    assert.ok(more.lines.some((l) => l.startsWith(`student: the LoRA adapter ${join(at('lora'), 'student')} (r 4, alpha 8) on `)), more.lines.join('\n'));
+    const again = JSON.parse(readFileSync(join(at('lora-more'), 'student', 'adapter_config.json'), 'utf8'));
+    assert.equal(again.base_model_name_or_path, resolve(folders.student), 'the base, not the adapter it started from');
+    await assert.rejects(run({ ...common, student: join(at('lora'), 'student'), loraRank: 8, out: at('lora-clash') }), /loraRank cannot be used with student .*, a LoRA adapter folder/);
+  });
+
   test("the memory plan counts the adapters' gradients and moments only: Qwen3-0.6B at r 16 has PEFT's 10,092,544", () => {
     const student = presetConfig('qwen3-0.6b');
     const lora = adapterSize(student, studentLoraConfig({ loraRank: 16, loraAlpha: null, loraDropout: 0, loraTargets: null, useRslora: false })!);

@@ -12,7 +12,6 @@ import type { AdamW, AdamWStateDict } from '../nn/index.js';
 import { fromBytes, getRngState, type Tensor } from '../tensor/index.js';
 import { readJsonFile } from '../io/json-file.js';
 import { type LoraAdapter, saveLoraAdapter } from '../models/lora/index.js';
-import { baseModelName } from './lora-student.js';
 
 export interface TrainerState {
   /** Optimizer steps completed. */
@@ -47,7 +46,7 @@ export function saveCheckpoint(
   runDir: string,
   parts: {
     student: CausalLM;
-    /** A LoRA student: the checkpoint's student/ is its adapter (PEFT's folder) over `base`. */
+    /** A LoRA student: the checkpoint's student/ is its adapter (PEFT's folder) over `base` (as adapter_config.json names it). */
     adapter?: { adapter: LoraAdapter; base: string } | null;
     optimizer: AdamW;
     state: Omit<TrainerState, 'rng'>;
@@ -59,7 +58,7 @@ export function saveCheckpoint(
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   // Saving a step again (on Ctrl-C) replaces its checkpoint; a complete one exists at every moment.
   buildFolderAtomic(target, (temporary) => {
-    if (parts.adapter) saveLoraAdapter(parts.adapter.adapter, join(temporary, 'student'), { baseModelNameOrPath: baseModelName(parts.adapter.base) });
+    if (parts.adapter) saveLoraAdapter(parts.adapter.adapter, join(temporary, 'student'), { baseModelNameOrPath: parts.adapter.base });
     else saveCausalLM(parts.student, join(temporary, 'student'), { dtype: 'float32', copyFrom: parts.tokenizerFrom });
     const optimizer = parts.optimizer.stateDict();
     writeSafetensors(join(temporary, 'optimizer.safetensors'), optimizer.tensors, { steps: JSON.stringify(optimizer.steps), lrs: JSON.stringify(optimizer.lrs) });

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { DIVERGENCE_NAMES } from './divergence-names.js';
 import { SCHEDULE_NAMES } from './schedule.js';
+import { isAdapterFolder } from '../models/lora/config.js';
 
 // The YAML parser loads when a --config file or a run's config.yaml is read or written: the table
 // below also makes `distillery distill --help`, which should not wait for it.
@@ -354,12 +355,16 @@ function checkServedTeacher(config: DistillConfig, name: (key: string) => string
 
 /** LoRA's settings mean nothing without a rank. */
 function checkLora(config: DistillConfig, name: (key: string) => string): void {
+  const given = (keys: readonly (keyof DistillConfig)[]) => keys.find((k) => JSON.stringify(config[k]) !== JSON.stringify(OPTIONS.find((o) => o.key === k)!.default));
+  // A --student adapter folder brings its own settings (adapter_config.json) and is trained further.
+  if (typeof config.student === 'string' && isAdapterFolder(config.student)) {
+    const clash = given(['loraRank', 'loraAlpha', 'loraTargets', 'useRslora', 'loraDropout']);
+    if (clash) throw new ConfigError(`${name(clash)} cannot be used with ${name('student')} ${config.student}, a LoRA adapter folder: it is trained further with its own settings (adapter_config.json)`);
+    return;
+  }
   if (config.loraRank > 0) return;
-  const given = (['loraAlpha', 'loraTargets', 'mergeLora', 'useRslora', 'loraDropout'] as const).find((k) => {
-    const spec = OPTIONS.find((o) => o.key === k)!;
-    return JSON.stringify(config[k]) !== JSON.stringify(spec.default);
-  });
-  if (given) throw new ConfigError(`${name(given)} sets up LoRA adapters, but ${name('loraRank')} is 0 (full fine-tuning): give ${name('loraRank')} R (e.g. 16)`);
+  const clash = given(['loraAlpha', 'loraTargets', 'mergeLora', 'useRslora', 'loraDropout']);
+  if (clash) throw new ConfigError(`${name(clash)} sets up LoRA adapters, but ${name('loraRank')} is 0 (full fine-tuning): give ${name('loraRank')} R (e.g. 16)`);
 }
 
 /** Several teachers are all named by --teacher, mixed or routed; what needs one teacher refuses them. */

@@ -9,6 +9,7 @@ import type { DecoderConfig } from '../models/decoder/config.js';
 import type { CausalLM } from '../models/decoder/model.js';
 import { applyLora, type LoraAdapter, type LoraConfig, loadLoraAdapter, loraConfig, saveLoraAdapter } from '../models/lora/index.js';
 import type { DistillConfig } from './config.js';
+import type { PreparedRun } from './prepare.js';
 
 /** Characters that make a --lora-targets value a regular expression rather than a module name. */
 const REGEX = /[\\^$.*+?()[\]{}|]/;
@@ -22,6 +23,16 @@ export function studentLoraConfig(config: Pick<DistillConfig, 'loraRank' | 'lora
   const given = config.loraTargets === null ? null : [config.loraTargets].flat().flatMap((t) => t.split(',')).map((t) => t.trim()).filter((t) => t !== '');
   const targets = given === null ? undefined : given.length === 1 && (given[0] === 'all-linear' || REGEX.test(given[0]!)) ? given[0]! : given;
   return loraConfig({ rank: config.loraRank, alpha: config.loraAlpha ?? 2 * config.loraRank, dropout: config.loraDropout, useRslora: config.useRslora, targetModules: targets });
+}
+
+/** The run's adapter settings: a --student adapter folder's own, else the --lora-* options' (null: full fine-tuning). */
+export function runLoraConfig(config: DistillConfig, prepared: Pick<PreparedRun, 'studentAdapter'>): LoraConfig | null {
+  return prepared.studentAdapter?.config ?? studentLoraConfig(config);
+}
+
+/** The base the run's adapter goes on, as adapter_config.json names it. */
+export function runLoraBase(config: DistillConfig, prepared: Pick<PreparedRun, 'studentAdapter'>): string {
+  return prepared.studentAdapter?.baseName ?? baseModelName(config.student);
 }
 
 /**
@@ -62,6 +73,6 @@ export function baseModelName(student: string): string {
 }
 
 /** The adapter as a PEFT folder at `dir`, built beside it and renamed into place. */
-export function saveAdapterFolder(adapter: LoraAdapter, dir: string, student: string): void {
-  buildFolderAtomic(dir, (temporary) => saveLoraAdapter(adapter, temporary, { baseModelNameOrPath: baseModelName(student) }));
+export function saveAdapterFolder(adapter: LoraAdapter, dir: string, baseName: string): void {
+  buildFolderAtomic(dir, (temporary) => saveLoraAdapter(adapter, temporary, { baseModelNameOrPath: baseName }));
 }

@@ -15,6 +15,7 @@ import {
   splitHeldOut,
 } from '../data/index.js';
 import { resolveModelPath } from '../io/hub/index.js';
+import { isAdapterFolder, type LoraConfig, resolveAdapterBase } from '../models/lora/index.js';
 import { readModelConfig } from '../models/decoder/config.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError, type DistillConfig } from './config.js';
@@ -30,7 +31,10 @@ export interface PreparedRun {
   teacherFolder: string | null;
   /** Several teachers (--teacher more than once): each one, and how they combine; null with one. */
   ensemble: PreparedEnsemble | null;
+  /** The student's model folder (with a --student adapter folder, its base's). */
   studentFolder: string;
+  /** --student named a PEFT adapter folder: it is trained further, on its base; else null. */
+  studentAdapter: StudentAdapter | null;
   /** The student's tokenizer (null for a folder without one: token-id data only). */
   studentTokenizer: TextTokenizer | null;
   /** --cross-tokenizer: both tokenizers and the ids their vocabularies share. */
@@ -48,6 +52,13 @@ export interface PreparedRun {
 }
 
 export type IndexedExample = EncodedExample & { sourceIndex: number };
+
+export interface StudentAdapter {
+  folder: string;
+  config: LoraConfig;
+  /** What its adapter_config.json names as the base (written again into the trained adapter's). */
+  baseName: string;
+}
 
 export interface PreparedEnsemble {
   /** Each teacher; a local model's resolved folder in `folder`. */
@@ -97,6 +108,7 @@ function openTokenizer(folder: string): TextTokenizer | null {
 interface PreparedModels {
   teacherFolder: string | null;
   studentFolder: string;
+  studentAdapter: StudentAdapter | null;
   studentTokenizer: TextTokenizer | null;
   /** What encodes the data: the student's tokenizer, else the teacher's. */
   tokenizer: TextTokenizer | null;
@@ -105,16 +117,24 @@ interface PreparedModels {
   ensemble: PreparedEnsemble | null;
 }
 
+/** A --student adapter folder: its base resolved (base_model_name_or_path), its settings read. */
+async function studentAdapterOf(config: DistillConfig, log: (line: string) => void): Promise<{ studentFolder: string; studentAdapter: StudentAdapter | null }> {
+  if (!isAdapterFolder(config.student)) return { studentFolder: await resolveModelPath(config.student, { log }), studentAdapter: null };
+  const { baseFolder, adapterConfig } = await resolveAdapterBase(config.student, { baseOption: `a --student model folder (train new adapters on it with --lora-rank)`, log });
+  log(`student: the LoRA adapter ${config.student} (r ${adapterConfig.config.rank}, alpha ${adapterConfig.config.alpha}) on ${baseFolder}, trained further`);
+  return { studentFolder: baseFolder, studentAdapter: { folder: config.student, config: adapterConfig.config, baseName: adapterConfig.baseModelNameOrPath! } };
+}
+
 async function prepareModels(config: DistillConfig, log: (line: string) => void): Promise<PreparedModels> {
   const entries = teacherEntries(config);
-  const studentFolder = await resolveModelPath(config.student, { log });
+  const { studentFolder, studentAdapter } = await studentAdapterOf(config, log);
   const studentTokenizer = openTokenizer(studentFolder);
   const student = { folder: studentFolder, vocabSize: readModelConfig(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
   if (entries) {
     const { ensemble, sharedVocab } = await prepareEnsemble(config, entries, student, log);
     const teacherFolder = ensemble.entries.find((e) => e.folder !== null)?.folder ?? null;
     const tokenizer = studentTokenizer ?? (teacherFolder ? openTokenizer(teacherFolder) : null);
-    return { teacherFolder, studentFolder, studentTokenizer, tokenizer, crossTokenizer: null, sharedVocab, ensemble };
+    return { teacherFolder, studentFolder, studentAdapter, studentTokenizer, tokenizer, crossTokenizer: null, sharedVocab, ensemble };
   }
   const teacherFolder = typeof config.teacher === 'string' ? await resolveModelPath(config.teacher, { log }) : null;
   // cache-teacher names the teacher as both: one tokenizer, read once (Gemma's takes seconds).
@@ -128,7 +148,7 @@ async function prepareModels(config: DistillConfig, log: (line: string) => void)
       ? { note: crossTokenizerNote(crossTokenizer, teacher, student) }
       : checkVocabularies(teacher, student, '--cross-tokenizer gold (or uld)');
   log(vocab.note);
-  return { teacherFolder, studentFolder, studentTokenizer, tokenizer, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, ensemble: null };
+  return { teacherFolder, studentFolder, studentAdapter, studentTokenizer, tokenizer, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, ensemble: null };
 }
 
 export async function prepareRun(config: DistillConfig, log: (line: string) => void): Promise<PreparedRun> {
@@ -176,7 +196,7 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
-  const { teacherFolder, studentFolder, studentTokenizer, crossTokenizer, sharedVocab, ensemble } = models;
-  return { teacherFolder, ensemble, studentFolder, studentTokenizer, crossTokenizer, sharedVocab, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
+  const { teacherFolder, studentFolder, studentAdapter, studentTokenizer, crossTokenizer, sharedVocab, ensemble } = models;
+  return { teacherFolder, ensemble, studentFolder, studentAdapter, studentTokenizer, crossTokenizer, sharedVocab, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
 }
 

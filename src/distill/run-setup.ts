@@ -25,7 +25,7 @@ import { StudentPrecision } from './precision.js';
 import { type PreparedEnsemble, type PreparedRun, prepareRun } from './prepare.js';
 import type { EnsembleMember, TeacherEnsemble } from './teacher-ensemble/ensemble.js';
 import { mixtureWeights } from './teacher-ensemble/teacher-list.js';
-import { attachAdapters, studentLoraConfig } from './lora-student.js';
+import { attachAdapters, runLoraConfig } from './lora-student.js';
 import type { LoraAdapter } from '../models/lora/index.js';
 import type { ScheduleSettings } from './schedule.js';
 import { TeacherCache } from './teacher-cache/reader.js';
@@ -267,12 +267,13 @@ export async function setupRun(config: DistillConfig, hooks: DistillHooks, proce
     log(`loading teacher ${prepared.teacherFolder} (${config.teacherDtype}, ${teacherDevice})`);
     teacher = new OnlineTeacher(loadCausalLM(prepared.teacherFolder, { dtype: config.teacherDtype, device: teacherDevice }));
   }
-  const lora = studentLoraConfig(config);
+  const lora = runLoraConfig(config, prepared);
   // A LoRA student's base is the data's student, frozen in its compute dtype; a checkpoint holds its adapter.
   const studentSource = lora ? prepared.studentFolder : (resumed?.studentFolder ?? prepared.studentFolder);
   log(`loading student ${studentSource} (${lora ? `frozen, ${config.dtype}` : `float32 master weights${config.dtype === 'bfloat16' ? ', bfloat16 compute' : ''}`}, ${device})`);
   const master: CausalLM = loadCausalLM(studentSource, { dtype: lora ? config.dtype : 'float32', device });
-  const adapter = lora ? attachAdapters(master, lora, resumed?.studentFolder ?? null) : null;
+  // A checkpoint's adapter, else a --student adapter folder's, else new adapters.
+  const adapter = lora ? attachAdapters(master, lora, resumed?.studentFolder ?? prepared.studentAdapter?.folder ?? null) : null;
   if (adapter) log(adapterLine(adapter, master));
   master.train();
   const trainable = adapter ? adapter.parameters() : master.parameters();

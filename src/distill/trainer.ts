@@ -10,7 +10,7 @@ import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
 import { saveCausalLM } from '../models/decoder/weights.js';
 import { mergeLoraFolders } from '../models/lora/index.js';
-import { baseModelName, saveAdapterFolder } from './lora-student.js';
+import { runLoraBase, saveAdapterFolder } from './lora-student.js';
 import { readMetrics } from '../report/metrics.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
@@ -78,6 +78,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
   const { config, parallel, main, log, prepared, resumed, plan, device, teacher, cache, served, ensemble, master, adapter, trainable, precision, optimizer } = run;
   const { microBatchesPerStep, batchSize, stepsPerEpoch, totalSteps, schedule, loss, cursor, metrics, evalBatches, completion } = run;
   const { microBatchSize, gradientCheckpointing } = plan.shape;
+  const loraBase = runLoraBase(config, prepared);
   const stepContext: StepContext = {
     precision, trainable, optimizer, teacher, cache, loss, impl: config.lossImpl, chunkSize: plan.lossChunkRows, checkpointing: gradientCheckpointing, microBatchSize,
     maxGradNorm: config.maxGradNorm, padId: prepared.padId, device, parallel, completion, crossTokenizer: prepared.crossTokenizer, ensemble,
@@ -131,7 +132,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
           config.out,
           {
             student: master,
-            adapter: adapter && { adapter, base: config.student },
+            adapter: adapter && { adapter, base: loraBase },
             optimizer,
             state: {
               step, totalSteps, epoch: cursor.position.epoch, offset: cursor.position.offset, examples: prepared.train.length,
@@ -211,8 +212,8 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
     const studentDir = join(config.out, 'student');
     if (main) {
       if (adapter) {
-        saveAdapterFolder(adapter, studentDir, config.student);
-        log(`student written to ${studentDir} (a PEFT LoRA adapter of ${baseModelName(config.student)})`);
+        saveAdapterFolder(adapter, studentDir, loraBase);
+        log(`student written to ${studentDir} (a PEFT LoRA adapter of ${loraBase})`);
         if (config.mergeLora) {
           const merged = join(config.out, 'student-merged');
           mergeLoraFolders(prepared.studentFolder, studentDir, merged);

@@ -9,8 +9,8 @@ import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
 import type { DistillConfig } from '../config.js';
 import type { PreparedEnsemble, PreparedRun } from '../prepare.js';
-import { adapterSize, studentLoraConfig } from '../lora-student.js';
-import { loraConfig } from '../../models/lora/index.js';
+import { adapterSize, runLoraConfig } from '../lora-student.js';
+import { type LoraConfig, loraConfig } from '../../models/lora/index.js';
 import type { DecoderConfig } from '../../models/decoder/config.js';
 import { teacherIdsFor } from '../cross-tokenizer/batch-plan.js';
 import { estimateMemory, type MemoryEstimate, passesPerStep, type PlanInput } from './estimate.js';
@@ -77,13 +77,12 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     crossTokenizer: prepared.crossTokenizer !== null,
     teacherSequenceLength: prepared.crossTokenizer ? teacherSequenceLength(prepared) : undefined,
     ...(prepared.ensemble ? ensemblePlan(prepared.ensemble) : {}),
-    lora: loraPlan(config, student),
+    lora: loraPlan(runLoraConfig(config, prepared), student),
   };
 }
 
 /** A LoRA student's adapters, as the plan counts them. */
-function loraPlan(config: DistillConfig, student: DecoderConfig): PlanInput['lora'] {
-  const lora = studentLoraConfig(config);
+function loraPlan(lora: LoraConfig | null, student: DecoderConfig): PlanInput['lora'] {
   return lora ? { ...adapterSize(student, lora), rank: lora.rank } : null;
 }
 
