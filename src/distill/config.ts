@@ -177,7 +177,7 @@ const TABLE = [
   { key: 'teacherWeights', kind: 'numbers', default: null, above: 0, max: N, help: 'several teachers: their weights in the mixture of tempered distributions, in --teacher order (e.g. 0.7,0.3; normalised; default equal)' },
   { key: 'teacherRoute', kind: 'string', default: null, help: "several teachers: the record field naming each example's teacher (a --teacher NAME=, or the last part of its folder or URL); its KD is against that teacher alone" },
   { key: 'loraRank', kind: 'int', default: 0, min: 0, max: 65536, help: 'train LoRA adapters of this rank instead of every weight (0: full fine-tuning); OUT/student is then a PEFT adapter folder' },
-  { key: 'loraAlpha', kind: 'number', default: null, above: 0, max: N, help: 'LoRA alpha: the update is scaled by alpha/r (default 2r)' },
+  { key: 'loraAlpha', kind: 'number', default: null, above: 0, max: N, help: 'LoRA alpha: the update is scaled by alpha/r (2r when not given)' },
   { key: 'loraDropout', kind: 'number', default: 0, min: 0, max: 0.99, help: "dropout on each LoRA adapter's input (training only)" },
   { key: 'loraTargets', kind: 'strings', default: null, help: "PEFT target_modules: module names, comma-separated (e.g. q_proj,v_proj), 'all-linear', or a regular expression (default: every linear layer of the decoder)" },
   { key: 'useRslora', kind: 'bool', default: false, help: 'rank-stabilised LoRA: scale alpha/sqrt(r) instead of alpha/r' },
