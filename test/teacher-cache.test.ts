@@ -149,6 +149,8 @@ describe('teacher cache', () => {
     assert.deepEqual(records.map((r) => r.mode), ['naive', 'chunked', 'cached']);
     for (const r of records) {
       assert.ok(r.tokens_per_s > 0 && r.peak_rss_mb > 0, JSON.stringify(r));
+      // Fresh memory and kernel time of the timed steps, from getrusage (whole numbers per step).
+      assert.ok(Number.isInteger(r.minor_faults_per_step) && r.minor_faults_per_step >= 0 && Number.isInteger(r.system_ms_per_step) && r.system_ms_per_step >= 0, JSON.stringify(r));
       // The phases account for the whole step (rounding aside).
       const phases = Object.values(r.phase_ms as Record<string, number>).reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(phases - r.step_ms) <= 0.02 * r.step_ms + 0.5, `phases ${JSON.stringify(r.phase_ms)} vs step ${r.step_ms} ms`);

@@ -121,10 +121,16 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   }
   resetCudaPeak(device);
   clock?.reset(); // the warm-up's laps do not count
+  const usageBefore = process.resourceUsage();
   const start = performance.now();
   for (let i = 0; i < flags.steps; i++) step(); // each step reads its loss once: the device is done
   const seconds = (performance.now() - start) / 1000;
-  const peakRss = process.resourceUsage().maxRSS * 1024;
+  const usage = process.resourceUsage();
+  const peakRss = usage.maxRSS * 1024;
+  // Memory the timed steps touched fresh (minor faults: a page mapped on first touch) and the
+  // kernel's time: after warm-up a step that reuses its buffers has neither.
+  const perStep = (after: number, before: number) => (after - before) / flags.steps;
+  const faults = { minor_faults_per_step: Math.round(perStep(usage.minorPageFault, usageBefore.minorPageFault)), system_ms_per_step: Math.round(perStep(usage.systemCPUTime, usageBefore.systemCPUTime) / 1000) };
   const tokensPerSecond = (flags.batchSize * flags.seqLen * flags.steps) / seconds;
   // Model FLOPs: the teacher's forward, the student's forward and backward (3 forwards' worth; 2
   // with LoRA: the frozen weights take no gradient, the adapters' products are negligible).
@@ -155,6 +161,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     teacher_dtype: teacher ? flags.teacherDtype : null,
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
     step_ms: +((seconds * 1000) / flags.steps).toFixed(1),
+    ...faults,
     first_loss: firstLoss,
     batch_size: flags.batchSize,
     seq_len: flags.seqLen,
