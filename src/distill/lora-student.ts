@@ -7,12 +7,12 @@ import { resolve } from 'node:path';
 import { buildFolderAtomic } from '../io/atomic.js';
 import type { DecoderConfig } from '../models/decoder/config.js';
 import type { CausalLM } from '../models/decoder/model.js';
-import { applyLora, type LoraAdapter, type LoraConfig, loadLoraAdapter, loraConfig, saveLoraAdapter } from '../models/lora/index.js';
+import { applyLora, type LoraAdapter, type LoraConfig, loadLoraAdapter, loraConfig, mergeLoraFolders, saveLoraAdapter } from '../models/lora/index.js';
 import type { DistillConfig } from './config.js';
 import type { PreparedRun } from './prepare.js';
 
-/** Characters that make a --lora-targets value a regular expression rather than a module name. */
-const REGEX = /[\\^$.*+?()[\]{}|]/;
+/** Characters that make a --lora-targets value a regular expression rather than a module name ('.' alone does not: self_attn.q_proj is a name). */
+const REGEX = /[\\^$*+?()[\]{}|]/;
 
 /**
  * The adapters' settings, or null for full fine-tuning. --lora-targets takes PEFT's target_modules:
@@ -70,6 +70,18 @@ export function adapterSize(c: DecoderConfig, lora: LoraConfig): AdapterSize {
 /** What adapter_config.json names as the base: a local folder as an absolute path (the run's cwd is not the reader's), else the repo id. */
 export function baseModelName(student: string): string {
   return existsSync(student) ? resolve(student) : student;
+}
+
+/**
+ * The run's student: the adapter as a PEFT folder, and with --merge-lora the base with it folded in
+ * (merged from the base's own file, in its dtype: not from the frozen copy, which may be bf16).
+ */
+export function writeAdapterStudent(adapter: LoraAdapter, where: { studentDir: string; base: string; baseFolder: string; merged: string | null }, log: (line: string) => void): void {
+  saveAdapterFolder(adapter, where.studentDir, where.base);
+  log(`student written to ${where.studentDir} (a PEFT LoRA adapter of ${where.base})`);
+  if (where.merged === null) return;
+  mergeLoraFolders(where.baseFolder, where.studentDir, where.merged);
+  log(`merged student written to ${where.merged} (W + scale·B·A)`);
 }
 
 /** The adapter as a PEFT folder at `dir`, built beside it and renamed into place. */

@@ -9,8 +9,7 @@ import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
 import { saveCausalLM } from '../models/decoder/weights.js';
-import { mergeLoraFolders } from '../models/lora/index.js';
-import { runLoraBase, saveAdapterFolder } from './lora-student.js';
+import { runLoraBase, writeAdapterStudent } from './lora-student.js';
 import { readMetrics } from '../report/metrics.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
@@ -85,9 +84,9 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
   };
   // A teacher with another tokenizer scores other tokens: held-out evaluation is the student's alone.
   const evalTeacher = prepared.crossTokenizer ? null : (teacher?.model ?? null);
-  // Several teachers: the first local one is the comparison's; the student's KL to each other local one is reported too.
-  const otherLocalTeachers = run.localTeachers.filter((t) => t.model !== evalTeacher);
-  const teacherNames = evalTeacher ? [...run.localTeachers.filter((t) => t.model === evalTeacher), ...otherLocalTeachers].map((t) => t.name) : [];
+  // Several teachers: the first local one is the comparison's (`teacher`); the student's KL to each other local one is reported too.
+  const [, ...otherLocalTeachers] = run.localTeachers;
+  const teacherNames = run.localTeachers.map((t) => t.name);
   const alignment = new AlignmentTotals();
   const ownExamples = (micro: readonly DrawnBatch[]) => parallel.shareOf(micro.map((m, index) => ({ examples: m.examples, index }))).flatMap((s) => s.examples);
   const servedRows = new StepPrefetch(served, ownExamples, microBatchesPerStep, batchSize, log);
@@ -211,15 +210,8 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
     const after = evaluate();
     const studentDir = join(config.out, 'student');
     if (main) {
-      if (adapter) {
-        saveAdapterFolder(adapter, studentDir, loraBase);
-        log(`student written to ${studentDir} (a PEFT LoRA adapter of ${loraBase})`);
-        if (config.mergeLora) {
-          const merged = join(config.out, 'student-merged');
-          mergeLoraFolders(prepared.studentFolder, studentDir, merged);
-          log(`merged student written to ${merged} (W + scale·B·A)`);
-        }
-      } else {
+      if (adapter) writeAdapterStudent(adapter, { studentDir, base: loraBase, baseFolder: prepared.studentFolder, merged: config.mergeLora ? join(config.out, 'student-merged') : null }, log);
+      else {
         saveCausalLM(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
         log(`student written to ${studentDir}`);
       }
@@ -234,7 +226,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
         ...(prepared.crossTokenizer ? { cross_tokenizer: prepared.crossTokenizer.method, ...alignment.shares() } : {}),
         ...(served ? servedRows.truncation.figures() : {}),
         ...(servedMembers.length > 0 ? { teacher_truncation: servedTruncation(servedMembers) } : {}),
-        ...(klByTeacher(after, teacherNames) ? { kl_by_teacher: klByTeacher(after, teacherNames)! } : {}),
+        ...(teacherNames.length > 1 ? { kl_by_teacher: klByTeacher(after, teacherNames)! } : {}),
       });
       writeTextAtomic(join(config.out, 'summary.json'), `${JSON.stringify(summaryFile(summary), null, 2)}\n`);
       log(formatSummary(summary));
