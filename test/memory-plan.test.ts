@@ -260,6 +260,21 @@ describe('distillery distill --dry-run and refusals (config-only folders of the 
     assert.equal(existsSync(join(dir, 'run')), false, 'a refused run leaves no folder');
   });
 
+  test('a student too large to fine-tune fully is offered LoRA, and the run with the flags offered fits', () => {
+    const larger = folder('student-1.7b', 'qwen3-1.7b');
+    const plan = (...extra: string[]) =>
+      spawnSync(process.execPath, ['bin/distillery.mjs', 'distill', '--teacher', teacher, '--student', larger, '--data', data, '--teacher-dtype', 'bfloat16', '--out', join(dir, 'run'), '--batch-size', '1', '--memory-limit', '20', ...extra], { encoding: 'utf8', timeout: 120_000 });
+    const refused = plan('--dry-run');
+    assert.equal(refused.status, 1);
+    const offered = /LoRA adapters instead of full fine-tuning: (--lora-rank 16 --dtype bfloat16) \(saves [\d.]+ GB, peak ([\d.]+) GB\)/.exec(refused.stderr);
+    assert.ok(offered, refused.stderr);
+    // The flags exactly as offered, and the peak as said.
+    const fits = plan('--dry-run', '--json', ...offered[1]!.split(' '));
+    assert.equal(fits.status, 0, fits.stderr);
+    const fitted = JSON.parse(fits.stdout.trim().split('\n').at(-1)!);
+    assert.ok(fitted.estimated_peak_mb <= 20 * 1024 && fitted.estimated_peak_mb / 1024 >= Number(offered[2]) - 0.05, `${fitted.estimated_peak_mb} MB vs ${offered[2]} GB offered`);
+  });
+
   test('a limit larger than the machine, or below 0.5 GB, is one clear line and exit 1', () => {
     for (const limit of ['100000', '0.2']) {
       const result = distill('--memory-limit', limit);
