@@ -72,16 +72,19 @@ export function baseModelName(student: string): string {
   return existsSync(student) ? resolve(student) : student;
 }
 
+/** The run's student: the adapter as a PEFT folder naming its base. */
+export function writeAdapterStudent(adapter: LoraAdapter, studentDir: string, base: string, log: (line: string) => void): void {
+  saveAdapterFolder(adapter, studentDir, base);
+  log(`student written to ${studentDir} (a PEFT LoRA adapter of ${base})`);
+}
+
 /**
- * The run's student: the adapter as a PEFT folder, and with --merge-lora the base with it folded in
- * (merged from the base's own file, in its dtype: not from the frozen copy, which may be bf16).
+ * --merge-lora: the base with the adapter folded in, merged from the base's own file in its dtype
+ * (not from the run's frozen copy, which may be bf16).
  */
-export function writeAdapterStudent(adapter: LoraAdapter, where: { studentDir: string; base: string; baseFolder: string; merged: string | null }, log: (line: string) => void): void {
-  saveAdapterFolder(adapter, where.studentDir, where.base);
-  log(`student written to ${where.studentDir} (a PEFT LoRA adapter of ${where.base})`);
-  if (where.merged === null) return;
-  mergeLoraFolders(where.baseFolder, where.studentDir, where.merged);
-  log(`merged student written to ${where.merged} (W + scale·B·A)`);
+export function mergeStudent(baseFolder: string, studentDir: string, merged: string, log: (line: string) => void): void {
+  mergeLoraFolders(baseFolder, studentDir, merged);
+  log(`merged student written to ${merged} (W + scale·B·A)`);
 }
 
 /** The adapter as a PEFT folder at `dir`, built beside it and renamed into place. */

@@ -9,7 +9,7 @@ import type { ProcessGroup } from '../distributed/process-group.js';
 import { RankFailureError } from '../distributed/failure.js';
 import { FileWriteError, writeTextAtomic } from '../io/atomic.js';
 import { saveCausalLM } from '../models/decoder/weights.js';
-import { runLoraBase, writeAdapterStudent } from './lora-student.js';
+import { mergeStudent, runLoraBase, writeAdapterStudent } from './lora-student.js';
 import { readMetrics } from '../report/metrics.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { DistillConfig } from './config.js';
@@ -65,11 +65,16 @@ function generationRecord(answers: readonly AnswerSource[], counted: { generated
  */
 export async function runDistillation(config: DistillConfig, hooks: DistillHooks, processGroup: ProcessGroup | null = null): Promise<DistillRunResult> {
   const run = await setupRun(config, hooks, processGroup);
+  let result: DistillRunResult;
   try {
-    return await train(run, hooks);
+    result = await train(run, hooks);
   } finally {
     run.dispose();
   }
+  // --merge-lora loads the base once more: only once the run's models are gone (a 4B teacher and a
+  // 4B student would not leave room for it).
+  if (result.studentDir !== null && run.adapter && config.mergeLora) mergeStudent(run.prepared.studentFolder, result.studentDir, join(config.out, 'student-merged'), hooks.log);
+  return result;
 }
 
 /** Evaluation before training, optimizer steps with evaluations and checkpoints, then the student and its summary. */
@@ -210,7 +215,7 @@ async function train(run: RunSetup, hooks: DistillHooks): Promise<DistillRunResu
     const after = evaluate();
     const studentDir = join(config.out, 'student');
     if (main) {
-      if (adapter) writeAdapterStudent(adapter, { studentDir, base: loraBase, baseFolder: prepared.studentFolder, merged: config.mergeLora ? join(config.out, 'student-merged') : null }, log);
+      if (adapter) writeAdapterStudent(adapter, studentDir, loraBase, log);
       else {
         saveCausalLM(master, studentDir, { dtype: 'float32', copyFrom: prepared.studentFolder });
         log(`student written to ${studentDir}`);
