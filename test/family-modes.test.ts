@@ -147,6 +147,18 @@ for (const { family, preset, architecture, tokenizer: hasTokenizer } of FAMILIES
       assert.equal(written.model_type, family);
     });
 
+    test('--lora-rank 4 --merge-lora: step 1 is the full run\'s (B = 0), a PEFT adapter folder, a merged folder of the family', async () => {
+      const { result, steps } = await run({ teacher: ids.teacher, student: ids.student, data: tokenData, out: at('lora'), ...common, maxSteps: 2, evalRatio: 0, loraRank: 4, mergeLora: true });
+      assertFinite(steps, 2, 'lora');
+      assert.equal(steps[0]!.loss, reference.steps[0]!.loss, 'the first loss is the base model\'s');
+      const adapter = JSON.parse(readFileSync(join(result.studentDir!, 'adapter_config.json'), 'utf8'));
+      assert.equal(adapter.peft_type, 'LORA');
+      assert.equal(adapter.r, 4);
+      const merged = folderConfig(join(at('lora'), 'student-merged'));
+      assert.equal(merged.model_type, family);
+      assert.deepEqual(merged.architectures, [architecture]);
+    });
+
     test(`cache-teacher then distill --teacher-cache (${hasTokenizer ? 'text, the real tokenizer' : 'token ids'}): no teacher loaded, finite losses`, async () => {
       const cache = at('cache');
       const manifest = await cacheTeacher({ teacher: text.teacher, data: textTrain, out: cache, topK: 16, maxLength: 48 });
