@@ -82,6 +82,11 @@ describe('LoRA students', () => {
     assert.ok(lora.lines.some((l) => /^LoRA: r 4, alpha 8 on 14 linear layers; 0\.00M trainable parameters/.test(l)), lora.lines.join('\n'));
   });
 
+  test('activation checkpointing (frozen embeddings: the layers\' inputs carry no gradient) gives the same steps', async () => {
+    const checkpointed = await run({ ...common, loraRank: 4, loraAlpha: 8, gradientCheckpointing: 'on', out: at('lora-checkpointed') });
+    checkpointed.steps.forEach((s, i) => assert.ok(Math.abs(s.loss - lora.steps[i]!.loss) <= 1e-6 * lora.steps[i]!.loss, `step ${s.step}: ${s.loss} vs ${lora.steps[i]!.loss}`));
+  });
+
   test("OUT/student is PEFT's adapter folder; --merge-lora's folder is the base plus scale·B·A and evaluates as base + adapter", async () => {
     const adapterConfig = JSON.parse(readFileSync(join(at('lora'), 'student', 'adapter_config.json'), 'utf8'));
     assert.equal(adapterConfig.peft_type, 'LORA');
