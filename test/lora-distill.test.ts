@@ -8,17 +8,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseModelConfig } from '../src/models/decoder/config.js';
-import { randomCausalLM } from '../src/models/decoder/init.js';
-import { saveCausalLM } from '../src/models/decoder/weights.js';
 import { SafetensorsFile } from '../src/io/safetensors/index.js';
 import { distill, type DistillOptions, evaluate, type EvalRecord, type MetricsRecord, type TrainRecord } from '../src/index.js';
 import * as T from '../src/tensor/index.js';
+import { tinyTextModels } from './tiny-run.js';
 import { presetConfig } from '../src/models/decoder/presets.js';
 import { parameterCount } from '../src/models/decoder/size.js';
 import { estimateMemory, type PlanInput } from '../src/distill/memory/estimate.js';
 import { adapterSize, studentLoraConfig } from '../src/distill/lora-student.js';
-import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../src/tokenizer/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-lora-distill-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,19 +28,7 @@ writeFileSync(data, corpus.map((r) => `${JSON.stringify(r)}\n`).join(''));
 const folders = { teacher: at('teacher'), student: at('student') };
 
 before(() => {
-  const tokenizerDir = at('tokenizer');
-  writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(corpus.flatMap((r) => [r.instruction, r.response]), { vocabSize: 260 }));
-  const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
-  const config = parseModelConfig({
-    model_type: 'qwen3', vocab_size: tokenizer.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
-    head_dim: 16, max_position_embeddings: 256, rope_theta: 10000, tie_word_embeddings: true, torch_dtype: 'float32', eos_token_id: tokenizer.eosTokenId, bos_token_id: null,
-  });
-  for (const [folder, seed, sharpen] of [[folders.teacher, 1, 20], [folders.student, 2, 1]] as const) {
-    const model = randomCausalLM(config, { dtype: 'float32', generator: new T.Generator(seed) });
-    T.noGrad(() => model.model.embed_tokens.weight.mul_(sharpen));
-    saveCausalLM(model, folder, { copyFrom: tokenizerDir });
-    model.dispose();
-  }
+  tinyTextModels(dir, corpus.flatMap((r) => [r.instruction, r.response]), { teacher: { seed: 1, sharpen: 20 }, student: { seed: 2, sharpen: 1 } }, 260);
 });
 
 const common = { teacher: folders.teacher, student: folders.student, data, batchSize: 4, maxLength: 96, lr: 5e-3, evalRatio: 0.25, temperature: 2, alpha: 0.5, maxSteps: 3 } as const;

@@ -9,12 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseModelConfig } from '../src/models/decoder/config.js';
-import { randomCausalLM } from '../src/models/decoder/init.js';
-import { saveCausalLM } from '../src/models/decoder/weights.js';
 import { cacheTeacher, distill, type DistillOptions, type EvalRecord, type MetricsRecord, serve, type TrainRecord } from '../src/index.js';
-import * as T from '../src/tensor/index.js';
-import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../src/tokenizer/index.js';
+import { tinyTextModels } from './tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distillery-teacher-ensemble-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,21 +25,7 @@ const folders = { one: at('one'), two: at('two'), student: at('student') };
 let vocab = 0;
 
 before(() => {
-  const tokenizerDir = at('tokenizer');
-  writeTokenizerFolder(tokenizerDir, trainByteLevelBpe(corpus, { vocabSize: 300 }));
-  const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
-  vocab = tokenizer.vocabSize;
-  const config = parseModelConfig({
-    model_type: 'qwen3', vocab_size: vocab, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
-    head_dim: 16, max_position_embeddings: 256, rope_theta: 10000, tie_word_embeddings: true, torch_dtype: 'float32', eos_token_id: tokenizer.eosTokenId, bos_token_id: null,
-  });
-  for (const [folder, seed, sharpen] of [[folders.one, 1, 30], [folders.two, 3, 30], [folders.student, 2, 1]] as const) {
-    const model = randomCausalLM(config, { dtype: 'float32', generator: new T.Generator(seed) });
-    // Sharper teachers, as trained ones are: KL well above float32 noise.
-    T.noGrad(() => model.model.embed_tokens.weight.mul_(sharpen));
-    saveCausalLM(model, folder, { copyFrom: tokenizerDir });
-    model.dispose();
-  }
+  vocab = tinyTextModels(dir, corpus, { one: { seed: 1, sharpen: 30 }, two: { seed: 3, sharpen: 30 }, student: { seed: 2, sharpen: 1 } });
 });
 
 const common = { student: folders.student, data, batchSize: 4, maxLength: 48, lr: 1e-3, evalRatio: 0.25, temperature: 2, alpha: 0.7, maxSteps: 3 } as const;

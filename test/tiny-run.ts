@@ -8,6 +8,7 @@ import { saveCausalLM } from '../src/models/decoder/weights.js';
 import { normal_ } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 import { lehmer } from './helpers.js';
+import { TextTokenizer, trainByteLevelBpe, writeTokenizerFolder } from '../src/tokenizer/index.js';
 
 export const microConfig = (overrides: Record<string, unknown> = {}) =>
   parseModelConfig({
@@ -48,4 +49,26 @@ function writeRecords(dir: string, name: string, records: readonly object[]): st
   const path = join(dir, name);
   writeFileSync(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
   return path;
+}
+
+/**
+ * A byte-level BPE tokenizer trained on `texts` (DIR/tokenizer) and tiny Qwen3 folders over it, one
+ * per entry of `models` (DIR/NAME): each with its seed, and its embeddings scaled by `sharpen` (a
+ * sharper teacher, as a trained one is: KL well above float32 noise). Returns the vocabulary size.
+ */
+export function tinyTextModels(dir: string, texts: readonly string[], models: Record<string, { seed: number; sharpen: number }>, vocabSize = 300): number {
+  const tokenizerDir = join(dir, 'tokenizer');
+  writeTokenizerFolder(tokenizerDir, trainByteLevelBpe([...texts], { vocabSize }));
+  const tokenizer = TextTokenizer.fromFolder(tokenizerDir);
+  const config = parseModelConfig({
+    model_type: 'qwen3', vocab_size: tokenizer.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
+    head_dim: 16, max_position_embeddings: 256, rope_theta: 10000, tie_word_embeddings: true, torch_dtype: 'float32', eos_token_id: tokenizer.eosTokenId, bos_token_id: null,
+  });
+  for (const [name, { seed, sharpen }] of Object.entries(models)) {
+    const model = randomCausalLM(config, { dtype: 'float32', generator: new T.Generator(seed) });
+    T.noGrad(() => model.model.embed_tokens.weight.mul_(sharpen));
+    saveCausalLM(model, join(dir, name), { copyFrom: tokenizerDir });
+    model.dispose();
+  }
+  return tokenizer.vocabSize;
 }
