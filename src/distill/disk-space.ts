@@ -3,7 +3,6 @@
 // The figures follow from the student's config alone (float32 weights, AdamW's two float32 moments).
 import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { readModelConfig } from '../models/decoder/config.js';
 import { parameterCount } from '../models/decoder/size.js';
 import { TOKENIZER_FILES } from '../models/decoder/weights.js';
 import { listCheckpoints } from './checkpoint.js';
@@ -30,7 +29,7 @@ function bytesOf(path: string): number {
 }
 
 export function diskNeed(config: DistillConfig, prepared: PreparedRun): DiskNeed {
-  const weights = 4 * parameterCount(readModelConfig(join(prepared.studentFolder, 'config.json')));
+  const weights = 4 * parameterCount(prepared.studentConfig);
   const tokenizer = TOKENIZER_FILES.reduce((sum, name) => sum + bytesOf(join(prepared.studentFolder, name)), 0);
   const studentBytes = weights + tokenizer;
   const checkpointBytes = studentBytes + 2 * weights;

@@ -16,7 +16,7 @@ import {
 } from '../data/index.js';
 import { resolveModelPath } from '../io/hub/index.js';
 import { isAdapterFolder, type LoraConfig, resolveAdapterBase } from '../models/lora/index.js';
-import { readModelConfig } from '../models/decoder/config.js';
+import { type DecoderConfig, readModelConfig } from '../models/decoder/config.js';
 import { TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError, type DistillConfig } from './config.js';
 import { checkVocabularies } from './vocabulary.js';
@@ -29,10 +29,14 @@ import type { CacheFingerprint } from './teacher-cache/format.js';
 export interface PreparedRun {
   /** The teacher's folder; with several teachers, the first local one's (null when none is local). */
   teacherFolder: string | null;
+  /** That teacher's config.json, read once here. */
+  teacherConfig: DecoderConfig | null;
   /** Several teachers (--teacher more than once): each one, and how they combine; null with one. */
   ensemble: PreparedEnsemble | null;
   /** The student's model folder (with a --student adapter folder, its base's). */
   studentFolder: string;
+  /** Its config.json, read once here (the memory plan, the disk check and a served teacher's probe use it). */
+  studentConfig: DecoderConfig;
   /** --student named a PEFT adapter folder: it is trained further, on its base; else null. */
   studentAdapter: StudentAdapter | null;
   /** The student's tokenizer (null for a folder without one: token-id data only). */
@@ -61,8 +65,8 @@ export interface StudentAdapter {
 }
 
 export interface PreparedEnsemble {
-  /** Each teacher; a local model's resolved folder in `folder`. */
-  entries: (TeacherEntry & { folder: string | null })[];
+  /** Each teacher; a local model's resolved folder and its config.json in `folder` and `config`. */
+  entries: (TeacherEntry & { folder: string | null; config: DecoderConfig | null })[];
   /** --teacher-route: each encoded example's teacher (by source index); null: a mixture. */
   teacherOf: number[] | null;
 }
@@ -85,15 +89,16 @@ async function prepareEnsemble(
   const resolved: PreparedEnsemble['entries'] = [];
   for (const entry of entries) {
     if (entry.kind !== 'model') {
-      resolved.push({ ...entry, folder: null });
+      resolved.push({ ...entry, folder: null, config: null });
       continue;
     }
     const folder = await resolveModelPath(entry.ref, { log });
-    const teacher = { folder, vocabSize: readModelConfig(join(folder, 'config.json')).vocabSize, tokenizer: openTokenizer(folder) };
+    const config = readModelConfig(join(folder, 'config.json'));
+    const teacher = { folder, vocabSize: config.vocabSize, tokenizer: openTokenizer(folder) };
     const check = checkVocabularies(teacher, student);
     const compared = check.sharedVocab ?? Math.min(teacher.vocabSize, student.vocabSize);
     if (compared < student.vocabSize) sharedVocab = Math.min(sharedVocab ?? compared, compared);
-    resolved.push({ ...entry, folder });
+    resolved.push({ ...entry, folder, config });
   }
   const how = config.teacherRoute !== null ? `routed by the records' '${config.teacherRoute}' field` : `mixed ${mixtureWeights(config, entries.length).map((w) => w.toFixed(3)).join(' : ')}`;
   log(`teachers: ${entries.map((e) => `${e.name} (${e.kind === 'url' ? 'served' : e.kind === 'cache' ? 'cache' : 'local'} ${e.ref})`).join(', ')}; ${how}`);
@@ -107,7 +112,9 @@ function openTokenizer(folder: string): TextTokenizer | null {
 /** The models' side of a run: its teacher(s) resolved and their vocabularies checked against the student's. */
 interface PreparedModels {
   teacherFolder: string | null;
+  teacherConfig: DecoderConfig | null;
   studentFolder: string;
+  studentConfig: DecoderConfig;
   studentAdapter: StudentAdapter | null;
   studentTokenizer: TextTokenizer | null;
   /** What encodes the data: the student's tokenizer, else the teacher's. */
@@ -129,18 +136,21 @@ async function prepareModels(config: DistillConfig, log: (line: string) => void)
   const entries = teacherEntries(config);
   const { studentFolder, studentAdapter } = await studentAdapterOf(config, log);
   const studentTokenizer = openTokenizer(studentFolder);
-  const student = { folder: studentFolder, vocabSize: readModelConfig(join(studentFolder, 'config.json')).vocabSize, tokenizer: studentTokenizer };
+  const studentConfig = readModelConfig(join(studentFolder, 'config.json'));
+  const student = { folder: studentFolder, vocabSize: studentConfig.vocabSize, tokenizer: studentTokenizer };
   if (entries) {
     const { ensemble, sharedVocab } = await prepareEnsemble(config, entries, student, log);
-    const teacherFolder = ensemble.entries.find((e) => e.folder !== null)?.folder ?? null;
+    const firstLocal = ensemble.entries.find((e) => e.folder !== null);
+    const teacherFolder = firstLocal?.folder ?? null;
     const tokenizer = studentTokenizer ?? (teacherFolder ? openTokenizer(teacherFolder) : null);
-    return { teacherFolder, studentFolder, studentAdapter, studentTokenizer, tokenizer, crossTokenizer: null, sharedVocab, ensemble };
+    return { teacherFolder, teacherConfig: firstLocal?.config ?? null, studentFolder, studentConfig, studentAdapter, studentTokenizer, tokenizer, crossTokenizer: null, sharedVocab, ensemble };
   }
   const teacherFolder = typeof config.teacher === 'string' ? await resolveModelPath(config.teacher, { log }) : null;
   // cache-teacher names the teacher as both: one tokenizer, read once (Gemma's takes seconds).
   const teacherTokenizer = teacherFolder === null ? null : teacherFolder === studentFolder ? studentTokenizer : openTokenizer(teacherFolder);
   const tokenizer = studentTokenizer ?? teacherTokenizer;
-  const teacher = teacherFolder === null ? null : { folder: teacherFolder, vocabSize: readModelConfig(join(teacherFolder, 'config.json')).vocabSize, tokenizer: teacherTokenizer };
+  const teacherConfig = teacherFolder === null ? null : readModelConfig(join(teacherFolder, 'config.json'));
+  const teacher = teacherFolder === null ? null : { folder: teacherFolder, vocabSize: teacherConfig!.vocabSize, tokenizer: teacherTokenizer };
   const crossTokenizer = teacher && config.crossTokenizer ? crossTokenizerSetup(config.crossTokenizer, teacher, student) : null;
   const vocab = teacher === null
     ? { note: `vocabulary: ${student.vocabSize} logits (no teacher)` }
@@ -148,7 +158,10 @@ async function prepareModels(config: DistillConfig, log: (line: string) => void)
       ? { note: crossTokenizerNote(crossTokenizer, teacher, student) }
       : checkVocabularies(teacher, student, '--cross-tokenizer gold (or uld)');
   log(vocab.note);
-  return { teacherFolder, studentFolder, studentAdapter, studentTokenizer, tokenizer, crossTokenizer, sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, ensemble: null };
+  return {
+    teacherFolder, teacherConfig, studentFolder, studentConfig, studentAdapter, studentTokenizer, tokenizer, crossTokenizer,
+    sharedVocab: 'sharedVocab' in vocab ? vocab.sharedVocab : undefined, ensemble: null,
+  };
 }
 
 export async function prepareRun(config: DistillConfig, log: (line: string) => void): Promise<PreparedRun> {
@@ -196,7 +209,7 @@ export async function prepareRun(config: DistillConfig, log: (line: string) => v
     data: dataDigest(encoded.examples), tokenizer: tokenizerDigest(tokenizer), format: detected.format,
     template: template ?? null, maxLength: config.maxLength, responseOnly: config.responseOnly,
   };
-  const { teacherFolder, studentFolder, studentAdapter, studentTokenizer, crossTokenizer, sharedVocab, ensemble } = models;
-  return { teacherFolder, ensemble, studentFolder, studentAdapter, studentTokenizer, crossTokenizer, sharedVocab, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
+  const { teacherFolder, teacherConfig, studentFolder, studentConfig, studentAdapter, studentTokenizer, crossTokenizer, sharedVocab, ensemble } = models;
+  return { teacherFolder, teacherConfig, ensemble, studentFolder, studentConfig, studentAdapter, studentTokenizer, crossTokenizer, sharedVocab, train, heldOut, all: encoded.examples, fingerprint, padId, eosId: tokenizer?.eosTokenId ?? null };
 }
 

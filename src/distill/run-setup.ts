@@ -32,7 +32,6 @@ import { TeacherCache } from './teacher-cache/reader.js';
 import { OnlineTeacher } from './teacher.js';
 import { ServedTeacher } from './teacher-service/served-teacher.js';
 import { releaseVocabularyTensors } from './cross-tokenizer/signal.js';
-import { readModelConfig } from '../models/decoder/config.js';
 import type { CompletionPlan } from './step-micro-batches.js';
 import { readGenerationDefaults, stopTokenIds } from '../models/open-model.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
@@ -166,7 +165,7 @@ async function openServedTeacher(config: DistillConfig, url: string, prepared: P
   const tokenizer = prepared.studentTokenizer;
   const served = await ServedTeacher.open({
     url, topK: config.teacherTopK, timeoutSeconds: config.teacherTimeout, model: config.teacherModel, tokenizer,
-    vocabSize: readModelConfig(join(prepared.studentFolder, 'config.json')).vocabSize, log,
+    vocabSize: prepared.studentConfig.vocabSize, log,
   });
   log(`teacher service ${url}: ${served.model}, top-${config.teacherTopK} log-probabilities per token${tokenizer ? ', tokenizes as the student' : ''}`);
   return served;

@@ -2,8 +2,6 @@
 // and the tokenized data (no weight loaded), the budget of its device, and what to suggest when
 // nothing fits. Printed by --dry-run and at the start of every run.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { readModelConfig } from '../../models/decoder/config.js';
 import { kernelsFor } from '../../tensor/index.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
@@ -57,8 +55,8 @@ function teacherSequenceLength(prepared: PreparedRun): number {
 
 export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanInput {
   const longest = (examples: { inputIds: number[] }[]) => examples.reduce((n, e) => Math.max(n, e.inputIds.length), 1);
-  const student = readModelConfig(join(prepared.studentFolder, 'config.json'));
-  const teacher = prepared.teacherFolder !== null && config.teacherCache === null ? readModelConfig(join(prepared.teacherFolder, 'config.json')) : null;
+  const student = prepared.studentConfig;
+  const teacher = config.teacherCache === null ? prepared.teacherConfig : null;
   return {
     student,
     studentDtype: config.dtype,
@@ -88,8 +86,8 @@ function loraPlan(lora: LoraConfig | null, student: DecoderConfig): PlanInput['l
 
 /** Several teachers: every local one after the first (loaded together), and how many combine in a chunk. */
 function ensemblePlan(ensemble: PreparedEnsemble): Pick<PlanInput, 'otherTeachers' | 'ensembleMembers'> {
-  const folders = ensemble.entries.flatMap((e) => (e.folder ? [e.folder] : []));
-  return { otherTeachers: folders.slice(1).map((f) => readModelConfig(join(f, 'config.json'))), ensembleMembers: ensemble.entries.length };
+  const local = ensemble.entries.flatMap((e) => (e.config ? [e.config] : []));
+  return { otherTeachers: local.slice(1), ensembleMembers: ensemble.entries.length };
 }
 
 /** Changes that free memory, each estimated at micro-batch 1 with checkpointing where allowed. */
