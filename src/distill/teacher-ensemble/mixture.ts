@@ -32,13 +32,14 @@ export function mixtureRows(parts: readonly MixableRows[], weights: readonly num
     // for ids that are no bucket (beyond the vocabulary), always −∞.
     const rows = parts[0]!.kind === 'logits' ? parts[0]!.logits.size(0) : parts[0]!.rows.ids.size(0);
     const sinkColumn = (like: Tensor) => full([rows, 1], Number.NEGATIVE_INFINITY, { dtype: like.dtype, device: like.device });
+    // A top-k teacher's ids with those beyond the vocabulary pointed at the sink.
+    const sinkIds = new Map(parts.flatMap((p) => (p.kind === 'top-k' ? [[p, p.rows.ids.maskedFill(p.rows.ids.ge(vocab), vocab)] as const] : [])));
     const dense = parts.map((p) => {
-      if (p.kind === 'top-k') return denseTopK(p.rows, vocab, tau);
+      if (p.kind === 'top-k') return denseTopK(p.rows, sinkIds.get(p)!, vocab, tau);
       const t = tempered(p.logits);
       return cat([t, sinkColumn(t)], -1);
     });
-    const topKIds = parts.filter((p): p is Extract<MixableRows, { kind: 'top-k' }> => p.kind === 'top-k').map((p) => p.rows.ids.maskedFill(p.rows.ids.ge(vocab), vocab));
-    const ids = cat(topKIds, -1).sort(-1).values;
+    const ids = cat([...sinkIds.values()], -1).sort(-1).values;
     // Every id once: a repeat (the lists overlap) and the sink are no bucket.
     const repeated = ids.narrow(-1, 1, ids.size(-1) - 1).eq(ids.narrow(-1, 0, ids.size(-1) - 1));
     const empty = cat([full([rows, 1], false, { device: ids.device }), repeated], -1).logicalOr(ids.eq(vocab));
@@ -51,10 +52,10 @@ export function mixtureRows(parts: readonly MixableRows[], weights: readonly num
 
 /**
  * A top-k teacher's tempered distribution over the vocabulary [K, vocab + 1] (last column the
- * sink): its k tokens as the cache path tempers them, and its tail's tempered mass spread evenly
+ * sink, where `sinkIds` point the ids beyond the vocabulary): its k tokens as the cache path tempers them, and its tail's tempered mass spread evenly
  * over the tokens the tail holds within the vocabulary (what a top-k teacher says of them).
  */
-function denseTopK(cached: CachedRows, vocab: number, tau: number): Tensor {
+function denseTopK(cached: CachedRows, sinkIds: Tensor, vocab: number, tau: number): Tensor {
   return tidy(() => {
     const { logProbs, tailLogMass, beyond } = withinVocabulary(cached, vocab);
     const top = logProbs.div(tau);
@@ -66,7 +67,6 @@ function denseTopK(cached: CachedRows, vocab: number, tau: number): Tensor {
     const inside = beyond ? beyond.logicalNot().sum(-1).neg().add(vocab).to(top.dtype) : full([rows], vocab - k, { dtype: top.dtype, device: top.device });
     const perToken = tail.sub(inside.clamp(1).log()).unsqueeze(-1).sub(norm);
     const dense = perToken.expand(rows, vocab + 1).contiguous();
-    const sinkIds = cached.ids.maskedFill(cached.ids.ge(vocab), vocab);
     const filled = aten('aten::scatter.src', dense, -1, sinkIds, top.sub(norm));
     filled.narrow(-1, vocab, 1).fill_(Number.NEGATIVE_INFINITY);
     return filled;
