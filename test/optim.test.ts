@@ -1,7 +1,7 @@
 // AdamW and grad clipping against their update formulas computed by hand in float64.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AdamW, clipGradNorm, decayParamGroups } from '../src/nn/index.js';
+import { AdamW, clipCoefficient, clipGradNorm, decayParamGroups, gradNorm } from '../src/nn/index.js';
 import * as T from '../src/tensor/index.js';
 import { assertClose, seededValues } from './helpers.js';
 
@@ -18,6 +18,18 @@ function adamwByHand(
     const vHat = v[i]! / (1 - b2 ** t);
     p[i]! -= (lr * mHat) / (Math.sqrt(vHat) + eps);
   }
+}
+
+/** x rounded to bfloat16 (round to nearest even, as every float32 → bf16 conversion of libtorch), from its float32 bits. */
+function toBf16(x: number): number {
+  const bits = new Uint32Array(Float32Array.of(x).buffer)[0]!;
+  const rounded = (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+  return new Float32Array(Uint32Array.of(rounded << 16).buffer)[0]!;
+}
+
+/** n values exactly representable in bfloat16 (k / 128, |k| < 256: 8 significant bits), spread over about ±2. */
+function bf16Values(n: number, seed: number): number[] {
+  return seededValues(n, seed).map((x) => Math.round(x * 255) / 128);
 }
 
 /** Sets p.grad = c by back-propagating sum(p * c). */
@@ -115,6 +127,48 @@ describe('AdamW', () => {
     assert.deepEqual(b.toArray(), a.toArray());
   });
 
+  test('stepMixed: float32 masters stepped from their bf16 copies\' gradients times the clipping scale, the copies rewritten as bf16(master)', () => {
+    // Float32 masters take the fused pass; a float64 master (a dtype the pass does not take) the
+    // generic one: both must follow the formula, with g = bf16 gradient × scale.
+    for (const masterDtype of ['float32', 'float64'] as const) {
+      const n = 100_003; // several of the fused kernel's pieces, and a ragged end
+      const start = seededValues(n, 11);
+      const master = T.tensor(start, { dtype: masterDtype }).requiresGrad_();
+      const copy = T.tensor(start, { dtype: 'bfloat16' }).requiresGrad_();
+      const other = T.tensor([0.5, -0.25], { dtype: masterDtype }).requiresGrad_(); // no copy: its own gradient
+      const hp = { lr: 0.01, wd: 0.1, b1: 0.9, b2: 0.999, eps: 1e-8 };
+      const opt = new AdamW([master, other], { lr: hp.lr, betas: [hp.b1, hp.b2], eps: hp.eps, weightDecay: hp.wd });
+      const exact = masterDtype === 'float32' ? Array.from(Float32Array.from(start)) : start.slice();
+      const exactOther = [0.5, -0.25];
+      const [m, v, mo, vo] = [new Array<number>(n).fill(0), new Array<number>(n).fill(0), [0, 0], [0, 0]];
+      for (let step = 1; step <= 3; step++) {
+        const g = bf16Values(n, 200 + step);
+        const scale = [1, 0.5, 0.375][step - 1]!;
+        setGrad(copy, g);
+        setGrad(other, [1, -2]);
+        opt.stepMixed([master], [copy], step === 1 ? null : T.tensor(scale).reshape());
+        copy.grad = null;
+        other.grad = null;
+        adamwByHand(exact, g.map((x) => x * scale), m, v, step, hp);
+        adamwByHand(exactOther, [scale, -2 * scale], mo, vo, step, hp);
+        // The master's own gradient was never made.
+        assert.equal(master.grad, null);
+      }
+      assertClose(master.toArray(), exact, 1e-6, `${masterDtype} master after three steps`);
+      assertClose(other.toArray(), exactOther, 1e-6, `${masterDtype} parameter without a copy`);
+      // The copy holds the master rounded to bf16, element for element.
+      const masters = master.toArray();
+      assert.deepEqual(copy.toArray(), masters.map(toBf16));
+    }
+  });
+
+  test('stepMixed refuses copies that do not match their masters', () => {
+    const master = T.zeros([4]).requiresGrad_();
+    const opt = new AdamW([master]);
+    assert.throws(() => opt.stepMixed([master], [], null), /1 masters but 0 copies/);
+    assert.throws(() => opt.stepMixed([master], [T.zeros([2, 2], { dtype: 'bfloat16' })], null), /master 0 has shape \[4\] but its copy has \[2, 2\]/);
+  });
+
   test('bad settings and mismatched state are rejected clearly', () => {
     const p = T.zeros([2]).requiresGrad_();
     assert.throws(() => new AdamW([p], { lr: -1 }), /learning rate must be >= 0/);
@@ -139,5 +193,21 @@ describe('clipGradNorm', () => {
     // Below the threshold nothing changes.
     assertClose([clipGradNorm([a, b], 100).item()], [6.5], 1e-6);
     assertClose(a.grad!.toArray(), [3 * scale, 4 * scale], 1e-12);
+  });
+
+  test('gradNorm of bf16 gradients is their L2 norm in float32, untouched; clipCoefficient is clipGradNorm\'s factor', () => {
+    const n = 70_001;
+    const g = bf16Values(n, 5);
+    const a = T.zeros([n], { dtype: 'bfloat16' }).requiresGrad_();
+    const b = T.zeros([3], { dtype: 'float32' }).requiresGrad_();
+    setGrad(a, g);
+    setGrad(b, [3, -4, 12]);
+    const expected = Math.sqrt(g.reduce((s, x) => s + x * x, 0) + 9 + 16 + 144);
+    const norm = gradNorm([a, b]);
+    assert.equal(norm.dtype, 'float32');
+    assertClose([norm.item()], [expected], 1e-6);
+    assert.deepEqual(a.grad!.toArray(), g);
+    assertClose([clipCoefficient(norm, 2).item()], [2 / (expected + 1e-6)], 1e-6);
+    assert.equal(clipCoefficient(norm, 1e9).item(), 1);
   });
 });

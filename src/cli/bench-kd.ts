@@ -173,6 +173,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     chunk_size: mode === 'naive' ? null : context.chunkSize,
     top_k: cache ? cache.manifest.topK : null,
     phase_ms: clock ? clock.perStep(flags.steps) : null,
+    phase_minor_faults: clock ? clock.faultsPerStep(flags.steps) : null,
     threads: numThreads(),
     allocator_caching: allocatorCachingEnabled(),
     torch: torchVersion(),

@@ -1,8 +1,11 @@
 // Mixed precision for the student: float32 master weights that the optimizer updates, and a
-// bfloat16 copy that runs forward and backward. After backward the bf16 gradients are copied
-// into the masters as float32; after the optimizer step the masters are copied back. (The loss
-// math itself is always float32: see loss.ts.)
+// bfloat16 copy that runs forward and backward. In one process the optimizer reads the bf16
+// gradients and writes the updated weights into the copy in the same pass (step); across ranks the
+// bf16 gradients are first copied into the masters as float32 (gradientsToMaster), summed there,
+// and the masters copied back after the optimizer's step (syncCompute). (The loss math itself is
+// always float32: see loss.ts.)
 import { CausalLM } from '../models/decoder/model.js';
+import { type AdamW, gradNorm } from '../nn/index.js';
 import { noGrad, type Tensor, tidy } from '../tensor/index.js';
 
 export class StudentPrecision {
@@ -37,6 +40,28 @@ export class StudentPrecision {
         compute.grad = null;
       });
     }
+  }
+
+  /**
+   * The global norm of the compute copy's gradients (the masters' gradients, were they copied out:
+   * bf16 → float32 is exact), for clipping before `step`.
+   */
+  gradientNorm(): Tensor {
+    return gradNorm(this.#pairs.map(([, compute]) => compute));
+  }
+
+  /**
+   * The optimizer's step from the compute copy's gradients times `scale` (the clipping coefficient;
+   * null for none): masters, moments and compute weights updated in one pass (AdamW.stepMixed), no
+   * float32 gradients made; the compute gradients are then released.
+   */
+  step(optimizer: AdamW, scale: Tensor | null): void {
+    optimizer.stepMixed(
+      this.#pairs.map(([master]) => master),
+      this.#pairs.map(([, compute]) => compute),
+      scale,
+    );
+    for (const [, compute] of this.#pairs) compute.grad = null;
   }
 
   /** Compute weights ← master weights (after each optimizer step, and after loading). */

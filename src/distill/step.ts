@@ -1,11 +1,12 @@
 // One optimizer step of distillation, as the trainer runs it and `bench kd` measures it: the
 // step's completions where it trains on any (on-policy, sequence-level KD); for each of this
 // rank's micro-batches — in the pieces the memory plan allows — the teacher signal, the student's
-// forward, the loss and its backward (micro-batch.ts); the gradients moved to the float32 masters,
-// summed over the ranks and clipped; the optimizer; and the step's one read from the device, of the
-// loss sums and the gradient norm together.
+// forward, the loss and its backward (micro-batch.ts); the gradients clipped and the optimizer
+// stepped (a mixed-precision student in one process straight from its bf16 gradients; across ranks
+// they are moved to the float32 masters and summed there first); and the step's one read from the
+// device, of the loss sums and the gradient norm together.
 import { padBatch } from '../data/index.js';
-import { clipGradNorm, type AdamW } from '../nn/index.js';
+import { clipCoefficient, clipGradNorm, type AdamW } from '../nn/index.js';
 import { type Tensor, tidy, zeros } from '../tensor/index.js';
 import type { DrawnBatch } from './batches.js';
 import type { DataParallel } from './data-parallel.js';
@@ -94,28 +95,46 @@ export function trainStep(context: StepContext, step: number, micro: readonly Dr
       sums.dispose();
     }
   }
-  precision.gradientsToMaster();
   const trained = context.trainable;
-  const reduceStart = Date.now();
-  parallel.sumGradients(trained);
-  const allreduceSeconds = (Date.now() - reduceStart) / 1000;
-  // The step's one wait for the device: the loss sums and the gradient norm, read together
-  // before the optimizer may apply anything.
-  const { sums: local, gradNorm } = readStepScalars(localSums, context.maxGradNorm > 0 ? clipGradNorm(trained, context.maxGradNorm) : null);
-  const { kdSum, ceSum, studentKdSum } = parallel.sumFields(local);
-  const alignment = context.crossTokenizer ? parallel.sumFields(aligned) : null;
-  const n = Math.max(1, counts.targets);
-  const kdLoss = (kdSum + studentKdSum) / n;
-  const ceLoss = counts.ceTargets > 0 ? ceSum / counts.ceTargets : null;
-  const stepLoss = mixedLoss(kdSum, ceSum, loss.alpha, n, studentKdSum);
-  if (!Number.isFinite(stepLoss)) {
-    const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
-    throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step}, batch ${where}; no checkpoint was written for it`);
+  // A mixed-precision student in one process steps straight from its bf16 gradients (one pass, no
+  // float32 gradients); across ranks they are moved to the float32 masters and summed there first.
+  const onePass = precision.mixed && parallel.worldSize === 1;
+  let allreduceSeconds = 0;
+  if (!onePass) {
+    precision.gradientsToMaster();
+    const reduceStart = Date.now();
+    parallel.sumGradients(trained);
+    allreduceSeconds = (Date.now() - reduceStart) / 1000;
   }
-  optimizer.setLr(lr);
-  optimizer.step();
-  optimizer.zeroGrad();
-  precision.syncCompute();
-  clock?.lap('optimizer');
-  return { loss: stepLoss, kdLoss, ceLoss, gradNorm, counts, answers, allreduceSeconds, alignment };
+  const clipping = context.maxGradNorm > 0;
+  const norm = !clipping ? null : onePass ? precision.gradientNorm() : clipGradNorm(trained, context.maxGradNorm);
+  // The one-pass step scales the gradients as it reads them (clipGradNorm scaled them in place).
+  const scale = onePass && norm ? clipCoefficient(norm, context.maxGradNorm) : null;
+  try {
+    // The step's one wait for the device: the loss sums and the gradient norm, read together
+    // before the optimizer may apply anything.
+    const { sums: local, gradNorm } = readStepScalars(localSums, norm);
+    const { kdSum, ceSum, studentKdSum } = parallel.sumFields(local);
+    const alignment = context.crossTokenizer ? parallel.sumFields(aligned) : null;
+    const n = Math.max(1, counts.targets);
+    const kdLoss = (kdSum + studentKdSum) / n;
+    const ceLoss = counts.ceTargets > 0 ? ceSum / counts.ceTargets : null;
+    const stepLoss = mixedLoss(kdSum, ceSum, loss.alpha, n, studentKdSum);
+    if (!Number.isFinite(stepLoss)) {
+      const where = micro.map((m) => `epoch ${m.epoch} examples [${m.indices.join(', ')}]`).join('; ');
+      throw new NonFiniteLossError(`loss is ${stepLoss} (kd ${kdLoss}, ce ${ceLoss}) at step ${step}, batch ${where}; no checkpoint was written for it`);
+    }
+    optimizer.setLr(lr);
+    if (onePass) {
+      precision.step(optimizer, scale);
+    } else {
+      optimizer.step();
+      optimizer.zeroGrad();
+      precision.syncCompute();
+    }
+    clock?.lap('optimizer');
+    return { loss: stepLoss, kdLoss, ceLoss, gradNorm, counts, answers, allreduceSeconds, alignment };
+  } finally {
+    scale?.dispose();
+  }
 }

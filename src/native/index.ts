@@ -91,12 +91,14 @@ export interface NativeAddon {
   setAllocatorCaching(on: boolean): boolean;
   createAdamW(groups: AdamWGroupSpec[]): NativeAdamW;
   adamwStep(opt: NativeAdamW): void;
+  adamwStepMixed(opt: NativeAdamW, masters: NativeTensor[], copies: NativeTensor[], scale: NativeTensor | null): void;
   adamwZeroGrad(opt: NativeAdamW): void;
   adamwSetLr(opt: NativeAdamW, group: number, lr: number): void;
   adamwGetLr(opt: NativeAdamW, group: number): number;
   adamwGetState(opt: NativeAdamW): (NativeAdamWState | null)[];
   adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): NativeTensor;
+  gradNorm(params: NativeTensor[], normType?: number): NativeTensor;
   kdLossRows(student: NativeTensor, teacher: NativeTensor, targets: NativeTensor, temperature: number, alpha: number, scale: number, shared: number, plainLoop?: boolean): [NativeTensor, NativeTensor];
   rmsNorm(x: NativeTensor, weight: NativeTensor, eps: number): NativeTensor;
   rotary(x: NativeTensor, cos: NativeTensor, sin: NativeTensor): NativeTensor;

@@ -2,7 +2,7 @@
 // checkpointable state; global grad-norm clipping; the usual no-decay grouping.
 import type { NativeAdamW } from '../native/index.js';
 import { native } from '../native/index.js';
-import { Tensor } from '../tensor/index.js';
+import { Tensor, tidy } from '../tensor/index.js';
 
 export interface AdamWOptions {
   lr?: number;
@@ -62,6 +62,18 @@ export class AdamW {
 
   step(): void {
     native.adamwStep(this.#handle);
+  }
+
+  /**
+   * The step of a mixed-precision model, in one pass per parameter: each parameter in `masters`
+   * (float32 master weights) takes its gradient from the same-index tensor of `copies` (its bf16
+   * compute copy, whose gradient the backward filled), times `scale` (a 0-dim tensor: the clipping
+   * coefficient; null for none), and the updated weight is written back into that copy. No float32
+   * gradient is made; the copies' gradients are left as they are (the caller releases them).
+   * Parameters without a copy step on their own gradients.
+   */
+  stepMixed(masters: Tensor[], copies: Tensor[], scale: Tensor | null): void {
+    native.adamwStepMixed(this.#handle, masters.map((t) => t.native), copies.map((t) => t.native), scale?.native ?? null);
   }
 
   /** Sets every gradient to none (frees the memory; the next backward allocates fresh). */
@@ -140,4 +152,18 @@ export function decayParamGroups(named: Iterable<[string, Tensor]>, weightDecay:
 export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): Tensor {
   if (!(maxNorm > 0)) throw new RangeError(`max grad norm must be > 0, got ${maxNorm}`);
   return new Tensor(native.clipGradNorm(params.map((p) => p.native), maxNorm, normType));
+}
+
+/**
+ * The global norm of the parameters' gradients (the norm of their norms, as clipGradNorm computes
+ * it) without changing them: a 0-dim tensor, float32 for float32 and bf16 gradients alike.
+ */
+export function gradNorm(params: Tensor[], normType = 2): Tensor {
+  return new Tensor(native.gradNorm(params.map((p) => p.native), normType));
+}
+
+/** The factor clipGradNorm scales gradients by: min(1, maxNorm / (norm + 1e-6)), a 0-dim tensor. */
+export function clipCoefficient(norm: Tensor, maxNorm: number): Tensor {
+  if (!(maxNorm > 0)) throw new RangeError(`max grad norm must be > 0, got ${maxNorm}`);
+  return tidy(() => norm.add(1e-6).reciprocal().mul(maxNorm).clamp(undefined, 1));
 }
