@@ -19,7 +19,7 @@ import { readJsonFile } from '../io/json-file.js';
 import { resolveModelPath } from '../io/hub/index.js';
 import { loadCausalLM } from '../models/decoder/weights.js';
 import { AdamW } from '../nn/index.js';
-import { allocatorCachingEnabled, cudaAllocated, type DType, kernelsFor, numThreads, resetCudaPeak, torchVersion } from '../tensor/index.js';
+import { allocatorCachingEnabled, cpuAllocatorStats, cudaAllocated, type DType, kernelsFor, numThreads, resetCudaPeak, torchVersion } from '../tensor/index.js';
 import { benchMatmul } from './bench-ops.js';
 import { PhaseClock } from '../distill/phase-clock.js';
 import { StudentPrecision } from '../distill/precision.js';
@@ -122,6 +122,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   resetCudaPeak(device);
   clock?.reset(); // the warm-up's laps do not count
   const usageBefore = process.resourceUsage();
+  const mappedBefore = cpuAllocatorStats().mappedBytes;
   const start = performance.now();
   for (let i = 0; i < flags.steps; i++) step(); // each step reads its loss once: the device is done
   const seconds = (performance.now() - start) / 1000;
@@ -130,7 +131,13 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   // Memory the timed steps touched fresh (minor faults: a page mapped on first touch) and the
   // kernel's time: after warm-up a step that reuses its buffers has neither.
   const perStep = (after: number, before: number) => (after - before) / flags.steps;
-  const faults = { minor_faults_per_step: Math.round(perStep(usage.minorPageFault, usageBefore.minorPageFault)), system_ms_per_step: Math.round(perStep(usage.systemCPUTime, usageBefore.systemCPUTime) / 1000) };
+  // The allocator's own count: MiB of its blocks mapped fresh per timed step (huge pages make one
+  // fault per 2 MiB, so faults alone undercount what was touched fresh).
+  const faults = {
+    minor_faults_per_step: Math.round(perStep(usage.minorPageFault, usageBefore.minorPageFault)),
+    system_ms_per_step: Math.round(perStep(usage.systemCPUTime, usageBefore.systemCPUTime) / 1000),
+    fresh_block_mb_per_step: Math.round(perStep(cpuAllocatorStats().mappedBytes, mappedBefore) / 2 ** 20),
+  };
   const tokensPerSecond = (flags.batchSize * flags.seqLen * flags.steps) / seconds;
   // Model FLOPs: the teacher's forward, the student's forward and backward (3 forwards' worth; 2
   // with LoRA: the frozen weights take no gradient, the adapters' products are negligible).

@@ -67,12 +67,14 @@ void registerGemm(Napi::Env env, Napi::Object exports);
 // Keeps freed CPU blocks of 1 MiB and more for reuse (on), or unmaps them at once (off): cpu-block-cache.cpp.
 void setCpuBlockCaching(bool on);
 // Bytes of CPU blocks (>= 1 MiB) in use, the most ever in use, kept for reuse, and the most in use
-// since resetCpuBlockPeak(): how the memory plan's estimates are checked against what ran.
+// since resetCpuBlockPeak(): how the memory plan's estimates are checked against what ran; and
+// every byte ever mapped fresh (what a warm step should no longer add to).
 struct CpuBlockStats {
   size_t liveBytes;
   size_t peakLiveBytes;
   size_t cachedBytes;
   size_t windowPeakBytes;
+  size_t totalMappedBytes;
 };
 CpuBlockStats cpuBlockStats();
 void resetCpuBlockPeak();

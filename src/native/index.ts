@@ -86,7 +86,7 @@ export interface NativeAddon {
     buildConfig: string;
     parallelInfo: string;
   };
-  memoryStats(): { liveTensors: number; liveBytes: number; liveStorages: number; cpuBlockLiveBytes: number; cpuBlockPeakBytes: number; cpuBlockCachedBytes: number };
+  memoryStats(): { liveTensors: number; liveBytes: number; liveStorages: number; cpuBlockLiveBytes: number; cpuBlockPeakBytes: number; cpuBlockCachedBytes: number; cpuBlockMappedBytes: number };
   resetCpuBlockPeak(): void;
   setAllocatorCaching(on: boolean): boolean;
   createAdamW(groups: AdamWGroupSpec[]): NativeAdamW;

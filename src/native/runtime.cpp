@@ -394,6 +394,7 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   out.Set("cpuBlockLiveBytes", static_cast<double>(blocks.liveBytes));
   out.Set("cpuBlockPeakBytes", static_cast<double>(blocks.windowPeakBytes));
   out.Set("cpuBlockCachedBytes", static_cast<double>(blocks.cachedBytes));
+  out.Set("cpuBlockMappedBytes", static_cast<double>(blocks.totalMappedBytes));
   return out;
 }
 

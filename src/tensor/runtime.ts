@@ -81,12 +81,13 @@ export function memoryStats(): { liveTensors: number; liveBytes: number } {
 /**
  * CPU memory as libtorch's allocator sees it, for blocks of 1 MiB and more (every tensor that
  * matters for memory planning): bytes in use now (`liveBytes`, autograd's saved tensors included,
- * which `memoryStats` cannot see), the most in use since `resetCpuPeak()` (`peakBytes`), and freed
- * bytes kept for reuse (`cachedBytes`).
+ * which `memoryStats` cannot see), the most in use since `resetCpuPeak()` (`peakBytes`), freed
+ * bytes kept for reuse (`cachedBytes`), and every byte the process has mapped fresh for such blocks
+ * (`mappedBytes`: a warm training step adds nothing to it).
  */
-export function cpuAllocatorStats(): { liveBytes: number; peakBytes: number; cachedBytes: number } {
+export function cpuAllocatorStats(): { liveBytes: number; peakBytes: number; cachedBytes: number; mappedBytes: number } {
   const s = native.memoryStats();
-  return { liveBytes: s.cpuBlockLiveBytes, peakBytes: s.cpuBlockPeakBytes, cachedBytes: s.cpuBlockCachedBytes };
+  return { liveBytes: s.cpuBlockLiveBytes, peakBytes: s.cpuBlockPeakBytes, cachedBytes: s.cpuBlockCachedBytes, mappedBytes: s.cpuBlockMappedBytes };
 }
 
 /** Starts a new window for `cpuAllocatorStats().peakBytes`. */
