@@ -2,6 +2,7 @@
 // with what a trainer needs on top: parameter groups, a learning rate set every step, and optimizer
 // state that can be read out for a checkpoint and written back on resume.
 #include "handles.h"
+#include "vector-math.h"
 
 #include <sstream>
 
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <functional>
 #include <string>
@@ -60,17 +62,43 @@ struct AdamWCoefficients {
   }
 };
 
-// The AdamW update of n elements in one pass: the gradient read in its own precision G and scaled
-// (the clipping coefficient; 1 without clipping), the parameter and both moments updated, and —
-// for a mixed-precision student — the parameter's bf16 compute copy written from the result. The
-// pointers never alias (a parameter, its gradient, its two moments, its copy), which lets the
-// compiler vectorise the loop, square root, divisions and conversions included.
+// bf16 ↔ float32 on the bits, written so that the compiler vectorises them (c10::BFloat16's own
+// conversions branch on NaN and go through memcpy one value at a time, which keeps a loop scalar).
+// Widening is exact; narrowing rounds to nearest even with NaN kept a quiet NaN, as c10's does.
+inline float widenBf16(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float value;
+  __builtin_memcpy(&value, &wide, sizeof value);
+  return value;
+}
+
+inline uint16_t narrowToBf16(float value) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &value, sizeof bits);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  return value != value ? uint16_t{0x7fc0} : static_cast<uint16_t>(rounded);
+}
+
+// A gradient element as T: float32/float64 as stored, bf16 (its bits) widened.
+template <typename T, typename G>
+inline T gradientAt(const G* g, int64_t i) {
+  if constexpr (std::is_same_v<G, uint16_t>)
+    return static_cast<T>(widenBf16(g[i]));
+  else
+    return static_cast<T>(g[i]);
+}
+
+// The AdamW update of n elements in one pass: the gradient read in its own precision G (bf16 as
+// its bits) and scaled (the clipping coefficient; 1 without clipping), the parameter and both
+// moments updated, and — for a mixed-precision student — the parameter's bf16 compute copy written
+// from the result. The pointers never alias (a parameter, its gradient, its two moments, its
+// copy), which lets the compiler vectorise the loop, square root, divisions and conversions included.
 template <typename T, typename G, bool WriteCopy>
-void updateElements(T* __restrict p, const G* __restrict g, T* __restrict m, T* __restrict v, c10::BFloat16* __restrict copy, int64_t n,
-                    const AdamWCoefficients<T>& k, T scale) {
+DISTILLERY_VECTOR_CLONES void updateElements(T* __restrict p, const G* __restrict g, T* __restrict m, T* __restrict v, uint16_t* __restrict copy, int64_t n,
+                                             const AdamWCoefficients<T>& k, T scale) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const T gi = static_cast<T>(g[i]) * scale;
+    const T gi = gradientAt<T>(g, i) * scale;
     const T mi = m[i] * k.beta1 + k.oneMinusBeta1 * gi;
     const T vi = v[i] * k.beta2 + k.oneMinusBeta2 * gi * gi;
     const T denom = std::sqrt(vi) / k.biasCorrection2Sqrt + k.eps;
@@ -78,25 +106,32 @@ void updateElements(T* __restrict p, const G* __restrict g, T* __restrict m, T* 
     p[i] = pi;
     m[i] = mi;
     v[i] = vi;
-    if constexpr (WriteCopy) copy[i] = c10::BFloat16(static_cast<float>(pi));  // rounded to nearest even, as copy_()
+    if constexpr (WriteCopy) copy[i] = narrowToBf16(static_cast<float>(pi));
   }
 }
 
-// Σ x² of n elements in double (a gradient's squared L2 norm; bf16 and float32 alike).
+// Σ x² of n elements in double (a gradient's squared L2 norm; bf16 bits and float32 alike).
+template <typename G>
+DISTILLERY_VECTOR_CLONES double sumOfSquaresOf(const G* __restrict x, int64_t n) {
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) {
+    const double xi = gradientAt<float>(x, i);
+    sum += xi * xi;
+  }
+  return sum;
+}
+
 template <typename G>
 double sumOfSquares(const G* x, int64_t n) {
   return at::parallel_reduce(
-      int64_t{0}, n, int64_t{1} << 15, 0.0,
-      [&](int64_t begin, int64_t end, double partial) {
-#pragma omp simd reduction(+ : partial)
-        for (int64_t i = begin; i < end; ++i) {
-          const double xi = static_cast<float>(x[i]);
-          partial += xi * xi;
-        }
-        return partial;
-      },
+      int64_t{0}, n, int64_t{1} << 15, 0.0, [&](int64_t begin, int64_t end, double partial) { return partial + sumOfSquaresOf(x + begin, end - begin); },
       std::plus<double>());
 }
+
+// bf16 data as its bits (the kernels above read and write bf16 through them).
+inline const uint16_t* bitsOf(const c10::BFloat16* data) { return reinterpret_cast<const uint16_t*>(data); }
+inline uint16_t* bitsOf(c10::BFloat16* data) { return reinterpret_cast<uint16_t*>(data); }
 
 // The global norm of the gradients, as torch.nn.utils.clip_grad_norm_ computes it (the norm of the
 // per-tensor norms), returned as a 0-dim tensor of the gradients' promoted dtype (float32 for bf16)
@@ -112,7 +147,7 @@ at::Tensor globalGradNorm(const std::vector<at::Tensor>& grads, double normType)
   if (std::all_of(grads.begin(), grads.end(), onePass)) {
     double squares = 0;
     for (const at::Tensor& g : grads)
-      squares += g.scalar_type() == at::kFloat ? sumOfSquares(g.data_ptr<float>(), g.numel()) : sumOfSquares(g.data_ptr<c10::BFloat16>(), g.numel());
+      squares += g.scalar_type() == at::kFloat ? sumOfSquares(g.data_ptr<float>(), g.numel()) : sumOfSquares(bitsOf(g.data_ptr<c10::BFloat16>()), g.numel());
     return at::scalar_tensor(std::sqrt(squares), at::TensorOptions().dtype(dtype));
   }
   std::vector<at::Tensor> norms;
@@ -219,8 +254,8 @@ class LeanAdamW : public torch::optim::AdamW {
     if (p.scalar_type() == at::kDouble) return fusedUpdateAs<double, double, false>(p, g, m, v, copy, c, scale);
     const bool bf16Gradient = g.scalar_type() == at::kBFloat16;
     if (copy.defined())
-      return bf16Gradient ? fusedUpdateAs<float, c10::BFloat16, true>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, true>(p, g, m, v, copy, c, scale);
-    return bf16Gradient ? fusedUpdateAs<float, c10::BFloat16, false>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, false>(p, g, m, v, copy, c, scale);
+      return bf16Gradient ? fusedUpdateAs<float, uint16_t, true>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, true>(p, g, m, v, copy, c, scale);
+    return bf16Gradient ? fusedUpdateAs<float, uint16_t, false>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, false>(p, g, m, v, copy, c, scale);
   }
 
   template <typename T, typename G, bool WriteCopy>
@@ -228,10 +263,14 @@ class LeanAdamW : public torch::optim::AdamW {
     const AdamWCoefficients<T> k = c.as<T>();
     const T s = static_cast<T>(scale);
     T* pd = p.data_ptr<T>();
-    const G* gd = g.data_ptr<G>();
+    const G* gd;  // bf16 gradients as their bits
+    if constexpr (std::is_same_v<G, uint16_t>)
+      gd = bitsOf(g.data_ptr<c10::BFloat16>());
+    else
+      gd = g.data_ptr<G>();
     T* md = m.data_ptr<T>();
     T* vd = v.data_ptr<T>();
-    c10::BFloat16* cd = WriteCopy ? copy.data_ptr<c10::BFloat16>() : nullptr;
+    uint16_t* cd = WriteCopy ? bitsOf(copy.data_ptr<c10::BFloat16>()) : nullptr;
     at::parallel_for(0, p.numel(), int64_t{1} << 15, [&](int64_t begin, int64_t end) {
       updateElements<T, G, WriteCopy>(pd + begin, gd + begin, md + begin, vd + begin, WriteCopy ? cd + begin : nullptr, end - begin, k, s);
     });

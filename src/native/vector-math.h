@@ -10,6 +10,17 @@
 #define AVX2_FMA __attribute__((target("avx2,fma")))
 #endif
 
+// Plain loops that the compiler vectorises by itself (the fused AdamW update, a gradient's sum of
+// squares), compiled three times — AVX-512, AVX2 + FMA, and baseline x86-64 — with the clone the
+// CPU supports chosen when the library loads (GCC's function multiversioning). A baseline build
+// has SSE2 alone: four lanes, and a square root and a division per element that then bound the
+// optimizer's pass rather than memory.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DISTILLERY_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DISTILLERY_VECTOR_CLONES
+#endif
+
 namespace distillery {
 
 #ifdef DISTILLERY_AVX2
