@@ -3,7 +3,8 @@
 //   step        fixed state + max(teacher forward, student activations + loss chunks)
 //               (the teacher runs first in each micro-batch, so its working set is gone before
 //               the student's activations exist; gradients of earlier micro-batches are live)
-//   optimizer   fixed state + float32 gradients (bf16 compute: converted into the masters)
+//   optimizer   fixed state + the gradients (bf16 compute in one process: the bf16 ones, which the
+//               optimizer reads in one pass; across ranks: converted into float32 on the masters)
 //   evaluation  fixed state without gradients + one no-grad forward of each model + logits chunks
 // The peak is the largest. Activation sizes per token and layer are fitted to what libtorch's
 // allocator measured for this code (scripts in the README's memory section): they count the
@@ -52,6 +53,11 @@ export interface PlanInput {
   otherTeachers?: DecoderConfig[];
   /** Several teachers: how many are combined in each loss chunk (local, cached or served). */
   ensembleMembers?: number;
+  /**
+   * Several data-parallel ranks: a mixed-precision student's gradients are summed across them as
+   * float32 on the masters (in one process the optimizer reads the bf16 gradients themselves).
+   */
+  dataParallel?: boolean;
   /** A LoRA student: its weights frozen in the compute dtype; only the adapters have gradients and AdamW state. */
   lora?: { parameters: number; inputFeaturesPerLayer: number; rank: number } | null;
 }
@@ -274,8 +280,13 @@ export function estimateMemory(input: PlanInput, shape: StepShape): MemoryEstima
   const teacherSide = input.teacherElsewhere ? 0 : teacherForward.bytes;
   const step = [...fixedStep, ...(studentSide >= teacherSide ? [activations, loss] : [teacherForward])];
 
-  // Optimizer step: float32 gradients beside the masters (the bf16 ones converted one by one).
-  const optimizer = [runtime, teacherWeights, master, computeCopy, moments, { name: 'gradients', bytes: trained * 4, detail: 'float32 gradients in the optimizer step' }]
+  // Optimizer step: a mixed-precision student in one process steps from its bf16 gradients
+  // (StudentPrecision.step); across ranks they are converted one by one into float32 on the masters.
+  const onePass = mixed && !lora && !input.dataParallel;
+  const optimizerGradients: MemoryComponent = onePass
+    ? { name: 'gradients', bytes: trained * e, detail: 'bfloat16 gradients, read by the optimizer in one pass' }
+    : { name: 'gradients', bytes: trained * 4, detail: 'float32 gradients in the optimizer step' };
+  const optimizer = [runtime, teacherWeights, master, computeCopy, moments, optimizerGradients]
     .map(onStudentDevice).filter((c): c is MemoryComponent => c !== null);
 
   // Evaluation: no gradients; each model's no-grad forward in turn, then logits chunks.

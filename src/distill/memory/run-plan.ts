@@ -76,6 +76,7 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     teacherSequenceLength: prepared.crossTokenizer ? teacherSequenceLength(prepared) : undefined,
     ...(prepared.ensemble ? ensemblePlan(prepared.ensemble) : {}),
     lora: loraPlan(runLoraConfig(config, prepared), student),
+    dataParallel: config.nprocPerNode > 1 || Number(process.env.WORLD_SIZE) > 1,
   };
 }
 
