@@ -59,21 +59,27 @@ function stepWorkingBytes(step: () => void): number | null {
   return peak === null ? null : Math.max(0, peak - before);
 }
 
+/** The process's resident memory and the memory budget before any weight is loaded. */
+interface BeforeLoading {
+  runtimeBytes: number;
+  budget: ReturnType<typeof memoryBudget>;
+}
+
 /**
  * Rows per chunk of the chunked loss: --chunk-size when given, else what distill's memory plan
  * chooses for this step (withChunkRows), so the benchmark measures the step distill would run.
  */
-function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: DecoderConfig, teacher: DecoderConfig | null, device: string, lora: LoraConfig | null): number {
+function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: DecoderConfig, teacher: DecoderConfig | null, device: string, lora: LoraConfig | null, beforeLoading: BeforeLoading): number {
   const lossChunkRows = chunkRows(flags.chunkSize, student.vocabSize);
   if (flags.chunkSize > 0 || mode === 'naive') return lossChunkRows;
   const input: PlanInput = {
     student, studentDtype: flags.dtype, teacher: mode === 'cached' ? null : teacher, teacherDtype: flags.teacherDtype, teacherElsewhere: false,
     sequenceLength: flags.seqLen, evalSequenceLength: flags.seqLen, evalBatchSize: flags.batchSize, lossImpl: 'chunked', lossChunkRows,
-    runtimeBytes: residentBytes() ?? 512 * 2 ** 20, kernels: kernelsFor(device, flags.dtype), gradAccum: 1, batchSize: flags.batchSize,
+    runtimeBytes: beforeLoading.runtimeBytes, kernels: kernelsFor(device, flags.dtype), gradAccum: 1, batchSize: flags.batchSize,
     lora: lora ? { ...adapterSize(student, lora), rank: lora.rank } : null,
   };
   try {
-    const plan = planMemory(input, mode === 'checkpointed' ? 'on' : 'off', memoryBudget(device, null), () => []);
+    const plan = planMemory(input, mode === 'checkpointed' ? 'on' : 'off', beforeLoading.budget, () => []);
     return withChunkRows(input, plan, 0).lossChunkRows;
   } catch (error) {
     if (error instanceof MemoryPlanError) return lossChunkRows;
@@ -83,6 +89,8 @@ function plannedChunkRows(flags: BenchKdFlags, mode: Mode, student: DecoderConfi
 
 async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string, unknown>> {
   const device = checkDevice(flags.device);
+  // The process and the machine before any weight is loaded, as distill's plan sees them.
+  const beforeLoading: BeforeLoading = { runtimeBytes: residentBytes() ?? 512 * 2 ** 20, budget: memoryBudget(device, null) };
   // The cached mode never loads the teacher: its predictions come from the cache.
   const teacher = mode === 'cached' ? null : new OnlineTeacher(loadCausalLM(await resolveModelPath(flags.teacher), { device, dtype: flags.teacherDtype }));
   // float32 master weights; with --dtype bfloat16 a bf16 copy runs forward and backward, as in
@@ -106,7 +114,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   // The trainer's step at distill's settings for one micro-batch of the file: no clipping, a constant learning rate.
   const context: StepContext = {
     precision, trainable, optimizer, teacher, cache, loss: { alpha: 0.5, temperature: 2, divergence: { kind: 'forward-kl' } }, impl: mode === 'naive' ? 'naive' : 'chunked',
-    chunkSize: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device, lora), microBatchSize: ids.length,
+    chunkSize: plannedChunkRows(flags, mode, master.config, teacher?.model.config ?? null, device, lora, beforeLoading), microBatchSize: ids.length,
     checkpointing: mode === 'checkpointed', maxGradNorm: 0, padId: 0, device, parallel: new DataParallel(null), completion: null, clock,
   };
   let stepNumber = 0;

@@ -59,7 +59,8 @@ void rmsNormForwardRows(const T* x, const T* w, T* y, float* rstd, int64_t rows,
       const float r = 1.0f / std::sqrt(sumOfSquares(xi, dim) / static_cast<float>(dim) + eps);
       rstd[i] = r;
       // w · to_dtype(x·r): the product in float, rounded to T, then the weight's product rounded to T.
-      for (int64_t j = 0; j < dim; ++j) yi[j] = static_cast<T>(static_cast<float>(w[j]) * static_cast<float>(static_cast<T>(static_cast<float>(xi[j]) * r)));
+#pragma omp simd
+      for (int64_t j = 0; j < dim; ++j) yi[j] = narrowTo<T>(widen(w[j]) * widen(narrowTo<T>(widen(xi[j]) * r)));
     }
   });
 }
@@ -77,12 +78,13 @@ void rmsNormBackwardRows(const T* dy, const T* x, const T* w, const float* rstd,
       const float r = rstd[i];
       float dot = 0;
       for (int64_t j = 0; j < dim; ++j) {
-        g[j] = static_cast<float>(static_cast<T>(static_cast<float>(dyi[j]) * static_cast<float>(w[j])));
-        dot += g[j] * static_cast<float>(xi[j]) * r;
+        g[j] = widen(narrowTo<T>(widen(dyi[j]) * widen(w[j])));
+        dot += g[j] * widen(xi[j]) * r;
       }
       const float mean = dot / static_cast<float>(dim);
       T* dxi = dx + i * dim;
-      for (int64_t j = 0; j < dim; ++j) dxi[j] = static_cast<T>(r * (g[j] - static_cast<float>(xi[j]) * r * mean));
+#pragma omp simd
+      for (int64_t j = 0; j < dim; ++j) dxi[j] = narrowTo<T>(r * (g[j] - widen(xi[j]) * r * mean));
     }
   });
   at::parallel_for(0, dim, 16, [&](int64_t begin, int64_t end) {
@@ -91,7 +93,7 @@ void rmsNormBackwardRows(const T* dy, const T* x, const T* w, const float* rstd,
       const T* dyi = dy + i * dim;
       const T* xi = x + i * dim;
       const float r = rstd[i];
-      for (int64_t j = begin; j < end; ++j) sums[j - begin] += static_cast<double>(static_cast<float>(dyi[j]) * static_cast<float>(static_cast<T>(static_cast<float>(xi[j]) * r)));
+      for (int64_t j = begin; j < end; ++j) sums[j - begin] += static_cast<double>(widen(dyi[j]) * widen(narrowTo<T>(widen(xi[j]) * r)));
     }
     for (int64_t j = begin; j < end; ++j) dw[j] = static_cast<T>(sums[j - begin]);
   });
@@ -139,19 +141,30 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
 // dx₁ = dy₁·c₁ + dy₂·s₂, dx₂ = dy₂·c₂ − dy₁·s₁.
 // (In float for the 16- and 32-bit types, in double for float64, as ATen computes each.)
 template <typename T>
-void rotaryRow(const T* x, const T* c, const T* s, T* y, int64_t half, bool inverse) {
-  using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
-  for (int64_t j = 0; j < half; ++j) {
-    const Acc x1 = static_cast<Acc>(x[j]), x2 = static_cast<Acc>(x[j + half]);
-    const Acc c1 = static_cast<Acc>(c[j]), c2 = static_cast<Acc>(c[j + half]);
-    const Acc s1 = static_cast<Acc>(s[j]), s2 = static_cast<Acc>(s[j + half]);
-    const auto round = [](Acc v) { return static_cast<Acc>(static_cast<T>(v)); };
+DISTILLERY_VECTOR_CLONES void rotaryRow(const T* __restrict x, const T* __restrict c, const T* __restrict s, T* __restrict y, int64_t half, bool inverse) {
+  if constexpr (std::is_same_v<T, double>) {
+    for (int64_t j = 0; j < half; ++j) {
+      const double x1 = x[j], x2 = x[j + half];
+      y[j] = inverse ? x1 * c[j] + x2 * s[j + half] : x1 * c[j] + (-x2 * s[j]);
+      y[j + half] = inverse ? x2 * c[j + half] + (-x1 * s[j]) : x2 * c[j + half] + x1 * s[j + half];
+    }
+  } else {
+    // widen/narrowTo: bf16 through its bits, so that the loop vectorises.
+    const auto round = [](float v) { return widen(narrowTo<T>(v)); };
     if (!inverse) {
-      y[j] = static_cast<T>(round(x1 * c1) + round(-x2 * s1));
-      y[j + half] = static_cast<T>(round(x2 * c2) + round(x1 * s2));
+#pragma omp simd
+      for (int64_t j = 0; j < half; ++j) {
+        const float x1 = widen(x[j]), x2 = widen(x[j + half]);
+        y[j] = narrowTo<T>(round(x1 * widen(c[j])) + round(-x2 * widen(s[j])));
+        y[j + half] = narrowTo<T>(round(x2 * widen(c[j + half])) + round(x1 * widen(s[j + half])));
+      }
     } else {
-      y[j] = static_cast<T>(round(x1 * c1) + round(x2 * s2));
-      y[j + half] = static_cast<T>(round(x2 * c2) + round(-x1 * s1));
+#pragma omp simd
+      for (int64_t j = 0; j < half; ++j) {
+        const float x1 = widen(x[j]), x2 = widen(x[j + half]);
+        y[j] = narrowTo<T>(round(x1 * widen(c[j])) + round(x2 * widen(s[j + half])));
+        y[j + half] = narrowTo<T>(round(x2 * widen(c[j + half])) + round(-x1 * widen(s[j])));
+      }
     }
   }
 }

@@ -62,23 +62,6 @@ struct AdamWCoefficients {
   }
 };
 
-// bf16 ↔ float32 on the bits, written so that the compiler vectorises them (c10::BFloat16's own
-// conversions branch on NaN and go through memcpy one value at a time, which keeps a loop scalar).
-// Widening is exact; narrowing rounds to nearest even with NaN kept a quiet NaN, as c10's does.
-inline float widenBf16(uint16_t bits) {
-  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-  float value;
-  __builtin_memcpy(&value, &wide, sizeof value);
-  return value;
-}
-
-inline uint16_t narrowToBf16(float value) {
-  uint32_t bits;
-  __builtin_memcpy(&bits, &value, sizeof bits);
-  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-  return value != value ? uint16_t{0x7fc0} : static_cast<uint16_t>(rounded);
-}
-
 // A gradient element as T: float32/float64 as stored, bf16 (its bits) widened.
 template <typename T, typename G>
 inline T gradientAt(const G* g, int64_t i) {

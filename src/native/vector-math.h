@@ -21,7 +21,46 @@
 #define DISTILLERY_VECTOR_CLONES
 #endif
 
+#include <c10/util/BFloat16.h>
+
+#include <cstdint>
+#include <type_traits>
+
 namespace distillery {
+
+// bf16 ↔ float32 on the bits, written so that the compiler vectorises them (c10::BFloat16's own
+// conversions branch on NaN and go through memcpy one value at a time, which keeps a loop scalar).
+// Widening is exact; narrowing rounds to nearest even with NaN kept a quiet NaN, as c10's does.
+inline float widenBf16(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float value;
+  __builtin_memcpy(&value, &wide, sizeof value);
+  return value;
+}
+
+inline uint16_t narrowToBf16(float value) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &value, sizeof bits);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  return value != value ? uint16_t{0x7fc0} : static_cast<uint16_t>(rounded);
+}
+
+// float → T, rounded as static_cast<T> rounds (bf16 through narrowToBf16); and T → float.
+template <typename T>
+inline T narrowTo(float value) {
+  if constexpr (std::is_same_v<T, c10::BFloat16>)
+    return c10::BFloat16(narrowToBf16(value), c10::BFloat16::from_bits());
+  else
+    return static_cast<T>(value);
+}
+
+template <typename T>
+inline float widen(T value) {
+  if constexpr (std::is_same_v<T, c10::BFloat16>)
+    return widenBf16(value.x);
+  else
+    return static_cast<float>(value);
+}
 
 #ifdef DISTILLERY_AVX2
 inline bool hasAvx2() {
