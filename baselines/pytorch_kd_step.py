@@ -31,27 +31,34 @@ import torch.nn.functional as F
 DTYPES = {'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16, 'F64': torch.float64}
 
 
-def load_safetensors(folder):
-    """Every tensor of every *.safetensors file in the folder, as float32 (the format: u64 header length, JSON header, data)."""
+def load_safetensors(folder, dtype):
+    """Every tensor of every *.safetensors file in the folder, as `dtype`, read one tensor at a time (the format: u64
+    header length, JSON header, data), as transformers' from_pretrained(torch_dtype=...) streams them: a bf16 teacher
+    of 4B parameters never exists in float32, and no whole file is held in memory."""
     tensors = {}
     files = sorted(f for f in os.listdir(folder) if f.endswith('.safetensors'))
     if not files:
         sys.exit(f'{folder}: no *.safetensors files')
     for name in files:
         with open(os.path.join(folder, name), 'rb') as f:
-            data = f.read()
-        (length,) = struct.unpack('<Q', data[:8])
-        header = json.loads(data[8:8 + length])
-        base = 8 + length
-        for key, info in header.items():
-            if key == '__metadata__':
-                continue
-            start, end = info['data_offsets']
-            dtype = DTYPES.get(info['dtype'])
-            if dtype is None:
-                sys.exit(f'{name}: tensor {key} has dtype {info["dtype"]}; supported: {", ".join(DTYPES)}')
-            raw = bytearray(data[base + start:base + end])
-            tensors[key] = torch.frombuffer(raw, dtype=dtype).reshape(info['shape']).float() if end > start else torch.zeros(info['shape'])
+            (length,) = struct.unpack('<Q', f.read(8))
+            header = json.loads(f.read(length))
+            base = 8 + length
+            for key, info in sorted(header.items(), key=lambda item: item[1]['data_offsets'][0] if item[0] != '__metadata__' else -1):
+                if key == '__metadata__':
+                    continue
+                start, end = info['data_offsets']
+                stored = DTYPES.get(info['dtype'])
+                if stored is None:
+                    sys.exit(f'{name}: tensor {key} has dtype {info["dtype"]}; supported: {", ".join(DTYPES)}')
+                if end == start:
+                    tensors[key] = torch.zeros(info['shape'], dtype=dtype)
+                    continue
+                raw = bytearray(end - start)
+                f.seek(base + start)
+                f.readinto(raw)
+                # .to() copies only when the dtype changes; otherwise the tensor keeps the buffer it was read into.
+                tensors[key] = torch.frombuffer(raw, dtype=stored).reshape(info['shape']).to(dtype)
     return tensors
 
 
@@ -168,7 +175,7 @@ class CausalLM(torch.nn.Module):
     """Qwen3ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM, MistralForCausalLM or Gemma3ForCausalLM (also
     Gemma3ForConditionalGeneration's language model) by config.json's model_type, weights from a Hugging Face folder."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, dtype=torch.float32):
         super().__init__()
         c = read_config(folder)
         self.family = family = c['model_type']
@@ -213,7 +220,7 @@ class CausalLM(torch.nn.Module):
         self.final_softcap = c.get('final_logit_softcapping') if self.gemma else None
         eps = c['rms_norm_eps']
         Norm = GemmaRMSNorm if self.gemma else RMSNorm
-        w = load_safetensors(folder)
+        w = load_safetensors(folder, dtype)
         for key in list(w):  # a multimodal folder's language model under the causal LM's names; its other towers dropped
             if key.startswith(OTHER_TOWERS):
                 del w[key]
@@ -390,7 +397,7 @@ def main():
         torch.set_num_threads(args.threads)
     with open(args.batch_file) as f:
         ids = torch.tensor([json.loads(line)['input_ids'] for line in f if line.strip()], dtype=torch.int64).to(device)
-    teacher = CausalLM(args.teacher).to(device, dtype=torch.bfloat16 if bf16 else torch.float32)
+    teacher = CausalLM(args.teacher, torch.bfloat16 if bf16 else torch.float32).to(device)
     teacher.requires_grad_(False)
     if args.dump_logits:
         with torch.no_grad():

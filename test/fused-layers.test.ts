@@ -141,6 +141,28 @@ describe('fused rotary kernel', () => {
     });
   });
 
+  test('bfloat16 output and input gradient equal the composite ATen ops (and their autograd) bit for bit', () => {
+    // d = 64: the vectorised lanes and a scalar tail of the half-rows; every product and sum rounded to bf16 as ATen's ops round them.
+    const [bb, hh, tt, dd] = [2, 3, 7, 64];
+    T.tidy(() => {
+      const x = T.randn([bb, tt, hh, dd]).mul(3).to('bfloat16').requiresGrad_();
+      const cos = T.randn([1, tt, dd]).to('bfloat16');
+      const sin = T.randn([1, tt, dd]).to('bfloat16');
+      const upstream = T.randn([bb, hh, tt, dd]).to('bfloat16');
+      const view = x.transpose(1, 2);
+      const half = dd / 2;
+      const rotated = T.cat([view.slice(-1, half).neg(), view.slice(-1, 0, half)], -1);
+      const composite = view.mul(cos.unsqueeze(1)).add(rotated.mul(sin.unsqueeze(1)));
+      composite.mul(upstream).sum().backward();
+      const compositeGrad = x.grad!.toArray();
+      x.grad = null;
+      const fused = T.fusedRotary(view, cos, sin);
+      fused.mul(upstream).sum().backward();
+      assert.deepEqual(fused.toArray(), composite.contiguous().toArray());
+      assert.deepEqual(x.grad!.toArray(), compositeGrad);
+    });
+  });
+
   test('bad inputs are refused with what was expected', () => {
     T.tidy(() => {
       assert.throws(() => T.fusedRotary(T.randn([1, 2, 3, 5]), T.randn([1, 3, 5]), T.randn([1, 3, 5])), /even D/);

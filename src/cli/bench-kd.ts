@@ -35,7 +35,7 @@ import { MemoryPlanError, planMemory } from '../distill/memory/plan.js';
 import { withChunkRows } from '../distill/memory/run-plan.js';
 import { UsageError } from './errors.js';
 import { childJsonResult, whyChildFailed } from './child-process.js';
-import { findPythonWithTorch, runBaseline } from './pytorch-baseline.js';
+import { findPythonWithTorch, runBaseline, runBaselineUnlessKilled } from './pytorch-baseline.js';
 import { writeRandomTokens } from './random-tokens.js';
 import { formatBenchRecord } from './bench-record.js';
 import { BASELINE_MODES, type BenchKdFlags, H200_DENSE_BF16_TFLOPS, type Mode, MODES } from './commands/bench-kd.js';
@@ -127,6 +127,10 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     const working = stepWorkingBytes(step);
     return { step_working_mb: working === null ? null : Math.round(working / 2 ** 20) };
   }
+  // The matmul ceiling on CPU, measured beside the timed steps (before and after: the better of the
+  // two, since a shared machine's noise only ever slows a measurement down).
+  const ceilingDtypes = [...new Set([flags.teacherDtype, flags.dtype])];
+  const ceilingBefore = device === 'cpu' ? matmulCeiling(ceilingDtypes) : null;
   resetCudaPeak(device);
   clock?.reset(); // the warm-up's laps do not count
   const usageBefore = process.resourceUsage();
@@ -152,9 +156,9 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const teacherFlopsPerToken = teacher ? forwardFlopsPerToken(teacher.model.config, flags.seqLen) : 0;
   const studentFlopsPerToken = (adapter ? 2 : 3) * forwardFlopsPerToken(student.config, flags.seqLen);
   const flopsPerToken = teacherFlopsPerToken + studentFlopsPerToken;
-  // On CPU, the step beside the machine's own matmul rate at each model's dtype (measured now, after
-  // the timed steps): the fraction of the step a perfect matmul-bound implementation would take.
-  const ceiling = device === 'cpu' ? matmulCeiling([...new Set([flags.teacherDtype, flags.dtype])]) : null;
+  // On CPU, the step beside the machine's own matmul rate at each model's dtype: the fraction of the
+  // step a perfect matmul-bound implementation would take.
+  const ceiling = ceilingBefore === null ? null : betterCeiling(ceilingBefore, matmulCeiling(ceilingDtypes));
   const idealSecondsPerToken = ceiling
     ? teacherFlopsPerToken / (ceiling[teacher ? flags.teacherDtype : flags.dtype]! * 1e9) + studentFlopsPerToken / (ceiling[flags.dtype]! * 1e9)
     : null;
@@ -198,6 +202,11 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
 /** Measured matmul GFLOP/s (2048 × 2048 × 2048) at each dtype: the CPU's practical ceiling. */
 function matmulCeiling(dtypes: DType[]): Record<string, number> {
   return Object.fromEntries(dtypes.map((dtype) => [dtype, benchMatmul(2048, dtype, 'cpu').gflops as number]));
+}
+
+/** Per dtype, the higher of two measured ceilings. */
+function betterCeiling(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(a).map(([dtype, gflops]) => [dtype, Math.max(gflops, b[dtype] ?? 0)]));
 }
 
 /** The Python for the pytorch mode; null (with a note) when it was not asked for by name and none is found. */
@@ -253,15 +262,27 @@ function pytorchThreadSettings(cores: number): { label: string; torchThreads: nu
   ];
 }
 
+/** glibc's settings in TUNED_ENV: freed memory kept in the heap (fast, but the resident size stays at its high-water mark). */
+const KEEP_FREED_MEMORY = ['MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_'];
+
 /**
  * The PyTorch step at each thread setting (pytorch-best), the fastest returned with every figure;
- * `threads` fixes the setting by its label (the memory run repeats the speed run's choice).
+ * `threads` fixes the setting by its label (the memory run repeats the speed run's choice;
+ * --pytorch-threads the speed run's). A run the kernel kills for memory with glibc keeping freed
+ * memory (as at Qwen3-4B → 0.6B on 24 GB) runs again with glibc's defaults — what a PyTorch user
+ * at the edge of memory does — and says so (`malloc`).
  */
 function bestPyTorch(python: string, baselineArgs: string[], extra: string[], env: NodeJS.ProcessEnv, threads?: unknown): Record<string, unknown> {
   const settings = pytorchThreadSettings(numThreads());
   const withSetting = (setting: (typeof settings)[number]): Record<string, unknown> => {
     const args = baselineArgs.map((a, i) => (baselineArgs[i - 1] === '--threads' ? String(setting.torchThreads) : a));
-    return { ...runBaseline(python, 'pytorch_kd_step.py', [...args, ...extra], { ...env, ...setting.env }), mode: 'pytorch-best', threads: setting.label };
+    const run = (runEnv: NodeJS.ProcessEnv) => runBaselineUnlessKilled(python, 'pytorch_kd_step.py', [...args, ...extra], { ...runEnv, ...setting.env });
+    const tuned = run(env);
+    if (tuned !== null) return { ...tuned, mode: 'pytorch-best', threads: setting.label };
+    console.error(`bench kd: pytorch-best (threads ${setting.label}) was killed (out of memory?) with glibc keeping freed memory; running it with glibc's defaults`);
+    const lean = run(Object.fromEntries(Object.entries(env).filter(([key]) => !KEEP_FREED_MEMORY.includes(key))));
+    if (lean === null) throw new Error(`bench kd: pytorch-best (threads ${setting.label}) was killed (out of memory?) with glibc's defaults too`);
+    return { ...lean, mode: 'pytorch-best', threads: setting.label, malloc: 'glibc defaults (killed when keeping freed memory)' };
   };
   const fixed = settings.find((s) => s.label === threads);
   if (fixed) return withSetting(fixed);
@@ -287,6 +308,9 @@ export async function runBenchKd(flags: BenchKdFlags): Promise<void> {
   const asked = (flags.modes ?? MODES.join(',')).split(',').map((m) => m.trim());
   const unknown = asked.filter((m) => !(MODES as readonly string[]).includes(m));
   if (unknown.length) throw new UsageError(`--modes: unknown ${unknown.join(', ')}; valid: ${MODES.join(', ')}`);
+  const threadLabels = pytorchThreadSettings(numThreads()).map((s) => s.label);
+  if (flags.pytorchThreads !== undefined && !threadLabels.includes(flags.pytorchThreads))
+    throw new UsageError(`--pytorch-threads: '${flags.pytorchThreads}' is not a thread setting on this machine; valid: ${threadLabels.join(', ')}`);
   const isBaseline = (m: string) => (BASELINE_MODES as readonly string[]).includes(m);
   const python = asked.some(isBaseline) ? pytorchFor(flags) : null;
   const modes = python === null ? asked.filter((m) => !isBaseline(m)) : asked;
@@ -311,7 +335,7 @@ export async function runBenchKd(flags: BenchKdFlags): Promise<void> {
         ? { ...process.env, DISTILLERY_ALLOCATOR_CACHING: '0', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }
         : mode === 'pytorch-tuned' ? { ...process.env, ...TUNED_ENV } : process.env;
       const extra = measureMemory ? ['--measure-memory'] : [];
-      if (mode === 'pytorch-best') return bestPyTorch(python!, baselineArgs, extra, measureMemory ? env : { ...env, ...TUNED_ENV }, measureMemory ? baselines['pytorch-best']?.threads : undefined);
+      if (mode === 'pytorch-best') return bestPyTorch(python!, baselineArgs, extra, measureMemory ? env : { ...env, ...TUNED_ENV }, measureMemory ? baselines['pytorch-best']?.threads : flags.pytorchThreads);
       if (isBaseline(mode)) return { ...runBaseline(python!, 'pytorch_kd_step.py', [...baselineArgs, ...extra], env), mode };
       return childJsonResult(cli(['bench', 'kd', ...passThrough, '--worker', mode, ...extra], env), `bench kd: mode ${mode}`);
     };

@@ -18,6 +18,17 @@ export function findPythonWithTorch(requested?: string): { python: string | null
 }
 
 export function runBaseline(python: string, script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const result = runBaselineUnlessKilled(python, script, args, env);
+  if (result === null) throw new Error(`baselines/${script} (${python}) was killed (out of memory?)`);
+  return result;
+}
+
+/**
+ * As runBaseline, but null when the child was killed by SIGKILL: on Linux the kernel's OOM killer,
+ * which the caller may answer by running it again with settings that need less memory.
+ */
+export function runBaselineUnlessKilled(python: string, script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Record<string, unknown> | null {
   const child = spawnSync(python, [join(BASELINES, script), ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env });
+  if (child.signal === 'SIGKILL') return null;
   return childJsonResult(child, `baselines/${script} (${python})`);
 }

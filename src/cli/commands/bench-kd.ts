@@ -37,6 +37,8 @@ export interface BenchKdFlags {
   rounds: number;
   modes?: string;
   python?: string;
+  /** pytorch-best at this one thread setting (its label) instead of searching them all. */
+  pytorchThreads?: string;
   chunkSize: number;
   device: string;
   topK: number;
@@ -77,6 +79,7 @@ export function registerBenchKd(bench: Command): void {
     })
     .option('--top-k <k>', 'top-k of the teacher cache of the cached mode', intOption('--top-k', 1, 65536), 128)
     .option('--python <path>', 'Python with torch for the pytorch mode (default: python3, then /usr/bin/python3)')
+    .option('--pytorch-threads <label>', "pytorch-best at this one thread setting (1, 1+blasN, N, N+spin for N cores) instead of trying each: at real sizes, where every run takes minutes")
     .option('--json', 'one JSON object per mode')
     .addOption(new Option('--batch-file <file>', 'internal: the shared batch').hideHelp())
     .addOption(new Option('--cache-dir <dir>', 'internal: the cached mode\'s cache').hideHelp())
