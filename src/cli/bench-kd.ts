@@ -25,7 +25,7 @@ import { PhaseClock } from '../distill/phase-clock.js';
 import { StudentPrecision } from '../distill/precision.js';
 import { adapterSize, attachAdapters, studentLoraConfig } from '../distill/lora-student.js';
 import type { LoraConfig } from '../models/lora/index.js';
-import { forwardFlopsPerToken } from '../models/decoder/size.js';
+import { forwardFlopsPerToken, headFlopsPerToken } from '../models/decoder/size.js';
 import { peakResidentBytes, resetPeakResident, residentBytes } from '../distill/memory/process-memory.js';
 import { checkDevice } from './device.js';
 import type { DecoderConfig } from '../models/decoder/config.js';
@@ -162,6 +162,7 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
   const idealSecondsPerToken = ceiling
     ? teacherFlopsPerToken / (ceiling[teacher ? flags.teacherDtype : flags.dtype]! * 1e9) + studentFlopsPerToken / (ceiling[flags.dtype]! * 1e9)
     : null;
+  const phaseMatmulMs = ceiling ? matmulMsByPhase(teacher?.model.config ?? null, student.config, flags, ceiling, adapter !== null) : null;
   const peakTflops = flags.peakTflops ?? (device.startsWith('cuda') ? H200_DENSE_BF16_TFLOPS : null);
   const cudaPeak = cudaAllocated(device)?.peakAllocatedBytes ?? null;
   return {
@@ -192,6 +193,8 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
     chunk_size: mode === 'naive' ? null : context.chunkSize,
     top_k: cache ? cache.manifest.topK : null,
     phase_ms: clock ? clock.perStep(flags.steps) : null,
+    // Each phase's matrix products at the measured ceiling: what phase_ms would be if nothing else took time.
+    phase_matmul_ms: phaseMatmulMs,
     phase_minor_faults: clock ? clock.faultsPerStep(flags.steps) : null,
     threads: numThreads(),
     allocator_caching: allocatorCachingEnabled(),
@@ -202,6 +205,25 @@ async function runWorker(flags: BenchKdFlags, mode: Mode): Promise<Record<string
 /** Measured matmul GFLOP/s (2048 × 2048 × 2048) at each dtype: the CPU's practical ceiling. */
 function matmulCeiling(dtypes: DType[]): Record<string, number> {
   return Object.fromEntries(dtypes.map((dtype) => [dtype, benchMatmul(2048, dtype, 'cpu').gflops as number]));
+}
+
+/**
+ * Milliseconds per step that each phase's matrix products take at the ceiling (laps as in
+ * phase_ms): the teacher's layers; the student's layers; the LM heads — the teacher's, the
+ * student's and its two backward products (one with LoRA: a frozen head takes no weight gradient);
+ * the student's backward through its layers, twice their forward (once with LoRA).
+ */
+function matmulMsByPhase(teacher: DecoderConfig | null, student: DecoderConfig, flags: BenchKdFlags, ceiling: Record<string, number>, lora: boolean): Record<string, number> {
+  const tokens = flags.batchSize * flags.seqLen;
+  const ms = (flopsPerToken: number, dtype: string) => +((flopsPerToken * tokens) / (ceiling[dtype]! * 1e9) * 1000).toFixed(1);
+  const layers = (c: DecoderConfig) => forwardFlopsPerToken(c, flags.seqLen) - headFlopsPerToken(c);
+  return {
+    teacher_forward: teacher ? ms(layers(teacher), flags.teacherDtype) : 0,
+    student_forward: ms(layers(student), flags.dtype),
+    loss_and_head: (teacher ? ms(headFlopsPerToken(teacher), flags.teacherDtype) : 0) + ms((lora ? 2 : 3) * headFlopsPerToken(student), flags.dtype),
+    student_backward: ms((lora ? 1 : 2) * layers(student), flags.dtype),
+    optimizer: 0,
+  };
 }
 
 /** Per dtype, the higher of two measured ceilings. */

@@ -27,3 +27,8 @@ export function forwardFlopsPerToken(c: DecoderConfig, t: number): number {
   const keys = c.layerTypes.reduce((n, type) => n + (type === 'sliding_attention' && c.slidingWindow !== null ? Math.min(t, c.slidingWindow) : t), 0);
   return 2 * (layers + head) + 4 * keys * c.numAttentionHeads * c.headDim;
 }
+
+/** FLOPs per token of the LM head alone (one [hidden → vocabulary] product): part of forwardFlopsPerToken. */
+export function headFlopsPerToken(c: DecoderConfig): number {
+  return 2 * c.vocabSize * c.hiddenSize;
+}
