@@ -160,6 +160,12 @@ describe('teacher cache', () => {
       assert.ok(r.fraction_of_matmul_ceiling > 0 && r.fraction_of_matmul_ceiling < 1, `fraction ${r.fraction_of_matmul_ceiling}`);
       // The matmul-bound rate is the measured one over that fraction, so above it.
       assertClose([r.matmul_bound_tokens_per_s], [r.tokens_per_s / r.fraction_of_matmul_ceiling], 2e-3);
+      // Each phase's products at that rate: together the step's share that the ceiling explains.
+      assert.deepEqual(Object.keys(r.phase_matmul_ms).sort(), Object.keys(r.phase_ms).sort());
+      const ideal = Object.values(r.phase_matmul_ms as Record<string, number>).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(ideal - r.fraction_of_matmul_ceiling * r.step_ms) <= 0.01 * ideal + 0.5, `products ${ideal} ms vs ${r.fraction_of_matmul_ceiling} × ${r.step_ms} ms`);
+      // Memory the allocator mapped afresh per timed step, in whole MiB.
+      assert.ok(Number.isInteger(r.fresh_block_mb_per_step) && r.fresh_block_mb_per_step >= 0, JSON.stringify(r));
     }
     assert.equal(records[2].teacher_parameters, null); // the cached mode loads no teacher
   });
@@ -189,6 +195,21 @@ describe('teacher cache', () => {
       assertClose([r.first_loss], [records[0].first_loss], 1e-5);
       assert.ok(r.speedup_vs_pytorch > 0);
     }
+    // --pytorch-threads runs pytorch-best at that one setting.
+    const fixed = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--batch-size', '2', '--seq-len', '16', '--steps', '1', '--modes', 'pytorch-best', '--pytorch-threads', '1', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(fixed.status, 0, fixed.stderr);
+    const one = JSON.parse(fixed.stdout.trim().split('\n').at(-1)!);
+    assert.equal(one.threads, '1');
+    assert.equal(one.tokens_per_s_by_threads, undefined);
+    assertClose([one.first_loss], [records[0].first_loss], 1e-5);
+  });
+
+  test('bench kd --pytorch-threads: a setting this machine does not have is refused, naming the valid ones', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(process.execPath, ['bin/distillery.mjs', 'bench', 'kd', '--teacher', teacherPath, '--student', studentPath, '--modes', 'chunked', '--pytorch-threads', '3+turbo'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(result.status, 2, result.stderr);
+    const cores = availableParallelism();
+    assert.match(result.stderr, new RegExp(`--pytorch-threads: '3\\+turbo' is not a thread setting on this machine; valid: 1${cores > 1 ? `, 1\\+blas${cores}` : ''}`));
   });
 
   test('truncated shards and missing manifests are detected and never read', async () => {
