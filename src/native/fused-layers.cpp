@@ -142,29 +142,24 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
 // (In float for the 16- and 32-bit types, in double for float64, as ATen computes each.)
 template <typename T>
 DISTILLERY_VECTOR_CLONES void rotaryRow(const T* __restrict x, const T* __restrict c, const T* __restrict s, T* __restrict y, int64_t half, bool inverse) {
-  if constexpr (std::is_same_v<T, double>) {
+  // To and from the accumulation type: bf16 through its bits (widen/narrowTo), so that the loops vectorise.
+  using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const auto load = [](T v) -> Acc { if constexpr (std::is_same_v<T, double>) return v; else return widen(v); };
+  const auto store = [](Acc v) -> T { if constexpr (std::is_same_v<T, double>) return v; else return narrowTo<T>(v); };
+  const auto round = [&](Acc v) { return load(store(v)); };
+  if (!inverse) {
+#pragma omp simd
     for (int64_t j = 0; j < half; ++j) {
-      const double x1 = x[j], x2 = x[j + half];
-      y[j] = inverse ? x1 * c[j] + x2 * s[j + half] : x1 * c[j] + (-x2 * s[j]);
-      y[j + half] = inverse ? x2 * c[j + half] + (-x1 * s[j]) : x2 * c[j + half] + x1 * s[j + half];
+      const Acc x1 = load(x[j]), x2 = load(x[j + half]);
+      y[j] = store(round(x1 * load(c[j])) + round(-x2 * load(s[j])));
+      y[j + half] = store(round(x2 * load(c[j + half])) + round(x1 * load(s[j + half])));
     }
   } else {
-    // widen/narrowTo: bf16 through its bits, so that the loop vectorises.
-    const auto round = [](float v) { return widen(narrowTo<T>(v)); };
-    if (!inverse) {
 #pragma omp simd
-      for (int64_t j = 0; j < half; ++j) {
-        const float x1 = widen(x[j]), x2 = widen(x[j + half]);
-        y[j] = narrowTo<T>(round(x1 * widen(c[j])) + round(-x2 * widen(s[j])));
-        y[j + half] = narrowTo<T>(round(x2 * widen(c[j + half])) + round(x1 * widen(s[j + half])));
-      }
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < half; ++j) {
-        const float x1 = widen(x[j]), x2 = widen(x[j + half]);
-        y[j] = narrowTo<T>(round(x1 * widen(c[j])) + round(x2 * widen(s[j + half])));
-        y[j + half] = narrowTo<T>(round(x2 * widen(c[j + half])) + round(-x1 * widen(s[j])));
-      }
+    for (int64_t j = 0; j < half; ++j) {
+      const Acc x1 = load(x[j]), x2 = load(x[j + half]);
+      y[j] = store(round(x1 * load(c[j])) + round(x2 * load(s[j + half])));
+      y[j + half] = store(round(x2 * load(c[j + half])) + round(-x1 * load(s[j])));
     }
   }
 }

@@ -99,6 +99,7 @@ export interface NativeAddon {
   adamwSetState(opt: NativeAdamW, states: (NativeAdamWState | null)[]): void;
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType?: number): NativeTensor;
   gradNorm(params: NativeTensor[], normType?: number): NativeTensor;
+  clipCoefficient(norm: NativeTensor, maxNorm: number): NativeTensor;
   kdLossRows(student: NativeTensor, teacher: NativeTensor, targets: NativeTensor, temperature: number, alpha: number, scale: number, shared: number, plainLoop?: boolean): [NativeTensor, NativeTensor];
   rmsNorm(x: NativeTensor, weight: NativeTensor, eps: number): NativeTensor;
   rotary(x: NativeTensor, cos: NativeTensor, sin: NativeTensor): NativeTensor;

@@ -62,22 +62,21 @@ struct AdamWCoefficients {
   }
 };
 
-// A gradient element as T: float32/float64 as stored, bf16 (its bits) widened.
+// A gradient element as T: float32/float64 as stored, bf16 widened (through its bits: vectorisable).
 template <typename T, typename G>
 inline T gradientAt(const G* g, int64_t i) {
-  if constexpr (std::is_same_v<G, uint16_t>)
-    return static_cast<T>(widenBf16(g[i]));
+  if constexpr (std::is_same_v<G, c10::BFloat16>)
+    return static_cast<T>(widen(g[i]));
   else
     return static_cast<T>(g[i]);
 }
 
-// The AdamW update of n elements in one pass: the gradient read in its own precision G (bf16 as
-// its bits) and scaled (the clipping coefficient; 1 without clipping), the parameter and both
+// The AdamW update of n elements in one pass: the gradient read in its own precision G and scaled (the clipping coefficient; 1 without clipping), the parameter and both
 // moments updated, and — for a mixed-precision student — the parameter's bf16 compute copy written
 // from the result. The pointers never alias (a parameter, its gradient, its two moments, its
 // copy), which lets the compiler vectorise the loop, square root, divisions and conversions included.
 template <typename T, typename G, bool WriteCopy>
-DISTILLERY_VECTOR_CLONES void updateElements(T* __restrict p, const G* __restrict g, T* __restrict m, T* __restrict v, uint16_t* __restrict copy, int64_t n,
+DISTILLERY_VECTOR_CLONES void updateElements(T* __restrict p, const G* __restrict g, T* __restrict m, T* __restrict v, c10::BFloat16* __restrict copy, int64_t n,
                                              const AdamWCoefficients<T>& k, T scale) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
@@ -89,11 +88,11 @@ DISTILLERY_VECTOR_CLONES void updateElements(T* __restrict p, const G* __restric
     p[i] = pi;
     m[i] = mi;
     v[i] = vi;
-    if constexpr (WriteCopy) copy[i] = narrowToBf16(static_cast<float>(pi));
+    if constexpr (WriteCopy) copy[i] = narrowTo<c10::BFloat16>(static_cast<float>(pi));
   }
 }
 
-// Σ x² of n elements in double (a gradient's squared L2 norm; bf16 bits and float32 alike).
+// Σ x² of n elements in double (a gradient's squared L2 norm; bf16 and float32 alike).
 template <typename G>
 DISTILLERY_VECTOR_CLONES double sumOfSquaresOf(const G* __restrict x, int64_t n) {
   double sum = 0;
@@ -112,10 +111,6 @@ double sumOfSquares(const G* x, int64_t n) {
       std::plus<double>());
 }
 
-// bf16 data as its bits (the kernels above read and write bf16 through them).
-inline const uint16_t* bitsOf(const c10::BFloat16* data) { return reinterpret_cast<const uint16_t*>(data); }
-inline uint16_t* bitsOf(c10::BFloat16* data) { return reinterpret_cast<uint16_t*>(data); }
-
 // The global norm of the gradients, as torch.nn.utils.clip_grad_norm_ computes it (the norm of the
 // per-tensor norms), returned as a 0-dim tensor of the gradients' promoted dtype (float32 for bf16)
 // on their device. The L2 norm of CPU float32/bf16 gradients is summed in double in one pass and
@@ -130,7 +125,7 @@ at::Tensor globalGradNorm(const std::vector<at::Tensor>& grads, double normType)
   if (std::all_of(grads.begin(), grads.end(), onePass)) {
     double squares = 0;
     for (const at::Tensor& g : grads)
-      squares += g.scalar_type() == at::kFloat ? sumOfSquares(g.data_ptr<float>(), g.numel()) : sumOfSquares(bitsOf(g.data_ptr<c10::BFloat16>()), g.numel());
+      squares += g.scalar_type() == at::kFloat ? sumOfSquares(g.data_ptr<float>(), g.numel()) : sumOfSquares(g.data_ptr<c10::BFloat16>(), g.numel());
     return at::scalar_tensor(std::sqrt(squares), at::TensorOptions().dtype(dtype));
   }
   std::vector<at::Tensor> norms;
@@ -220,8 +215,7 @@ class LeanAdamW : public torch::optim::AdamW {
   // libtorch's nine (decay, two per moment, sqrt, div, add, addcdiv), each of which streams the
   // whole tensor from memory, which for a large embedding is a visible share of a small model's
   // step (the README's Performance notes give the A/B). Same formula and order of operations, in the
-  // parameter's own precision; only the roundings of fused multiply-adds may differ from libtorch's
-  // vectorised kernels (in the last bit).
+  // parameter's own precision (no multiply-add is contracted: -ffp-contract=off).
   static bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v, const at::Tensor& copy) {
     const at::ScalarType dtype = p.scalar_type();
     if (dtype != at::kFloat && dtype != at::kDouble) return false;
@@ -237,8 +231,8 @@ class LeanAdamW : public torch::optim::AdamW {
     if (p.scalar_type() == at::kDouble) return fusedUpdateAs<double, double, false>(p, g, m, v, copy, c, scale);
     const bool bf16Gradient = g.scalar_type() == at::kBFloat16;
     if (copy.defined())
-      return bf16Gradient ? fusedUpdateAs<float, uint16_t, true>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, true>(p, g, m, v, copy, c, scale);
-    return bf16Gradient ? fusedUpdateAs<float, uint16_t, false>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, false>(p, g, m, v, copy, c, scale);
+      return bf16Gradient ? fusedUpdateAs<float, c10::BFloat16, true>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, true>(p, g, m, v, copy, c, scale);
+    return bf16Gradient ? fusedUpdateAs<float, c10::BFloat16, false>(p, g, m, v, copy, c, scale) : fusedUpdateAs<float, float, false>(p, g, m, v, copy, c, scale);
   }
 
   template <typename T, typename G, bool WriteCopy>
@@ -246,14 +240,10 @@ class LeanAdamW : public torch::optim::AdamW {
     const AdamWCoefficients<T> k = c.as<T>();
     const T s = static_cast<T>(scale);
     T* pd = p.data_ptr<T>();
-    const G* gd;  // bf16 gradients as their bits
-    if constexpr (std::is_same_v<G, uint16_t>)
-      gd = bitsOf(g.data_ptr<c10::BFloat16>());
-    else
-      gd = g.data_ptr<G>();
+    const G* gd = g.data_ptr<G>();
     T* md = m.data_ptr<T>();
     T* vd = v.data_ptr<T>();
-    uint16_t* cd = WriteCopy ? bitsOf(copy.data_ptr<c10::BFloat16>()) : nullptr;
+    c10::BFloat16* cd = WriteCopy ? copy.data_ptr<c10::BFloat16>() : nullptr;
     at::parallel_for(0, p.numel(), int64_t{1} << 15, [&](int64_t begin, int64_t end) {
       updateElements<T, G, WriteCopy>(pd + begin, gd + begin, md + begin, vd + begin, WriteCopy ? cd + begin : nullptr, end - begin, k, s);
     });
@@ -430,6 +420,15 @@ Napi::Value GradNorm(const Napi::CallbackInfo& info) {
   return wrapTensor(info.Env(), globalGradNorm(grads, normTypeArgument(info, 1)));
 }
 
+// min(1, maxNorm / (norm + 1e-6)), as torch.nn.utils.clip_grad_norm_ scales: a 0-dim tensor beside `norm`.
+at::Tensor clipCoefficientOf(const at::Tensor& norm, double maxNorm) { return (maxNorm / (norm + 1e-6)).clamp_max(1.0); }
+
+// clipCoefficient(norm, maxNorm) -> the factor clipGradNorm scales the gradients by.
+Napi::Value ClipCoefficient(const Napi::CallbackInfo& info) {
+  at::NoGradGuard noGrad;
+  return wrapTensor(info.Env(), clipCoefficientOf(unwrapTensor(info[0], "clipCoefficient norm"), info[1].As<Napi::Number>().DoubleValue()));
+}
+
 // clipGradNorm(params, maxNorm, normType=2) -> the total gradient norm before clipping, as a 0-dim
 // tensor (the gradients' promoted dtype) on their device; the gradients are scaled by min(1, maxNorm / (norm + 1e-6)).
 // As torch.nn.utils.clip_grad_norm_ in Python, and unlike libtorch's C++ one, which returns a
@@ -442,7 +441,7 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> grads = definedGradients(info[0], "clipGradNorm params");
   if (grads.empty()) return wrapTensor(env, at::zeros({}, at::kFloat));
   at::Tensor total = globalGradNorm(grads, normTypeArgument(info, 2));
-  at::Tensor coefficient = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+  at::Tensor coefficient = clipCoefficientOf(total, maxNorm);
   for (at::Tensor& g : grads) g.mul_(coefficient.to(g.device()));
   return wrapTensor(env, std::move(total));
 }
@@ -460,6 +459,7 @@ void registerOptim(Napi::Env env, Napi::Object exports) {
   exports.Set("adamwSetState", guardedFunction(env, AdamWSetState));
   exports.Set("clipGradNorm", guardedFunction(env, ClipGradNorm));
   exports.Set("gradNorm", guardedFunction(env, GradNorm));
+  exports.Set("clipCoefficient", guardedFunction(env, ClipCoefficient));
 }
 
 }  // namespace distillery

@@ -1,7 +1,8 @@
-// Vectorised float math shared by the addon's fused CPU kernels (kd-loss.cpp, fused-layers.cpp):
+// Vectorised float math shared by the addon's CPU kernels (kd-loss.cpp, fused-layers.cpp, optim.cpp):
 // x86-64 AVX2 + FMA code in functions compiled for those instructions alone, so the library still
-// loads and runs on CPUs without them; callers check hasAvx2() at run time and use a plain loop
-// otherwise.
+// loads and runs on CPUs without them (callers check hasAvx2() at run time and use a plain loop
+// otherwise); loops compiled once per instruction set (DISTILLERY_VECTOR_CLONES); and bf16
+// conversions those loops can vectorise.
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -11,7 +12,7 @@
 #endif
 
 // Plain loops that the compiler vectorises by itself (the fused AdamW update, a gradient's sum of
-// squares), compiled three times — AVX-512, AVX2 + FMA, and baseline x86-64 — with the clone the
+// squares, the rotary rows), compiled three times — AVX-512, AVX2 + FMA, and baseline x86-64 — with the clone the
 // CPU supports chosen when the library loads (GCC's function multiversioning). A baseline build
 // has SSE2 alone: four lanes, and a square root and a division per element that then bound the
 // optimizer's pass rather than memory.

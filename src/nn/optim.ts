@@ -2,7 +2,7 @@
 // checkpointable state; global grad-norm clipping; the usual no-decay grouping.
 import type { NativeAdamW } from '../native/index.js';
 import { native } from '../native/index.js';
-import { Tensor, tidy } from '../tensor/index.js';
+import { Tensor } from '../tensor/index.js';
 
 export interface AdamWOptions {
   lr?: number;
@@ -165,5 +165,5 @@ export function gradNorm(params: Tensor[], normType = 2): Tensor {
 /** The factor clipGradNorm scales gradients by: min(1, maxNorm / (norm + 1e-6)), a 0-dim tensor. */
 export function clipCoefficient(norm: Tensor, maxNorm: number): Tensor {
   if (!(maxNorm > 0)) throw new RangeError(`max grad norm must be > 0, got ${maxNorm}`);
-  return tidy(() => norm.add(1e-6).reciprocal().mul(maxNorm).clamp(undefined, 1));
+  return new Tensor(native.clipCoefficient(norm.native, maxNorm));
 }

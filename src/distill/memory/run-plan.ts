@@ -2,6 +2,7 @@
 // and the tokenized data (no weight loaded), the budget of its device, and what to suggest when
 // nothing fits. Printed by --dry-run and at the start of every run.
 import { readFileSync } from 'node:fs';
+import { worldFromEnvironment } from '../../distributed/environment.js';
 import { kernelsFor } from '../../tensor/index.js';
 import { rowsPerLogitsChunk } from '../../eval/targets.js';
 import { batchSizeFor } from '../batches.js';
@@ -76,7 +77,8 @@ export function planInputOf(config: DistillConfig, prepared: PreparedRun): PlanI
     teacherSequenceLength: prepared.crossTokenizer ? teacherSequenceLength(prepared) : undefined,
     ...(prepared.ensemble ? ensemblePlan(prepared.ensemble) : {}),
     lora: loraPlan(runLoraConfig(config, prepared), student),
-    dataParallel: config.nprocPerNode > 1 || Number(process.env.WORLD_SIZE) > 1,
+    // A rank of a launched run, or the launcher's own plan (--dry-run) for the ranks it would start.
+    dataParallel: worldFromEnvironment() !== null || config.nprocPerNode * config.nnodes > 1,
   };
 }
 
